@@ -1,0 +1,241 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/edge/collect"
+	"github.com/edgepulse/edgepulse/edge/forward"
+	"github.com/edgepulse/edgepulse/edge/queue"
+	"github.com/edgepulse/edgepulse/edge/rollup"
+	"github.com/edgepulse/edgepulse/edge/spool"
+)
+
+// Stats are the agent's counters.
+type Stats struct {
+	Series        int
+	Cycles        uint64
+	Samples       uint64
+	QueueDropped  uint64 // samples the full queue refused
+	LateSamples   uint64
+	Windows       uint64 // windows closed and spooled
+	SeriesLimited uint64 // samples of new series refused by max_series
+	Spool         spool.Stats
+	Forward       forward.Stats
+	SourceErrors  map[string]uint64
+}
+
+// Agent is one running edge agent.
+type Agent struct {
+	cfg   Config
+	log   *slog.Logger
+	reg   *collect.Registry
+	set   *collect.Set
+	q     *queue.Queue
+	win   *rollup.Windows
+	spool *spool.Spool
+	fwd   *forward.Forwarder
+	nc    *nats.Conn
+
+	cycles, samples, qdropped, windows atomic.Uint64
+	wake                               chan struct{}
+}
+
+// New builds an agent: it opens the spool and connects to NATS (the
+// connection retries in the background, so an absent uplink at start is
+// not an error).
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	set, err := collect.Default(log, cfg.ProcRoot)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: log, set: set, reg: collect.NewRegistry(cfg.MaxSeries), wake: make(chan struct{}, 1)}
+	if a.q, err = queue.New(cfg.QueueCapacity); err != nil {
+		return nil, err
+	}
+	a.win, err = rollup.New(rollup.Options{Width: cfg.Window, Lateness: cfg.Lateness}, a.kind)
+	if err != nil {
+		a.q.Close()
+		return nil, err
+	}
+	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes}, log)
+	if err != nil {
+		a.q.Close()
+		return nil, err
+	}
+	a.nc, err = nats.Connect(cfg.NATSURL,
+		nats.Name("edgepulse-agent "+cfg.AgentID()),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to NATS", "url", nc.ConnectedUrl())
+			a.fwd.Notify() // replay the spool at once
+		}),
+	)
+	if err != nil {
+		a.spool.Close()
+		a.q.Close()
+		return nil, fmt.Errorf("agent: nats %s: %w", cfg.NATSURL, err)
+	}
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("agent: jetstream: %w", err)
+	}
+	a.fwd = forward.New(js, a.spool, forward.Options{Subject: cfg.Subject(), Agent: cfg.AgentID()}, log)
+	return a, nil
+}
+
+func (a *Agent) kind(series uint32) codec.Kind {
+	if d := a.reg.Desc(series); d != nil {
+		return d.Kind
+	}
+	return codec.Gauge
+}
+
+// Close releases the spool, queue and NATS connection.
+func (a *Agent) Close() {
+	if a.nc != nil {
+		a.nc.Close()
+	}
+	a.spool.Close()
+	a.q.Close()
+}
+
+// Run collects, rolls up and forwards until ctx is done. Windows still open
+// at that point are not shipped: the next run starts them afresh.
+func (a *Agent) Run(ctx context.Context) error {
+	a.log.Info("agent running", "agent", a.cfg.AgentID(), "subject", a.cfg.Subject(), "nats", a.cfg.NATSURL,
+		"window", a.cfg.Window, "procfs", a.cfg.ProcRoot, "queue", queue.Impl, "spooled", a.spool.Stats().Batches)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.fwd.Run(ctx) })
+	wg.Go(func() { a.rollupLoop(ctx) })
+	a.collectLoop(ctx)
+	wg.Wait()
+	return nil
+}
+
+// collectLoop is the queue's producer: one collection per interval, aligned
+// to the wall clock, pushed in one batch.
+func (a *Agent) collectLoop(ctx context.Context) {
+	e := collect.NewEmitter(a.reg)
+	iv := a.cfg.Interval
+	for {
+		now := time.Now()
+		next := now.Truncate(iv).Add(iv)
+		t := time.NewTimer(next.Sub(now))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		e.Reset(next.UnixMilli())
+		a.set.Collect(e)
+		s := e.Samples()
+		if n := a.q.PushBatch(s); n < len(s) {
+			a.qdropped.Add(uint64(len(s) - n))
+		}
+		a.cycles.Add(1)
+		a.samples.Add(uint64(len(s)))
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// rollupLoop is the queue's single consumer.
+func (a *Agent) rollupLoop(ctx context.Context) {
+	buf := make([]queue.Sample, 4096)
+	tick := time.NewTicker(a.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.wake:
+		case <-tick.C:
+		}
+		for {
+			n := a.q.PopBatch(buf)
+			for _, s := range buf[:n] {
+				a.win.Add(s.Series, s.TS, s.Value)
+			}
+			if n < len(buf) {
+				break
+			}
+		}
+		for _, w := range a.win.Close(time.Now().UnixMilli()) {
+			if err := a.ship(w); err != nil {
+				a.log.Error("spooling window", "start", time.UnixMilli(w.Start).UTC(), "err", err)
+			}
+			a.win.Recycle(w)
+		}
+	}
+}
+
+// ship encodes a closed window as one batch and makes it durable.
+func (a *Agent) ship(w rollup.Window) error {
+	ids := make([]uint32, 0, len(w.States))
+	for id, st := range w.States {
+		if st.Count > 0 || st.LastTS > 0 {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	b := &codec.Batch{
+		Agent: a.cfg.AgentID(), Site: a.cfg.Site, Host: a.cfg.Host,
+		Start: w.Start, Width: w.Width, Late: w.Late,
+		Series:  make([]codec.Series, 0, len(ids)),
+		Rollups: make([]codec.Rollup, 0, len(ids)),
+	}
+	for _, id := range ids {
+		d := a.reg.Desc(id)
+		st := w.States[id]
+		b.Series = append(b.Series, codec.Series{ID: id, Name: d.Name, Kind: d.Kind, Labels: d.Labels})
+		r := codec.Rollup{ID: id, Count: st.Count, Sum: st.Sum, Min: st.Min, Max: st.Max, First: st.First, Last: st.Last}
+		if d.Kind == codec.Counter {
+			r.Last = st.Raw
+		}
+		b.Rollups = append(b.Rollups, r)
+	}
+	_, err := a.spool.Append(func(seq uint64) ([]byte, error) {
+		b.Seq = seq
+		return codec.Encode(nil, b)
+	})
+	if err != nil {
+		return err
+	}
+	a.windows.Add(1)
+	a.fwd.Notify()
+	return nil
+}
+
+// Stats returns the agent's counters.
+func (a *Agent) Stats() Stats {
+	return Stats{
+		Series: a.reg.Len(), Cycles: a.cycles.Load(), Samples: a.samples.Load(),
+		QueueDropped: a.qdropped.Load(), LateSamples: a.win.Late(), Windows: a.windows.Load(),
+		SeriesLimited: a.reg.Rejected(), Spool: a.spool.Stats(), Forward: a.fwd.Stats(),
+		SourceErrors: a.set.Failures(),
+	}
+}

@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the agent's configuration. The zero value of any field means
+// its default.
+type Config struct {
+	// Site names the site this host belongs to (a subject token).
+	Site string `yaml:"site"`
+	// Host names this host (a subject token); default: the hostname.
+	Host string `yaml:"host"`
+	// NATSURL is the site leaf node the agent publishes through.
+	NATSURL string `yaml:"nats_url"`
+	// Interval between collections; default 1 s.
+	Interval time.Duration `yaml:"interval"`
+	// Window is the rollup window; default 60 s.
+	Window time.Duration `yaml:"window"`
+	// Lateness is how long after its end a window waits for samples; default 2 s.
+	Lateness time.Duration `yaml:"lateness"`
+	// ProcRoot is the procfs mount to read; default /proc.
+	ProcRoot string `yaml:"procfs"`
+	// DataDir holds the spool; default /var/lib/edgepulse.
+	DataDir string `yaml:"data_dir"`
+	// SpoolMaxBytes bounds the spool; default 256 MiB.
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// MaxSeries caps the number of series (cardinality limit); default 5000.
+	MaxSeries int `yaml:"max_series"`
+	// QueueCapacity is the sample queue's size; default 16384.
+	QueueCapacity int `yaml:"queue_capacity"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Site:          "site1",
+		Host:          SanitizeToken(host),
+		NATSURL:       "nats://127.0.0.1:4222",
+		Interval:      time.Second,
+		Window:        time.Minute,
+		Lateness:      2 * time.Second,
+		ProcRoot:      "/proc",
+		DataDir:       "/var/lib/edgepulse",
+		SpoolMaxBytes: 256 << 20,
+		MaxSeries:     5000,
+		QueueCapacity: 16384,
+	}
+}
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// SanitizeToken maps a hostname to a valid subject token: dots and other
+// characters become '-'.
+func SanitizeToken(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+// LoadConfig reads a YAML file over the defaults and validates it.
+func LoadConfig(path string) (Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := ParseConfig(b, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	return c, c.Validate()
+}
+
+// ParseConfig decodes YAML into c, rejecting unknown fields.
+func ParseConfig(b []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate names the first bad field and its allowed range.
+func (c Config) Validate() error {
+	switch {
+	case !tokenRE.MatchString(c.Site):
+		return fmt.Errorf("config: site %q must be 1–64 characters of [A-Za-z0-9_-]", c.Site)
+	case !tokenRE.MatchString(c.Host):
+		return fmt.Errorf("config: host %q must be 1–64 characters of [A-Za-z0-9_-]", c.Host)
+	case c.NATSURL == "":
+		return errors.New("config: nats_url must be set")
+	case c.Interval < 100*time.Millisecond || c.Interval > time.Minute:
+		return fmt.Errorf("config: interval %v must be between 100ms and 1m", c.Interval)
+	case c.Window < time.Second || c.Window > time.Hour || c.Window%c.Interval != 0:
+		return fmt.Errorf("config: window %v must be between 1s and 1h and a multiple of interval %v", c.Window, c.Interval)
+	case c.Lateness < 0 || c.Lateness >= c.Window:
+		return fmt.Errorf("config: lateness %v must be ≥ 0 and below window %v", c.Lateness, c.Window)
+	case c.ProcRoot == "":
+		return errors.New("config: procfs must be set")
+	case c.DataDir == "":
+		return errors.New("config: data_dir must be set")
+	case c.SpoolMaxBytes < 1<<20:
+		return fmt.Errorf("config: spool_max_bytes %d must be ≥ 1 MiB", c.SpoolMaxBytes)
+	case c.MaxSeries < 1 || c.MaxSeries > 1_000_000:
+		return fmt.Errorf("config: max_series %d must be between 1 and 1000000", c.MaxSeries)
+	case c.QueueCapacity < 64 || c.QueueCapacity > 1<<24:
+		return fmt.Errorf("config: queue_capacity %d must be between 64 and 16777216", c.QueueCapacity)
+	}
+	return nil
+}
+
+// AgentID is the agent's identity in Nats-Msg-Id: site/host.
+func (c Config) AgentID() string { return c.Site + "/" + c.Host }
+
+// Subject is where the agent publishes its batches.
+func (c Config) Subject() string { return "tele." + c.Site + "." + c.Host }
