@@ -1,0 +1,114 @@
+package detect
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+)
+
+// Scorer scores rows of a table — one column per series of one host — in
+// one streaming pass: a [Series] per column plus [PCA] over all columns,
+// fused (Config.Fusion.Host) into one host score per row. Row i's score
+// depends only on rows ≤ i (and whatever was fed to Train before).
+//
+// State: the Series' plus PCA's, reported by Footprint. Cost per row:
+// columns × Series cost + PCA cost.
+type Scorer struct {
+	cfg       Config
+	columns   []string
+	series    []Series
+	pca       PCA
+	usePCA    bool
+	colScores []float64
+	inputs    []float64 // host fusion inputs: series scores then PCA
+	weights   []float64
+	score     float64
+}
+
+// NewScorer returns a Scorer for rows with the given column names (which
+// rules refer to). It validates cfg; a rule naming no column is an error.
+func NewScorer(cfg Config, columns []string) (*Scorer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(columns) == 0 {
+		return nil, fmt.Errorf("detect: scorer: no columns")
+	}
+	cfg = cfg.withDefaults()
+	// Own the rules so the Series' pointers cannot be changed by the caller.
+	cfg.Rules = append([]Rule(nil), cfg.Rules...)
+	known := make(map[string]bool, len(columns))
+	for _, c := range columns {
+		known[c] = true
+	}
+	for i, r := range cfg.Rules {
+		if !known[r.Series] {
+			return nil, fmt.Errorf("detect: config: rules[%d].series: no column named %q", i, r.Series)
+		}
+	}
+	s := &Scorer{
+		cfg:       cfg,
+		columns:   append([]string(nil), columns...),
+		series:    make([]Series, len(columns)),
+		colScores: make([]float64, len(columns)),
+		inputs:    make([]float64, len(columns)+1),
+		weights:   make([]float64, len(columns)+1),
+	}
+	for i, c := range columns {
+		s.series[i] = NewSeries(&s.cfg, c)
+		s.weights[i] = *cfg.Fusion.Weights.Series
+	}
+	s.weights[len(columns)] = *cfg.Fusion.Weights.PCA
+	if *cfg.Fusion.Weights.PCA > 0 && len(columns) > 1 {
+		s.pca = NewPCA(len(columns), cfg.PCA)
+		s.usePCA = true
+	} else {
+		s.weights[len(columns)] = 0
+	}
+	return s, nil
+}
+
+// Columns returns the column names.
+func (s *Scorer) Columns() []string { return s.columns }
+
+// Train learns one row without using its score (the same update as Score).
+func (s *Scorer) Train(t time.Duration, row []float64) { s.Score(t, row) }
+
+// Score scores one row observed at time t (for rules' durations), then
+// learns it, and returns the host score in [0, 1]. len(row) must equal the
+// number of columns; NaN cells are missing. It does not allocate.
+func (s *Scorer) Score(t time.Duration, row []float64) float64 {
+	for i := range s.series {
+		x := row[i]
+		v := s.series[i].Push(t, x)
+		s.colScores[i] = v
+		s.inputs[i] = v
+	}
+	if s.usePCA {
+		s.inputs[len(s.series)] = s.pca.Push(row)
+	}
+	s.score = Fuse(s.cfg.Fusion.Host, s.inputs, s.weights)
+	return s.score
+}
+
+// ColumnScores returns each column's fused series score for the last row.
+// The slice is reused by the next call to Score.
+func (s *Scorer) ColumnScores() []float64 { return s.colScores }
+
+// PCAScore returns the multivariate detector's score for the last row.
+func (s *Scorer) PCAScore() float64 { return s.inputs[len(s.series)] }
+
+// Series returns the detectors of column i.
+func (s *Scorer) Series(i int) *Series { return &s.series[i] }
+
+// Footprint reports the total state of the scorer and the cost per row.
+func (s *Scorer) Footprint() Footprint {
+	b := int(unsafe.Sizeof(*s)) + 8*(cap(s.colScores)+cap(s.inputs)+cap(s.weights))
+	for i := range s.series {
+		b += s.series[i].Footprint().StateBytes
+	}
+	if s.usePCA {
+		b += s.pca.Footprint().StateBytes - int(unsafe.Sizeof(s.pca))
+	}
+	return Footprint{StateBytes: b, PerSample: "per row: columns × Series + PCA"}
+}
