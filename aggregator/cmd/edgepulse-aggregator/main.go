@@ -1,0 +1,67 @@
+// Command edgepulse-aggregator is the Edgepulse regional aggregator: the
+// embedded hub nats-server, the Redis writer and the Prometheus HTTP API.
+//
+//	edgepulse-aggregator [--config aggregator.yaml] [--check-config]
+//	edgepulse-aggregator version
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/edgepulse/edgepulse/aggregator"
+)
+
+var version = "dev"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Fprintln(stdout, "edgepulse-aggregator", version)
+		return 0
+	}
+	fs := flag.NewFlagSet("edgepulse-aggregator", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "YAML config file (default: built-in defaults)")
+	check := fs.Bool("check-config", false, "validate the config and exit")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := aggregator.LoadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgepulse-aggregator:", err)
+		return 2
+	}
+	if *check {
+		fmt.Fprintln(stderr, "config ok")
+		return 0
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "edgepulse-aggregator: --log-level %q: want debug, info, warn or error\n", *level)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := aggregator.New(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgepulse-aggregator:", err)
+		return 1
+	}
+	defer a.Close()
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "edgepulse-aggregator:", err)
+		return 1
+	}
+	log.Info("aggregator stopped", "stats", fmt.Sprintf("%+v", a.Stats()))
+	return 0
+}

@@ -1,0 +1,414 @@
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+)
+
+// Limits bound what one request may cost.
+type Limits struct {
+	MaxSeries  int           `yaml:"max_series"`  // series one selector may match; default 10000
+	MaxSamples int           `yaml:"max_samples"` // samples one query may hold in memory; default 5e6
+	MaxPoints  int           `yaml:"max_points"`  // steps of a range query; default 11000 (as Prometheus)
+	Timeout    time.Duration `yaml:"timeout"`     // per query; default 30 s
+}
+
+func (l *Limits) defaults() {
+	if l.MaxSeries == 0 {
+		l.MaxSeries = 10000
+	}
+	if l.MaxSamples == 0 {
+		l.MaxSamples = 5_000_000
+	}
+	if l.MaxPoints == 0 {
+		l.MaxPoints = 11000
+	}
+	if l.Timeout == 0 {
+		l.Timeout = 30 * time.Second
+	}
+}
+
+// API is the Prometheus-compatible HTTP API.
+type API struct {
+	q       *Queryable
+	engine  *promql.Engine
+	parser  parser.Parser
+	limits  Limits
+	log     *slog.Logger
+	mux     *http.ServeMux
+	Version string
+}
+
+// NewAPI returns the API over q.
+func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
+	limits.defaults()
+	q.MaxSeries = limits.MaxSeries
+	p := parser.NewParser(parser.Options{})
+	a := &API{
+		q: q,
+		engine: promql.NewEngine(promql.EngineOpts{
+			Logger:               log,
+			MaxSamples:           limits.MaxSamples,
+			Timeout:              limits.Timeout,
+			LookbackDelta:        5 * time.Minute,
+			EnableAtModifier:     true,
+			EnableNegativeOffset: true,
+			Parser:               p,
+		}),
+		parser:  p,
+		limits:  limits,
+		log:     log,
+		mux:     http.NewServeMux(),
+		Version: "dev",
+	}
+	a.mux.HandleFunc("/api/v1/query", a.instant)
+	a.mux.HandleFunc("/api/v1/query_range", a.rangeQuery)
+	a.mux.HandleFunc("/api/v1/series", a.series)
+	a.mux.HandleFunc("/api/v1/labels", a.labelNames)
+	a.mux.HandleFunc("/api/v1/label/{name}/values", a.labelValues)
+	a.mux.HandleFunc("/api/v1/status/buildinfo", a.buildinfo)
+	a.mux.HandleFunc("/api/v1/metadata", func(w http.ResponseWriter, r *http.Request) { a.ok(w, map[string]any{}) })
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+type apiError struct {
+	status int
+	typ    string
+	err    error
+}
+
+func (e *apiError) Error() string { return e.err.Error() }
+
+func badData(format string, args ...any) *apiError {
+	return &apiError{http.StatusBadRequest, "bad_data", fmt.Errorf(format, args...)}
+}
+
+func (a *API) ok(w http.ResponseWriter, data any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data})
+}
+
+func (a *API) fail(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = classify(err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ae.status)
+	json.NewEncoder(w).Encode(map[string]any{"status": "error", "errorType": ae.typ, "error": ae.err.Error()})
+}
+
+// classify maps query execution errors to Prometheus' error types.
+func classify(err error) *apiError {
+	var (
+		timeout  promql.ErrQueryTimeout
+		canceled promql.ErrQueryCanceled
+		tooMany  promql.ErrTooManySamples
+	)
+	switch {
+	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
+		return &apiError{http.StatusServiceUnavailable, "timeout", err}
+	case errors.As(err, &canceled), errors.Is(err, context.Canceled):
+		return &apiError{http.StatusServiceUnavailable, "canceled", err}
+	case errors.As(err, &tooMany), errors.Is(err, ErrTooManySeries):
+		return &apiError{http.StatusUnprocessableEntity, "execution", err}
+	}
+	var se promql.ErrStorage
+	if errors.As(err, &se) {
+		return &apiError{http.StatusInternalServerError, "internal", err}
+	}
+	return &apiError{http.StatusUnprocessableEntity, "execution", err}
+}
+
+// parseTime accepts RFC 3339 or Unix seconds with a fraction.
+func parseTime(s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e12 {
+			return time.Time{}, fmt.Errorf("time %q out of range", s)
+		}
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("cannot parse %q as a time (RFC 3339 or Unix seconds)", s)
+}
+
+// parseDuration accepts seconds with a fraction or a Prometheus duration.
+func parseDuration(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f <= 0 || f > 1e9 || math.IsNaN(f) {
+			return 0, fmt.Errorf("duration %q must be positive and finite", s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("cannot parse %q as a duration", s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("duration %q must be positive", s)
+	}
+	return d, nil
+}
+
+func (a *API) parseQuery(r *http.Request) (string, error) {
+	if err := r.ParseForm(); err != nil {
+		return "", badData("form: %v", err)
+	}
+	qs := r.Form.Get("query")
+	if qs == "" {
+		return "", badData("missing parameter \"query\"")
+	}
+	if _, err := a.parser.ParseExpr(qs); err != nil {
+		return "", badData("invalid parameter \"query\": %v", err)
+	}
+	return qs, nil
+}
+
+func (a *API) instant(w http.ResponseWriter, r *http.Request) {
+	qs, err := a.parseQuery(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	ts, err := parseTime(r.Form.Get("time"), time.Now())
+	if err != nil {
+		a.fail(w, badData("invalid parameter \"time\": %v", err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.limits.Timeout)
+	defer cancel()
+	q, err := a.engine.NewInstantQuery(ctx, a.q, nil, qs, ts)
+	if err != nil {
+		a.fail(w, badData("invalid parameter \"query\": %v", err))
+		return
+	}
+	defer q.Close()
+	a.result(w, q.Exec(ctx))
+}
+
+func (a *API) rangeQuery(w http.ResponseWriter, r *http.Request) {
+	qs, err := a.parseQuery(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	start, err := parseTime(r.Form.Get("start"), time.Time{})
+	if err != nil || r.Form.Get("start") == "" {
+		a.fail(w, badData("invalid parameter \"start\": %v", orMissing(err)))
+		return
+	}
+	end, err := parseTime(r.Form.Get("end"), time.Time{})
+	if err != nil || r.Form.Get("end") == "" {
+		a.fail(w, badData("invalid parameter \"end\": %v", orMissing(err)))
+		return
+	}
+	if end.Before(start) {
+		a.fail(w, badData("invalid parameter \"end\": end timestamp must not be before start time"))
+		return
+	}
+	step, err := parseDuration(r.Form.Get("step"))
+	if err != nil {
+		a.fail(w, badData("invalid parameter \"step\": %v", err))
+		return
+	}
+	if pts := end.Sub(start) / step; int(pts) > a.limits.MaxPoints {
+		a.fail(w, badData("exceeded maximum resolution of %d points per timeseries (this query has %d); try decreasing the query resolution (?step=XX)", a.limits.MaxPoints, pts))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.limits.Timeout)
+	defer cancel()
+	q, err := a.engine.NewRangeQuery(ctx, a.q, nil, qs, start, end, step)
+	if err != nil {
+		a.fail(w, badData("invalid parameter \"query\": %v", err))
+		return
+	}
+	defer q.Close()
+	a.result(w, q.Exec(ctx))
+}
+
+func orMissing(err error) error {
+	if err == nil {
+		return errors.New("missing")
+	}
+	return err
+}
+
+func (a *API) result(w http.ResponseWriter, res *promql.Result) {
+	if res.Err != nil {
+		a.fail(w, res.Err)
+		return
+	}
+	data := map[string]any{"resultType": res.Value.Type(), "result": res.Value}
+	if warns, _ := res.Warnings.AsStrings("", 10, 10); len(warns) > 0 {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data, "warnings": warns})
+		return
+	}
+	a.ok(w, data)
+}
+
+// matchers parses the match[] parameters.
+func (a *API) matchers(r *http.Request) ([][]*labels.Matcher, error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, badData("form: %v", err)
+	}
+	var out [][]*labels.Matcher
+	for _, s := range r.Form["match[]"] {
+		ms, err := a.parser.ParseMetricSelector(s)
+		if err != nil {
+			return nil, badData("invalid parameter \"match[]\": %v", err)
+		}
+		out = append(out, ms)
+	}
+	return out, nil
+}
+
+func (a *API) timeRange(r *http.Request) (int64, int64, error) {
+	start, err := parseTime(r.Form.Get("start"), time.Unix(0, 0))
+	if err != nil {
+		return 0, 0, badData("invalid parameter \"start\": %v", err)
+	}
+	end, err := parseTime(r.Form.Get("end"), time.Now().Add(time.Hour))
+	if err != nil {
+		return 0, 0, badData("invalid parameter \"end\": %v", err)
+	}
+	return start.UnixMilli(), end.UnixMilli(), nil
+}
+
+func (a *API) series(w http.ResponseWriter, r *http.Request) {
+	sets, err := a.matchers(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if len(sets) == 0 {
+		a.fail(w, badData("no match[] parameter provided"))
+		return
+	}
+	mint, maxt, err := a.timeRange(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	q, _ := a.q.Querier(mint, maxt)
+	defer q.Close()
+	seen := make(map[string]bool)
+	out := []labels.Labels{}
+	for _, ms := range sets {
+		ss := q.Select(r.Context(), true, &storage.SelectHints{Start: mint, End: maxt, Func: "series"}, ms...)
+		for ss.Next() {
+			ls := ss.At().Labels()
+			if k := ls.String(); !seen[k] {
+				seen[k] = true
+				out = append(out, ls)
+			}
+		}
+		if err := ss.Err(); err != nil {
+			a.fail(w, err)
+			return
+		}
+	}
+	a.ok(w, out)
+}
+
+func (a *API) labelNames(w http.ResponseWriter, r *http.Request) {
+	sets, err := a.matchers(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	q, _ := a.q.Querier(math.MinInt64, math.MaxInt64)
+	defer q.Close()
+	if len(sets) == 0 {
+		sets = [][]*labels.Matcher{nil}
+	}
+	var out []string
+	for _, ms := range sets {
+		v, _, err := q.LabelNames(r.Context(), nil, ms...)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		out = append(out, v...)
+	}
+	a.ok(w, uniqSorted(out))
+}
+
+func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !validLabelName(name) {
+		a.fail(w, badData("invalid label name: %q", name))
+		return
+	}
+	sets, err := a.matchers(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	q, _ := a.q.Querier(math.MinInt64, math.MaxInt64)
+	defer q.Close()
+	if len(sets) == 0 {
+		sets = [][]*labels.Matcher{nil}
+	}
+	var out []string
+	for _, ms := range sets {
+		v, _, err := q.LabelValues(r.Context(), name, nil, ms...)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		out = append(out, v...)
+	}
+	a.ok(w, uniqSorted(out))
+}
+
+func (a *API) buildinfo(w http.ResponseWriter, r *http.Request) {
+	// Grafana reads this to pick its Prometheus dialect.
+	a.ok(w, map[string]string{"version": "2.55.0", "revision": "edgepulse-" + a.Version, "branch": "", "buildUser": "", "buildDate": "", "goVersion": ""})
+}
+
+func validLabelName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func uniqSorted(v []string) []string {
+	m := make(map[string]struct{}, len(v))
+	out := make([]string, 0, len(v))
+	for _, s := range v {
+		if _, ok := m[s]; !ok {
+			m[s] = struct{}{}
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,32 @@
+// Package query serves the Prometheus HTTP API over the rollups in Redis,
+// evaluating real PromQL with the upstream promql engine.
+//
+// # Series
+//
+// Every stored metric X appears as several series, one per window
+// statistic, all stamped at the window's end:
+//
+//	X            the last value in the window (for counters the raw counter,
+//	             so rate(X[5m]) works as on a Prometheus server)
+//	X:avg        mean of the window's samples (counters: of the per-second rate)
+//	X:min X:max  extremes        X:sum  sum        X:count  samples in the window
+//	X:first      first value     X:p50 X:p90 X:p99  quantiles, when the agent sketched them
+//
+// Every series carries the labels the agent sent plus site and instance.
+//
+// # Types
+//
+// [Queryable] implements storage.Queryable over a store.Store. [API] is
+// the http.Handler for /api/v1/query, /api/v1/query_range, /api/v1/series,
+// /api/v1/labels, /api/v1/label/<name>/values and /api/v1/status/buildinfo.
+//
+// # Limits
+//
+// Limits bound the series a query may select and the samples it may load;
+// exceeding one is a 422 naming the limit. Bad PromQL is a 400 with the
+// parser's message.
+//
+// # Imports
+//
+// query must not import NATS or edge.
+package query

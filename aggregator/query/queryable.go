@@ -1,0 +1,292 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+)
+
+// ErrTooManySeries is returned when a selector matches more series than
+// Limits.MaxSeries.
+var ErrTooManySeries = errors.New("query: too many series")
+
+// stat is one derived statistic of a stored rollup.
+type stat struct {
+	suffix string // "" for the plain name
+	value  func(p *store.Point) (float64, bool)
+}
+
+var stats = []stat{
+	{"", func(p *store.Point) (float64, bool) { return p.Last, true }},
+	{":avg", func(p *store.Point) (float64, bool) { return p.Sum / float64(p.Count), p.Count > 0 }},
+	{":min", func(p *store.Point) (float64, bool) { return p.Min, p.Count > 0 }},
+	{":max", func(p *store.Point) (float64, bool) { return p.Max, p.Count > 0 }},
+	{":sum", func(p *store.Point) (float64, bool) { return p.Sum, p.Count > 0 }},
+	{":count", func(p *store.Point) (float64, bool) { return float64(p.Count), true }},
+	{":first", func(p *store.Point) (float64, bool) { return p.First, p.Count > 0 }},
+	{":p50", func(p *store.Point) (float64, bool) { return p.P50, p.HasQuantiles }},
+	{":p90", func(p *store.Point) (float64, bool) { return p.P90, p.HasQuantiles }},
+	{":p99", func(p *store.Point) (float64, bool) { return p.P99, p.HasQuantiles }},
+}
+
+// splitName returns the stored base name and statistic of a queried name.
+func splitName(name string) (base string, st *stat) {
+	if i := strings.LastIndexByte(name, ':'); i > 0 {
+		for k := range stats {
+			if stats[k].suffix == name[i:] {
+				return name[:i], &stats[k]
+			}
+		}
+	}
+	return name, &stats[0]
+}
+
+// Queryable reads series from a Store.
+type Queryable struct {
+	Store     *store.Store
+	MaxSeries int // per Select; 0 means no limit
+}
+
+// Querier implements storage.Queryable.
+func (q *Queryable) Querier(mint, maxt int64) (storage.Querier, error) {
+	return &querier{q: q, mint: mint, maxt: maxt}, nil
+}
+
+type querier struct {
+	q          *Queryable
+	mint, maxt int64
+}
+
+func (q *querier) Close() error { return nil }
+
+// candidate is one queried series name: a stored base and a statistic.
+type candidate struct {
+	name string
+	base string
+	st   *stat
+}
+
+// candidates lists the queried names the matchers allow.
+func (q *querier) candidates(ctx context.Context, ms []*labels.Matcher) ([]candidate, error) {
+	for _, m := range ms {
+		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			base, st := splitName(m.Value)
+			return []candidate{{m.Value, base, st}}, nil
+		}
+	}
+	bases, err := q.q.Store.Names(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []candidate
+	for _, b := range bases {
+		for k := range stats {
+			name := b + stats[k].suffix
+			ok := true
+			for _, m := range ms {
+				if m.Name == labels.MetricName && !m.Matches(name) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				out = append(out, candidate{name, b, &stats[k]})
+			}
+		}
+	}
+	return out, nil
+}
+
+type matched struct {
+	cand   candidate
+	ref    store.SeriesRef
+	labels labels.Labels
+}
+
+// match returns the series the matchers select, sorted by labels.
+func (q *querier) match(ctx context.Context, ms []*labels.Matcher) ([]matched, error) {
+	cands, err := q.candidates(ctx, ms)
+	if err != nil {
+		return nil, err
+	}
+	var bases []string
+	for _, c := range cands {
+		if !slices.Contains(bases, c.base) {
+			bases = append(bases, c.base)
+		}
+	}
+	refs, err := q.q.Store.SeriesOf(ctx, bases)
+	if err != nil {
+		return nil, err
+	}
+	byBase := make(map[string][]store.SeriesRef)
+	for _, r := range refs {
+		byBase[r.Name] = append(byBase[r.Name], r)
+	}
+	var out []matched
+	for _, c := range cands {
+		for _, r := range byBase[c.base] {
+			b := labels.NewScratchBuilder(len(r.Labels)/2 + 1)
+			b.Add(labels.MetricName, c.name)
+			for i := 0; i < len(r.Labels); i += 2 {
+				b.Add(r.Labels[i], r.Labels[i+1])
+			}
+			b.Sort()
+			ls := b.Labels()
+			ok := true
+			for _, m := range ms {
+				if !m.Matches(ls.Get(m.Name)) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				out = append(out, matched{c, r, ls})
+			}
+		}
+	}
+	if q.q.MaxSeries > 0 && len(out) > q.q.MaxSeries {
+		return nil, fmt.Errorf("%w: selector matches %d series, limit is %d", ErrTooManySeries, len(out), q.q.MaxSeries)
+	}
+	slices.SortFunc(out, func(a, b matched) int { return labels.Compare(a.labels, b.labels) })
+	return out, nil
+}
+
+func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	mint, maxt := q.mint, q.maxt
+	if hints != nil {
+		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
+	}
+	sel, err := q.match(ctx, ms)
+	if err != nil {
+		return storage.ErrSeriesSet(err)
+	}
+	if hints != nil && hints.Func == "series" {
+		// Metadata only: /api/v1/series does not need points.
+		out := make([]storage.Series, len(sel))
+		for i, m := range sel {
+			out[i] = &series{ls: m.labels}
+		}
+		return &seriesSet{list: out, i: -1}
+	}
+	sids := make([]string, len(sel))
+	for i, m := range sel {
+		sids[i] = m.ref.ID
+	}
+	pts, err := q.q.Store.Points(ctx, sids, mint, maxt)
+	if err != nil {
+		return storage.ErrSeriesSet(err)
+	}
+	out := make([]storage.Series, 0, len(sel))
+	for i, m := range sel {
+		s := &series{ls: m.labels}
+		for k := range pts[i] {
+			if v, ok := m.cand.st.value(&pts[i][k]); ok {
+				s.samples = append(s.samples, fsample{pts[i][k].End, v})
+			}
+		}
+		if len(s.samples) > 0 {
+			out = append(out, s)
+		}
+	}
+	return &seriesSet{list: out, i: -1}
+}
+
+func (q *querier) LabelValues(ctx context.Context, name string, _ *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	if len(ms) == 0 {
+		if name == labels.MetricName {
+			bases, err := q.q.Store.Names(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			var out []string
+			for _, b := range bases {
+				for _, s := range stats {
+					out = append(out, b+s.suffix)
+				}
+			}
+			slices.Sort(out)
+			return out, nil, nil
+		}
+		v, err := q.q.Store.LabelValues(ctx, name)
+		slices.Sort(v)
+		return v, nil, err
+	}
+	sel, err := q.match(ctx, ms)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []string
+	for _, m := range sel {
+		if v := m.labels.Get(name); v != "" {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil, nil
+}
+
+func (q *querier) LabelNames(ctx context.Context, _ *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	if len(ms) == 0 {
+		v, err := q.q.Store.LabelNames(ctx)
+		v = append(v, labels.MetricName)
+		slices.Sort(v)
+		return slices.Compact(v), nil, err
+	}
+	sel, err := q.match(ctx, ms)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []string
+	for _, m := range sel {
+		m.labels.Range(func(l labels.Label) { out = append(out, l.Name) })
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil, nil
+}
+
+type seriesSet struct {
+	list []storage.Series
+	i    int
+}
+
+func (s *seriesSet) Next() bool                        { s.i++; return s.i < len(s.list) }
+func (s *seriesSet) At() storage.Series                { return s.list[s.i] }
+func (s *seriesSet) Err() error                        { return nil }
+func (s *seriesSet) Warnings() annotations.Annotations { return nil }
+
+type series struct {
+	ls      labels.Labels
+	samples []chunks.Sample
+}
+
+func (s *series) Labels() labels.Labels { return s.ls }
+
+func (s *series) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
+	return storage.NewListSeries(s.ls, s.samples).Iterator(it)
+}
+
+// fsample is one float sample.
+type fsample struct {
+	t int64
+	f float64
+}
+
+func (s fsample) T() int64                      { return s.t }
+func (s fsample) ST() int64                     { return 0 }
+func (s fsample) F() float64                    { return s.f }
+func (s fsample) H() *histogram.Histogram       { return nil }
+func (s fsample) FH() *histogram.FloatHistogram { return nil }
+func (s fsample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
+func (s fsample) Copy() chunks.Sample           { return s }

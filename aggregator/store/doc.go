@@ -1,0 +1,27 @@
+// Package store writes window rollups to Redis and reads them back for the
+// query API.
+//
+// # Key schema (see docs/redis-schema.md)
+//
+//	<p>series            HASH  sid → "name\x00k\x00v…"  every series ever written
+//	<p>names             SET   metric names
+//	<p>name:<metric>     SET   sids of that metric
+//	<p>lnames            SET   label names
+//	<p>lv:<label>        SET   values seen for that label
+//	<p>d:<sid>           ZSET  score = window end (Unix ms), member = one rollup
+//
+// <p> is the key prefix (default "ep:"); sid is the 16-hex-digit FNV-1a-64
+// of the canonical series text. A rollup member is the text
+// "end|width|count|sum|min|max|first|last|p50|p90|p99", so writing the
+// same batch twice adds the same members again — a no-op: redelivery can
+// never double-count. Data keys expire after the retention unless written
+// again.
+//
+// # Types
+//
+// [Store] is safe for concurrent use; it owns a go-redis client.
+//
+// # Imports
+//
+// store must not import NATS or edge.
+package store

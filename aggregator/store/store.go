@@ -1,0 +1,331 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgepulse/edgepulse/codec"
+)
+
+// Options configure a Store.
+type Options struct {
+	Addr      string        `yaml:"addr"`      // host:port; default 127.0.0.1:6379
+	Password  string        `yaml:"password"`  // optional
+	DB        int           `yaml:"db"`        // Redis database number
+	Prefix    string        `yaml:"prefix"`    // key prefix; default "ep:"
+	Retention time.Duration `yaml:"retention"` // data TTL; default 15 days
+}
+
+// Validate names the first bad field.
+func (o Options) Validate() error {
+	switch {
+	case o.Retention < 0:
+		return fmt.Errorf("store: retention %v must be ≥ 0", o.Retention)
+	case o.DB < 0 || o.DB > 15:
+		return fmt.Errorf("store: db %d must be between 0 and 15", o.DB)
+	}
+	return nil
+}
+
+func (o *Options) defaults() {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:6379"
+	}
+	if o.Prefix == "" {
+		o.Prefix = "ep:"
+	}
+	if o.Retention == 0 {
+		o.Retention = 15 * 24 * time.Hour
+	}
+}
+
+// Store reads and writes rollups in Redis.
+type Store struct {
+	rdb  *redis.Client
+	opts Options
+
+	mu    sync.Mutex
+	known map[string]struct{} // sids whose index entries are written
+}
+
+// Open connects to Redis and checks it answers.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.defaults()
+	rdb := redis.NewClient(&redis.Options{Addr: opts.Addr, Password: opts.Password, DB: opts.DB})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("store: redis %s: %w", opts.Addr, err)
+	}
+	return &Store{rdb: rdb, opts: opts, known: make(map[string]struct{})}, nil
+}
+
+// Close closes the Redis client.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+// Client exposes the Redis client (for health checks and tests).
+func (s *Store) Client() *redis.Client { return s.rdb }
+
+func (s *Store) key(parts ...string) string { return s.opts.Prefix + strings.Join(parts, "") }
+
+// SeriesID is the stable id of a series given as name and sorted label
+// pairs.
+func SeriesID(canon string) string {
+	h := fnv.New64a()
+	h.Write([]byte(canon))
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// Canon renders name and sorted label pairs as "name\x00k\x00v…".
+func Canon(name string, labels []string) string {
+	var b strings.Builder
+	b.WriteString(name)
+	for _, l := range labels {
+		b.WriteByte(0)
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// SeriesLabels returns the labels the store keeps for a series of a batch:
+// the agent's labels plus site and instance (the host), sorted by name.
+func SeriesLabels(b *codec.Batch, s *codec.Series) []string {
+	out := make([]string, 0, len(s.Labels)+4)
+	extra := [][2]string{{"instance", b.Host}, {"site", b.Site}}
+	i := 0
+	for j := 0; j < len(s.Labels); j += 2 {
+		for i < len(extra) && extra[i][0] < s.Labels[j] {
+			out = append(out, extra[i][0], extra[i][1])
+			i++
+		}
+		if i < len(extra) && extra[i][0] == s.Labels[j] {
+			i++ // the aggregator's identity labels win
+		}
+		out = append(out, s.Labels[j], s.Labels[j+1])
+	}
+	for ; i < len(extra); i++ {
+		out = append(out, extra[i][0], extra[i][1])
+	}
+	return out
+}
+
+// Apply writes every rollup of b in one pipeline. Applying the same batch
+// again changes nothing.
+func (s *Store) Apply(ctx context.Context, b *codec.Batch) error {
+	pipe := s.rdb.Pipeline()
+	end := b.Start + b.Width
+	byID := make(map[uint32]*codec.Series, len(b.Series))
+	for i := range b.Series {
+		byID[b.Series[i].ID] = &b.Series[i]
+	}
+	var fresh []string
+	buf := make([]byte, 0, 128)
+	for i := range b.Rollups {
+		r := &b.Rollups[i]
+		ser := byID[r.ID]
+		labels := SeriesLabels(b, ser)
+		canon := Canon(ser.Name, labels)
+		sid := SeriesID(canon)
+		if !s.isKnown(sid) {
+			fresh = append(fresh, sid)
+			pipe.HSet(ctx, s.key("series"), sid, canon)
+			pipe.SAdd(ctx, s.key("names"), ser.Name)
+			pipe.SAdd(ctx, s.key("name:", ser.Name), sid)
+			for j := 0; j < len(labels); j += 2 {
+				pipe.SAdd(ctx, s.key("lnames"), labels[j])
+				pipe.SAdd(ctx, s.key("lv:", labels[j]), labels[j+1])
+			}
+		}
+		buf = AppendMember(buf[:0], end, b.Width, r)
+		dk := s.key("d:", sid)
+		pipe.ZAdd(ctx, dk, redis.Z{Score: float64(end), Member: string(buf)})
+		pipe.PExpire(ctx, dk, s.opts.Retention)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("store: apply batch %s seq %d (%d rollups): %w", b.Agent, b.Seq, len(b.Rollups), err)
+	}
+	s.mu.Lock()
+	for _, sid := range fresh {
+		s.known[sid] = struct{}{}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) isKnown(sid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.known[sid]
+	return ok
+}
+
+// Point is one stored window of one series.
+type Point struct {
+	End, Width                 int64
+	Count                      uint32
+	Sum, Min, Max, First, Last float64
+	P50, P90, P99              float64
+	HasQuantiles               bool
+}
+
+// AppendMember encodes a rollup as its ZSET member.
+func AppendMember(b []byte, end, width int64, r *codec.Rollup) []byte {
+	b = strconv.AppendInt(b, end, 10)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, width, 10)
+	b = append(b, '|')
+	b = strconv.AppendUint(b, uint64(r.Count), 10)
+	for _, v := range []float64{r.Sum, r.Min, r.Max, r.First, r.Last} {
+		b = append(b, '|')
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	for _, v := range r.Quantiles {
+		b = append(b, '|')
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	return b
+}
+
+// ParseMember decodes a ZSET member.
+func ParseMember(m string) (Point, error) {
+	f := strings.Split(m, "|")
+	if len(f) != 8 && len(f) != 11 {
+		return Point{}, fmt.Errorf("store: member %q has %d fields, want 8 or 11", m, len(f))
+	}
+	var p Point
+	var err error
+	num := func(i int) float64 {
+		if err != nil {
+			return 0
+		}
+		var v float64
+		v, err = strconv.ParseFloat(f[i], 64)
+		return v
+	}
+	p.End = int64(num(0))
+	p.Width = int64(num(1))
+	p.Count = uint32(num(2))
+	p.Sum, p.Min, p.Max, p.First, p.Last = num(3), num(4), num(5), num(6), num(7)
+	if len(f) == 11 {
+		p.P50, p.P90, p.P99, p.HasQuantiles = num(8), num(9), num(10), true
+	}
+	if err != nil {
+		return Point{}, fmt.Errorf("store: member %q: %w", m, err)
+	}
+	return p, nil
+}
+
+// SeriesRef is one stored series: its id and labels (including __name__
+// as the first pair's value under key "__name__").
+type SeriesRef struct {
+	ID     string
+	Name   string
+	Labels []string // sorted name/value pairs, without __name__
+}
+
+// Names lists the stored metric names.
+func (s *Store) Names(ctx context.Context) ([]string, error) {
+	v, err := s.rdb.SMembers(ctx, s.key("names")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: names: %w", err)
+	}
+	return v, nil
+}
+
+// SeriesOf returns the series of the given metric names.
+func (s *Store) SeriesOf(ctx context.Context, names []string) ([]SeriesRef, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.SMembers(ctx, s.key("name:", n))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("store: series of %d names: %w", len(names), err)
+	}
+	var sids []string
+	for _, c := range cmds {
+		sids = append(sids, c.Val()...)
+	}
+	if len(sids) == 0 {
+		return nil, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, s.key("series"), sids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: series labels: %w", err)
+	}
+	out := make([]SeriesRef, 0, len(sids))
+	for i, v := range vals {
+		canon, ok := v.(string)
+		if !ok {
+			continue
+		}
+		parts := strings.Split(canon, "\x00")
+		if len(parts)%2 != 1 {
+			return nil, fmt.Errorf("store: series %s has malformed labels %q", sids[i], canon)
+		}
+		out = append(out, SeriesRef{ID: sids[i], Name: parts[0], Labels: parts[1:]})
+	}
+	return out, nil
+}
+
+// Points returns the stored windows of each series ending in [mint, maxt]
+// (Unix ms), oldest first, one per window end (should two differing
+// members ever share a window, the lexically last wins).
+func (s *Store) Points(ctx context.Context, sids []string, mint, maxt int64) ([][]Point, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(sids))
+	for i, sid := range sids {
+		cmds[i] = pipe.ZRangeByScore(ctx, s.key("d:", sid), &redis.ZRangeBy{
+			Min: strconv.FormatInt(mint, 10), Max: strconv.FormatInt(maxt, 10),
+		})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("store: points of %d series: %w", len(sids), err)
+	}
+	out := make([][]Point, len(sids))
+	for i, c := range cmds {
+		pts := make([]Point, 0, len(c.Val()))
+		for _, m := range c.Val() {
+			p, err := ParseMember(m)
+			if err != nil {
+				return nil, err
+			}
+			if n := len(pts); n > 0 && pts[n-1].End == p.End {
+				pts[n-1] = p
+				continue
+			}
+			pts = append(pts, p)
+		}
+		out[i] = pts
+	}
+	return out, nil
+}
+
+// LabelNames lists the stored label names.
+func (s *Store) LabelNames(ctx context.Context) ([]string, error) {
+	v, err := s.rdb.SMembers(ctx, s.key("lnames")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: label names: %w", err)
+	}
+	return v, nil
+}
+
+// LabelValues lists the values stored for a label.
+func (s *Store) LabelValues(ctx context.Context, name string) ([]string, error) {
+	v, err := s.rdb.SMembers(ctx, s.key("lv:", name)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: label %q values: %w", name, err)
+	}
+	return v, nil
+}
