@@ -1,0 +1,273 @@
+package testbench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/edgepulse/edgepulse/testbench/harness"
+)
+
+// stack is one site's worth of real processes: Redis, the aggregator (with
+// its embedded hub), a stock nats-server leaf node and an agent.
+type stack struct {
+	redis    *harness.Redis
+	agg      *harness.Proc
+	leaf     *harness.Proc
+	agent    *harness.Proc
+	apiURL   string
+	procRoot string
+}
+
+func startStack(t *testing.T, ctx context.Context, window string) *stack {
+	t.Helper()
+	bins, err := harness.Build(filepath.Join(os.TempDir(), "edgepulse-testbench-bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := harness.RepoRoot()
+	dir := t.TempDir()
+	s := &stack{procRoot: filepath.Join(dir, "proc")}
+	if err := harness.CopyTree("testdata/proc", s.procRoot); err != nil {
+		t.Fatal(err)
+	}
+	if s.redis, err = harness.StartRedis(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.redis.Stop)
+
+	ports := make([]int, 4)
+	for i := range ports {
+		if ports[i], err = harness.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hubPort, leafPort, httpPort, siteClientPort := ports[0], ports[1], ports[2], ports[3]
+	aggCfg := filepath.Join(dir, "aggregator.yaml")
+	os.WriteFile(aggCfg, fmt.Appendf(nil, `name: hub-1
+nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, store_dir: %s}
+redis: {addr: %s}
+http: 127.0.0.1:%d
+`, hubPort, leafPort, filepath.Join(dir, "js"), s.redis.Addr, httpPort), 0o644)
+	if s.agg, err = harness.Start("aggregator", dir, nil, bins.Aggregator, "--config", aggCfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.agg.Stop)
+	s.apiURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	if err := harness.WaitHTTP(ctx, s.apiURL+"/healthz", 60*time.Second); err != nil {
+		t.Fatalf("aggregator: %v\n%s", err, s.agg.Tail(4000))
+	}
+
+	s.leaf, err = harness.Start("leaf", dir, []string{fmt.Sprintf("EDGEPULSE_HUB_LEAF_URL=nats-leaf://127.0.0.1:%d", leafPort)},
+		bins.NATSServer, "-c", filepath.Join(root, "deploy", "leaf.conf"), "-p", strconv.Itoa(siteClientPort), "-m", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.leaf.Stop)
+	if err := harness.WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", siteClientPort), 30*time.Second); err != nil {
+		t.Fatalf("leaf: %v\n%s", err, s.leaf.Tail(4000))
+	}
+
+	agentCfg := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(agentCfg, fmt.Appendf(nil, `site: siteA
+host: hostA
+nats_url: nats://127.0.0.1:%d
+interval: 1s
+window: %s
+lateness: 500ms
+procfs: %s
+data_dir: %s
+`, siteClientPort, window, s.procRoot, filepath.Join(dir, "agent")), 0o644)
+	if s.agent, err = harness.Start("agent", dir, nil, bins.Agent, "run", "--config", agentCfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.agent.Stop)
+	return s
+}
+
+// promResponse is the Prometheus HTTP API envelope.
+type promResponse struct {
+	Status    string `json:"status"`
+	ErrorType string `json:"errorType"`
+	Error     string `json:"error"`
+	Data      struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Metric map[string]string `json:"metric"`
+			Values [][2]any          `json:"values"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
+	} `json:"data"`
+}
+
+func get(t *testing.T, u string) (int, promResponse) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var pr promResponse
+	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+		t.Fatalf("%s: decoding response: %v", u, err)
+	}
+	return resp.StatusCode, pr
+}
+
+// rangeValues runs query_range over the last 10 minutes and returns the
+// values of the single resulting series (nil when there is none yet).
+func (s *stack) rangeValues(t *testing.T, query string) []float64 {
+	t.Helper()
+	now := time.Now()
+	q := url.Values{
+		"query": {query},
+		"start": {strconv.FormatInt(now.Add(-10*time.Minute).Unix(), 10)},
+		"end":   {strconv.FormatInt(now.Add(time.Minute).Unix(), 10)},
+		"step":  {"1"},
+	}
+	code, pr := get(t, s.apiURL+"/api/v1/query_range?"+q.Encode())
+	if code != 200 || pr.Status != "success" {
+		t.Fatalf("query_range %s: %d %+v", query, code, pr)
+	}
+	if len(pr.Data.Result) == 0 {
+		return nil
+	}
+	if len(pr.Data.Result) > 1 {
+		t.Fatalf("query_range %s: %d series, want 1", query, len(pr.Data.Result))
+	}
+	var out []float64
+	for _, v := range pr.Data.Result[0].Values {
+		f, err := strconv.ParseFloat(v[1].(string), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// TestEndToEnd runs agent → leaf → hub → Redis → query API on real
+// processes over a fixture /proc tree and checks the fixture's numbers
+// come back out of /api/v1/query_range.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test starts real processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := startStack(t, ctx, "2s")
+
+	// Wait for the first windows to arrive.
+	err := harness.WaitFor(ctx, 60*time.Second, func() error {
+		if v := s.rangeValues(t, `node_load1{site="siteA",instance="hostA"}`); len(v) == 0 {
+			return fmt.Errorf("no node_load1 yet")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%v\nagent:\n%s\naggregator:\n%s\nleaf:\n%s", err, s.agent.Tail(3000), s.agg.Tail(3000), s.leaf.Tail(3000))
+	}
+
+	// The fixture's constant values.
+	checks := map[string]float64{
+		`node_load1{site="siteA",instance="hostA"}`: 1.25,
+		`node_load15`:                                                 0.5,
+		`node_memory_MemTotal_bytes`:                                  8000000 * 1024,
+		`node_memory_MemAvailable_bytes`:                              4000000 * 1024,
+		`node_cpu_seconds_total{cpu="0",mode="user"}`:                 150,
+		`node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes`: 0.5,
+	}
+	for q, want := range checks {
+		v := s.rangeValues(t, q)
+		if len(v) == 0 {
+			t.Errorf("%s: no data", q)
+			continue
+		}
+		for _, got := range v {
+			if math.Abs(got-want) > 1e-9*math.Abs(want) {
+				t.Errorf("%s = %v, want %v", q, got, want)
+				break
+			}
+		}
+	}
+
+	// Change the load and check the window statistics follow: a complete
+	// 2 s window at 1 s collection holds 2 samples, and once the new value
+	// is in, max reaches it.
+	if err := harness.WriteFileAtomic(filepath.Join(s.procRoot, "loadavg"), []byte("3.50 0.75 0.50 2/345 6789\n")); err != nil {
+		t.Fatal(err)
+	}
+	err = harness.WaitFor(ctx, 30*time.Second, func() error {
+		mx := s.rangeValues(t, `node_load1:max`)
+		if len(mx) == 0 || mx[len(mx)-1] != 3.5 {
+			return fmt.Errorf("node_load1:max = %v, want it to end at 3.5", mx)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := s.rangeValues(t, `node_load1:count`)
+	full := false
+	for _, c := range counts {
+		if c > 2 {
+			t.Fatalf("node_load1:count has a window with %v samples; a 2 s window at 1 s holds at most 2", c)
+		}
+		full = full || c == 2
+	}
+	if !full {
+		t.Fatalf("no complete window among node_load1:count = %v", counts)
+	}
+
+	// A counter's rate over its stored windows: the fixture's counters do
+	// not move, so the rate is 0, and rate() must return a series.
+	if v := s.rangeValues(t, `rate(node_cpu_seconds_total{cpu="0",mode="user"}[1m])`); len(v) == 0 || v[len(v)-1] != 0 {
+		t.Fatalf("rate(...) = %v, want a series ending at 0", v)
+	}
+
+	// Bad PromQL is a 400 that carries the parser's message.
+	code, pr := get(t, s.apiURL+"/api/v1/query?query="+url.QueryEscape("sum(node_load1"))
+	if code != 400 || pr.ErrorType != "bad_data" || pr.Error == "" {
+		t.Fatalf("bad query: %d %+v", code, pr)
+	}
+	// The labels and label values endpoints see the stored series.
+	var names struct{ Data []string }
+	getJSON(t, s.apiURL+"/api/v1/labels", &names)
+	if !slices.Contains(names.Data, "instance") || !slices.Contains(names.Data, "cpu") {
+		t.Fatalf("/api/v1/labels = %v, want instance and cpu among them", names.Data)
+	}
+	var values struct{ Data []string }
+	getJSON(t, s.apiURL+"/api/v1/label/__name__/values", &values)
+	if !slices.Contains(values.Data, "node_load1:p99") || !slices.Contains(values.Data, "node_memory_MemFree_bytes") {
+		t.Fatalf("__name__ values = %v", values.Data)
+	}
+	var series struct{ Data []map[string]string }
+	getJSON(t, s.apiURL+"/api/v1/series?match[]="+url.QueryEscape(`node_cpu_seconds_total{mode="idle"}`), &series)
+	if len(series.Data) != 2 {
+		t.Fatalf("/api/v1/series idle cpus = %v, want 2 (cpu 0 and 1)", series.Data)
+	}
+}
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %s", u, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("%s: %v", u, err)
+	}
+}
