@@ -1,0 +1,45 @@
+# Edgepulse. The two commands: `make run` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build run test test-short fuzz eval-detect clean
+
+all: build
+
+build: $(BIN)/edgepulse-agent $(BIN)/edgepulse-aggregator $(BIN)/nats-server
+
+$(BIN)/edgepulse-agent: FORCE
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./edge/cmd/edgepulse-agent
+
+$(BIN)/edgepulse-aggregator: FORCE
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./aggregator/cmd/edgepulse-aggregator
+
+# The site leaf node: stock nats-server at the version go.mod pins.
+$(BIN)/nats-server: go.mod
+	$(GO) build -o $@ github.com/nats-io/nats-server/v2
+
+FORCE:
+
+# A working single-host stack on this host's /proc: Redis, aggregator (hub),
+# site leaf node and one agent. Ctrl-C stops all of it.
+run: build
+	exec deploy/run-local.sh
+
+# Unit tests plus the end-to-end test on real processes.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+# Fuzz every decoder for FUZZTIME each (corpus kept in testdata/fuzz).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run x -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./codec/
+
+clean:
+	rm -rf $(BIN) .run

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Starts a single-host Edgepulse stack on this host's real /proc:
+#   redis-server  127.0.0.1:6390  (private dir .run/redis)
+#   aggregator    hub client 127.0.0.1:4250, hub leaf 127.0.0.1:7422,
+#                 query API http://127.0.0.1:9470
+#   site leaf     nats-server -c deploy/leaf.conf on 127.0.0.1:4222 (monitor 8223)
+#   agent         site "local", this host, 10 s windows (the product default
+#                 is 60 s; the demo uses 10 s so data shows up quickly)
+# Ctrl-C or SIGTERM stops everything; no process is left behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=.run
+BIN=bin
+mkdir -p "$RUN/redis" "$RUN/agent" "$RUN/js"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "redis-server is missing; installing it with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is missing. Install it with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y redis-server" >&2
+    exit 1
+  fi
+fi
+
+for port in 6390 4250 7422 9470 4222 8223; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "port $port on 127.0.0.1 is already in use; stop whatever holds it (another make run?)" >&2
+    exit 1
+  fi
+done
+
+pids=()
+stopping=
+cleanup() {
+  trap - INT TERM EXIT
+  stopping=1
+  echo; echo "stopping..."
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped"
+}
+trap cleanup INT TERM EXIT
+
+wait_port() { # port name
+  for _ in $(seq 1 150); do
+    (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "$2 did not come up on port $1; see $RUN/$2.log" >&2
+  exit 1
+}
+
+redis-server --port 6390 --bind 127.0.0.1 --dir "$RUN/redis" --save 60 1 --appendonly no \
+  >"$RUN/redis.log" 2>&1 &
+pids+=($!)
+wait_port 6390 redis
+
+cat >"$RUN/aggregator.yaml" <<YAML
+name: local-hub
+nats: {host: 127.0.0.1, port: 4250, leaf_host: 127.0.0.1, leaf_port: 7422, http_port: 8222, store_dir: $RUN/js}
+redis: {addr: 127.0.0.1:6390}
+http: 127.0.0.1:9470
+YAML
+"$BIN/edgepulse-aggregator" --config "$RUN/aggregator.yaml" >"$RUN/aggregator.log" 2>&1 &
+pids+=($!)
+wait_port 9470 aggregator
+
+EDGEPULSE_HUB_LEAF_URL=nats-leaf://127.0.0.1:7422 "$BIN/nats-server" -c deploy/leaf.conf >"$RUN/leaf.log" 2>&1 &
+pids+=($!)
+wait_port 4222 leaf
+
+cat >"$RUN/agent.yaml" <<YAML
+site: local
+nats_url: nats://127.0.0.1:4222
+window: 10s
+procfs: /proc
+data_dir: $RUN/agent
+YAML
+"$BIN/edgepulse-agent" run --config "$RUN/agent.yaml" >"$RUN/agent.log" 2>&1 &
+pids+=($!)
+
+start=$(date +%s)
+cat <<MSG
+
+Edgepulse is running (logs in $RUN/*.log). Data shows up after the first
+10 s window closes.
+
+  Query API:   http://127.0.0.1:9470   (Prometheus HTTP API; point Grafana here)
+  Example:     curl 'http://127.0.0.1:9470/api/v1/query_range?query=node_load1&start=$start&end=$((start+600))&step=10'
+  promtool:    promtool query range --start=$start --end=$((start+600)) --step=10s http://127.0.0.1:9470 'node_load1'
+  PromQL:      promtool query instant http://127.0.0.1:9470 'rate(node_cpu_seconds_total{mode!="idle"}[5m])'
+  Raw batches: nats sub 'tele.>'   (site leaf on nats://127.0.0.1:4222)
+
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}" || true
+[ -n "$stopping" ] || echo "a component exited; see $RUN/*.log" >&2
