@@ -39,8 +39,15 @@ type FusionConfig struct {
 	// Series fuses a series' detector scores. Default "max".
 	Series FuseMethod `yaml:"series"`
 	// Host fuses the series scores and the PCA score. Default "max".
-	Host    FuseMethod `yaml:"host"`
-	Weights Weights    `yaml:"weights"`
+	Host FuseMethod `yaml:"host"`
+	// Smooth is the number of recent rows whose fused host scores are
+	// averaged into the host score, so an isolated one-row blip weighs
+	// less than a lasting anomaly. Default 1 (no smoothing); range [1, 16].
+	Smooth int `yaml:"smooth"`
+	// Calibrate maps each detector's score through its own history on the
+	// series (see Series) before fusing. Default true.
+	Calibrate *bool   `yaml:"calibrate"`
+	Weights   Weights `yaml:"weights"`
 }
 
 // Weights of each detector in fusion; nil means the default 1, 0 disables.
@@ -72,6 +79,13 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Fusion.Host == "" {
 		c.Fusion.Host = FuseMax
+	}
+	if c.Fusion.Smooth == 0 {
+		c.Fusion.Smooth = 1
+	}
+	if c.Fusion.Calibrate == nil {
+		t := true
+		c.Fusion.Calibrate = &t
 	}
 	w := &c.Fusion.Weights
 	for _, p := range []**float64{&w.EWMA, &w.SPOT, &w.CUSUM, &w.Rules, &w.PCA, &w.Series} {
@@ -124,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Fusion.Host.Validate(); err != nil {
 		return fmt.Errorf("detect: config: fusion.host: %w", err)
+	}
+	if c.Fusion.Smooth < 1 || c.Fusion.Smooth > 16 {
+		return fmt.Errorf("detect: config: fusion.smooth: %d out of range [1, 16]", c.Fusion.Smooth)
 	}
 	w := c.Fusion.Weights
 	for _, f := range []struct {

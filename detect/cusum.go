@@ -9,19 +9,24 @@ import (
 // CUSUMConfig configures a [CUSUM] detector. The zero value of a field means
 // its default.
 type CUSUMConfig struct {
-	// Alpha is the smoothing factor of the reference level and noise
-	// variance; it must be slow compared with the shifts to catch. Default
-	// 0.01; range (0, 1].
+	// Alpha is the level smoothing of the Holt predictor the residuals are
+	// taken against. Default 0.3; range (0, 1].
 	Alpha float64 `yaml:"alpha"`
+	// Beta is the trend smoothing of the Holt predictor. Default 0.02;
+	// range [0, 1].
+	Beta float64 `yaml:"beta"`
+	// VarAlpha is the smoothing factor of the residual variance. Default
+	// 0.01; range (0, 1].
+	VarAlpha float64 `yaml:"var_alpha"`
 	// K is the allowance (slack) in standard deviations subtracted from
 	// each standardised residual; shifts smaller than K are ignored.
 	// Default 0.5; range [0, 10].
 	K float64 `yaml:"k"`
 	// H is the decision interval in standard deviations: a sum of H scores
-	// 1. Default 8; range (0, 1000].
+	// 0.5. Default 8; range (0, 1000].
 	H float64 `yaml:"h"`
-	// Clip bounds the residual used to learn the reference, in standard
-	// deviations. Default 3; range [1, 100].
+	// Clip bounds the residual used for learning, in standard deviations.
+	// Default 3; range [1, 100].
 	Clip float64 `yaml:"clip"`
 	// MinStd is the smallest standard deviation used (series' unit).
 	// Default 0.
@@ -33,13 +38,19 @@ type CUSUMConfig struct {
 
 // DefaultCUSUMConfig returns the defaults documented on [CUSUMConfig].
 func DefaultCUSUMConfig() CUSUMConfig {
-	return CUSUMConfig{Alpha: 0.01, K: 0.5, H: 8, Clip: 3, Warmup: 30}
+	return CUSUMConfig{Alpha: 0.3, Beta: 0.02, VarAlpha: 0.01, K: 0.5, H: 8, Clip: 3, Warmup: 30}
 }
 
 func (c CUSUMConfig) withDefaults() CUSUMConfig {
 	d := DefaultCUSUMConfig()
 	if c.Alpha == 0 {
 		c.Alpha = d.Alpha
+	}
+	if c.Beta == 0 {
+		c.Beta = d.Beta
+	}
+	if c.VarAlpha == 0 {
+		c.VarAlpha = d.VarAlpha
 	}
 	if c.K == 0 {
 		c.K = d.K
@@ -62,6 +73,10 @@ func (c CUSUMConfig) Validate() error {
 	switch {
 	case !(c.Alpha > 0 && c.Alpha <= 1):
 		return fmt.Errorf("alpha: %v out of range (0, 1]", c.Alpha)
+	case !(c.Beta >= 0 && c.Beta <= 1):
+		return fmt.Errorf("beta: %v out of range [0, 1]", c.Beta)
+	case !(c.VarAlpha > 0 && c.VarAlpha <= 1):
+		return fmt.Errorf("var_alpha: %v out of range (0, 1]", c.VarAlpha)
 	case !(c.K >= 0 && c.K <= 10):
 		return fmt.Errorf("k: %v out of range [0, 10]", c.K)
 	case !(c.H > 0 && c.H <= 1000):
@@ -76,51 +91,84 @@ func (c CUSUMConfig) Validate() error {
 	return nil
 }
 
+// cusumCap caps the sums at cusumCap·H.
+const cusumCap = 4
+
 // CUSUM is a two-sided cumulative-sum change detector (Page 1954) for level
-// shifts and slow leaks. Each sample is standardised against a slowly
-// adapting reference level (an [EWMA] with smoothing Alpha and clipped
-// learning); the sums S⁺ = max(0, S⁺ + z - K) and S⁻ = max(0, S⁻ - z - K)
-// grow while the series sits away from the reference. The score is
-// max(S⁺, S⁻)/H, clamped to [0, 1]; the sums are capped at 2·H so that the
-// score falls back within about 2·H/K samples once the series returns, and
-// a lasting shift is absorbed as the reference catches up (about 1/Alpha
-// samples).
+// shifts and slow leaks. Plain CUSUM assumes independent samples around a
+// fixed level, which metrics with daily cycles are not; so the residuals
+// summed are one-step prediction errors of a Holt (level + trend)
+// predictor, standardised by their own exponentially weighted variance.
+// A smooth cycle leaves them near zero; a level shift leaves a run of large
+// residuals of one sign until the level catches up (about 1/Alpha samples);
+// a leak faster than the trend smoothing follows leaves a lasting bias. The
+// sums are S⁺ = max(0, S⁺ + z - K) and S⁻ = max(0, S⁻ - z - K); the
+// severity is r = max(S⁺, S⁻)/H and the score r²/(1+r²) (0.5 at the
+// decision interval H). The sums are capped at 4·H so that the score falls
+// back within about 4·H/K samples once the series settles.
 //
-// State per series: 112 bytes (the struct; no slices). Cost per sample:
+// State per series: 96 bytes (the struct; no slices). Cost per sample:
 // O(1), one sqrt and about 30 flops.
 type CUSUM struct {
-	ref      EWMA
-	k, h     float64
-	pos, neg float64
-	score    float64
+	level, trend float64
+	variance     float64
+	alpha, beta  float64
+	varAlpha     float64
+	k, h         float64
+	clip, minStd float64
+	pos, neg     float64
+	score        float64
+	n, warmup    uint64
 }
 
 // NewCUSUM returns a CUSUM detector; cfg must be valid (see Validate).
 func NewCUSUM(cfg CUSUMConfig) CUSUM {
 	cfg = cfg.withDefaults()
-	ref := NewEWMA(EWMAConfig{Alpha: cfg.Alpha, Clip: cfg.Clip, Scale: 1, MinStd: cfg.MinStd, Warmup: cfg.Warmup})
-	return CUSUM{ref: ref, k: cfg.K, h: cfg.H}
+	return CUSUM{alpha: cfg.Alpha, beta: cfg.Beta, varAlpha: cfg.VarAlpha, k: cfg.K, h: cfg.H,
+		clip: cfg.Clip, minStd: cfg.MinStd, warmup: uint64(cfg.Warmup)}
 }
 
 // Push scores x against the sums including x, then learns x. NaN and ±Inf
 // are missing: they score 0 and change nothing.
 func (c *CUSUM) Push(x float64) float64 {
-	z, ok := c.ref.push(x)
-	if !ok {
-		c.score = 0
+	c.score = 0
+	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return 0
 	}
-	if c.ref.n <= c.ref.warmup {
-		c.score = 0
+	c.n++
+	if c.n == 1 {
+		c.level = x
 		return 0
 	}
-	if math.IsInf(z, 0) || math.IsNaN(z) {
-		z = math.Copysign(2*c.h+c.k, z)
+	pred := c.level + c.trend
+	r := x - pred
+	sd := math.Sqrt(c.variance)
+	if f := stdFloor(c.minStd, pred); sd < f {
+		sd = f
 	}
-	limit := 2 * c.h
+	z := r / sd
+	warm := c.n > c.warmup
+	if warm {
+		if lim := c.clip * sd; r > lim {
+			r = lim
+		} else if r < -lim {
+			r = -lim
+		}
+	}
+	// Holt update with the (clipped) residual.
+	a := rate(c.n-1, c.alpha)
+	newLevel := pred + a*r
+	c.trend += c.beta * (newLevel - c.level - c.trend)
+	c.level = newLevel
+	va := rate(c.n-1, c.varAlpha)
+	c.variance = (1 - va) * (c.variance + va*r*r)
+	if !warm {
+		return 0
+	}
+	limit := cusumCap * c.h
 	c.pos = math.Min(limit, math.Max(0, c.pos+z-c.k))
 	c.neg = math.Min(limit, math.Max(0, c.neg-z-c.k))
-	c.score = clamp01(math.Max(c.pos, c.neg) / c.h)
+	c.score = severityScore(math.Max(c.pos, c.neg) / c.h)
 	return c.score
 }
 

@@ -44,13 +44,24 @@ func clamp01(s float64) float64 {
 	return s
 }
 
-// zScore maps a z-score to [0, 1]: z²/(z²+scale²), so |z| = scale scores 0.5.
-func zScore(z, scale float64) float64 {
-	if math.IsInf(z, 0) {
+// severityScore maps a severity r ≥ 0 — how far a sample is from normal,
+// in units of the detector's own alarm level — to a score in [0, 1]:
+// r²/(1+r²). Every detector uses it, so scores are comparable across
+// detectors: 0.5 means "at this detector's alarm level", 0.8 twice as far,
+// 0.9 three times, and the score never saturates before r = ∞, which keeps
+// high quantiles of the score distinct.
+func severityScore(r float64) float64 {
+	if math.IsInf(r, 0) {
 		return 1
 	}
-	z2 := z * z
-	return clamp01(z2 / (z2 + scale*scale))
+	r2 := r * r
+	return clamp01(r2 / (1 + r2))
+}
+
+// zScore maps a z-score to [0, 1] with severity |z|/scale: |z| = scale
+// scores 0.5.
+func zScore(z, scale float64) float64 {
+	return severityScore(z / scale)
 }
 
 // stdFloor is the smallest standard deviation used to standardise a value

@@ -8,7 +8,8 @@ import (
 
 // Scorer scores rows of a table — one column per series of one host — in
 // one streaming pass: a [Series] per column plus [PCA] over all columns,
-// fused (Config.Fusion.Host) into one host score per row. Row i's score
+// fused (Config.Fusion.Host) into one host score per row, optionally
+// averaged over the last fusion.smooth rows. Row i's score
 // depends only on rows ≤ i (and whatever was fed to Train before).
 //
 // State: the Series' plus PCA's, reported by Footprint. Cost per row:
@@ -18,10 +19,13 @@ type Scorer struct {
 	columns   []string
 	series    []Series
 	pca       PCA
+	pcaCal    calibrator
 	usePCA    bool
 	colScores []float64
 	inputs    []float64 // host fusion inputs: series scores then PCA
 	weights   []float64
+	recent    []float64 // last fused scores, for fusion.smooth
+	head      int
 	score     float64
 }
 
@@ -58,6 +62,7 @@ func NewScorer(cfg Config, columns []string) (*Scorer, error) {
 		s.series[i] = NewSeries(&s.cfg, c)
 		s.weights[i] = *cfg.Fusion.Weights.Series
 	}
+	s.recent = make([]float64, cfg.Fusion.Smooth)
 	s.weights[len(columns)] = *cfg.Fusion.Weights.PCA
 	if *cfg.Fusion.Weights.PCA > 0 && len(columns) > 1 {
 		s.pca = NewPCA(len(columns), cfg.PCA)
@@ -85,9 +90,19 @@ func (s *Scorer) Score(t time.Duration, row []float64) float64 {
 		s.inputs[i] = v
 	}
 	if s.usePCA {
-		s.inputs[len(s.series)] = s.pca.Push(row)
+		v := s.pca.Push(row)
+		if *s.cfg.Fusion.Calibrate {
+			v = s.pcaCal.push(v)
+		}
+		s.inputs[len(s.series)] = v
 	}
-	s.score = Fuse(s.cfg.Fusion.Host, s.inputs, s.weights)
+	s.recent[s.head] = Fuse(s.cfg.Fusion.Host, s.inputs, s.weights)
+	s.head = (s.head + 1) % len(s.recent)
+	sum := 0.0
+	for _, v := range s.recent {
+		sum += v
+	}
+	s.score = sum / float64(len(s.recent))
 	return s.score
 }
 
@@ -103,7 +118,7 @@ func (s *Scorer) Series(i int) *Series { return &s.series[i] }
 
 // Footprint reports the total state of the scorer and the cost per row.
 func (s *Scorer) Footprint() Footprint {
-	b := int(unsafe.Sizeof(*s)) + 8*(cap(s.colScores)+cap(s.inputs)+cap(s.weights))
+	b := int(unsafe.Sizeof(*s)) + 8*(cap(s.colScores)+cap(s.inputs)+cap(s.weights)+cap(s.recent))
 	for i := range s.series {
 		b += s.series[i].Footprint().StateBytes
 	}

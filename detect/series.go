@@ -1,30 +1,39 @@
 package detect
 
 import (
+	"math"
 	"time"
 	"unsafe"
 )
 
-// DetectorScores are the last scores of each detector of a [Series].
+// DetectorScores are the last scores of each detector of a [Series], after
+// calibration when it is on.
 type DetectorScores struct {
 	EWMA, SPOT, CUSUM, Rules float64
 }
 
 // seriesFusion is the fusion setting a Series needs, copied from Config.
 type seriesFusion struct {
-	method  FuseMethod
-	weights [4]float64 // ewma, spot, cusum, rules
+	method    FuseMethod
+	calibrate bool
+	weights   [4]float64 // ewma, spot, cusum, rules
 }
 
 // Series runs the univariate detectors of one series — [EWMA], [DSPOT],
 // [CUSUM] and the [Rule]s naming it — and fuses their scores (Config.Fusion)
-// into one score in [0, 1]. A detector whose weight is 0 is not run and
+// into one score in [0, 1]. Unless fusion.calibrate is false, each
+// statistical detector's score is first calibrated against that detector's
+// own history on this series (how rare the score has been; 0.5 at a 1e-3
+// empirical tail rate), so that detectors with different score
+// distributions are comparable before they are weighted and fused; rule
+// scores (0 or 1) are used as they are. A detector whose weight is 0 is not run and
 // holds no slices. It is the unit the agent keeps per series.
 //
 // State per series with the defaults: about 1.1 KB, reported by Footprint
 // (which counts every detector). Cost per sample: the sum of the enabled
 // detectors', under 1 µs amortised with the defaults (see BenchmarkSeries).
 type Series struct {
+	cal    [3]calibrator // ewma, spot, cusum; used when fusion.calibrate
 	ewma   EWMA
 	spot   DSPOT
 	cusum  CUSUM
@@ -40,7 +49,7 @@ type Series struct {
 func NewSeries(cfg *Config, name string) Series {
 	c := cfg.withDefaults()
 	w := c.Fusion.Weights
-	s := Series{fusion: seriesFusion{method: c.Fusion.Series, weights: [4]float64{*w.EWMA, *w.SPOT, *w.CUSUM, *w.Rules}}}
+	s := Series{fusion: seriesFusion{method: c.Fusion.Series, calibrate: *c.Fusion.Calibrate, weights: [4]float64{*w.EWMA, *w.SPOT, *w.CUSUM, *w.Rules}}}
 	if s.fusion.weights[0] > 0 {
 		s.ewma = NewEWMA(c.EWMA)
 	}
@@ -73,6 +82,13 @@ func (s *Series) Push(t time.Duration, x float64) float64 {
 	}
 	if w[2] > 0 {
 		s.last[2] = s.cusum.Push(x)
+	}
+	if s.fusion.calibrate && !math.IsNaN(x) {
+		for i := range s.cal {
+			if w[i] > 0 {
+				s.last[i] = s.cal[i].push(s.last[i])
+			}
+		}
 	}
 	if len(s.rules) > 0 {
 		r := 0.0

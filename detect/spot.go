@@ -11,7 +11,7 @@ import (
 // its default.
 type SPOTConfig struct {
 	// Q is the risk: the probability of a normal sample exceeding the alarm
-	// threshold z_q. A sample at z_q scores 1. Default 1e-3; range
+	// threshold z_q. A sample at z_q scores 0.5. Default 1e-3; range
 	// (0, 0.1].
 	Q float64 `yaml:"q"`
 	// Level is the quantile used as the initial threshold t; excesses over
@@ -123,8 +123,11 @@ type spotTail struct {
 // and the GPD is refitted every RefitEvery peaks, which bounds state and
 // cost.
 //
-// The score of a sample x above t is log P̂(X>x|X>t) / log(q·n/N_t): 0 at t,
-// 1 at z_q and beyond, graded in between; 0 below t and during calibration.
+// The severity of a sample x above t is r = log P̂(X>x|X>t) / log(q·n/N_t),
+// 0 at t and 1 at z_q (linear in x - t instead when the fitted shape γ is
+// negative, whose tail has a finite end point), and the score is
+// r²/(1+r²): 0.5 at z_q, 0.8 at twice the severity, graded in between and
+// beyond; 0 below t and during calibration.
 //
 // State per series: 2 tails × (MaxPeaks × 4 bytes) plus ~170 bytes; 690 bytes
 // with the defaults (both tails, 64 peaks). Cost per sample: O(1), one pow
@@ -321,6 +324,20 @@ func meanOf(p []float32) float64 {
 	return s / float64(len(p))
 }
 
+// severity is log P̂(X>t+e | X>t) / log(q·n/N_t): 0 at t, 1 at z_q. With a
+// negative shape the fitted tail has a finite end point beyond which that
+// is +Inf; there (γ < 0) the severity is the linear e/(z_q - t) instead, so
+// scores stay graded for samples beyond anything seen.
+func (t *spotTail) severity(e float64) float64 {
+	if !(t.sigma > 0) || !(t.logRisk < 0) {
+		return math.Inf(1)
+	}
+	if t.gamma < 0 {
+		return e / (t.zq - t.t)
+	}
+	return math.Log(gpdTail(e, t.gamma, t.sigma)) / t.logRisk
+}
+
 // push scores v and learns it; it returns the score and whether v > z_q.
 func (t *spotTail) push(v, q float64, refit uint16) (float64, bool) {
 	if !(v > t.t) {
@@ -328,14 +345,9 @@ func (t *spotTail) push(v, q float64, refit uint16) (float64, bool) {
 		return 0, false
 	}
 	e := v - t.t
-	var score float64
-	if t.sigma > 0 && t.logRisk < 0 {
-		score = clamp01(math.Log(gpdTail(e, t.gamma, t.sigma)) / t.logRisk)
-	} else {
-		score = 1
-	}
+	score := severityScore(t.severity(e))
 	if v > t.zq {
-		return 1, true // an anomaly: not learned (Algorithm 1)
+		return score, true // an anomaly: not learned (Algorithm 1)
 	}
 	t.n++
 	t.nt++

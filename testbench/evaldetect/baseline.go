@@ -66,11 +66,30 @@ func windowedGaussian(seed, rows [][]float64, w int, minStd float64) []float64 {
 // baselineEval thresholds the baseline like the detectors: the quantile of
 // its online scores on the training rows (after skip), then scores the test
 // rows with the window primed by the end of the training rows.
-func baselineEval(train, test [][]float64, labels []bool, w int, minStd float64, skip int, q float64) metrics {
-	calib := windowedGaussian(nil, train, w, minStd)
+// With smooth > 1 both score series are first averaged over the last
+// smooth rows (the same post-processing as fusion.smooth), as a control.
+func baselineEval(train, test [][]float64, labels []bool, w int, minStd float64, skip int, q float64, smooth int) metrics {
+	calib := smoothScores(windowedGaussian(nil, train, w, minStd), smooth)
 	th := quantileThreshold(calib, max(skip, w), q)
-	scores := windowedGaussian(train, test, w, minStd)
+	scores := smoothScores(windowedGaussian(train, test, w, minStd), smooth)
 	m := evaluate(flagAbove(scores, th), labels)
 	m.threshold = th
 	return m
+}
+
+// smoothScores replaces each score by the mean of it and the n-1 before it.
+func smoothScores(s []float64, n int) []float64 {
+	if n <= 1 {
+		return s
+	}
+	out := make([]float64, len(s))
+	sum := 0.0
+	for i, v := range s {
+		sum += v
+		if i >= n {
+			sum -= s[i-n]
+		}
+		out[i] = sum / float64(n)
+	}
+	return out
 }

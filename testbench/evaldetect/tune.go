@@ -136,7 +136,7 @@ func tune(f flags, tmp string, out io.Writer) error {
 			return err
 		}
 		ours.add(m)
-		base.add(baselineEval(fit, inj, labels, f.window, f.minStd, f.skip, f.quantile))
+		base.add(baselineEval(fit, inj, labels, f.window, f.minStd, f.skip, f.quantile, 1))
 	}
 	fmt.Fprintf(out, "TUNE config=%s q=%.4g detect: P=%.3f R=%.3f F1=%.3f segrec=%.3f delay=%.1fmin fa/day=%.2f | baseline w=%d: P=%.3f R=%.3f F1=%.3f segrec=%.3f fa/day=%.2f\n",
 		f.config, f.quantile, ours.precision(), ours.recall(), ours.f1(), ours.segRecall(), ours.meanDelayMin(), ours.faPerDay(),
