@@ -10,10 +10,13 @@ import (
 // its default.
 type CUSUMConfig struct {
 	// Alpha is the level smoothing of the Holt predictor the residuals are
-	// taken against. Default 0.3; range (0, 1].
+	// taken against: small values make a shift persist in the residuals
+	// (classic CUSUM against a slow reference), large ones suit smooth,
+	// strongly autocorrelated series. Default 0.05; range (0, 1].
 	Alpha float64 `yaml:"alpha"`
-	// Beta is the trend smoothing of the Holt predictor. Default 0.02;
-	// range [0, 1].
+	// Beta is the trend smoothing of the Holt predictor; 0 (the default)
+	// predicts no trend, so a leak shows as a lasting residual bias of about
+	// slope/Alpha. Range [0, 1].
 	Beta float64 `yaml:"beta"`
 	// VarAlpha is the smoothing factor of the residual variance. Default
 	// 0.01; range (0, 1].
@@ -38,7 +41,7 @@ type CUSUMConfig struct {
 
 // DefaultCUSUMConfig returns the defaults documented on [CUSUMConfig].
 func DefaultCUSUMConfig() CUSUMConfig {
-	return CUSUMConfig{Alpha: 0.3, Beta: 0.02, VarAlpha: 0.01, K: 0.5, H: 8, Clip: 3, Warmup: 30}
+	return CUSUMConfig{Alpha: 0.05, Beta: 0, VarAlpha: 0.01, K: 0.5, H: 8, Clip: 3, Warmup: 30}
 }
 
 func (c CUSUMConfig) withDefaults() CUSUMConfig {
@@ -95,13 +98,14 @@ func (c CUSUMConfig) Validate() error {
 const cusumCap = 4
 
 // CUSUM is a two-sided cumulative-sum change detector (Page 1954) for level
-// shifts and slow leaks. Plain CUSUM assumes independent samples around a
-// fixed level, which metrics with daily cycles are not; so the residuals
-// summed are one-step prediction errors of a Holt (level + trend)
-// predictor, standardised by their own exponentially weighted variance.
-// A smooth cycle leaves them near zero; a level shift leaves a run of large
-// residuals of one sign until the level catches up (about 1/Alpha samples);
-// a leak faster than the trend smoothing follows leaves a lasting bias. The
+// shifts and leaks. The residuals summed are one-step prediction errors of
+// a Holt (level, optional trend) predictor, standardised by their own
+// exponentially weighted variance. With the defaults (Alpha 0.05, no trend)
+// this is classic CUSUM against a slowly adapting reference: a level shift
+// leaves a run of same-sign residuals for about 1/Alpha samples, a leak a
+// lasting bias of about slope/Alpha. For smooth, strongly autocorrelated
+// metrics (daily cycles) a larger Alpha and a trend term keep normal
+// swings from accumulating, at the cost of absorbing shifts sooner. The
 // sums are S⁺ = max(0, S⁺ + z - K) and S⁻ = max(0, S⁻ - z - K); the
 // severity is r = max(S⁺, S⁻)/H and the score r²/(1+r²) (0.5 at the
 // decision interval H). The sums are capped at 4·H so that the score falls

@@ -118,10 +118,12 @@ type spotTail struct {
 // calibration samples it sets t at the Level quantile, fits a generalized
 // Pareto distribution to the excesses over t ([FitGPD]) and derives the
 // threshold z_q that a normal sample exceeds with probability Q. A sample
-// above z_q is an anomaly and is not learned; a sample between t and z_q is
-// a new peak. Unlike the paper, only the MaxPeaks most recent peaks are kept
-// and the GPD is refitted every RefitEvery peaks, which bounds state and
-// cost.
+// above z_q is an alarm; a sample above t is a new peak. Unlike the paper,
+// only the MaxPeaks most recent peaks are kept and the GPD is refitted every
+// RefitEvery peaks, which bounds state and cost; and because a bounded
+// memory makes the paper's "never learn an alarm" rule collapse the
+// threshold, alarms are learned unless their severity exceeds 2 (see
+// below).
 //
 // The severity of a sample x above t is r = log P̂(X>x|X>t) / log(q·n/N_t),
 // 0 at t and 1 at z_q (linear in x - t instead when the fitted shape γ is
@@ -338,6 +340,14 @@ func (t *spotTail) severity(e float64) float64 {
 	return math.Log(gpdTail(e, t.gamma, t.sigma)) / t.logRisk
 }
 
+// learnSeverity is the severity above which a peak is not learned. The
+// paper learns no sample above z_q (severity 1); with a bounded memory of
+// recent peaks that truncation feeds back — each refit on a tail cut at
+// z_q lowers z_q — and the threshold collapses towards t. Learning alarms
+// up to twice the threshold severity keeps the fit honest while a gross
+// outlier still cannot drag the tail out.
+const learnSeverity = 2
+
 // push scores v and learns it; it returns the score and whether v > z_q.
 func (t *spotTail) push(v, q float64, refit uint16) (float64, bool) {
 	if !(v > t.t) {
@@ -345,9 +355,11 @@ func (t *spotTail) push(v, q float64, refit uint16) (float64, bool) {
 		return 0, false
 	}
 	e := v - t.t
-	score := severityScore(t.severity(e))
-	if v > t.zq {
-		return score, true // an anomaly: not learned (Algorithm 1)
+	r := t.severity(e)
+	score := severityScore(r)
+	alarm := v > t.zq
+	if r > learnSeverity {
+		return score, alarm // far beyond z_q: not learned (Algorithm 1)
 	}
 	t.n++
 	t.nt++
@@ -363,5 +375,5 @@ func (t *spotTail) push(v, q float64, refit uint16) (float64, bool) {
 	if t.sinceFit >= refit {
 		t.fit(q)
 	}
-	return score, false
+	return score, alarm
 }
