@@ -1,18 +1,32 @@
 //go:build cgo && !purego
 
-// mpsc.c: the ring behind queue_cgo.go. The algorithm is the same as
-// ring_go.go's (keep them in step):
+// mpsc.c: the ring behind ring_cgo.go. ring_go.go implements the same
+// algorithm with sync/atomic; keep the two in step.
 //
-// Positions are 64-bit counters that never wrap in practice. tail is the
-// next position producers will reserve, head the next one the consumer will
-// pop; slot p&mask holds position p. A producer reserves k free positions
-// with one CAS on tail (free = capacity - (tail - head)), writes the
-// samples, then publishes each slot by storing seq = position+1 with release
-// order. The consumer pops position p only when slot seq == p+1 (acquire),
-// copies out, and after a whole batch stores head with release order, which
-// is what hands the slots back to producers (they load head with acquire).
-// A producer stalled between its CAS and its publish holds back the
-// consumer at that position until it finishes; nobody else waits on it.
+// Positions are 64-bit counters that never wrap in practice; position p
+// lives in slot p&mask. tail is the next position producers will reserve,
+// head the next one the consumer will pop.
+//
+// Push: a producer loads head (acquire), computes free = capacity -
+// (tail - head) and reserves k = min(n, free) positions [p, p+k) with one
+// CAS on tail. It memcpy's its samples into the reserved slots (two pieces
+// when the range wraps) and then publishes the whole reservation with one
+// release store: seq[p&mask] = p+k, the end of the reservation, written in
+// the reservation's first slot only.
+//
+// Pop: reservations tile the positions, so the consumer is always either
+// inside a reservation it has seen published (head < end, where end is
+// consumer-private) or at the start of the next one. There it loads
+// seq[head&mask] (acquire): a value > head is that reservation's end; any
+// older value is <= head (an earlier lap's reservation starting at
+// head-j*capacity ends by head), so "v > head" means published. It memcpy's
+// what dst can take and, once per call, stores head (release), which hands
+// the slots back to producers.
+//
+// So a batch costs one CAS and one release store to push and one acquire
+// load and one release store to pop, plus memcpy, whatever its size. A
+// producer stalled between its CAS and its publish holds the consumer at its
+// reservation until it finishes; producers never wait for one another.
 
 #define _POSIX_C_SOURCE 200112L
 
@@ -33,49 +47,50 @@ _Static_assert(offsetof(ep_sample, value) == 8, "ep_sample.value at 8");
 _Static_assert(offsetof(ep_sample, series) == 16, "ep_sample.series at 16");
 _Static_assert(offsetof(ep_sample, flags) == 20, "ep_sample.flags at 20");
 
-typedef struct {
-	_Atomic uint64_t seq;  // position+1 once the sample for position is published
-	ep_sample s;
-} ep_slot;
-
-_Static_assert(sizeof(ep_slot) == 32, "ep_slot must be 32 bytes");
-
 struct ep_ring {
 	// Read-only after ep_ring_new.
 	alignas(EP_CACHE_LINE) uint64_t mask;
-	ep_slot *slots;
+	ep_sample *data;       // capacity samples
+	_Atomic uint64_t *seq; // capacity words; seq[p&mask] = end of the reservation starting at p
 	// Written by producers (CAS), read by the consumer only for counts.
 	alignas(EP_CACHE_LINE) _Atomic uint64_t tail;
 	// Written by the consumer, read by producers.
 	alignas(EP_CACHE_LINE) _Atomic uint64_t head;
+	uint64_t end;  // consumer-private: end of the reservation head is in
 };
 
 ep_ring *ep_ring_new(uint64_t capacity) {
 	if (capacity == 0 || (capacity & (capacity - 1)) != 0) {
 		return NULL;
 	}
-	if (capacity > SIZE_MAX / sizeof(ep_slot)) {
+	if (capacity > SIZE_MAX / sizeof(ep_sample)) {
 		return NULL;
 	}
-	void *rmem = NULL;
+	void *rmem = NULL, *dmem = NULL, *smem = NULL;
 	if (posix_memalign(&rmem, EP_CACHE_LINE, sizeof(ep_ring)) != 0) {
 		return NULL;
 	}
-	void *smem = NULL;
-	if (posix_memalign(&smem, EP_CACHE_LINE, (size_t)capacity * sizeof(ep_slot)) != 0) {
+	if (posix_memalign(&dmem, EP_CACHE_LINE, (size_t)capacity * sizeof(ep_sample)) != 0) {
+		free(rmem);
+		return NULL;
+	}
+	if (posix_memalign(&smem, EP_CACHE_LINE, (size_t)capacity * sizeof(_Atomic uint64_t)) != 0) {
+		free(dmem);
 		free(rmem);
 		return NULL;
 	}
 	ep_ring *r = rmem;
 	r->mask = capacity - 1;
-	r->slots = smem;
+	r->data = dmem;
+	r->seq = smem;
+	memset(r->data, 0, (size_t)capacity * sizeof(ep_sample));
+	for (uint64_t i = 0; i < capacity; i++) {
+		// 0 is never > a position, so every slot starts unpublished.
+		atomic_init(&r->seq[i], 0);
+	}
 	atomic_init(&r->tail, 0);
 	atomic_init(&r->head, 0);
-	for (uint64_t i = 0; i < capacity; i++) {
-		// seq 0 never equals position+1, so every slot starts empty.
-		atomic_init(&r->slots[i].seq, 0);
-		memset(&r->slots[i].s, 0, sizeof(ep_sample));
-	}
+	r->end = 0;
 	return r;
 }
 
@@ -83,7 +98,8 @@ void ep_ring_free(ep_ring *r) {
 	if (r == NULL) {
 		return;
 	}
-	free(r->slots);
+	free(r->seq);
+	free(r->data);
 	free(r);
 }
 
@@ -117,34 +133,44 @@ size_t ep_push_batch(ep_ring *r, const ep_sample *src, size_t n) {
 			break;
 		}
 	}
-	const uint64_t mask = r->mask;
-	ep_slot *slots = r->slots;
-	for (uint64_t i = 0; i < k; i++) {
-		ep_slot *sl = &slots[(tail + i) & mask];
-		sl->s = src[i];
-		atomic_store_explicit(&sl->seq, tail + i + 1, memory_order_release);
-	}
+	const uint64_t start = tail & r->mask;
+	const uint64_t first = k < size - start ? k : size - start;
+	memcpy(&r->data[start], src, (size_t)first * sizeof(ep_sample));
+	memcpy(&r->data[0], src + first, (size_t)(k - first) * sizeof(ep_sample));
+	atomic_store_explicit(&r->seq[start], tail + k, memory_order_release);
 	return (size_t)k;
 }
 
 size_t ep_pop_batch(ep_ring *r, ep_sample *dst, size_t n) {
-	// Only this (single) consumer writes head.
+	// Only this (single) consumer writes head and end.
 	const uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	const uint64_t mask = r->mask;
-	ep_slot *slots = r->slots;
+	const uint64_t mask = r->mask, size = mask + 1;
+	uint64_t end = r->end;
+	uint64_t pos = head;
 	size_t i = 0;
-	// The loop cannot pass head+capacity: that position is not reservable
-	// until head is stored below.
-	for (; i < n; i++) {
-		const uint64_t pos = head + i;
-		ep_slot *sl = &slots[pos & mask];
-		if (atomic_load_explicit(&sl->seq, memory_order_acquire) != pos + 1) {
-			break;
+	while (i < n) {
+		if (pos == end) {
+			// At the start of the next reservation: published yet?
+			uint64_t v = atomic_load_explicit(&r->seq[pos & mask], memory_order_acquire);
+			if (v <= pos) {
+				break;
+			}
+			end = v;
 		}
-		dst[i] = sl->s;
+		uint64_t m = end - pos;
+		if (m > n - i) {
+			m = n - i;
+		}
+		const uint64_t start = pos & mask;
+		const uint64_t first = m < size - start ? m : size - start;
+		memcpy(dst + i, &r->data[start], (size_t)first * sizeof(ep_sample));
+		memcpy(dst + i + first, &r->data[0], (size_t)(m - first) * sizeof(ep_sample));
+		pos += m;
+		i += (size_t)m;
 	}
-	if (i > 0) {
-		atomic_store_explicit(&r->head, head + i, memory_order_release);
+	r->end = end;
+	if (pos != head) {
+		atomic_store_explicit(&r->head, pos, memory_order_release);
 	}
 	return i;
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // batchQueue is the API every implementation under test offers.
@@ -262,21 +263,34 @@ func TestNoAllocs(t *testing.T) {
 
 // TestStress runs several producers against one consumer and checks that
 // every (producer, seq) arrives exactly once, in each producer's order,
-// with every field intact. Small capacities keep the ring full and
-// wrapping most of the time. Run it with -race too.
+// with every field intact. In the "live" cases the consumer pops while
+// producers push; small capacities keep the ring full and wrapping. On two
+// cores the consumer then holds one of them, so producers rarely push at
+// the same instant; in the "fill" cases the consumer waits until producers
+// have filled a ring big enough for everything, so they contend on every
+// reservation. Run it with -race too.
 func TestStress(t *testing.T) {
 	const producers = 4
-	perProducer := 50_000
+	perProducer := 100_000
 	if testing.Short() {
-		perProducer = 5_000
+		perProducer = 10_000
 	}
 	for _, impl := range testImpls {
 		for _, capacity := range []int{2, 64, 1024} {
-			t.Run(fmt.Sprintf("%s/cap=%d", impl.name, capacity), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/live/cap=%d", impl.name, capacity), func(t *testing.T) {
 				q := mustNew(t, impl, capacity)
-				stress(t, q, producers, perProducer)
+				stress(t, q, producers, perProducer, 64, true)
 			})
 		}
+		t.Run(impl.name+"/fill", func(t *testing.T) {
+			// A reservation race is a window of nanoseconds; several
+			// rounds make missing one unlikely.
+			for range 5 {
+				q := mustNew(t, impl, producers*perProducer)
+				stress(t, q, producers, perProducer, 4, false)
+				q.Close()
+			}
+		})
 	}
 }
 
@@ -285,13 +299,17 @@ func stressSample(p, seq int) Sample {
 	return Sample{TS: int64(seq), Value: float64(seq)*0.5 + float64(p), Series: uint32(p), Flags: uint32(seq) ^ uint32(p)<<24}
 }
 
-func stress(t *testing.T, q batchQueue, producers, perProducer int) {
+// stress pushes perProducer samples from each of producers goroutines in
+// random batches of 1..maxBatch and pops them all, checking each; live
+// says whether to pop while they push or only after they finish.
+func stress(t *testing.T, q batchQueue, producers, perProducer, maxBatch int, live bool) {
 	var wg sync.WaitGroup
-	done := make(chan struct{})
+	start, done := make(chan struct{}), make(chan struct{})
 	for p := range producers {
 		wg.Go(func() {
+			<-start // all at once, so they contend
 			rng := rand.New(rand.NewPCG(uint64(p), 42))
-			buf := make([]Sample, 64)
+			buf := make([]Sample, maxBatch)
 			for seq := 0; seq < perProducer; {
 				k := min(1+rng.IntN(len(buf)), perProducer-seq)
 				for i := range k {
@@ -308,10 +326,16 @@ func stress(t *testing.T, q batchQueue, producers, perProducer int) {
 			}
 		})
 	}
+	close(start)
 	go func() { wg.Wait(); close(done) }()
 
 	next := make([]int, producers) // next expected seq per producer
 	dst := make([]Sample, 48)
+	if !live {
+		<-done
+	}
+	// A lost sample would otherwise show up as a consumer waiting forever.
+	stall := time.Now().Add(time.Minute)
 	check := func(n int) {
 		for _, s := range dst[:n] {
 			p := int(s.Series)
@@ -337,6 +361,9 @@ func stress(t *testing.T, q batchQueue, producers, perProducer int) {
 		case <-done:
 			finished = true // every PushBatch has returned: drain what is left
 		default:
+			if time.Now().After(stall) {
+				t.Fatalf("no end after a minute; received %v of %d each", next, perProducer)
+			}
 			runtime.Gosched()
 		}
 	}

@@ -6,27 +6,22 @@ import "sync/atomic"
 // covers 64-byte lines plus adjacent-line prefetch (see mpsc.c).
 const cacheLine = 128
 
-// goSlot is one ring slot: seq is position+1 once the sample for that
-// position is published.
-type goSlot struct {
-	seq atomic.Uint64
-	s   Sample
-}
-
 // goRing is the pure-Go ring: the algorithm of mpsc.c (read its header
 // comment) with sync/atomic, whose operations are sequentially consistent
 // and so at least as strong as the C acquire/release pairs. It is always
 // compiled, so benchmarks can compare it with the cgo ring in one run; it
 // backs [Queue] when cgo is off or the purego tag is set.
 type goRing struct {
-	_     [cacheLine]byte
-	tail  atomic.Uint64 // next position to reserve; producers CAS it
-	_     [cacheLine - 8]byte
-	head  atomic.Uint64 // next position to pop; stored by the consumer only
-	_     [cacheLine - 8]byte
-	mask  uint64
-	size  int
-	slots []goSlot // nil after close
+	mask uint64
+	size int
+	data []Sample        // nil after close
+	seq  []atomic.Uint64 // seq[p&mask] = end of the reservation starting at p
+	_    [cacheLine]byte
+	tail atomic.Uint64 // next position to reserve; producers CAS it
+	_    [cacheLine - 8]byte
+	head atomic.Uint64 // next position to pop; stored by the consumer only
+	end  uint64        // consumer-private: end of the reservation head is in
+	_    [cacheLine - 16]byte
 }
 
 func newGoRing(capacity int) (*goRing, error) {
@@ -34,12 +29,17 @@ func newGoRing(capacity int) (*goRing, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &goRing{mask: uint64(size - 1), size: size, slots: make([]goSlot, size)}, nil
+	return &goRing{
+		mask: uint64(size - 1),
+		size: size,
+		data: make([]Sample, size),
+		seq:  make([]atomic.Uint64, size),
+	}, nil
 }
 
 func (r *goRing) PushBatch(src []Sample) int {
 	n := uint64(len(src))
-	if n == 0 || r.slots == nil {
+	if n == 0 || r.data == nil {
 		return 0
 	}
 	size := r.mask + 1
@@ -60,38 +60,44 @@ func (r *goRing) PushBatch(src []Sample) int {
 		}
 		tail = r.tail.Load()
 	}
-	slots, mask := r.slots, r.mask
-	for i := range k {
-		sl := &slots[(tail+i)&mask]
-		sl.s = src[i]
-		sl.seq.Store(tail + i + 1)
-	}
+	start := tail & r.mask
+	first := copy(r.data[start:], src[:k])
+	copy(r.data, src[first:k])
+	r.seq[start].Store(tail + k)
 	return int(k)
 }
 
 func (r *goRing) PopBatch(dst []Sample) int {
-	if r.slots == nil {
+	if r.data == nil {
 		return 0
 	}
 	head := r.head.Load()
-	slots, mask := r.slots, r.mask
-	i := 0
-	for ; i < len(dst); i++ {
-		pos := head + uint64(i)
-		sl := &slots[pos&mask]
-		if sl.seq.Load() != pos+1 {
-			break
+	end, pos, i := r.end, head, 0
+	for i < len(dst) {
+		if pos == end {
+			// At the start of the next reservation: published yet?
+			v := r.seq[pos&r.mask].Load()
+			if v <= pos {
+				break
+			}
+			end = v
 		}
-		dst[i] = sl.s
+		m := int(min(end-pos, uint64(len(dst)-i)))
+		start := pos & r.mask
+		first := copy(dst[i:i+m], r.data[start:])
+		copy(dst[i+first:i+m], r.data)
+		pos += uint64(m)
+		i += m
 	}
-	if i > 0 {
-		r.head.Store(head + uint64(i))
+	r.end = end
+	if pos != head {
+		r.head.Store(pos)
 	}
 	return i
 }
 
 func (r *goRing) Len() int {
-	if r.slots == nil {
+	if r.data == nil {
 		return 0
 	}
 	head := r.head.Load()
@@ -106,6 +112,6 @@ func (r *goRing) Stats() Stats {
 }
 
 func (r *goRing) Close() error {
-	r.slots = nil
+	r.data, r.seq = nil, nil
 	return nil
 }
