@@ -1,4 +1,4 @@
-//go:build cgo && !purego
+//go:build cgo && cgoqueue && !purego
 
 package queue
 
@@ -6,8 +6,9 @@ package queue
 const Impl = "cgo-c11"
 
 // Queue is a bounded lock-free multi-producer single-consumer queue of
-// [Sample]. In this build it is the C11 ring of mpsc.c, one cgo call per
-// batch. See the package documentation for the concurrency rules.
+// [Sample]. In this build (-tags cgoqueue) it is the C11 ring of mpsc.c,
+// one cgo call per batch. See the package documentation for the
+// concurrency rules.
 type Queue struct{ r *cRing }
 
 // New returns a queue holding capacity samples, rounded up to a power of

@@ -30,10 +30,12 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(Sample{}.Flags)^C.EP_SAMPLE_OFF_FLAGS]
 )
 
-// cRing is the C11 ring of mpsc.c behind cgo. The ring lives in C memory,
-// so the GC never moves it; Go slices are passed to C by their first
-// element (Sample holds no Go pointers, so the cgo pointer rules allow it,
-// and noescape keeps them from escaping to the heap).
+// cRing is the C11 ring of mpsc.c behind cgo. It is compiled (and tested
+// and benchmarked) whenever cgo is on, and backs [Queue] with the cgoqueue
+// tag. The ring lives in C memory, so the GC never moves it; Go slices are
+// passed to C by their first element (Sample holds no Go pointers, so the
+// cgo pointer rules allow it, and noescape keeps them on the caller's
+// stack).
 type cRing struct {
 	r       *C.ep_ring // nil after close
 	size    int

@@ -8,9 +8,8 @@ const cacheLine = 128
 
 // goRing is the pure-Go ring: the algorithm of mpsc.c (read its header
 // comment) with sync/atomic, whose operations are sequentially consistent
-// and so at least as strong as the C acquire/release pairs. It is always
-// compiled, so benchmarks can compare it with the cgo ring in one run; it
-// backs [Queue] when cgo is off or the purego tag is set.
+// and so at least as strong as the C acquire/release pairs. It backs
+// [Queue] unless the cgoqueue tag selects the cgo ring.
 type goRing struct {
 	mask uint64
 	size int
