@@ -50,7 +50,7 @@ func newCRing(capacity int) (*cRing, error) {
 	}
 	r := C.ep_ring_new(C.uint64_t(size))
 	if r == nil {
-		return nil, fmt.Errorf("queue: allocating %d slots of %d bytes in C: out of memory", size, 32)
+		return nil, fmt.Errorf("queue: allocating a C ring of %d samples: out of memory", size)
 	}
 	c := &cRing{r: r, size: size}
 	// Free the C memory if the owner forgets Close.
