@@ -16,6 +16,20 @@ const calHalveAt = 1 << 16
 // calRefP is the tail probability that calibrates to 0.5.
 const calRefP = 1e-3
 
+// log2CalRefP is log2(calRefP).
+const log2CalRefP = -9.965784284662087
+
+// fastLog2 is log2(x) for x > 0 to within 3e-5, monotone, several times
+// cheaper than math.Log on the machines we measured: with x = m·2^e,
+// log2(m) for m in [0.5, 1) comes from a degree-5 least-squares polynomial
+// in t = 2m-1.
+func fastLog2(x float64) float64 {
+	m, e := math.Frexp(x)
+	t := 2*m - 1
+	p := t * (1.4418251236161157 + t*(-0.7086749351877364+t*(0.4153977668424923+t*(-0.19439043305369996+t*0.0458707517006508))))
+	return float64(e-1) + p
+}
+
 // calibrator maps one detector's raw score on one series to a score with a
 // common meaning: how rare the raw score has been on this series. It keeps
 // a histogram of past raw scores; the calibrated score of s is
@@ -31,20 +45,35 @@ type calibrator struct {
 	total  uint32
 }
 
-// calBin returns the bin of s and the position of s within it in [0, 1).
+// calBin returns the bin of s and the position of s within it in [0, 1]
+// (linear in 1-s), without logarithms: with 1-s = m·2^e (m in [0.5, 1),
+// e ≤ 0), 2·log2(1/(1-s)) lies in bin -2e, or -2e+1 when m < 1/√2.
 func calBin(s float64) (int, float64) {
 	if !(s > 0) {
 		return 0, 0
 	}
 	if s >= 1 {
-		return calBins - 1, 0.999
+		return calBins - 1, 0
 	}
-	u := 2 * math.Log2(1/(1-s))
-	k := int(u)
+	m, e := math.Frexp(1 - s)
+	if e > 0 { // 1-s rounded to 1
+		return 0, 0
+	}
+	k := -2 * e
+	// Bin k spans 1-s from hi = 2^(-k/2) down to lo = 2^(-(k+1)/2).
+	hi := 1.0
+	if m < math.Sqrt2/2 {
+		k++
+		hi = math.Sqrt2 / 2
+	}
+	lo := hi * (math.Sqrt2 / 2)
 	if k >= calBins-1 {
-		return calBins - 1, math.Min(0.999, (u-float64(calBins-1))/8)
+		// The open last bin has no known shape: count all of it as ≥ s, so
+		// a detector that keeps scoring in it (or exactly 1) does not look
+		// ever rarer.
+		return calBins - 1, 0
 	}
-	return k, u - float64(k)
+	return k, (hi - m) / (hi - lo)
 }
 
 // push returns the calibrated score of s, then counts s.
@@ -61,7 +90,7 @@ func (c *calibrator) push(s float64) float64 {
 	p := (above + 1) / (float64(c.total) + 1)
 	out := 0.0
 	if p < 1 {
-		out = severityScore(math.Log(p) / math.Log(calRefP))
+		out = severityScore(fastLog2(p) / log2CalRefP)
 	}
 	c.counts[k]++
 	c.total++

@@ -234,3 +234,24 @@ func TestPCADegenerate(t *testing.T) {
 		}
 	}
 }
+
+// A series constant during calibration that then starts to vary must not
+// score high forever: DSPOT learns the new peaks and settles. (Plain SPOT
+// keeps its calibration threshold t for good and is not meant for level
+// changes.)
+func TestDSPOTLearnsAfterConstantCalibration(t *testing.T) {
+	s := NewDSPOT(SPOTConfig{})
+	for i := 0; i < 1000; i++ {
+		s.Push(5)
+	}
+	xs := gaussian(6, 4000, 6, 0.1)
+	high := 0
+	for i, x := range xs {
+		if s.Push(x) >= flagAt && i >= 2000 {
+			high++
+		}
+	}
+	if high > 40 {
+		t.Errorf("%d of the last 2000 samples at the new level scored ≥ 0.5", high)
+	}
+}

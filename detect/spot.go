@@ -24,7 +24,8 @@ type SPOTConfig struct {
 	// bounds state and refit cost. Default 64; range [8, 4096].
 	MaxPeaks int `yaml:"max_peaks"`
 	// RefitEvery refits the GPD after this many new peaks (the paper refits
-	// on every peak). Default 4; range [1, MaxPeaks].
+	// on every peak). Default 16 (a quarter of the default peak memory);
+	// range [1, MaxPeaks].
 	RefitEvery int `yaml:"refit_every"`
 	// Depth is DSPOT's moving-average window: the detector watches
 	// x - mean(last Depth normal samples). Ignored by SPOT. Default 10;
@@ -37,7 +38,7 @@ type SPOTConfig struct {
 
 // DefaultSPOTConfig returns the defaults documented on [SPOTConfig].
 func DefaultSPOTConfig() SPOTConfig {
-	return SPOTConfig{Q: 1e-3, Level: 0.98, Init: 1000, MaxPeaks: 64, RefitEvery: 4, Depth: 10, Upper: true, Lower: true}
+	return SPOTConfig{Q: 1e-3, Level: 0.98, Init: 1000, MaxPeaks: 64, RefitEvery: 16, Depth: 10, Upper: true, Lower: true}
 }
 
 func (c SPOTConfig) withDefaults() SPOTConfig {
@@ -358,8 +359,10 @@ func (t *spotTail) push(v, q float64, refit uint16) (float64, bool) {
 	r := t.severity(e)
 	score := severityScore(r)
 	alarm := v > t.zq
-	if r > learnSeverity {
-		return score, alarm // far beyond z_q: not learned (Algorithm 1)
+	if r > learnSeverity && t.sigma > 0 {
+		// Far beyond z_q: not learned (Algorithm 1). Without a fitted tail
+		// (no peaks yet) the sample is learned whatever its score.
+		return score, alarm
 	}
 	t.n++
 	t.nt++
@@ -372,7 +375,7 @@ func (t *spotTail) push(v, q float64, refit uint16) (float64, bool) {
 		t.count++
 	}
 	t.sinceFit++
-	if t.sinceFit >= refit {
+	if t.sinceFit >= refit || (t.sigma == 0 && t.count >= 2) {
 		t.fit(q)
 	}
 	return score, alarm

@@ -213,6 +213,20 @@ func run(f flags, out io.Writer) error {
 	if f.tune {
 		return tune(f, tmp, out)
 	}
+	// The control row smooths the baseline like our config smooths the
+	// host score.
+	smooth := 1
+	if f.config != "" {
+		b, err := os.ReadFile(f.config)
+		if err != nil {
+			return err
+		}
+		cfg, err := detect.LoadConfig(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.config, err)
+		}
+		smooth = max(1, cfg.Fusion.Smooth)
+	}
 	var ours, base, baseSmooth metrics
 	sweepWindows := []int{30, 60, 144, 288, 576, 1440}
 	sweep := make([]metrics, len(sweepWindows))
@@ -248,7 +262,7 @@ func run(f flags, out io.Writer) error {
 		}
 		bm := baselineEval(train, test, labels, f.window, f.minStd, f.skip, f.quantile, 1)
 		base.add(bm)
-		baseSmooth.add(baselineEval(train, test, labels, f.window, f.minStd, f.skip, f.quantile, 3))
+		baseSmooth.add(baselineEval(train, test, labels, f.window, f.minStd, f.skip, f.quantile, smooth))
 		row(out, name, fmt.Sprintf("baseline w=%d", f.window), bm)
 		if f.sweep {
 			for i, w := range sweepWindows {
@@ -259,7 +273,7 @@ func run(f flags, out io.Writer) error {
 	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	row(out, "all", "detect", ours)
 	row(out, "all", fmt.Sprintf("baseline w=%d", f.window), base)
-	row(out, "all", fmt.Sprintf("(control) baseline w=%d, mean of 3 rows", f.window), baseSmooth)
+	row(out, "all", fmt.Sprintf("(control) baseline w=%d, mean of %d rows", f.window, smooth), baseSmooth)
 	if f.sweep {
 		fmt.Fprintln(out, "\nbaseline window sweep (all servers):")
 		fmt.Fprintln(out, "| window | P | R | F1 | segment recall | mean delay (min) | false alarms/day |")
