@@ -61,4 +61,3 @@ func TestIncidentTrackerNoStorm(t *testing.T) {
 		t.Errorf("close > open: err %v", err)
 	}
 }
-
