@@ -39,7 +39,8 @@ func fastLog2(x float64) float64 {
 // score is added so that ties beyond everything seen stay ordered.
 // Calibration is computed before the score is counted (predictive).
 //
-// State: 100 bytes. Cost: O(calBins) adds and one log per sample.
+// State: 100 bytes. Cost: O(calBins) adds and one fastLog2 per sample
+// (~40-100 ns measured, BenchmarkCalibrator).
 type calibrator struct {
 	counts [calBins]uint32
 	total  uint32

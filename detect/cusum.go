@@ -111,8 +111,8 @@ const cusumCap = 4
 // decision interval H). The sums are capped at 4·H so that the score falls
 // back within about 4·H/K samples once the series settles.
 //
-// State per series: 96 bytes (the struct; no slices). Cost per sample:
-// O(1), one sqrt and about 30 flops.
+// State per series: 120 bytes (the struct; no slices). Cost per sample:
+// O(1), one sqrt and about 30 flops; ~55 ns measured (BenchmarkCUSUM).
 type CUSUM struct {
 	level, trend float64
 	variance     float64

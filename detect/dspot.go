@@ -11,8 +11,8 @@ import (
 // recent level does. Samples SPOT flags as anomalies are kept out of the
 // window, as in the paper.
 //
-// State per series: SPOT's state plus Depth × 8 bytes of window; 860 bytes
-// with the defaults. Cost per sample: SPOT's plus O(1) for the window.
+// State per series: SPOT's state plus Depth × 8 bytes of window and 56
+// bytes; 880 bytes with the defaults. Cost per sample: SPOT's plus O(1) for the window.
 type DSPOT struct {
 	spot   SPOT
 	win    []float64

@@ -118,7 +118,7 @@ func (r Rule) Validate() error {
 // RuleState evaluates one [Rule] on one series. It scores 1 while the rule
 // fires and 0 otherwise.
 //
-// State per series: 56 bytes (the struct; the Rule is shared). Cost per
+// State per series: 32 bytes (the struct; the Rule is shared). Cost per
 // sample: O(1), two comparisons.
 type RuleState struct {
 	rule    *Rule

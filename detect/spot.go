@@ -132,11 +132,13 @@ type spotTail struct {
 // r²/(1+r²): 0.5 at z_q, 0.8 at twice the severity, graded in between and
 // beyond; 0 below t and during calibration.
 //
-// State per series: 2 tails × (MaxPeaks × 4 bytes) plus ~170 bytes; 690 bytes
-// with the defaults (both tails, 64 peaks). Cost per sample: O(1), one pow
-// and one log when the sample is above t; amortised over the peaks (about
-// 2·(1-Level) of samples), a refit costs O(MaxPeaks) × ~60 log evaluations
-// every RefitEvery peaks: ~0.1 µs per sample with the defaults.
+// State per series: 2 tails × (MaxPeaks × 4 bytes) plus 232 bytes; 744
+// bytes with the defaults (both tails, 64 peaks). Cost per sample: O(1),
+// one pow and one log when the sample is above t; a refit (FitGPD on up to
+// MaxPeaks peaks, ~45 µs measured for 64) runs every RefitEvery peaks, and
+// peaks are about 2·(1-Level) of samples, so with the defaults the
+// amortised cost is ~0.25 µs per sample (BenchmarkSPOT); the worst single
+// sample pays one refit.
 type SPOT struct {
 	upper, lower spotTail
 	q, level     float64
