@@ -27,6 +27,23 @@
 // fused score into open/close transitions with hysteresis. [CSVReader] reads
 // the CSV contract used by `edgepulse-agent detect`.
 //
+// # Scores
+//
+// Every detector turns its own statistic into a severity r ≥ 0 — 1 at that
+// detector's alarm level (|z| = Scale, z_q, S = H) — and reports
+// r²/(1+r²), so 0.5 means "at the alarm level" for all of them and scores
+// never saturate before r = ∞. [Series] then calibrates each detector's
+// score against that detector's own history on the series (0.5 at an
+// empirical tail rate of 1e-3) before weighted fusion, so a detector with a
+// heavy-tailed score distribution cannot dominate [FuseMax].
+//
+// # Cost
+//
+// Every detector states its state bytes and per-sample cost in its doc
+// comment and through Footprint; bench_test.go measures them (all ≤ 1 µs
+// per sample, ≤ 2 KB per series; TestStateSizePerSeries asserts the size
+// bound and TestFootprintMatchesHeap checks Footprint against the heap).
+//
 // # Configuration
 //
 // [Config] is plain data with YAML tags; the zero value of every field means
