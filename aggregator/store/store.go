@@ -110,7 +110,10 @@ func SeriesLabels(b *codec.Batch, s *codec.Series) []string {
 			i++
 		}
 		if i < len(extra) && extra[i][0] == s.Labels[j] {
-			i++ // the aggregator's identity labels win
+			// The aggregator's identity labels win over an agent's.
+			out = append(out, extra[i][0], extra[i][1])
+			i++
+			continue
 		}
 		out = append(out, s.Labels[j], s.Labels[j+1])
 	}

@@ -3,6 +3,7 @@
 //	edgepulse-agent [run] [--config agent.yaml]   collect, roll up, spool and forward
 //	edgepulse-agent collect --once [--procfs /proc]  print one sample of every series
 //	edgepulse-agent decode                           msgp batch on stdin → JSON on stdout
+//	edgepulse-agent detect --in x.csv --out s.csv    score a CSV with the streaming detectors
 //	edgepulse-agent version
 package main
 
@@ -14,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/edgepulse/edgepulse/edge/internal/detectcli"
 )
 
 // version is stamped by the build (-ldflags "-X main.version=…").
@@ -35,6 +38,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdCollect(args, stdout, stderr)
 	case "decode":
 		return cmdDecode(args, stdin, stdout, stderr)
+	case "detect":
+		return detectcli.Run(args, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "edgepulse-agent", version)
 		return 0
@@ -53,6 +58,7 @@ func usage(w io.Writer) {
   edgepulse-agent [run] [--config agent.yaml] [--check-config]
   edgepulse-agent collect --once [--procfs /proc]
   edgepulse-agent decode < batch.msgp
+  edgepulse-agent detect --in series.csv --out scores.csv [--train normal.csv] [--config detect.yaml] [--per-column]
   edgepulse-agent version
 `)
 }
@@ -68,4 +74,3 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
-
