@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +32,8 @@ type Stats struct {
 	DecodeErrors uint64 // batches rejected as malformed or of unknown version (terminated)
 	StoreErrors  uint64 // failed Redis writes (the batch is redelivered)
 	Rollups      uint64 // rollups written
+	// Partitions counts applied batches by stream partition.
+	Partitions map[int]uint64
 }
 
 // Aggregator is one running regional aggregator.
@@ -44,6 +49,9 @@ type Aggregator struct {
 	ln     net.Listener
 
 	applied, decodeErrs, storeErrs, rollups atomic.Uint64
+
+	mu      sync.Mutex
+	perPart map[int]uint64
 }
 
 // New starts the hub, connects to Redis, creates the stream and binds the
@@ -52,7 +60,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, log: log}
+	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64)}
 	var err error
 	if a.store, err = store.Open(ctx, cfg.Redis); err != nil {
 		return nil, err
@@ -120,7 +128,11 @@ func (a *Aggregator) Store() *store.Store { return a.store }
 
 // Stats returns the counters.
 func (a *Aggregator) Stats() Stats {
-	return Stats{Applied: a.applied.Load(), DecodeErrors: a.decodeErrs.Load(), StoreErrors: a.storeErrs.Load(), Rollups: a.rollups.Load()}
+	a.mu.Lock()
+	parts := maps.Clone(a.perPart)
+	a.mu.Unlock()
+	return Stats{Applied: a.applied.Load(), DecodeErrors: a.decodeErrs.Load(), StoreErrors: a.storeErrs.Load(),
+		Rollups: a.rollups.Load(), Partitions: parts}
 }
 
 // Run consumes and serves until ctx is done.
@@ -181,6 +193,11 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	a.applied.Add(1)
 	a.rollups.Add(uint64(len(b.Rollups)))
+	if p, err := strconv.Atoi(m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]); err == nil {
+		a.mu.Lock()
+		a.perPart[p]++
+		a.mu.Unlock()
+	}
 	m.Ack()
 }
 

@@ -1,0 +1,174 @@
+package aggregator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/testbench/harness"
+)
+
+func startAggregator(t *testing.T) (*Aggregator, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r, err := harness.StartRedis(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	cfg := DefaultConfig()
+	cfg.Name = "test-hub"
+	cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, t.TempDir()
+	cfg.Redis.Addr = r.Addr
+	cfg.HTTP = "127.0.0.1:0"
+	a, err := New(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a, ctx
+}
+
+func testBatch(seq uint64) []byte {
+	p, err := codec.Encode(nil, &codec.Batch{
+		Agent: "s1/h1", Site: "s1", Host: "h1", Seq: seq, Start: 1_700_000_040_000 + int64(seq)*60_000, Width: 60_000,
+		Series:  []codec.Series{{ID: 0, Name: "node_load1"}},
+		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60 * float64(seq), Min: 1, Max: float64(seq), First: 1, Last: float64(seq)}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// TestPoisonAndDuplicates publishes good, malformed, wrong-version and
+// duplicate batches: the bad ones are terminated and counted without
+// blocking the good ones behind them, and the duplicate is stored once.
+func TestPoisonAndDuplicates(t *testing.T) {
+	a, ctx := startAggregator(t)
+	nc, err := nats.Connect(a.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	pub := func(data []byte, id string) *jetstream.PubAck {
+		ack, err := js.Publish(ctx, "tele.s1.h1", data, jetstream.WithMsgID(id))
+		if err != nil {
+			t.Fatalf("publish %s: %v", id, err)
+		}
+		return ack
+	}
+	wrongVersion := testBatch(9)
+	wrongVersion[3] = 99
+	pub(testBatch(1), "s1/h1/1")
+	pub([]byte("not msgpack at all"), "junk/1")
+	pub(wrongVersion, "s1/h1/9")
+	pub(testBatch(2), "s1/h1/2")
+	if ack := pub(testBatch(2), "s1/h1/2"); !ack.Duplicate {
+		t.Fatalf("second publish of s1/h1/2 not flagged duplicate: %+v", ack)
+	}
+	err = harness.WaitFor(ctx, 20*time.Second, func() error {
+		if st := a.Stats(); st.Applied != 2 || st.DecodeErrors != 2 {
+			return fmt.Errorf("stats %+v, want applied=2 decode_errors=2", st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The work queue is empty: nothing is waiting to be redelivered.
+	err = harness.WaitFor(ctx, 20*time.Second, func() error {
+		info, err := js.Stream(ctx, StreamName)
+		if err != nil {
+			return err
+		}
+		if n := info.CachedInfo().State.Msgs; n != 0 {
+			return fmt.Errorf("%d messages left in the stream", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Both windows are queryable, each once.
+	q := url.Values{"query": {"node_load1:count"}, "start": {"1700000000"}, "end": {"1700000300"}, "step": {"60"}}
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/api/v1/query_range?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var pr struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string
+				Values [][2]any
+			}
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&pr)
+	if len(pr.Data.Result) != 1 || pr.Data.Result[0].Metric["site"] != "s1" {
+		t.Fatalf("result %+v", pr.Data.Result)
+	}
+	n, err := a.Store().Client().ZCard(ctx, "ep:d:"+sidOf(t, a, ctx)).Result()
+	if err != nil || n != 2 {
+		t.Fatalf("stored windows = %d (%v), want 2", n, err)
+	}
+}
+
+func sidOf(t *testing.T, a *Aggregator, ctx context.Context) string {
+	refs, err := a.Store().SeriesOf(ctx, []string{"node_load1"})
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("SeriesOf: %v %v", refs, err)
+	}
+	return refs[0].ID
+}
+
+// TestSubjectPartition checks the stream stores tele.<site>.<host> as
+// tele.<site>.<host>.<partition> with nats-server's partition(64,1,2):
+// FNV-1a 32 over site and host concatenated, modulo 64.
+func TestSubjectPartition(t *testing.T) {
+	a, ctx := startAggregator(t)
+	nc, err := nats.Connect(a.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	want := map[int]uint64{}
+	for i, host := range []string{"hostA", "hostB", "hostC", "gw-17"} {
+		b := testBatch(uint64(i + 1))
+		if _, err := js.Publish(ctx, "tele.siteA."+host, b, jetstream.WithMsgID(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		h := fnv.New32a()
+		h.Write([]byte("siteA" + host))
+		want[int(h.Sum32()%64)]++
+	}
+	err = harness.WaitFor(ctx, 10*time.Second, func() error {
+		if got := a.Stats().Partitions; !maps.Equal(got, want) {
+			return fmt.Errorf("batches per partition %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
