@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -252,24 +253,42 @@ func outName(path string) string {
 	return path
 }
 
-// openOut opens the output; commit(ok) closes it, removing a file left
-// incomplete by an error.
+// openOut opens the output; commit(ok) closes it. A regular file is
+// written under a temporary name in the same directory and renamed into
+// place only on success, so an error never leaves a partial file (nor
+// clobbers the previous one). Anything else — a pipe, /dev/stdout,
+// /dev/null — is written directly and never removed.
 func openOut(path string, stdout io.Writer) (io.Writer, func(ok bool) error, error) {
 	if path == "-" {
 		return stdout, func(bool) error { return nil }, nil
 	}
-	f, err := os.Create(path)
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, func(bool) error { return f.Close() }, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, nil, err
 	}
 	return f, func(ok bool) error {
 		cerr := f.Close()
-		if !ok {
-			os.Remove(path)
+		if !ok || cerr != nil {
+			os.Remove(f.Name())
+			if cerr != nil && ok {
+				return fmt.Errorf("%s: close: %w", path, cerr)
+			}
 			return nil
 		}
-		if cerr != nil {
-			return fmt.Errorf("%s: close: %w", path, cerr)
+		if err := os.Chmod(f.Name(), 0o644); err != nil {
+			os.Remove(f.Name())
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := os.Rename(f.Name(), path); err != nil {
+			os.Remove(f.Name())
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		return nil
 	}, nil

@@ -2,6 +2,7 @@ package detectcli
 
 import (
 	"bytes"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -203,5 +204,32 @@ func TestEmptyInput(t *testing.T) {
 	code, out, stderr := runCLI(t, "", "--in", "-", "--per-column")
 	if code != 0 || out != "timestamp,anomaly_score\n" {
 		t.Errorf("exit %d, out %q, stderr %q", code, out, stderr)
+	}
+}
+
+// TestFailedRunKeepsOutputs checks that an error neither leaves a partial
+// file nor deletes what the output path held before, and that a
+// non-regular output (here /dev/null) is never removed.
+func TestFailedRunKeepsOutputs(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	out := filepath.Join(dir, "out.csv")
+	os.WriteFile(in, []byte("1,2\n3,x\n"), 0o644)
+	os.WriteFile(out, []byte("previous\n"), 0o644)
+	var stderr strings.Builder
+	if code := Run([]string{"--in", in, "--out", out}, nil, io.Discard, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %s", code, stderr.String())
+	}
+	if b, _ := os.ReadFile(out); string(b) != "previous\n" {
+		t.Fatalf("output after failed run = %q, want the previous content", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Fatalf("dir holds %d entries, want in.csv and out.csv only", len(ents))
+	}
+	if code := Run([]string{"--in", in, "--out", os.DevNull}, nil, io.Discard, io.Discard); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if fi, err := os.Stat(os.DevNull); err != nil || fi.Mode().IsRegular() {
+		t.Fatalf("%s was removed or replaced: %v %v", os.DevNull, fi, err)
 	}
 }
