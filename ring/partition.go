@@ -10,7 +10,8 @@ const (
 // like nats-server's subject mapping function partition(n, ...): the FNV-1a
 // 32-bit hash of the key, modulo n (server/subject_transform.go,
 // getHashPartition). Like nats-server it returns 0 for n <= 0. nats-server
-// accepts n up to math.MaxInt32.
+// accepts n up to math.MaxInt32; above that the result is the plain
+// remainder.
 //
 // The key nats-server hashes depends on the form of the mapping:
 //
@@ -28,7 +29,7 @@ func PartitionOf(key []byte, n int) int {
 		h ^= uint32(c)
 		h *= fnv32Prime
 	}
-	return int(h % uint32(n))
+	return int(uint64(h) % uint64(n))
 }
 
 // PartitionOfTokens returns the partition nats-server's partition(n, i, j,
@@ -46,5 +47,5 @@ func PartitionOfTokens(n int, tokens ...string) int {
 			h *= fnv32Prime
 		}
 	}
-	return int(h % uint32(n))
+	return int(uint64(h) % uint64(n))
 }
