@@ -1,0 +1,157 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgepulse/edgepulse/codec"
+)
+
+// startServer runs an in-process nats-server with JetStream and the
+// telemetry stream, on port (-1 for a random one) with its store in dir.
+func startServer(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	_, err = js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{
+		Name: "TELEMETRY", Subjects: []string{"tele.*.*"}, Duplicates: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// streamBatches returns every batch stored in the stream.
+func streamBatches(t *testing.T, url string) []*codec.Batch {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	s, err := js.Stream(ctx, "TELEMETRY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Info(ctx)
+	var out []*codec.Batch
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("get msg %d: %v", seq, err)
+		}
+		if m.Header.Get("Content-Type") != codec.ContentType || m.Header.Get("Edgepulse-Schema") != fmt.Sprint(codec.Version) {
+			t.Fatalf("msg %d headers %v", seq, m.Header)
+		}
+		b, err := codec.Decode(m.Data)
+		if err != nil {
+			t.Fatalf("msg %d: %v", seq, err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func fixtureConfig(t *testing.T, url string) Config {
+	c := DefaultConfig()
+	c.Site, c.Host = "s1", "h1"
+	c.NATSURL = url
+	c.Window, c.Lateness = time.Second, 200*time.Millisecond
+	c.ProcRoot, _ = filepath.Abs("../collect/testdata/proc")
+	c.DataDir = t.TempDir()
+	return c
+}
+
+// TestOutageSpoolsAndDrainsOnce runs the agent, takes its server away
+// for a few windows, brings it back on the same port and store, and checks
+// that every window reached the stream exactly once, in order.
+func TestOutageSpoolsAndDrainsOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for several seconds")
+	}
+	storeDir := t.TempDir()
+	ns := startServer(t, -1, storeDir)
+	url := ns.ClientURL()
+	var p int
+	fmt.Sscanf(url[len("nats://127.0.0.1:"):], "%d", &p)
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := New(fixtureConfig(t, url), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; stats %+v", what, a.Stats())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("2 published windows", func() bool { return a.Stats().Forward.Published >= 2 })
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	spooledBefore := a.Stats().Windows
+	waitFor("3 windows spooled during the outage", func() bool {
+		st := a.Stats()
+		return st.Windows >= spooledBefore+3 && st.Spool.Batches >= 3
+	})
+
+	ns = startServer(t, p, storeDir)
+	defer ns.Shutdown()
+	waitFor("the spool to drain", func() bool { st := a.Stats(); return st.Spool.Batches == 0 && st.Windows >= spooledBefore+4 })
+	cancel()
+	<-done
+
+	batches := streamBatches(t, ns.ClientURL())
+	st := a.Stats()
+	if uint64(len(batches)) != st.Windows {
+		t.Fatalf("stream holds %d batches, agent spooled %d windows (stats %+v)", len(batches), st.Windows, st)
+	}
+	seen := map[int64]bool{}
+	for i, b := range batches {
+		if seen[b.Start] {
+			t.Fatalf("window %d stored twice", b.Start)
+		}
+		seen[b.Start] = true
+		if i > 0 && (b.Seq != batches[i-1].Seq+1 || b.Start <= batches[i-1].Start) {
+			t.Fatalf("batch %d (seq %d, start %d) out of order after seq %d start %d", i, b.Seq, b.Start, batches[i-1].Seq, batches[i-1].Start)
+		}
+		if len(b.Rollups) == 0 {
+			t.Fatalf("batch seq %d is empty", b.Seq)
+		}
+	}
+}
