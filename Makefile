@@ -5,7 +5,7 @@ BIN   := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short fuzz eval-detect clean
+.PHONY: all build run test test-short fuzz eval-detect bench-queue clean
 
 all: build
 
@@ -40,6 +40,20 @@ test-short:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run x -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./codec/
+	$(GO) test -run x -fuzz FuzzCSVReader -fuzztime $(FUZZTIME) ./detect/
+
+# Detectors against the labelled ASD data in ../shared/data/asd, with the
+# windowed-Gaussian baseline computed in the same run.
+eval-detect:
+	$(GO) run ./testbench/evaldetect -sweep
+
+# The queue benchmark table: Go ring, C11 ring (cgo) and a buffered channel.
+bench-queue:
+	$(GO) test -run x -bench . -benchtime=300ms ./edge/queue/
 
 clean:
 	rm -rf $(BIN) .run
+
+# Area makefiles: cross/cross.mk (make cross, cross-test), testbench/*.mk
+# (make faults, backhaul, …) keep their targets next to their scripts.
+-include cross/*.mk testbench/*.mk deploy/*.mk
