@@ -35,10 +35,12 @@ type Options struct {
 	// member of weight w gets max(1, round(VirtualNodes*w)) points.
 	// Default 128, range 1..4096.
 	VirtualNodes int `yaml:"virtual_nodes"`
-	// LoadFactor c sets each member's capacity to ceil(c*P*w/W), where w is
-	// its weight and W the total weight. 1 (the default) gives the tightest
-	// balance: with equal weights no member holds more than ceil(P/N)
-	// partitions. Larger values trade balance for less movement.
+	// LoadFactor c sets each member's capacity, the most partitions it may
+	// hold, to max(ceil(s), floor(c*s)) where s = P*w/W is its fair share
+	// (w its weight, W the total weight). 1 (the default) gives the
+	// tightest balance: with equal weights no member holds more than
+	// ceil(P/N) partitions. Larger values trade balance for less movement;
+	// c = 1.1 keeps max/mean <= 1.1 wherever integer counts allow it.
 	// Range 1..64.
 	LoadFactor float64 `yaml:"load_factor"`
 }
