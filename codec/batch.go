@@ -34,6 +34,37 @@ type Batch struct {
 	Rollups []Rollup `msg:"r"`
 	// Late counts samples that arrived after their window had closed.
 	Late uint32 `msg:"l"`
+	// Events are incident transitions detected at the edge, each with the
+	// raw samples around it.
+	Events []Event `msg:"e"`
+}
+
+// EventKind says whether an incident opened or closed.
+type EventKind uint8
+
+const (
+	// Open starts an incident.
+	Open EventKind = 1
+	// Close ends one.
+	Close EventKind = 2
+)
+
+// Event is one incident transition on one signal of the host, with the raw
+// 1 s samples around it (Context[i] was observed at Start + i*Step).
+//
+//msgp:tuple Event
+type Event struct {
+	Kind     EventKind
+	Incident uint64 // the agent's id of the incident: its opening time, Unix ms
+	Series   string // the signal: a metric name or a derived host signal
+	Labels   []string
+	TS       int64   // when the transition happened, Unix ms
+	Score    float64 // fused anomaly score in [0, 1] at TS
+	Value    float64 // the signal's value at TS
+	Reason   string  // the detectors or rules that fired
+	Start    int64   // Unix ms of Context[0]
+	Step     int64   // ms between context samples
+	Context  []float64
 }
 
 // Series names one time series. ID is unique within the batch and is what

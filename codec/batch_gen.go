@@ -9,9 +9,9 @@ import (
 // MarshalMsg implements msgp.Marshaler
 func (z *Batch) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 10
+	// map header, size 11
 	// string "v"
-	o = append(o, 0x8a, 0xa1, 0x76)
+	o = append(o, 0x8b, 0xa1, 0x76)
 	o = msgp.AppendUint16(o, z.Version)
 	// string "a"
 	o = append(o, 0xa1, 0x61)
@@ -54,6 +54,16 @@ func (z *Batch) MarshalMsg(b []byte) (o []byte, err error) {
 	// string "l"
 	o = append(o, 0xa1, 0x6c)
 	o = msgp.AppendUint32(o, z.Late)
+	// string "e"
+	o = append(o, 0xa1, 0x65)
+	o = msgp.AppendArrayHeader(o, uint32(len(z.Events)))
+	for za0003 := range z.Events {
+		o, err = z.Events[za0003].MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Events", za0003)
+			return
+		}
+	}
 	return
 }
 
@@ -161,6 +171,25 @@ func (z *Batch) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Late")
 				return
 			}
+		case "e":
+			var zb0004 uint32
+			zb0004, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Events")
+				return
+			}
+			if cap(z.Events) >= int(zb0004) {
+				z.Events = (z.Events)[:zb0004]
+			} else {
+				z.Events = make([]Event, zb0004)
+			}
+			for za0003 := range z.Events {
+				bts, err = z.Events[za0003].UnmarshalMsg(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Events", za0003)
+					return
+				}
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -183,7 +212,174 @@ func (z *Batch) Msgsize() (s int) {
 	for za0002 := range z.Rollups {
 		s += z.Rollups[za0002].Msgsize()
 	}
-	s += 2 + msgp.Uint32Size
+	s += 2 + msgp.Uint32Size + 2 + msgp.ArrayHeaderSize
+	for za0003 := range z.Events {
+		s += z.Events[za0003].Msgsize()
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *Event) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// array header, size 11
+	o = append(o, 0x9b)
+	o = msgp.AppendUint8(o, uint8(z.Kind))
+	o = msgp.AppendUint64(o, z.Incident)
+	o = msgp.AppendString(o, z.Series)
+	o = msgp.AppendArrayHeader(o, uint32(len(z.Labels)))
+	for za0001 := range z.Labels {
+		o = msgp.AppendString(o, z.Labels[za0001])
+	}
+	o = msgp.AppendInt64(o, z.TS)
+	o = msgp.AppendFloat64(o, z.Score)
+	o = msgp.AppendFloat64(o, z.Value)
+	o = msgp.AppendString(o, z.Reason)
+	o = msgp.AppendInt64(o, z.Start)
+	o = msgp.AppendInt64(o, z.Step)
+	o = msgp.AppendArrayHeader(o, uint32(len(z.Context)))
+	for za0002 := range z.Context {
+		o = msgp.AppendFloat64(o, z.Context[za0002])
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadArrayHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 != 11 {
+		err = msgp.ArrayError{Wanted: 11, Got: zb0001}
+		return
+	}
+	{
+		var zb0002 uint8
+		zb0002, bts, err = msgp.ReadUint8Bytes(bts)
+		if err != nil {
+			err = msgp.WrapError(err, "Kind")
+			return
+		}
+		z.Kind = EventKind(zb0002)
+	}
+	z.Incident, bts, err = msgp.ReadUint64Bytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Incident")
+		return
+	}
+	z.Series, bts, err = msgp.ReadStringBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Series")
+		return
+	}
+	var zb0003 uint32
+	zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Labels")
+		return
+	}
+	if cap(z.Labels) >= int(zb0003) {
+		z.Labels = (z.Labels)[:zb0003]
+	} else {
+		z.Labels = make([]string, zb0003)
+	}
+	for za0001 := range z.Labels {
+		z.Labels[za0001], bts, err = msgp.ReadStringBytes(bts)
+		if err != nil {
+			err = msgp.WrapError(err, "Labels", za0001)
+			return
+		}
+	}
+	z.TS, bts, err = msgp.ReadInt64Bytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "TS")
+		return
+	}
+	z.Score, bts, err = msgp.ReadFloat64Bytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Score")
+		return
+	}
+	z.Value, bts, err = msgp.ReadFloat64Bytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Value")
+		return
+	}
+	z.Reason, bts, err = msgp.ReadStringBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Reason")
+		return
+	}
+	z.Start, bts, err = msgp.ReadInt64Bytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Start")
+		return
+	}
+	z.Step, bts, err = msgp.ReadInt64Bytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Step")
+		return
+	}
+	var zb0004 uint32
+	zb0004, bts, err = msgp.ReadArrayHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err, "Context")
+		return
+	}
+	if cap(z.Context) >= int(zb0004) {
+		z.Context = (z.Context)[:zb0004]
+	} else {
+		z.Context = make([]float64, zb0004)
+	}
+	for za0002 := range z.Context {
+		z.Context[za0002], bts, err = msgp.ReadFloat64Bytes(bts)
+		if err != nil {
+			err = msgp.WrapError(err, "Context", za0002)
+			return
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *Event) Msgsize() (s int) {
+	s = 1 + msgp.Uint8Size + msgp.Uint64Size + msgp.StringPrefixSize + len(z.Series) + msgp.ArrayHeaderSize
+	for za0001 := range z.Labels {
+		s += msgp.StringPrefixSize + len(z.Labels[za0001])
+	}
+	s += msgp.Int64Size + msgp.Float64Size + msgp.Float64Size + msgp.StringPrefixSize + len(z.Reason) + msgp.Int64Size + msgp.Int64Size + msgp.ArrayHeaderSize + (len(z.Context) * (msgp.Float64Size))
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z EventKind) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	o = msgp.AppendUint8(o, uint8(z))
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *EventKind) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	{
+		var zb0001 uint8
+		zb0001, bts, err = msgp.ReadUint8Bytes(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		(*z) = EventKind(zb0001)
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z EventKind) Msgsize() (s int) {
+	s = msgp.Uint8Size
 	return
 }
 

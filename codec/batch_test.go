@@ -19,6 +19,11 @@ func sampleBatch() *Batch {
 			{ID: 0, Count: 60, Sum: 30.5, Min: 0.1, Max: 1.25, First: 0.2, Last: 0.75, Quantiles: []float64{0.5, 0.9, 1.2}},
 			{ID: 1, Count: 59, Sum: 58.1, Min: 0.9, Max: 1.0, First: 1, Last: 123456.78},
 		},
+		Events: []Event{{
+			Kind: Open, Incident: 1_700_000_050_000, Series: "cpu_busy_percent", TS: 1_700_000_050_000,
+			Score: 0.93, Value: 99.5, Reason: "ewma,spot", Start: 1_700_000_020_000, Step: 1000,
+			Context: []float64{3, 4, 99, 100},
+		}},
 	}
 }
 
@@ -89,6 +94,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"duplicate series", mutate(func(b *Batch) { b.Series[1].ID = 0 }), ErrMalformed},
 		{"bad quantiles", mutate(func(b *Batch) { b.Rollups[1].Quantiles = []float64{1} }), ErrMalformed},
 		{"unknown kind", mutate(func(b *Batch) { b.Series[0].Kind = 9 }), ErrMalformed},
+		{"event kind", mutate(func(b *Batch) { b.Events[0].Kind = 0 }), ErrMalformed},
+		{"event step", mutate(func(b *Batch) { b.Events[0].Step = 0 }), ErrMalformed},
+		{"event series", mutate(func(b *Batch) { b.Events[0].Series = "" }), ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -126,6 +126,20 @@ func (b *Batch) Validate() error {
 			return fmt.Errorf("%w: series id %d has %d quantiles, want 0 or %d", ErrMalformed, r.ID, len(r.Quantiles), len(QuantileLevels))
 		}
 	}
+	for i, e := range b.Events {
+		switch {
+		case e.Kind != Open && e.Kind != Close:
+			return fmt.Errorf("%w: event %d has unknown kind %d", ErrMalformed, i, e.Kind)
+		case e.Series == "":
+			return fmt.Errorf("%w: event %d names no series", ErrMalformed, i)
+		case len(e.Labels)%2 != 0:
+			return fmt.Errorf("%w: event %d has an odd number of label strings", ErrMalformed, i)
+		case len(e.Context) > 0 && e.Step <= 0:
+			return fmt.Errorf("%w: event %d has context but step %d", ErrMalformed, i, e.Step)
+		case len(e.Context) > 3600:
+			return fmt.Errorf("%w: event %d carries %d context samples, limit 3600", ErrMalformed, i, len(e.Context))
+		}
+	}
 	return nil
 }
 
