@@ -33,6 +33,7 @@ type Stats struct {
 	Spool         spool.Stats
 	Forward       forward.Stats
 	SourceErrors  map[string]uint64
+	Incidents     uint64 // incidents opened
 }
 
 // Agent is one running edge agent.
@@ -46,9 +47,11 @@ type Agent struct {
 	spool *spool.Spool
 	fwd   *forward.Forwarder
 	nc    *nats.Conn
+	det   *Detector // nil when detection is off
 
 	cycles, samples, qdropped, windows atomic.Uint64
 	wake                               chan struct{}
+	pending                            []codec.Event // events waiting for the next batch
 }
 
 // New builds an agent: it opens the spool and connects to NATS (the
@@ -70,6 +73,12 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		a.q.Close()
 		return nil, err
+	}
+	if cfg.Detect.Enabled == nil || *cfg.Detect.Enabled {
+		if a.det, err = NewDetector(cfg.Detect, a.reg, cfg.Interval); err != nil {
+			a.q.Close()
+			return nil, err
+		}
 	}
 	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes}, log)
 	if err != nil {
@@ -175,11 +184,18 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 		for {
 			n := a.q.PopBatch(buf)
 			for _, s := range buf[:n] {
+				if a.det != nil {
+					a.det.Observe(s.Series, s.TS, s.Value)
+				}
 				a.win.Add(s.Series, s.TS, s.Value)
 			}
 			if n < len(buf) {
 				break
 			}
+		}
+		if a.det != nil {
+			a.det.EndCycle()
+			a.pending = append(a.pending, a.det.TakeEvents()...)
 		}
 		for _, w := range a.win.Close(time.Now().UnixMilli()) {
 			if err := a.ship(w); err != nil {
@@ -198,7 +214,7 @@ func (a *Agent) ship(w rollup.Window) error {
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) == 0 {
+	if len(ids) == 0 && len(a.pending) == 0 {
 		return nil
 	}
 	slices.Sort(ids)
@@ -207,6 +223,7 @@ func (a *Agent) ship(w rollup.Window) error {
 		Start: w.Start, Width: w.Width, Late: w.Late,
 		Series:  make([]codec.Series, 0, len(ids)),
 		Rollups: make([]codec.Rollup, 0, len(ids)),
+		Events:  a.pending,
 	}
 	for _, id := range ids {
 		d := a.reg.Desc(id)
@@ -225,6 +242,7 @@ func (a *Agent) ship(w rollup.Window) error {
 	if err != nil {
 		return err
 	}
+	a.pending = nil
 	a.windows.Add(1)
 	a.fwd.Notify()
 	return nil
@@ -236,6 +254,14 @@ func (a *Agent) Stats() Stats {
 		Series: a.reg.Len(), Cycles: a.cycles.Load(), Samples: a.samples.Load(),
 		QueueDropped: a.qdropped.Load(), LateSamples: a.win.Late(), Windows: a.windows.Load(),
 		SeriesLimited: a.reg.Rejected(), Spool: a.spool.Stats(), Forward: a.fwd.Stats(),
-		SourceErrors: a.set.Failures(),
+		SourceErrors: a.set.Failures(), Incidents: a.incidents(),
 	}
+}
+
+func (a *Agent) incidents() uint64 {
+	if a.det == nil {
+		return 0
+	}
+	o, _ := a.det.Incidents()
+	return o
 }

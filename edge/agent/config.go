@@ -3,8 +3,8 @@ package agent
 import (
 	"bytes"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"time"
@@ -37,6 +37,8 @@ type Config struct {
 	MaxSeries int `yaml:"max_series"`
 	// QueueCapacity is the sample queue's size; default 16384.
 	QueueCapacity int `yaml:"queue_capacity"`
+	// Detect configures edge anomaly detection and incidents.
+	Detect DetectConfig `yaml:"detect"`
 }
 
 // DefaultConfig returns the defaults.
@@ -125,7 +127,11 @@ func (c Config) Validate() error {
 	case c.QueueCapacity < 64 || c.QueueCapacity > 1<<24:
 		return fmt.Errorf("config: queue_capacity %d must be between 64 and 16777216", c.QueueCapacity)
 	}
-	return nil
+	d, err := c.Detect.withDefaults()
+	if err != nil {
+		return err
+	}
+	return d.Validate()
 }
 
 // AgentID is the agent's identity in Nats-Msg-Id: site/host.
