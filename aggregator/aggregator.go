@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ type Stats struct {
 	DecodeErrors uint64 // batches rejected as malformed or of unknown version (terminated)
 	StoreErrors  uint64 // failed Redis writes (the batch is redelivered)
 	Rollups      uint64 // rollups written
+	Alerts       uint64 // incident events republished on alerts.>
 	// Partitions counts applied batches by stream partition.
 	Partitions map[int]uint64
 }
@@ -48,7 +50,7 @@ type Aggregator struct {
 	api    *query.API
 	ln     net.Listener
 
-	applied, decodeErrs, storeErrs, rollups atomic.Uint64
+	applied, decodeErrs, storeErrs, rollups, alerts atomic.Uint64
 
 	mu      sync.Mutex
 	perPart map[int]uint64
@@ -132,7 +134,7 @@ func (a *Aggregator) Stats() Stats {
 	parts := maps.Clone(a.perPart)
 	a.mu.Unlock()
 	return Stats{Applied: a.applied.Load(), DecodeErrors: a.decodeErrs.Load(), StoreErrors: a.storeErrs.Load(),
-		Rollups: a.rollups.Load(), Partitions: parts}
+		Rollups: a.rollups.Load(), Alerts: a.alerts.Load(), Partitions: parts}
 }
 
 // Run consumes and serves until ctx is done.
@@ -191,6 +193,14 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 		m.NakWithDelay(2 * time.Second)
 		return
 	}
+	if len(b.Events) > 0 {
+		if err := a.incidents(wctx, b); err != nil {
+			a.storeErrs.Add(1)
+			a.log.Warn("recording incidents failed; batch will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
+			m.NakWithDelay(2 * time.Second)
+			return
+		}
+	}
 	a.applied.Add(1)
 	a.rollups.Add(uint64(len(b.Rollups)))
 	if p, err := strconv.Atoi(m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]); err == nil {
@@ -199,6 +209,32 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 		a.mu.Unlock()
 	}
 	m.Ack()
+}
+
+// incidents records a batch's incident events in Redis and republishes
+// each as JSON on alerts.<site>.<host> for people watching with nats sub.
+// A redelivered batch publishes its alerts again (at least once); the
+// incident id lets a reader drop repeats.
+func (a *Aggregator) incidents(ctx context.Context, b *codec.Batch) error {
+	incs := make([]store.Incident, len(b.Events))
+	for i := range b.Events {
+		incs[i] = store.IncidentOf(b, &b.Events[i])
+	}
+	if err := a.store.ApplyIncidents(ctx, incs); err != nil {
+		return err
+	}
+	subject := "alerts." + b.Site + "." + b.Host
+	for i := range incs {
+		doc, err := json.Marshal(&incs[i])
+		if err != nil {
+			return err
+		}
+		if err := a.nc.Publish(subject, doc); err != nil {
+			a.log.Warn("publishing alert", "subject", subject, "err", err)
+		}
+		a.alerts.Add(1)
+	}
+	return nil
 }
 
 func (a *Aggregator) healthz(w http.ResponseWriter, r *http.Request) {

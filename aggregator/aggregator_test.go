@@ -172,3 +172,78 @@ func TestSubjectPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIncidentsRepublishedAndQueryable sends an incident's open and close
+// in two batches: each is republished as JSON on alerts.<site>.<host>, the
+// open one is listed by /api/v1/alerts until the close arrives, and a
+// redelivered open after the close does not reopen it.
+func TestIncidentsRepublishedAndQueryable(t *testing.T) {
+	a, ctx := startAggregator(t)
+	nc, err := nats.Connect(a.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("alerts.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	withEvent := func(seq uint64, kind codec.EventKind) []byte {
+		b, _ := codec.Decode(testBatch(seq))
+		b.Events = []codec.Event{{Kind: kind, Incident: 1_700_000_100_000, Series: "cpu_busy_percent", TS: 1_700_000_100_000 + int64(seq),
+			Score: 0.97, Value: 99, Reason: "ewma,spot", Start: 1_700_000_070_000, Step: 1000, Context: []float64{3, 4, 99}}}
+		p, err := codec.Encode(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	openAlerts := func() int {
+		var r struct {
+			Data struct{ Alerts []map[string]any }
+		}
+		resp, err := http.Get("http://" + a.HTTPAddr() + "/api/v1/alerts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&r)
+		return len(r.Data.Alerts)
+	}
+	if _, err := js.Publish(ctx, "tele.s1.h1", withEvent(1, codec.Open), jetstream.WithMsgID("e1")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(m.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "alerts.s1.h1" || got["state"] != "open" || got["series"] != "cpu_busy_percent" || len(got["context"].([]any)) != 3 {
+		t.Fatalf("alert on %s: %v", m.Subject, got)
+	}
+	if err := harness.WaitFor(ctx, 10*time.Second, func() error {
+		if n := openAlerts(); n != 1 {
+			return fmt.Errorf("%d open alerts, want 1", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	js.Publish(ctx, "tele.s1.h1", withEvent(2, codec.Close), jetstream.WithMsgID("e2"))
+	js.Publish(ctx, "tele.s1.h1", withEvent(3, codec.Open), jetstream.WithMsgID("e3")) // a late redelivery of the open
+	if err := harness.WaitFor(ctx, 10*time.Second, func() error {
+		if st := a.Stats(); st.Applied != 3 {
+			return fmt.Errorf("applied %d", st.Applied)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := openAlerts(); n != 0 {
+		t.Fatalf("%d open alerts after the close, want 0", n)
+	}
+}

@@ -80,6 +80,7 @@ func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
 	a.mux.HandleFunc("/api/v1/labels", a.labelNames)
 	a.mux.HandleFunc("/api/v1/label/{name}/values", a.labelValues)
 	a.mux.HandleFunc("/api/v1/status/buildinfo", a.buildinfo)
+	a.mux.HandleFunc("/api/v1/alerts", a.alerts)
 	a.mux.HandleFunc("/api/v1/metadata", func(w http.ResponseWriter, r *http.Request) { a.ok(w, map[string]any{}) })
 	return a
 }
@@ -381,6 +382,39 @@ func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
 		out = append(out, v...)
 	}
 	a.ok(w, uniqSorted(out))
+}
+
+// alerts lists the open edge incidents in the shape of Prometheus'
+// /api/v1/alerts, so Grafana and amtool-style readers understand it.
+func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
+	incs, err := a.q.Store.OpenIncidents(r.Context())
+	if err != nil {
+		a.fail(w, &apiError{http.StatusInternalServerError, "internal", err})
+		return
+	}
+	type alert struct {
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+		State       string            `json:"state"`
+		ActiveAt    time.Time         `json:"activeAt"`
+		Value       string            `json:"value"`
+	}
+	out := make([]alert, 0, len(incs))
+	for _, in := range incs {
+		ls := map[string]string{"alertname": in.Series, "site": in.Site, "instance": in.Host, "incident": strconv.FormatUint(in.Incident, 10)}
+		for k, v := range in.Labels {
+			ls[k] = v
+		}
+		out = append(out, alert{
+			Labels:      ls,
+			Annotations: map[string]string{"reason": in.Reason, "score": strconv.FormatFloat(in.Score, 'f', 3, 64)},
+			State:       "firing",
+			ActiveAt:    time.UnixMilli(int64(in.Incident)).UTC(),
+			Value:       strconv.FormatFloat(in.Value, 'g', -1, 64),
+		})
+	}
+	slices.SortFunc(out, func(x, y alert) int { return x.ActiveAt.Compare(y.ActiveAt) })
+	a.ok(w, map[string]any{"alerts": out})
 }
 
 func (a *API) buildinfo(w http.ResponseWriter, r *http.Request) {

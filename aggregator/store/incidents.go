@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgepulse/edgepulse/codec"
+)
+
+// Incident is an edge incident transition as the aggregator publishes it on
+// alerts.<site>.<host> and keeps it in Redis.
+type Incident struct {
+	Site     string            `json:"site"`
+	Host     string            `json:"host"`
+	Agent    string            `json:"agent"`
+	State    string            `json:"state"` // "open" or "closed"
+	Incident uint64            `json:"incident"`
+	Series   string            `json:"series"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Time     int64             `json:"time_ms"`
+	Score    float64           `json:"score"`
+	Value    float64           `json:"value"`
+	Reason   string            `json:"reason,omitempty"`
+	// Context holds the raw 1 s samples around the opening:
+	// Context[i] was observed at ContextStart + i*ContextStepMs.
+	ContextStart  int64     `json:"context_start_ms,omitempty"`
+	ContextStepMs int64     `json:"context_step_ms,omitempty"`
+	Context       []float64 `json:"context,omitempty"`
+}
+
+// Key identifies the incident across its open and close events.
+func (i *Incident) Key() string {
+	k := i.Site + "/" + i.Host + "/" + strconv.FormatUint(i.Incident, 10) + "/" + i.Series
+	for _, v := range i.Labels {
+		k += "/" + v
+	}
+	return k
+}
+
+// IncidentOf converts a batch's event.
+func IncidentOf(b *codec.Batch, e *codec.Event) Incident {
+	in := Incident{
+		Site: b.Site, Host: b.Host, Agent: b.Agent, State: "open", Incident: e.Incident, Series: e.Series,
+		Time: e.TS, Score: e.Score, Value: e.Value, Reason: e.Reason,
+		ContextStart: e.Start, ContextStepMs: e.Step, Context: e.Context,
+	}
+	if e.Kind == codec.Close {
+		in.State = "closed"
+	}
+	if len(e.Labels) > 0 {
+		in.Labels = make(map[string]string, len(e.Labels)/2)
+		for j := 0; j+1 < len(e.Labels); j += 2 {
+			in.Labels[e.Labels[j]] = e.Labels[j+1]
+		}
+	}
+	return in
+}
+
+// applyIncident records an open incident unless it has already closed, or
+// closes it: applying the same events again, in any order, changes nothing.
+var applyIncident = redis.NewScript(`
+local open, closed, log = KEYS[1], KEYS[2], KEYS[3]
+local key, state, doc, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+redis.call('ZADD', log, ts, doc)
+if state == 'closed' then
+  redis.call('SADD', closed, key)
+  redis.call('HDEL', open, key)
+elseif redis.call('SISMEMBER', closed, key) == 0 then
+  redis.call('HSET', open, key, doc)
+end
+return 0
+`)
+
+// ApplyIncidents records incident transitions.
+func (s *Store) ApplyIncidents(ctx context.Context, incs []Incident) error {
+	for i := range incs {
+		doc, err := json.Marshal(&incs[i])
+		if err != nil {
+			return err
+		}
+		err = applyIncident.Run(ctx, s.rdb, []string{s.key("inc:open"), s.key("inc:closed"), s.key("inc:log")},
+			incs[i].Key(), incs[i].State, doc, incs[i].Time).Err()
+		if err != nil {
+			return fmt.Errorf("store: incident %s: %w", incs[i].Key(), err)
+		}
+	}
+	return nil
+}
+
+// OpenIncidents returns the incidents that are open now.
+func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
+	m, err := s.rdb.HGetAll(ctx, s.key("inc:open")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: open incidents: %w", err)
+	}
+	out := make([]Incident, 0, len(m))
+	for k, v := range m {
+		var in Incident
+		if err := json.Unmarshal([]byte(v), &in); err != nil {
+			return nil, fmt.Errorf("store: incident %s: %w", k, err)
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
