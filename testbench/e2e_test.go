@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,81 +16,26 @@ import (
 	"github.com/edgepulse/edgepulse/testbench/harness"
 )
 
-// stack is one site's worth of real processes: Redis, the aggregator (with
-// its embedded hub), a stock nats-server leaf node and an agent.
+// stack wraps the harness stack with query helpers.
 type stack struct {
-	redis    *harness.Redis
-	agg      *harness.Proc
-	leaf     *harness.Proc
-	agent    *harness.Proc
+	*harness.Stack
 	apiURL   string
 	procRoot string
 }
 
 func startStack(t *testing.T, ctx context.Context, window string) *stack {
 	t.Helper()
-	bins, err := harness.Build(filepath.Join(os.TempDir(), "edgepulse-testbench-bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, _ := harness.RepoRoot()
 	dir := t.TempDir()
-	s := &stack{procRoot: filepath.Join(dir, "proc")}
-	if err := harness.CopyTree("testdata/proc", s.procRoot); err != nil {
+	procRoot := filepath.Join(dir, "proc")
+	if err := harness.CopyTree("testdata/proc", procRoot); err != nil {
 		t.Fatal(err)
 	}
-	if s.redis, err = harness.StartRedis(ctx, dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.redis.Stop)
-
-	ports := make([]int, 4)
-	for i := range ports {
-		if ports[i], err = harness.FreePort(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	hubPort, leafPort, httpPort, siteClientPort := ports[0], ports[1], ports[2], ports[3]
-	aggCfg := filepath.Join(dir, "aggregator.yaml")
-	os.WriteFile(aggCfg, fmt.Appendf(nil, `name: hub-1
-nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, store_dir: %s}
-redis: {addr: %s}
-http: 127.0.0.1:%d
-`, hubPort, leafPort, filepath.Join(dir, "js"), s.redis.Addr, httpPort), 0o644)
-	if s.agg, err = harness.Start("aggregator", dir, nil, bins.Aggregator, "--config", aggCfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.agg.Stop)
-	s.apiURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	if err := harness.WaitHTTP(ctx, s.apiURL+"/healthz", 60*time.Second); err != nil {
-		t.Fatalf("aggregator: %v\n%s", err, s.agg.Tail(4000))
-	}
-
-	s.leaf, err = harness.Start("leaf", dir, []string{fmt.Sprintf("EDGEPULSE_HUB_LEAF_URL=nats-leaf://127.0.0.1:%d", leafPort)},
-		bins.NATSServer, "-c", filepath.Join(root, "deploy", "leaf.conf"), "-p", strconv.Itoa(siteClientPort), "-m", "0")
+	hs, err := harness.StartStack(ctx, harness.StackOptions{Dir: dir, ProcRoot: procRoot, Window: window})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.leaf.Stop)
-	if err := harness.WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", siteClientPort), 30*time.Second); err != nil {
-		t.Fatalf("leaf: %v\n%s", err, s.leaf.Tail(4000))
-	}
-
-	agentCfg := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(agentCfg, fmt.Appendf(nil, `site: siteA
-host: hostA
-nats_url: nats://127.0.0.1:%d
-interval: 1s
-window: %s
-lateness: 500ms
-procfs: %s
-data_dir: %s
-`, siteClientPort, window, s.procRoot, filepath.Join(dir, "agent")), 0o644)
-	if s.agent, err = harness.Start("agent", dir, nil, bins.Agent, "run", "--config", agentCfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.agent.Stop)
-	return s
+	t.Cleanup(hs.Stop)
+	return &stack{Stack: hs, apiURL: hs.APIURL, procRoot: procRoot}
 }
 
 // promResponse is the Prometheus HTTP API envelope.
@@ -174,7 +118,7 @@ func TestEndToEnd(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("%v\nagent:\n%s\naggregator:\n%s\nleaf:\n%s", err, s.agent.Tail(3000), s.agg.Tail(3000), s.leaf.Tail(3000))
+		t.Fatalf("%v\n%s", err, s.Logs())
 	}
 
 	// The fixture's constant values.
@@ -239,6 +183,15 @@ func TestEndToEnd(t *testing.T) {
 	if code != 400 || pr.ErrorType != "bad_data" || pr.Error == "" {
 		t.Fatalf("bad query: %d %+v", code, pr)
 	}
+	// A constant host raises no incident.
+	var alerts struct {
+		Data struct{ Alerts []any }
+	}
+	getJSON(t, s.apiURL+"/api/v1/alerts", &alerts)
+	if len(alerts.Data.Alerts) != 0 {
+		t.Fatalf("incidents on a constant fixture: %v", alerts.Data.Alerts)
+	}
+
 	// The labels and label values endpoints see the stored series.
 	var names struct{ Data []string }
 	getJSON(t, s.apiURL+"/api/v1/labels", &names)
