@@ -3,20 +3,44 @@ package collect
 import (
 	"fmt"
 	"log/slog"
-
-	"github.com/prometheus/procfs"
+	"os"
 )
 
 // Default returns the standard collector set over the procfs tree at root
-// (normally /proc).
+// (normally /proc) with default options.
 func Default(log *slog.Logger, root string) (*Set, error) {
-	fs, err := procfs.NewFS(root)
+	return DefaultWith(log, root, Options{})
+}
+
+// DefaultWith returns the standard collector set over the procfs tree at
+// root, configured by opts (zero fields take defaults), in this order:
+// stat, meminfo, loadavg, vmstat, pressure, diskstats, netdev, netstat,
+// sockstat, filefd, filesystem, processes, hwmon.
+func DefaultWith(log *slog.Logger, root string, opts Options) (*Set, error) {
+	o, err := opts.compile(root)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(root)
 	if err != nil {
 		return nil, fmt.Errorf("collect: procfs root %q: %w", root, err)
 	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("collect: procfs root %q is not a directory", root)
+	}
 	return NewSet(log,
-		NewStatCollector(fs, root),
+		NewStatCollector(root),
 		NewMeminfoCollector(root),
-		NewLoadavgCollector(fs, root),
+		NewLoadavgCollector(root),
+		NewVmstatCollector(root, o.vmstatFields),
+		NewPressureCollector(root),
+		NewDiskstatsCollector(root, o.diskExclude),
+		NewNetDevCollector(root, o.netDevExclude),
+		NewNetstatCollector(root, o.netstatFields),
+		NewSockstatCollector(root),
+		NewFilefdCollector(root),
+		NewFilesystemCollector(root, o.fsTypesExclude, o.mountPointsExclude, o.mountTimeout),
+		NewProcessesCollector(root),
+		NewHwmonCollector(o.sysRoot),
 	), nil
 }

@@ -1,45 +1,34 @@
 package collect
 
 import (
-	"bufio"
-	"bytes"
-	"fmt"
 	"io"
-	"os"
-	"strconv"
 )
 
 // MeminfoCollector reads /proc/meminfo as node_memory_<Field>_bytes, every
 // field the kernel reports, like node_exporter.
 type MeminfoCollector struct {
-	path  string
-	buf   []byte
-	names map[string]string // field → metric name, cached
+	f     *procFile
+	names nameCache[string] // field → metric name
 }
 
 // NewMeminfoCollector reads <root>/meminfo.
 func NewMeminfoCollector(root string) *MeminfoCollector {
-	return &MeminfoCollector{path: root + "/meminfo", names: make(map[string]string)}
+	return &MeminfoCollector{f: newProcFile(root + "/meminfo")}
 }
 
 func (c *MeminfoCollector) Name() string { return "meminfo" }
 
 func (c *MeminfoCollector) Collect(e *Emitter) error {
-	b, err := readFileInto(c.path, c.buf)
-	c.buf = b
+	r, err := c.f.reader()
 	if err != nil {
-		return wrap(c.Name(), c.path, err)
+		return wrap(c.Name(), c.f.path, err)
 	}
-	err = parseMeminfo(bytes.NewReader(b), func(field []byte, v float64) {
-		name, ok := c.names[string(field)]
-		if !ok {
-			name = meminfoMetric(string(field))
-			c.names[string(field)] = name
-		}
-		e.Gauge(name, v)
+	err = parseMeminfo(r, func(field []byte, v float64) {
+		e.Gauge(c.names.get(field, meminfoMetric), v)
 	})
+	c.names.endCycle()
 	if err != nil {
-		return wrap(c.Name(), c.path, err)
+		return wrap(c.Name(), c.f.path, err)
 	}
 	return nil
 }
@@ -63,51 +52,34 @@ func meminfoMetric(field string) string {
 // parseMeminfo calls fn for every "Field: value [kB]" line, with the value
 // in bytes (kB values are multiplied by 1024, as node_exporter does).
 func parseMeminfo(r io.Reader, fn func(field []byte, v float64)) error {
-	s := bufio.NewScanner(r)
-	line := 0
-	for s.Scan() {
-		line++
-		f := bytes.Fields(s.Bytes())
-		if len(f) == 0 {
+	b, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	for n := 1; len(b) > 0; n++ {
+		var line []byte
+		line, b = nextLine(b)
+		key, rest := nextField(line)
+		if len(key) == 0 {
 			continue
 		}
-		if len(f) < 2 || len(f) > 3 || f[0][len(f[0])-1] != ':' {
-			return fmt.Errorf("line %d: malformed %q", line, s.Bytes())
+		val, rest := nextField(rest)
+		unit, rest := nextField(rest)
+		if extra, _ := nextField(rest); len(val) == 0 || len(extra) > 0 || key[len(key)-1] != ':' {
+			return malformed(n, line)
 		}
-		v, err := strconv.ParseFloat(string(f[1]), 64)
+		key = key[:len(key)-1]
+		v, err := parseNum(val)
 		if err != nil {
-			return fmt.Errorf("line %d: value %q: %w", line, f[1], err)
+			return numError(n, key, val)
 		}
-		if len(f) == 3 {
-			if string(f[2]) != "kB" {
-				return fmt.Errorf("line %d: unknown unit %q", line, f[2])
+		if len(unit) > 0 {
+			if string(unit) != "kB" {
+				return &parseError{line: n, msg: "unknown unit " + quote(unit)}
 			}
 			v *= 1024
 		}
-		fn(f[0][:len(f[0])-1], v)
+		fn(key, v)
 	}
-	return s.Err()
-}
-
-// readFileInto reads a whole (small, /proc) file into buf's storage.
-func readFileInto(path string, buf []byte) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return buf, err
-	}
-	defer f.Close()
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
+	return nil
 }
