@@ -3,12 +3,36 @@
 //
 // # Types
 //
-// A [Forwarder] reads the [spool.Spool], publishes every batch to
-// tele.<site>.<host> with Nats-Msg-Id = agent/sequence (so retries and
-// replays after a crash are stored once), retries transient failures with
-// capped exponential backoff, and drops — and counts — a batch the server
-// rejects permanently, so one poison batch never blocks the ones behind it.
-// Every publish carries Content-Type and Edgepulse-Schema headers.
+// A [Forwarder] reads the [spool.Spool] and publishes every batch to
+// tele.<site>.<host> with Nats-Msg-Id = agent/sequence, so retries and
+// replays after a crash or reconnect are stored once (within the stream's
+// de-duplication window). Every publish carries Content-Type and
+// Edgepulse-Schema headers. [Options] has [DefaultOptions] and
+// [Options.Validate]; [Stats] are its counters.
+//
+// # Publishing
+//
+// Publishes are asynchronous (jetstream PublishMsgAsync on a context of
+// the forwarder's own, with an ack timeout), at most Options.MaxInFlight
+// awaiting their ack. Acks are settled in sequence order: the forwarder
+// waits on the oldest outstanding publish.
+//
+//   - ack: the batch leaves the spool; the next one is sent.
+//   - permanent rejection (a 4xx from the stream such as "message size
+//     exceeds maximum", or a batch above the server's max_payload): the
+//     batch is dropped, counted in Stats.Rejected and logged; the batches
+//     behind it are unaffected.
+//   - any other failure (no responders while the uplink is down, ack
+//     timeout, disconnect): batches after it that are already acknowledged
+//     leave the spool, the rest are abandoned, and after a capped
+//     exponential backoff (MinBackoff doubling to MaxBackoff) the next round
+//     resends from the oldest un-acked batch. A reconnect (the connection's
+//     CONNECTED event) ends the backoff at once, so the spool replays in
+//     order after every reconnect without waiting for the agent.
+//   - poison: a batch whose ack times out while batches sent after it are
+//     stored, MaxStrikes rounds in a row, is something the path loses
+//     silently (e.g. larger than a hop's max_payload); it is dropped and
+//     counted like a rejection so it never jams the queue.
 //
 // # Concurrency
 //

@@ -22,52 +22,120 @@ const (
 	HeaderAgent  = "Edgepulse-Agent"
 )
 
-// Options configure a Forwarder.
+// Options configure a Forwarder. The zero value of a field means its
+// default (see DefaultOptions).
 type Options struct {
-	Subject        string        // e.g. tele.site1.host1
-	Agent          string        // agent id, the first half of Nats-Msg-Id
-	PublishTimeout time.Duration // per attempt; default 10 s
-	MinBackoff     time.Duration // default 250 ms
-	MaxBackoff     time.Duration // default 30 s
+	Subject string `yaml:"-"` // e.g. tele.site1.host1
+	Agent   string `yaml:"-"` // agent id, the first half of Nats-Msg-Id
+	// PublishTimeout is how long a publish waits for its ack before it
+	// counts as failed; default 10 s, 100 ms–10 min.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// MinBackoff is the first pause after a failed round; default 250 ms.
+	MinBackoff time.Duration `yaml:"min_backoff"`
+	// MaxBackoff caps the doubling pause; default 10 s, ≥ MinBackoff, ≤ 10 min.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// MaxInFlight bounds the publishes awaiting their ack; default 32, 1–4096.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxStrikes is how many times a batch may time out while batches sent
+	// after it are stored before it is dropped as poison (a message the
+	// path loses silently, e.g. one larger than a hop's max_payload);
+	// default 3, 1–1000.
+	MaxStrikes int `yaml:"max_strikes"`
 }
 
-func (o *Options) defaults() {
+// DefaultOptions returns the defaults (Subject and Agent empty).
+func DefaultOptions() Options {
+	return Options{
+		PublishTimeout: 10 * time.Second,
+		MinBackoff:     250 * time.Millisecond,
+		MaxBackoff:     10 * time.Second,
+		MaxInFlight:    32,
+		MaxStrikes:     3,
+	}
+}
+
+// withDefaults fills zero fields from DefaultOptions.
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
 	if o.PublishTimeout == 0 {
-		o.PublishTimeout = 10 * time.Second
+		o.PublishTimeout = d.PublishTimeout
 	}
 	if o.MinBackoff == 0 {
-		o.MinBackoff = 250 * time.Millisecond
+		o.MinBackoff = d.MinBackoff
 	}
 	if o.MaxBackoff == 0 {
-		o.MaxBackoff = 30 * time.Second
+		o.MaxBackoff = max(d.MaxBackoff, o.MinBackoff)
 	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = d.MaxInFlight
+	}
+	if o.MaxStrikes == 0 {
+		o.MaxStrikes = d.MaxStrikes
+	}
+	return o
+}
+
+// Validate names the first bad field and its allowed range. Zero fields
+// are valid (they mean the default).
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	switch {
+	case o.Subject == "":
+		return errors.New("forward: subject must be set")
+	case o.Agent == "":
+		return errors.New("forward: agent must be set")
+	case o.PublishTimeout < 100*time.Millisecond || o.PublishTimeout > 10*time.Minute:
+		return fmt.Errorf("forward: publish_timeout %v must be between 100ms and 10m", o.PublishTimeout)
+	case o.MinBackoff < time.Millisecond:
+		return fmt.Errorf("forward: min_backoff %v must be ≥ 1ms", o.MinBackoff)
+	case o.MaxBackoff < o.MinBackoff || o.MaxBackoff > 10*time.Minute:
+		return fmt.Errorf("forward: max_backoff %v must be between min_backoff %v and 10m", o.MaxBackoff, o.MinBackoff)
+	case o.MaxInFlight < 1 || o.MaxInFlight > 4096:
+		return fmt.Errorf("forward: max_in_flight %d must be between 1 and 4096", o.MaxInFlight)
+	case o.MaxStrikes < 1 || o.MaxStrikes > 1000:
+		return fmt.Errorf("forward: max_strikes %d must be between 1 and 1000", o.MaxStrikes)
+	}
+	return nil
 }
 
 // Stats are the forwarder's counters.
 type Stats struct {
-	Published uint64 // batches acknowledged by the stream
-	Duplicate uint64 // of those, acknowledged as duplicates (already stored)
-	Retries   uint64 // failed attempts that will be retried
-	Rejected  uint64 // batches dropped because the server refused them for good
-	LastAckNs int64  // publish-to-ack latency of the last batch
+	Published   uint64 // batches acknowledged by the stream
+	Duplicate   uint64 // of those, acknowledged as duplicates (already stored)
+	Retries     uint64 // failed rounds that will be retried (each resends from the oldest un-acked batch)
+	Rejected    uint64 // batches dropped because the server refused them for good (or as poison)
+	InFlight    int    // publishes awaiting their ack now
+	MaxInFlight int    // the most publishes ever awaiting their ack at once
+	LastAckNs   int64  // publish-to-ack latency of the last batch
 }
 
 // Forwarder moves batches from the spool to JetStream.
 type Forwarder struct {
-	js     jetstream.JetStream
+	nc     *nats.Conn
+	pub    jetstream.JetStream // own context: async publish with the ack timeout
 	spool  *spool.Spool
 	opts   Options
 	log    *slog.Logger
+	err    error // invalid options; Run returns it
 	notify chan struct{}
 
 	published, duplicate, retries, rejected atomic.Uint64
 	lastAck                                 atomic.Int64
+	inFlight, maxInFlight                   atomic.Int64
 }
 
-// New returns a Forwarder; call Run to start it.
+// New returns a Forwarder publishing through js's connection; call Run to
+// start it. Invalid options make Run return the validation error.
 func New(js jetstream.JetStream, sp *spool.Spool, opts Options, log *slog.Logger) *Forwarder {
-	opts.defaults()
-	return &Forwarder{js: js, spool: sp, opts: opts, log: log, notify: make(chan struct{}, 1)}
+	opts = opts.withDefaults()
+	f := &Forwarder{nc: js.Conn(), spool: sp, opts: opts, log: log, notify: make(chan struct{}, 1)}
+	if f.err = opts.Validate(); f.err != nil {
+		return f
+	}
+	// A context of our own: the caller's js may have no ack timeout, and
+	// an async publish without one never resolves when its ack is lost.
+	f.pub, f.err = jetstream.New(f.nc, jetstream.WithPublishAsyncTimeout(opts.PublishTimeout))
+	return f
 }
 
 // Notify tells the forwarder a new batch is in the spool.
@@ -83,75 +151,203 @@ func (f *Forwarder) Stats() Stats {
 	return Stats{
 		Published: f.published.Load(), Duplicate: f.duplicate.Load(),
 		Retries: f.retries.Load(), Rejected: f.rejected.Load(), LastAckNs: f.lastAck.Load(),
+		InFlight: int(f.inFlight.Load()), MaxInFlight: int(f.maxInFlight.Load()),
 	}
 }
 
+// pending is one publish awaiting its ack.
+type pending struct {
+	seq  uint64
+	size int
+	fut  jetstream.PubAckFuture
+	sent time.Time
+}
+
 // Run forwards until ctx is done.
+//
+// Each round publishes spooled batches oldest first, at most MaxInFlight
+// awaiting their ack, and settles the acks in sequence order: a batch
+// leaves the spool only once the stream acknowledged it. When the oldest
+// outstanding publish fails, every later one is abandoned (those already
+// acknowledged are settled first) and, after a capped exponential backoff,
+// the next round resends from the oldest un-acked batch. A reconnect ends
+// the backoff at once.
 func (f *Forwarder) Run(ctx context.Context) error {
-	backoff := f.opts.MinBackoff
+	if f.err != nil {
+		f.log.Error("forwarder not started", "err", f.err)
+		return f.err
+	}
+	up := f.nc.StatusChanged(nats.CONNECTED)
+	defer f.nc.RemoveStatusListener(up)
 	idle := time.NewTimer(time.Second)
 	defer idle.Stop()
+	defer f.inFlight.Store(0)
+
+	var (
+		q       []pending
+		after   uint64 // highest sequence handed out in this round
+		backoff = f.opts.MinBackoff
+		strikes int    // consecutive poison strikes of strikeSeq
+		strike  uint64 // the batch collecting strikes
+	)
+	// retry ends the round and pauses; it reports false when ctx is done.
+	retry := func(why string, seq uint64, err error) bool {
+		f.retries.Add(1)
+		f.log.Debug("publish failed; resending from the oldest un-acked batch", "why", why, "seq", seq,
+			"in_flight", len(q), "backoff", backoff, "err", err)
+		q, after = q[:0], 0
+		f.inFlight.Store(0)
+		t := time.NewTimer(backoff)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			backoff = nextBackoff(backoff, f.opts.MaxBackoff)
+		case <-up:
+			backoff = f.opts.MinBackoff
+		}
+		return true
+	}
 	for ctx.Err() == nil {
-		seq, data, ok, err := f.spool.Next(0)
-		if err != nil {
-			f.log.Error("reading spool", "err", err)
-			if !sleep(ctx, backoff) {
+		// Fill the window.
+		var fillErr error
+		var fillSeq uint64
+		for f.nc.IsConnected() && len(q) < f.opts.MaxInFlight {
+			seq, data, ok, err := f.spool.Next(after)
+			if err != nil {
+				fillErr, fillSeq = err, after
+				break
+			}
+			if !ok {
+				break
+			}
+			after = seq
+			fut, err := f.publishAsync(seq, data)
+			if err != nil {
+				if permanent(err) {
+					f.reject(seq, len(data), err)
+					continue
+				}
+				fillErr, fillSeq = err, seq
+				break
+			}
+			q = append(q, pending{seq: seq, size: len(data), fut: fut, sent: time.Now()})
+			f.setInFlight(len(q))
+		}
+		if fillErr != nil {
+			if !retry("publish", fillSeq, fillErr) {
 				break
 			}
 			continue
 		}
-		if !ok {
+		if len(q) == 0 {
 			idle.Reset(time.Second)
 			select {
 			case <-ctx.Done():
 			case <-f.notify:
+			case <-up:
 			case <-idle.C:
 			}
 			continue
 		}
-		err = f.publish(ctx, seq, data)
-		switch {
-		case err == nil:
+
+		// Settle the oldest outstanding publish.
+		head := q[0]
+		select {
+		case <-ctx.Done():
+		case ack := <-head.fut.Ok():
+			f.acked(head, ack)
+			q = q[1:]
+			f.setInFlight(len(q))
 			backoff = f.opts.MinBackoff
-			if err := f.spool.Ack(seq); err != nil {
-				f.log.Error("removing acknowledged batch from spool", "seq", seq, "err", err)
+		case err := <-head.fut.Err():
+			if permanent(err) {
+				f.reject(head.seq, head.size, err)
+				q = q[1:]
+				f.setInFlight(len(q))
+				continue
 			}
-		case permanent(err):
-			f.rejected.Add(1)
-			f.log.Error("server rejected batch for good; dropping it", "seq", seq, "bytes", len(data), "err", err)
-			if err := f.spool.Ack(seq); err != nil {
-				f.log.Error("removing rejected batch from spool", "seq", seq, "err", err)
+			// Batches after the head that are already stored leave the
+			// spool now, so the resend skips them.
+			later := 0
+			for _, p := range q[1:] {
+				select {
+				case ack := <-p.fut.Ok():
+					f.acked(p, ack)
+					later++
+				default:
+				}
 			}
-		default:
-			f.retries.Add(1)
-			f.log.Debug("publish failed; will retry", "seq", seq, "backoff", backoff, "err", err)
-			if !sleep(ctx, backoff) {
+			if later > 0 && errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
+				if strike != head.seq {
+					strike, strikes = head.seq, 0
+				}
+				if strikes++; strikes >= f.opts.MaxStrikes {
+					f.reject(head.seq, head.size, fmt.Errorf("%w; batches after it were stored %d times in a row", err, strikes))
+					strikes = 0
+				}
+			}
+			if !retry("ack", head.seq, err) {
 				break
 			}
-			backoff = min(backoff*2, f.opts.MaxBackoff)
+		case <-up:
+			// Reconnected: the client failed every pending publish; resend now.
+			q, after = q[:0], 0
+			f.inFlight.Store(0)
+			backoff = f.opts.MinBackoff
 		}
 	}
 	return ctx.Err()
 }
 
-func (f *Forwarder) publish(ctx context.Context, seq uint64, data []byte) error {
+func (f *Forwarder) setInFlight(n int) {
+	f.inFlight.Store(int64(n))
+	for {
+		m := f.maxInFlight.Load()
+		if int64(n) <= m || f.maxInFlight.CompareAndSwap(m, int64(n)) {
+			return
+		}
+	}
+}
+
+// publishAsync hands one batch to the connection.
+func (f *Forwarder) publishAsync(seq uint64, data []byte) (jetstream.PubAckFuture, error) {
 	msg := &nats.Msg{Subject: f.opts.Subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set("Content-Type", codec.ContentType)
 	msg.Header.Set(HeaderSchema, strconv.Itoa(codec.Version))
 	msg.Header.Set(HeaderAgent, f.opts.Agent)
-	pctx, cancel := context.WithTimeout(ctx, f.opts.PublishTimeout)
-	defer cancel()
-	start := time.Now()
-	ack, err := f.js.PublishMsg(pctx, msg, jetstream.WithMsgID(codec.MsgID(f.opts.Agent, seq)))
+	fut, err := f.pub.PublishMsgAsync(msg, jetstream.WithMsgID(codec.MsgID(f.opts.Agent, seq)))
 	if err != nil {
-		return fmt.Errorf("publish seq %d to %s: %w", seq, f.opts.Subject, err)
+		return nil, fmt.Errorf("publish seq %d to %s: %w", seq, f.opts.Subject, err)
 	}
-	f.lastAck.Store(int64(time.Since(start)))
+	return fut, nil
+}
+
+// acked removes an acknowledged batch from the spool.
+func (f *Forwarder) acked(p pending, ack *jetstream.PubAck) {
+	f.lastAck.Store(int64(time.Since(p.sent)))
 	f.published.Add(1)
 	if ack.Duplicate {
 		f.duplicate.Add(1)
 	}
-	return nil
+	if err := f.spool.Ack(p.seq); err != nil {
+		f.log.Error("removing acknowledged batch from spool", "seq", p.seq, "err", err)
+	}
+}
+
+// reject drops a batch the server will never take.
+func (f *Forwarder) reject(seq uint64, size int, err error) {
+	f.rejected.Add(1)
+	f.log.Error("server rejected batch for good; dropping it", "subject", f.opts.Subject, "seq", seq, "bytes", size, "err", err)
+	if err := f.spool.Ack(seq); err != nil {
+		f.log.Error("removing rejected batch from spool", "seq", seq, "err", err)
+	}
+}
+
+// nextBackoff doubles d up to limit.
+func nextBackoff(d, limit time.Duration) time.Duration {
+	return min(d*2, limit)
 }
 
 // permanent reports whether retrying err can never succeed.
@@ -167,15 +363,4 @@ func permanent(err error) bool {
 				apiErr.Code != 408)
 	}
 	return false
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
