@@ -43,12 +43,13 @@ func NewHwmonCollector(sysRoot string) *HwmonCollector {
 func (c *HwmonCollector) Name() string { return "hwmon" }
 
 func (c *HwmonCollector) Collect(e *Emitter) error {
-	if !c.scanned || c.cycles%pruneEvery == 0 {
+	rescan := !c.scanned || c.cycles%pruneEvery == 0
+	c.cycles++
+	if rescan {
 		if err := c.scan(); err != nil {
 			return err
 		}
 	}
-	c.cycles++
 	if len(c.sensors) == 0 {
 		return ErrNoData
 	}
