@@ -148,7 +148,11 @@ func run(ctx context.Context, duration time.Duration, procRoot string) error {
 	fmt.Printf("synthetic phase: %v of idle warm-up\n", warm)
 	sleep(ctx, warm)
 	before := len(opened())
-	inject := func(name, series string, on func()) (float64, error) {
+	// inject switches a fault on and counts samples from the first one in
+	// which it is visible — the first whole second after t0+visible, where
+	// visible is when the fault outweighs the host's own noise — to the
+	// sample that opened the incident, inclusive.
+	inject := func(name, series string, visible time.Duration, on func()) (float64, error) {
 		t0 := time.Now()
 		on()
 		fmt.Printf("injected %s at %s\n", name, t0.UTC().Format(time.TimeOnly))
@@ -156,11 +160,10 @@ func run(ctx context.Context, duration time.Duration, procRoot string) error {
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			for _, a := range opened()[before:] {
 				if a.Series == series && a.Time >= t0.UnixMilli() {
-					// Samples from the first one that saw the fault (the first
-					// whole second after t0) to the one that opened it, inclusive.
-					first := t0.Truncate(time.Second).Add(time.Second).UnixMilli()
+					first := t0.Add(visible).Truncate(time.Second).Add(time.Second).UnixMilli()
 					n := float64(a.Time-first)/1000 + 1
-					fmt.Printf("  %s raised after %.0f samples (%s)\n", name, n, a.Reason)
+					fmt.Printf("  %s raised %.0f samples after it became visible, %.1f s after injection (%s)\n",
+						name, n, float64(a.Time-t0.UnixMilli())/1000, a.Reason)
 					return n, nil
 				}
 			}
@@ -168,14 +171,17 @@ func run(ctx context.Context, duration time.Duration, procRoot string) error {
 		}
 		return math.NaN(), fmt.Errorf("%s: no incident on %s within 3 minutes", name, series)
 	}
-	burn, err := inject("cpu burn", "cpu_busy_percent", func() { h.set(func() { h.burn = true }) })
+	// A burn shows once it fills half of a 1 s sample's interval.
+	burn, err := inject("cpu burn", "cpu_busy_percent", 500*time.Millisecond, func() { h.set(func() { h.burn = true }) })
 	if err != nil {
 		return err
 	}
 	h.set(func() { h.burn = false })
 	sleep(ctx, 2*time.Minute)
 	before = len(opened())
-	leak, err := inject("memory leak", "memory_available_percent", func() { h.set(func() { h.leakStart = time.Now() }) })
+	// A 20 MiB/s leak shows once it has taken more than the 4 MiB jitter of
+	// MemAvailable: after 0.2 s.
+	leak, err := inject("memory leak", "memory_available_percent", 200*time.Millisecond, func() { h.set(func() { h.leakStart = time.Now() }) })
 	if err != nil {
 		return err
 	}
