@@ -3,27 +3,75 @@
 //
 // # Types
 //
-// A [Collector] reads one source (one file per source: stat_linux.go reads
-// /proc/stat, meminfo_linux.go /proc/meminfo, …) and reports values through
-// an [Emitter]. The Emitter interns every (name, labels) pair once in a
-// [Registry], which hands out small numeric series ids, and appends
-// queue.Sample values to a reusable slice, so a steady collection cycle
-// allocates nothing. A [Set] runs all configured collectors once per tick
-// and counts the sources that failed; a failing or missing source is
-// skipped and the others go on.
+// A [Collector] reads one source and reports values through an [Emitter].
+// The Emitter interns every (name, labels) pair once in a [Registry], which
+// hands out small numeric series ids, and appends queue.Sample values to a
+// reusable slice. A [Set] runs all configured collectors once per tick and
+// counts the sources that failed; a failing or missing source is skipped
+// and the others go on. A source that is legitimately absent on a host
+// (PSI before Linux 4.20, hwmon in a VM) returns [ErrNoData], which is
+// logged at debug level and not counted.
 //
-// Metric names and labels follow node_exporter's wherever it has the same
-// quantity, so existing dashboards carry over.
+// [Default] and [DefaultWith] build the standard set over a procfs root;
+// [Options] (plain data with YAML tags, zero value = defaults, Validate
+// names the bad field) hold node_exporter's device, mount and field
+// filters and the sysfs root.
 //
-// Parsing is split from reading: parse functions take an io.Reader and are
-// tested against fixture trees under testdata/.
+// # Sources
+//
+// One file per source, named after what it reads, each with a pure
+// parseX(io.Reader) tested against the fixture trees testdata/proc and
+// testdata/sys:
+//
+//	stat_linux.go        /proc/stat          node_cpu_seconds_total, node_cpu_guest_seconds_total, node_intr_total,
+//	                                         node_context_switches_total, node_forks_total, node_boot_time_seconds,
+//	                                         node_procs_running, node_procs_blocked
+//	meminfo_linux.go     /proc/meminfo       node_memory_<Field>_bytes
+//	loadavg_linux.go     /proc/loadavg       node_load1, node_load5, node_load15
+//	vmstat_linux.go      /proc/vmstat        node_vmstat_<field> (Options.VmstatFields)
+//	pressure_linux.go    /proc/pressure/*    node_pressure_{cpu,memory,io}_waiting_seconds_total, …_stalled_seconds_total
+//	diskstats_linux.go   /proc/diskstats     node_disk_*{device}, node_disk_info (Options.DiskExclude)
+//	netdev_linux.go      /proc/net/dev       node_network_{receive,transmit}_*_total{device} (Options.NetDevExclude)
+//	netstat_linux.go     /proc/net/netstat, snmp, snmp6
+//	                                         node_netstat_<Proto>_<Field> (Options.NetstatFields)
+//	sockstat_linux.go    /proc/net/sockstat{,6}
+//	                                         node_sockstat_sockets_used, node_sockstat_<PROTO>_<field>
+//	filefd_linux.go      /proc/sys/fs/file-nr node_filefd_allocated, node_filefd_maximum
+//	filesystem_linux.go  /proc/mounts + statfs
+//	                                         node_filesystem_*{device,fstype,mountpoint} (Options.FSTypesExclude,
+//	                                         MountPointsExclude, MountTimeout)
+//	processes_linux.go   /proc/[pid]/stat    node_processes_state{state}, node_processes_{pids,threads,max_processes,max_threads}
+//	hwmon_linux.go       /sys/class/hwmon    node_hwmon_temp_celsius{chip,sensor}, node_hwmon_chip_names
+//
+// Metric names, labels and units follow node_exporter's wherever it has the
+// same quantity, so existing dashboards carry over. Monotonic quantities
+// are reported as counters (including node_exporter's untyped vmstat and
+// netstat event counts, so rollups turn them into rates); current amounts
+// as gauges.
+//
+// # Cost
+//
+// Collection runs every second, so a steady cycle allocates nothing: files
+// are read with raw openat/read/close (readfile_linux.go) into buffers kept
+// from cycle to cycle, parsers slice those buffers in place, label strings
+// and metric names are built once per device, mount or field and cached
+// (entries unseen for a few minutes are dropped), and the pids of
+// /proc are listed with getdents into a reused buffer. The exceptions are
+// statfs on network filesystems (a goroutine and timer per mount, so a hung
+// server cannot stall the loop) and the periodic hwmon rescan.
+// BenchmarkCollectFixture and BenchmarkCollectProc measure a full cycle.
+// prometheus/procfs is not used: its readers allocate on every call.
 //
 // # Concurrency
 //
-// A Set, its Emitter and Registry are used by one goroutine (the collection
-// loop). Registry.Desc may be called concurrently with interning.
+// A Set, its collectors, Emitter and Registry are used by one goroutine (the
+// collection loop). Registry.Desc may be called concurrently with
+// interning. The filesystem collector's statfs goroutines touch only their
+// own result and the mount's stuck flag.
 //
-// # Imports
+// # Platform and imports
 //
-// collect must not import the aggregator, NATS, Redis or Badger.
+// The collectors are Linux-only (the package targets linux/amd64, arm64
+// and armv7). collect must not import the aggregator, NATS, Redis or
+// Badger.
 package collect

@@ -140,7 +140,7 @@ func (c *FilesystemCollector) statfsTimeout(m *mount, st *unix.Statfs_t) bool {
 // O_PATH descriptor: no path copy, and no read permission on the mount
 // point needed.
 func statfs(p []byte, st *unix.Statfs_t) error {
-	fd, err := openat(atFDCWD, p, unix.O_PATH|unix.O_DIRECTORY)
+	fd, err := openat(atFDCWD, p, unix.O_PATH)
 	if err != nil {
 		return err
 	}

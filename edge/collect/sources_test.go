@@ -247,6 +247,14 @@ func TestFilesystemAgainstStatfs(t *testing.T) {
 			t.Errorf("%s = %v (present %v)", name+lbl, v, ok)
 		}
 	}
+	// A bind-mounted file (resolv.conf in a container) is a mount point too.
+	file := filepath.Join(dir, "resolv.conf")
+	writeFile(t, file, "nameserver 10.0.0.1\n")
+	writeFile(t, root+"/mounts", "/dev/vda "+file+" ext4 rw 0 0\n")
+	got, err = collectOne(t, c)
+	if lbl := `{device="/dev/vda",fstype="ext4",mountpoint="` + file + `"}`; err != nil || got["node_filesystem_device_error"+lbl] != 0 || got["node_filesystem_size_bytes"+lbl] != float64(st.Blocks)*float64(st.Bsize) {
+		t.Errorf("file mount point: %v %v", got, err)
+	}
 	// A network filesystem goes through the timeout path and reads the same.
 	writeFile(t, root+"/mounts", "srv:/x "+dir+" nfs4 rw 0 0\n")
 	got, err = collectOne(t, c)
