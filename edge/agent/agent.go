@@ -61,7 +61,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	set, err := collect.Default(log, cfg.ProcRoot)
+	set, err := collect.DefaultWith(log, cfg.ProcRoot, cfg.Collect)
 	if err != nil {
 		return nil, err
 	}

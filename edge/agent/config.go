@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgepulse/edgepulse/edge/collect"
 )
 
 // Config is the agent's configuration. The zero value of any field means
@@ -37,6 +39,8 @@ type Config struct {
 	MaxSeries int `yaml:"max_series"`
 	// QueueCapacity is the sample queue's size; default 16384.
 	QueueCapacity int `yaml:"queue_capacity"`
+	// Collect configures the collectors (filters, field sets, roots).
+	Collect collect.Options `yaml:"collect"`
 	// Detect configures edge anomaly detection and incidents.
 	Detect DetectConfig `yaml:"detect"`
 }
@@ -56,7 +60,18 @@ func DefaultConfig() Config {
 		SpoolMaxBytes: 256 << 20,
 		MaxSeries:     5000,
 		QueueCapacity: 16384,
+		Collect:       DefaultCollectOptions(),
 	}
+}
+
+// DefaultCollectOptions are node_exporter's filters, except that every
+// /proc/vmstat field is kept: the agent keeps detail at home and ships
+// unchanged series for almost nothing, and paging, reclaim and compaction
+// counters are what explain a memory incident.
+func DefaultCollectOptions() collect.Options {
+	o := collect.DefaultOptions()
+	o.VmstatFields = ".*"
+	return o
 }
 
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -126,6 +141,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max_series %d must be between 1 and 1000000", c.MaxSeries)
 	case c.QueueCapacity < 64 || c.QueueCapacity > 1<<24:
 		return fmt.Errorf("config: queue_capacity %d must be between 64 and 16777216", c.QueueCapacity)
+	}
+	if err := c.Collect.Validate(); err != nil {
+		return fmt.Errorf("config: collect: %w", err)
 	}
 	d, err := c.Detect.withDefaults()
 	if err != nil {

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,7 +40,9 @@ func (s *Set) Collect(e *Emitter) {
 	for i, c := range s.collectors {
 		if err := c.Collect(e); err != nil {
 			if errors.Is(err, ErrNoData) {
-				s.log.Debug("source has no data", "source", c.Name(), "err", err)
+				if s.log.Enabled(context.Background(), slog.LevelDebug) {
+					s.log.Debug("source has no data", "source", c.Name(), "err", err)
+				}
 				continue
 			}
 			if s.failures[i].Add(1) == 1 {

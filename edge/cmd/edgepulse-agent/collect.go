@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/edge/agent"
 	"github.com/edgepulse/edgepulse/edge/collect"
 )
 
@@ -30,7 +31,7 @@ func cmdCollect(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	set, err := collect.Default(log, *root)
+	set, err := collect.DefaultWith(log, *root, agent.DefaultCollectOptions())
 	if err != nil {
 		fmt.Fprintln(stderr, "edgepulse-agent collect:", err)
 		return 1
