@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,11 +47,13 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	if o.Window == "" {
 		o.Window = "60s"
 	}
-	bins, err := Build(filepath.Join(os.TempDir(), "edgepulse-testbench-bin"))
+	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
-	root, err := RepoRoot()
+	// One binary directory per checkout, so runs from two work trees never
+	// replace each other's binaries.
+	bins, err := Build(filepath.Join(os.TempDir(), fmt.Sprintf("edgepulse-testbench-bin-%08x", crc32.ChecksumIEEE([]byte(root)))))
 	if err != nil {
 		return nil, err
 	}
