@@ -134,7 +134,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.fwd.Run(ctx) })
 	wg.Go(func() { a.rollupLoop(ctx) })
+	wg.Go(func() { a.watchdog(ctx) })
+	if err := sdNotify("READY=1\nSTATUS=collecting"); err != nil {
+		a.log.Warn("systemd readiness notification", "err", err)
+	}
 	a.collectLoop(ctx)
+	sdNotify("STOPPING=1")
 	wg.Wait()
 	return nil
 }
