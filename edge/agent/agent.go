@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -135,6 +137,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.fwd.Run(ctx) })
 	wg.Go(func() { a.rollupLoop(ctx) })
 	wg.Go(func() { a.watchdog(ctx) })
+	if l := a.cfg.MetricsListen; l != "" && l != "off" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/metrics", a.ServeMetrics)
+		srv := &http.Server{Addr: l, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Warn("metrics listener", "addr", l, "err", err)
+			}
+		})
+		wg.Go(func() { <-ctx.Done(); srv.Close() })
+	}
 	if err := sdNotify("READY=1\nSTATUS=collecting"); err != nil {
 		a.log.Warn("systemd readiness notification", "err", err)
 	}

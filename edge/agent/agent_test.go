@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +85,7 @@ func fixtureConfig(t *testing.T, url string) Config {
 	c.Window, c.Lateness = time.Second, 200*time.Millisecond
 	c.ProcRoot, _ = filepath.Abs("../collect/testdata/proc")
 	c.DataDir = t.TempDir()
+	c.MetricsListen = "off"
 	return c
 }
 
@@ -153,5 +156,39 @@ func TestOutageSpoolsAndDrainsOnce(t *testing.T) {
 		if len(b.Rollups) == 0 {
 			t.Fatalf("batch seq %d is empty", b.Seq)
 		}
+	}
+}
+
+// TestMetricsEndpoint scrapes the agent's own /metrics after a window.
+func TestMetricsEndpoint(t *testing.T) {
+	ns := startServer(t, -1, t.TempDir())
+	defer ns.Shutdown()
+	cfg := fixtureConfig(t, ns.ClientURL())
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Stats().Forward.Published < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing published: %+v", a.Stats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rec := httptest.NewRecorder()
+	a.ServeMetrics(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"edgepulse_agent_published_total ", "edgepulse_agent_spool_bytes ", `edgepulse_agent_source_errors_total{source="stat"} 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "edgepulse_agent_published_total 0\n") {
+		t.Errorf("/metrics says nothing was published:\n%s", body)
 	}
 }

@@ -39,6 +39,9 @@ type Config struct {
 	MaxSeries int `yaml:"max_series"`
 	// QueueCapacity is the sample queue's size; default 16384.
 	QueueCapacity int `yaml:"queue_capacity"`
+	// MetricsListen is where the agent serves its own /metrics; default
+	// 127.0.0.1:9471, "off" to disable.
+	MetricsListen string `yaml:"metrics_listen"`
 	// Collect configures the collectors (filters, field sets, roots).
 	Collect collect.Options `yaml:"collect"`
 	// Detect configures edge anomaly detection and incidents.
@@ -61,6 +64,7 @@ func DefaultConfig() Config {
 		MaxSeries:     5000,
 		QueueCapacity: 16384,
 		Collect:       DefaultCollectOptions(),
+		MetricsListen: "127.0.0.1:9471",
 	}
 }
 

@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"slices"
+)
+
+// ServeMetrics writes the agent's own counters in the Prometheus text
+// exposition format (GET /metrics).
+func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
+	st := a.Stats()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	b := bufio.NewWriter(w)
+	defer b.Flush()
+	metric := func(name, typ, help string, v float64) {
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", name, help, name, typ, name, v)
+	}
+	metric("edgepulse_agent_series", "gauge", "Series interned (cardinality).", float64(st.Series))
+	metric("edgepulse_agent_series_limited_total", "counter", "Samples of new series refused by max_series.", float64(st.SeriesLimited))
+	metric("edgepulse_agent_cycles_total", "counter", "Collection cycles run.", float64(st.Cycles))
+	metric("edgepulse_agent_samples_total", "counter", "Samples collected.", float64(st.Samples))
+	metric("edgepulse_agent_queue_depth", "gauge", "Samples waiting in the queue.", float64(a.q.Len()))
+	metric("edgepulse_agent_queue_dropped_total", "counter", "Samples the full queue refused.", float64(st.QueueDropped))
+	metric("edgepulse_agent_late_samples_total", "counter", "Samples that arrived after their window closed.", float64(st.LateSamples))
+	metric("edgepulse_agent_windows_total", "counter", "Windows closed and spooled.", float64(st.Windows))
+	metric("edgepulse_agent_incidents_total", "counter", "Incidents opened.", float64(st.Incidents))
+	metric("edgepulse_agent_spool_batches", "gauge", "Batches in the spool.", float64(st.Spool.Batches))
+	metric("edgepulse_agent_spool_bytes", "gauge", "Bytes in the spool.", float64(st.Spool.Bytes))
+	metric("edgepulse_agent_spool_dropped_total", "counter", "Batches dropped because the spool was full.", float64(st.Spool.Dropped))
+	metric("edgepulse_agent_spool_recovered_total", "counter", "Unreadable spools moved aside.", float64(st.Spool.Recovered))
+	metric("edgepulse_agent_published_total", "counter", "Batches acknowledged by JetStream.", float64(st.Forward.Published))
+	metric("edgepulse_agent_published_duplicate_total", "counter", "Acknowledged batches the stream already held.", float64(st.Forward.Duplicate))
+	metric("edgepulse_agent_publish_retries_total", "counter", "Failed publish rounds that were retried.", float64(st.Forward.Retries))
+	metric("edgepulse_agent_publish_rejected_total", "counter", "Batches the server refused for good (dropped).", float64(st.Forward.Rejected))
+	metric("edgepulse_agent_publish_latency_seconds", "gauge", "Publish-to-ack latency of the last batch.", float64(st.Forward.LastAckNs)/1e9)
+	fmt.Fprintf(b, "# HELP edgepulse_agent_source_errors_total Collection failures by source.\n# TYPE edgepulse_agent_source_errors_total counter\n")
+	names := make([]string, 0, len(st.SourceErrors))
+	for n := range st.SourceErrors {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(b, "edgepulse_agent_source_errors_total{source=%q} %d\n", n, st.SourceErrors[n])
+	}
+}
