@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -97,6 +98,9 @@ http: 127.0.0.1:%d
 	s.LeafURL = fmt.Sprintf("nats://127.0.0.1:%d", siteClientPort)
 	if err := WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", siteClientPort), 30*time.Second); err != nil {
 		return fail(fmt.Errorf("leaf: %w\n%s", err, s.Leaf.Tail(4000)))
+	}
+	if !strings.Contains(o.AgentExtra, "metrics_listen:") {
+		o.AgentExtra += "\nmetrics_listen: \"off\"\n" // several agents share this host's ports
 	}
 	s.agentCfg = filepath.Join(o.Dir, "agent.yaml")
 	err = os.WriteFile(s.agentCfg, fmt.Appendf(nil, `site: %s
