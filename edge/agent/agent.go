@@ -32,6 +32,7 @@ type Stats struct {
 	LateSamples   uint64
 	Windows       uint64 // windows closed and spooled
 	SeriesLimited uint64 // samples of new series refused by max_series
+	SeriesSwept   uint64 // series forgotten after they stopped reporting
 	Spool         spool.Stats
 	Forward       forward.Stats
 	SourceErrors  map[string]uint64
@@ -220,7 +221,18 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 				a.log.Error("spooling window", "start", time.UnixMilli(w.Start).UTC(), "err", err)
 			}
 			a.win.Recycle(w)
+			a.sweep()
 		}
+	}
+}
+
+// sweep forgets series that stopped reporting (an interface, mount or
+// device that went away) once no open window can hold them, so memory
+// stays bounded under churn and max_series counts live series.
+func (a *Agent) sweep() {
+	age := max(10*time.Minute, 3*(a.cfg.Window+a.cfg.Lateness))
+	for _, id := range a.reg.Sweep(time.Now().Add(-age).UnixMilli()) {
+		a.win.Forget(id)
 	}
 }
 
@@ -228,6 +240,9 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 func (a *Agent) ship(w rollup.Window) error {
 	ids := make([]uint32, 0, len(w.States))
 	for id, st := range w.States {
+		if a.reg.Desc(id) == nil {
+			continue // swept; cannot happen while the sweep age exceeds a window
+		}
 		if st.Count > 0 || st.LastTS > 0 {
 			ids = append(ids, id)
 		}
@@ -271,7 +286,7 @@ func (a *Agent) Stats() Stats {
 	return Stats{
 		Series: a.reg.Len(), Cycles: a.cycles.Load(), Samples: a.samples.Load(),
 		QueueDropped: a.qdropped.Load(), LateSamples: a.win.Late(), Windows: a.windows.Load(),
-		SeriesLimited: a.reg.Rejected(), Spool: a.spool.Stats(), Forward: a.fwd.Stats(),
+		SeriesLimited: a.reg.Rejected(), SeriesSwept: a.reg.Swept(), Spool: a.spool.Stats(), Forward: a.fwd.Stats(),
 		SourceErrors: a.set.Failures(), Incidents: a.incidents(),
 	}
 }

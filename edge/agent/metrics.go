@@ -19,6 +19,7 @@ func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
 	}
 	metric("edgepulse_agent_series", "gauge", "Series interned (cardinality).", float64(st.Series))
 	metric("edgepulse_agent_series_limited_total", "counter", "Samples of new series refused by max_series.", float64(st.SeriesLimited))
+	metric("edgepulse_agent_series_swept_total", "counter", "Series forgotten after they stopped reporting.", float64(st.SeriesSwept))
 	metric("edgepulse_agent_cycles_total", "counter", "Collection cycles run.", float64(st.Cycles))
 	metric("edgepulse_agent_samples_total", "counter", "Samples collected.", float64(st.Samples))
 	metric("edgepulse_agent_queue_depth", "gauge", "Samples waiting in the queue.", float64(a.q.Len()))

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -262,4 +263,41 @@ func TestLabelsSortedAndInternedOnce(t *testing.T) {
 // (series interned and caches warm before timing).
 func BenchmarkCollectFixture(b *testing.B) {
 	benchSet(b, fixtureRoot)
+}
+
+// TestSweepBoundsChurn: series that stop reporting are forgotten, their
+// ids are not reused, and the limit counts only live series.
+func TestSweepBoundsChurn(t *testing.T) {
+	reg := NewRegistry(3)
+	e := NewEmitter(reg)
+	for ts := int64(1); ts <= 100; ts++ {
+		gone := reg.Sweep(ts*1000 - 1500) // forget what was not seen in the last 1.5 s
+		e.Reset(ts * 1000)
+		e.Gauge("node_network_up", 1, "device", "lo")
+		e.Gauge("node_network_up", 1, "device", fmt.Sprintf("veth%d", ts)) // a new interface every second
+		if reg.Len() > 3 {
+			t.Fatalf("t=%d: %d live series, limit 3", ts, reg.Len())
+		}
+		for _, id := range gone {
+			if reg.Desc(id) != nil {
+				t.Fatalf("swept id %d still resolves", id)
+			}
+		}
+	}
+	if reg.Rejected() != 0 {
+		t.Fatalf("%d samples refused although old series were swept", reg.Rejected())
+	}
+	if reg.Swept() < 97 {
+		t.Fatalf("swept %d series, want ≥ 97", reg.Swept())
+	}
+	ids := map[uint32]bool{}
+	reg.Sweep(200_000)
+	e.Reset(200_000)
+	e.Gauge("node_network_up", 1, "device", "veth1") // comes back: a new id
+	for _, s := range e.Samples() {
+		ids[s.Series] = true
+	}
+	if ids[1] {
+		t.Fatal("a returning series reused a swept id")
+	}
 }

@@ -49,9 +49,9 @@ func (e *Emitter) emit(kind codec.Kind, name string, v float64, labels []string)
 		k = append(k, l...)
 	}
 	e.key = k
-	id, ok := e.reg.intern(k, kind, name, labels)
-	if !ok {
+	d := e.reg.intern(k, kind, name, labels, e.ts)
+	if d == nil {
 		return
 	}
-	e.samples = append(e.samples, queue.Sample{TS: e.ts, Value: v, Series: id})
+	e.samples = append(e.samples, queue.Sample{TS: e.ts, Value: v, Series: d.ID})
 }

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,9 @@ type Desc struct {
 	Name   string
 	Kind   codec.Kind
 	Labels []string // name/value pairs sorted by name
+
+	key      string
+	lastSeen atomic.Int64 // Unix ms of the newest sample
 }
 
 // String renders the series the way Prometheus does: name{a="b",...}.
@@ -39,52 +43,87 @@ func (d *Desc) String() string {
 type Registry struct {
 	limit int
 
-	mu    sync.RWMutex
-	ids   map[string]uint32
-	descs []*Desc
+	mu     sync.RWMutex
+	ids    map[string]uint32
+	descs  map[uint32]*Desc
+	nextID uint32 // ids are never reused, so state keyed by an old id cannot leak into a new series
 
 	rejected atomic.Uint64
+	swept    uint64
 }
 
 // NewRegistry returns a registry that accepts at most limit series
 // (0 means no limit).
 func NewRegistry(limit int) *Registry {
-	return &Registry{limit: limit, ids: make(map[string]uint32)}
+	return &Registry{limit: limit, ids: make(map[string]uint32), descs: make(map[uint32]*Desc)}
 }
 
-// intern returns the id of the series whose key is key, creating it from
-// name, kind and labels on first sight. ok is false when the cardinality
-// limit refused a new series.
-func (r *Registry) intern(key []byte, kind codec.Kind, name string, labels []string) (id uint32, ok bool) {
+// intern returns the series whose key is key, creating it from name, kind
+// and labels on first sight, and marks it seen at ts. It returns nil when
+// the cardinality limit refused a new series.
+func (r *Registry) intern(key []byte, kind codec.Kind, name string, labels []string, ts int64) *Desc {
 	r.mu.RLock()
-	id, ok = r.ids[string(key)] // no allocation for the lookup
+	d := r.descs[r.idOf(key)]
 	r.mu.RUnlock()
-	if ok {
-		return id, true
+	if d == nil {
+		r.mu.Lock()
+		if d = r.descs[r.idOf(key)]; d == nil {
+			if r.limit > 0 && len(r.descs) >= r.limit {
+				r.mu.Unlock()
+				r.rejected.Add(1)
+				return nil
+			}
+			d = &Desc{ID: r.nextID, Name: name, Kind: kind, Labels: sortPairs(slices.Clone(labels)), key: string(key)}
+			r.nextID++
+			r.descs[d.ID] = d
+			r.ids[d.key] = d.ID
+		}
+		r.mu.Unlock()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if id, ok = r.ids[string(key)]; ok {
-		return id, true
+	d.lastSeen.Store(ts)
+	return d
+}
+
+// idOf looks a key up without allocating; a missing key maps to an id no
+// series has.
+func (r *Registry) idOf(key []byte) uint32 {
+	if id, ok := r.ids[string(key)]; ok {
+		return id
 	}
-	if r.limit > 0 && len(r.descs) >= r.limit {
-		r.rejected.Add(1)
-		return 0, false
-	}
-	d := &Desc{ID: uint32(len(r.descs)), Name: name, Kind: kind, Labels: sortPairs(slices.Clone(labels))}
-	r.descs = append(r.descs, d)
-	r.ids[string(key)] = d.ID
-	return d.ID, true
+	return math.MaxUint32
 }
 
 // Desc returns the series with the given id, or nil.
 func (r *Registry) Desc(id uint32) *Desc {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if int(id) >= len(r.descs) {
-		return nil
-	}
 	return r.descs[id]
+}
+
+// Sweep forgets every series with no sample since before (Unix ms) and
+// returns their ids, so memory stays bounded while interfaces, mounts and
+// devices come and go. Forgotten ids are never handed out again; a series
+// that comes back gets a new one.
+func (r *Registry) Sweep(before int64) []uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var gone []uint32
+	for id, d := range r.descs {
+		if d.lastSeen.Load() < before {
+			gone = append(gone, id)
+			delete(r.descs, id)
+			delete(r.ids, d.key)
+		}
+	}
+	r.swept += uint64(len(gone))
+	return gone
+}
+
+// Swept counts series forgotten by Sweep.
+func (r *Registry) Swept() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.swept
 }
 
 // Len is the number of interned series.
