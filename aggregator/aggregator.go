@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/edgepulse/edgepulse/aggregator/query"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/ring"
 )
 
 // StreamName is the telemetry stream.
@@ -36,6 +38,15 @@ type Stats struct {
 	Alerts       uint64 // incident events republished on alerts.>
 	// Partitions counts applied batches by stream partition.
 	Partitions map[int]uint64
+	// Owned are the partitions this member consumes now, ascending.
+	Owned []int
+	// Members are the live ring members this member sees, sorted.
+	Members []string
+	// Rebalances counts membership changes that rebuilt the ring.
+	Rebalances uint64
+	// Redelivered counts messages received with a delivery count above 1
+	// (after a handoff, a crash or a failed write).
+	Redelivered uint64
 }
 
 // Aggregator is one running regional aggregator.
@@ -49,37 +60,75 @@ type Aggregator struct {
 	store  *store.Store
 	api    *query.API
 	ln     net.Listener
+	kv     jetstream.KeyValue
+	parts  *partitions
 
-	applied, decodeErrs, storeErrs, rollups, alerts atomic.Uint64
+	started   time.Time
+	closed    chan struct{}
+	closeOnce sync.Once
 
-	mu      sync.Mutex
-	perPart map[int]uint64
+	applied, decodeErrs, storeErrs, rollups, alerts, rebalances, redelivered atomic.Uint64
+
+	mu        sync.Mutex
+	perPart   map[int]uint64
+	ring      *ring.Ring // written by the membership loop under mu
+	memberIDs []string
 }
 
-// New starts the hub, connects to Redis, creates the stream and binds the
-// HTTP listener. Call Run to consume and serve.
+// New starts the hub (or connects to nats.url), connects to Redis, creates
+// the stream and the membership bucket and binds the HTTP listener. Call
+// Run to consume and serve. In a cluster New waits (up to 60 s, or ctx)
+// for JetStream to elect a meta leader, so the members must be started
+// concurrently.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64)}
+	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64), started: time.Now().UTC(), closed: make(chan struct{})}
+	a.parts = newPartitions(a)
 	var err error
 	if a.store, err = store.Open(ctx, cfg.Redis); err != nil {
 		return nil, err
 	}
-	if a.ns, a.nsOpts, err = startHub(cfg); err != nil {
-		a.Close()
-		return nil, err
+	if cfg.NATS.URL != "" {
+		a.nc, err = nats.Connect(cfg.NATS.URL, nats.Name("edgepulse-aggregator "+cfg.Name), nats.MaxReconnects(-1))
+	} else {
+		if a.ns, a.nsOpts, err = startHub(cfg); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.nc, err = nats.Connect("", nats.InProcessServer(a.ns), nats.Name("edgepulse-aggregator "+cfg.Name))
 	}
-	if a.nc, err = nats.Connect("", nats.InProcessServer(a.ns), nats.Name("edgepulse-aggregator "+cfg.Name)); err != nil {
+	if err != nil {
 		a.Close()
-		return nil, fmt.Errorf("aggregator: connect to embedded hub: %w", err)
+		return nil, fmt.Errorf("aggregator: connect to the hub: %w", err)
 	}
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		a.Close()
 		return nil, err
 	}
-	if err := a.ensureStream(ctx); err != nil {
+	// A cluster answers JetStream requests only once a meta leader is
+	// elected: retry until then.
+	setup := func() error {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := a.ensureStream(rctx); err != nil {
+			return err
+		}
+		if err := a.dropLegacyConsumer(rctx); err != nil {
+			return err
+		}
+		return a.ensureMembers(rctx)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for err = setup(); err != nil && time.Now().Before(deadline) && ctx.Err() == nil; err = setup() {
+		a.log.Debug("jetstream setup; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -107,6 +156,7 @@ func (a *Aggregator) ensureStream(ctx context.Context) error {
 		Duplicates:  a.cfg.DedupWindow,
 		MaxMsgSize:  codec.MaxBatchBytes,
 		Compression: jetstream.S2Compression,
+		Replicas:    a.cfg.replicas(),
 	}
 	if _, err := a.js.CreateOrUpdateStream(ctx, sc); err != nil {
 		return fmt.Errorf("aggregator: stream %s: %w", StreamName, err)
@@ -114,11 +164,33 @@ func (a *Aggregator) ensureStream(ctx context.Context) error {
 	return nil
 }
 
-// ClientURL is the hub's client URL.
-func (a *Aggregator) ClientURL() string { return a.ns.ClientURL() }
+// legacyConsumer is the single consumer of every partition that versions
+// before the ring used. Its filter overlaps the partition consumers', which
+// a work-queue stream refuses, so it is deleted; its un-acknowledged
+// messages stay in the stream for the partition consumers.
+const legacyConsumer = "agg-all"
 
-// LeafURL is the hub's leaf-node URL.
+func (a *Aggregator) dropLegacyConsumer(ctx context.Context) error {
+	err := a.js.DeleteConsumer(ctx, StreamName, legacyConsumer)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("aggregator: delete consumer %s: %w", legacyConsumer, err)
+	}
+	return nil
+}
+
+// ClientURL is the hub's client URL (nats.url with an external server).
+func (a *Aggregator) ClientURL() string {
+	if a.ns == nil {
+		return a.cfg.NATS.URL
+	}
+	return a.ns.ClientURL()
+}
+
+// LeafURL is the hub's leaf-node URL, "" with an external server.
 func (a *Aggregator) LeafURL() string {
+	if a.nsOpts == nil {
+		return ""
+	}
 	return fmt.Sprintf("nats-leaf://%s", net.JoinHostPort(a.nsOpts.LeafNode.Host, fmt.Sprint(a.nsOpts.LeafNode.Port)))
 }
 
@@ -132,32 +204,43 @@ func (a *Aggregator) Store() *store.Store { return a.store }
 func (a *Aggregator) Stats() Stats {
 	a.mu.Lock()
 	parts := maps.Clone(a.perPart)
+	members := slices.Clone(a.memberIDs)
 	a.mu.Unlock()
 	return Stats{Applied: a.applied.Load(), DecodeErrors: a.decodeErrs.Load(), StoreErrors: a.storeErrs.Load(),
-		Rollups: a.rollups.Load(), Alerts: a.alerts.Load(), Partitions: parts}
+		Rollups: a.rollups.Load(), Alerts: a.alerts.Load(), Partitions: parts,
+		Owned: a.parts.owned(), Members: members, Rebalances: a.rebalances.Load(), Redelivered: a.redelivered.Load()}
 }
 
-// Run consumes and serves until ctx is done.
+// Ring is the ring built from the last membership seen, nil before the
+// first.
+func (a *Aggregator) Ring() *ring.Ring {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ring
+}
+
+// Run joins the ring, consumes its partitions and serves until ctx is
+// done or Close is called. When ctx ends it leaves gracefully: batches
+// already fetched are handed back (Nak) and its membership key is deleted,
+// so the other members take its partitions at once instead of after the
+// TTL. Close alone is a crash as far as the others can tell.
 func (a *Aggregator) Run(ctx context.Context) error {
-	cons, err := a.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
-		Durable:       "agg-all",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 1000,
-		FilterSubject: "tele.*.*.*",
-	})
-	if err != nil {
-		return fmt.Errorf("aggregator: consumer: %w", err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { a.handle(ctx, m) }, jetstream.PullMaxMessages(256))
-	if err != nil {
-		return fmt.Errorf("aggregator: consume: %w", err)
-	}
-	defer cc.Stop()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-a.closed:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	var mwg sync.WaitGroup
+	mwg.Go(func() { a.runMembership(rctx) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.api)
 	mux.HandleFunc("/healthz", a.healthz)
+	mux.HandleFunc("/statz", a.statz)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -166,10 +249,22 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		}
 	})
 	a.log.Info("aggregator running", "name", a.cfg.Name, "nats", a.ClientURL(), "leaf", a.LeafURL(),
-		"http", a.HTTPAddr(), "redis", a.cfg.Redis.Addr, "partitions", a.cfg.Partitions)
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+		"http", a.HTTPAddr(), "redis", a.cfg.Redis.Addr, "partitions", a.cfg.Partitions, "replicas", a.cfg.replicas(),
+		"heartbeat", a.cfg.Membership.Heartbeat, "ttl", a.cfg.Membership.TTL)
+	<-rctx.Done()
+	mwg.Wait()
+	a.parts.stopAll(5 * time.Second)
+	select {
+	case <-a.closed:
+	default:
+		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := a.kv.Delete(dctx, a.cfg.Name); err != nil {
+			a.log.Warn("leaving the ring", "err", err)
+		}
+		dcancel()
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
 	srv.Shutdown(sctx)
 	wg.Wait()
 	return nil
@@ -178,6 +273,15 @@ func (a *Aggregator) Run(ctx context.Context) error {
 // handle applies one message. A batch that cannot be decoded is terminated
 // (never redelivered); a failed Redis write is retried after a delay.
 func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
+	if ctx.Err() != nil {
+		// Shutting down or handing the partition over: give it back now
+		// rather than after AckWait.
+		m.Nak()
+		return
+	}
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+		a.redelivered.Add(1)
+	}
 	b, err := codec.Decode(m.Data())
 	if err != nil {
 		a.decodeErrs.Add(1)
@@ -244,15 +348,25 @@ func (a *Aggregator) healthz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if !a.ns.JetStreamEnabled() || a.nc.Status() != nats.CONNECTED {
+	if (a.ns != nil && !a.ns.JetStreamEnabled()) || a.nc.Status() != nats.CONNECTED {
 		http.Error(w, "nats: not ready", http.StatusServiceUnavailable)
 		return
 	}
-	fmt.Fprintln(w, "ok")
+	st := a.Stats()
+	fmt.Fprintf(w, "ok member=%s members=%d owned=%d applied=%d\n", a.cfg.Name, len(st.Members), len(st.Owned), st.Applied)
 }
 
-// Close stops everything New started.
+// statz serves Stats as JSON.
+func (a *Aggregator) statz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(a.Stats())
+}
+
+// Close stops everything New started, without leaving the ring: to the
+// other members it looks like a crash (its key expires after the TTL).
+// It makes a running Run return.
 func (a *Aggregator) Close() {
+	a.closeOnce.Do(func() { close(a.closed) })
 	if a.ln != nil {
 		a.ln.Close()
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -35,6 +37,39 @@ type Config struct {
 	StreamMaxAge time.Duration `yaml:"stream_max_age"`
 	// DedupWindow is the stream's Nats-Msg-Id de-duplication window; default 2 h.
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// Replicas of the stream, its partition consumers and the membership
+	// bucket; 0 (the default) means min(3, cluster size): 1 on a single
+	// node or an external server, min(3, 1+len(nats.cluster.routes)) for an
+	// embedded cluster. Range 0–5.
+	Replicas int `yaml:"replicas"`
+	// AckWait is how long a delivered, un-acknowledged batch waits before
+	// it is redelivered (to the partition's owner of the moment); default
+	// 10 s, range 1s–5m.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// Membership is the ring membership through the KV bucket.
+	Membership MembershipConfig `yaml:"membership"`
+}
+
+// MembershipConfig configures the heartbeats in the membership KV bucket.
+type MembershipConfig struct {
+	// Bucket is the KV bucket; default EP_MEMBERS.
+	Bucket string `yaml:"bucket"`
+	// Heartbeat is how often a member refreshes its key; default 2 s,
+	// range 100ms–1m.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// TTL is how long a key lives after its last heartbeat (the bucket's
+	// max age): a member silent for TTL loses its partitions. Default 10 s;
+	// it must be at least 2 heartbeats and at most 10m.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// ClusterConfig joins the embedded servers of several aggregators into one
+// JetStream cluster (Raft). An empty Name means a single node.
+type ClusterConfig struct {
+	Name   string   `yaml:"name"`   // cluster name, the same on every member
+	Host   string   `yaml:"host"`   // route listen host; default nats.host
+	Port   int      `yaml:"port"`   // route listen port; default 6250 when name is set
+	Routes []string `yaml:"routes"` // peers' route URLs, nats-route://host:port
 }
 
 // HubConfig configures the embedded nats-server.
@@ -45,6 +80,11 @@ type HubConfig struct {
 	LeafPort int    `yaml:"leaf_port"` // leaf-node port; default 7422 (-1: random)
 	HTTPPort int    `yaml:"http_port"` // monitoring port (/varz, /leafz); default 0 = off
 	StoreDir string `yaml:"store_dir"` // JetStream store; default /var/lib/edgepulse-aggregator/jetstream
+	// URL of an existing NATS (JetStream) cluster to join instead of
+	// embedding a server; when set, every other field here is ignored.
+	URL string `yaml:"url"`
+	// Cluster forms a JetStream cluster with other aggregators' hubs.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
 
 // DefaultConfig returns the defaults.
@@ -61,6 +101,8 @@ func DefaultConfig() Config {
 		HTTP:         "127.0.0.1:9470",
 		StreamMaxAge: 7 * 24 * time.Hour,
 		DedupWindow:  2 * time.Hour,
+		AckWait:      10 * time.Second,
+		Membership:   MembershipConfig{Bucket: "EP_MEMBERS", Heartbeat: 2 * time.Second, TTL: 10 * time.Second},
 	}
 }
 
@@ -81,23 +123,56 @@ func LoadConfig(path string) (Config, error) {
 	return c, c.Validate()
 }
 
+// replicas returns the effective replica count.
+func (c Config) replicas() int {
+	switch {
+	case c.Replicas > 0:
+		return c.Replicas
+	case c.NATS.URL == "" && c.NATS.Cluster.Name != "":
+		return min(3, 1+len(c.NATS.Cluster.Routes))
+	default:
+		return 1
+	}
+}
+
+// validKey matches what a KV key and a server name may hold.
+var validKey = regexp.MustCompile(`^[-_=a-zA-Z0-9]+(\.[-_=a-zA-Z0-9]+)*$`)
+
 // Validate names the first bad field and its allowed range.
 func (c Config) Validate() error {
 	switch {
 	case c.Name == "":
 		return errors.New("config: name must be set")
-	case c.NATS.Port < -1 || c.NATS.Port > 65535:
-		return fmt.Errorf("config: nats.port %d must be -1 (random) or 0–65535", c.NATS.Port)
-	case c.NATS.LeafPort < -1 || c.NATS.LeafPort > 65535:
-		return fmt.Errorf("config: nats.leaf_port %d must be -1 (random) or 0–65535", c.NATS.LeafPort)
-	case c.NATS.StoreDir == "":
-		return errors.New("config: nats.store_dir must be set")
+	case !validKey.MatchString(c.Name):
+		return fmt.Errorf("config: name %q may hold only letters, digits, '-', '_', '=' and inner dots", c.Name)
+	case c.Replicas < 0 || c.Replicas > 5:
+		return fmt.Errorf("config: replicas %d must be between 0 (auto) and 5", c.Replicas)
+	case c.AckWait < time.Second || c.AckWait > 5*time.Minute:
+		return fmt.Errorf("config: ack_wait %v must be between 1s and 5m", c.AckWait)
+	case c.Membership.Bucket == "" || !validKey.MatchString(c.Membership.Bucket) || strings.Contains(c.Membership.Bucket, "."):
+		return fmt.Errorf("config: membership.bucket %q must be set and hold only letters, digits, '-' and '_'", c.Membership.Bucket)
+	case c.Membership.Heartbeat < 100*time.Millisecond || c.Membership.Heartbeat > time.Minute:
+		return fmt.Errorf("config: membership.heartbeat %v must be between 100ms and 1m", c.Membership.Heartbeat)
+	case c.Membership.TTL < 2*c.Membership.Heartbeat || c.Membership.TTL > 10*time.Minute:
+		return fmt.Errorf("config: membership.ttl %v must be between 2×heartbeat (%v) and 10m", c.Membership.TTL, 2*c.Membership.Heartbeat)
 	case c.Partitions < 1 || c.Partitions > 1024:
 		return fmt.Errorf("config: partitions %d must be between 1 and 1024", c.Partitions)
 	case c.StreamMaxAge < time.Minute:
 		return fmt.Errorf("config: stream_max_age %v must be ≥ 1m", c.StreamMaxAge)
 	case c.DedupWindow < time.Second || c.DedupWindow > c.StreamMaxAge:
 		return fmt.Errorf("config: dedup_window %v must be between 1s and stream_max_age %v", c.DedupWindow, c.StreamMaxAge)
+	case c.NATS.URL != "":
+		// an external server: the embedded hub's fields are unused
+	case c.NATS.Port < -1 || c.NATS.Port > 65535:
+		return fmt.Errorf("config: nats.port %d must be -1 (random) or 0–65535", c.NATS.Port)
+	case c.NATS.LeafPort < -1 || c.NATS.LeafPort > 65535:
+		return fmt.Errorf("config: nats.leaf_port %d must be -1 (random) or 0–65535", c.NATS.LeafPort)
+	case c.NATS.StoreDir == "":
+		return errors.New("config: nats.store_dir must be set")
+	case c.NATS.Cluster.Name != "" && (c.NATS.Cluster.Port < -1 || c.NATS.Cluster.Port > 65535):
+		return fmt.Errorf("config: nats.cluster.port %d must be -1 (random), 0 (6250) or 1–65535", c.NATS.Cluster.Port)
+	case c.NATS.Cluster.Name == "" && len(c.NATS.Cluster.Routes) > 0:
+		return errors.New("config: nats.cluster.routes need nats.cluster.name")
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("config: http %q must be host:port: %w", c.HTTP, err)

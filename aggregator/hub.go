@@ -7,7 +7,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// startHub starts the embedded hub nats-server.
+// DefaultClusterPort is the route port when nats.cluster.name is set and
+// nats.cluster.port is 0.
+const DefaultClusterPort = 6250
+
+// startHub starts the embedded hub nats-server: a single JetStream node, or
+// one node of a JetStream cluster when cfg.NATS.Cluster.Name is set.
 // The returned options carry the bound ports once it is ready.
 func startHub(cfg Config) (*server.Server, *server.Options, error) {
 	opts := &server.Options{
@@ -25,6 +30,22 @@ func startHub(cfg Config) (*server.Server, *server.Options, error) {
 	}
 	if opts.HTTPPort != 0 {
 		opts.HTTPHost = cfg.NATS.Host
+	}
+	if cl := cfg.NATS.Cluster; cl.Name != "" {
+		opts.Cluster = server.ClusterOpts{Name: cl.Name, Host: cl.Host, Port: cl.Port}
+		if opts.Cluster.Host == "" {
+			opts.Cluster.Host = cfg.NATS.Host
+		}
+		if opts.Cluster.Port == 0 {
+			opts.Cluster.Port = DefaultClusterPort
+		}
+		for _, r := range cl.Routes {
+			u := server.RoutesFromStr(r)
+			if len(u) != 1 {
+				return nil, nil, fmt.Errorf("hub: nats.cluster.routes: bad URL %q", r)
+			}
+			opts.Routes = append(opts.Routes, u[0])
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
