@@ -1,0 +1,174 @@
+package faults
+
+import (
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
+)
+
+// Recorder is a core NATS subscription on the hub to tele.*.* that
+// records every batch that reaches the hub, whether or not the stream
+// stores it (replays and retries show up as repeated sightings of one
+// sequence number). It is the run's record of what the agents shipped.
+type Recorder struct {
+	nc *nats.Conn
+
+	mu         sync.Mutex
+	agents     map[string]map[uint64]*Sighting // agent → seq → sighting
+	msgs       int
+	decodeErrs int
+	conflicts  int // one sequence number seen with different bytes
+	last       time.Time
+}
+
+// Sighting is one batch (agent, sequence number) seen at the hub.
+type Sighting struct {
+	Agent        string
+	Seq          uint64
+	Start, Width int64
+	First        time.Time // first seen at the hub
+	Count        int       // times seen
+	hash         uint64
+	// Members are the Redis entries the aggregator must hold for it: the
+	// key <prefix>d:<sid>, the score (window end) and the member.
+	Members []Member
+}
+
+// Member is one expected ZSET entry.
+type Member struct {
+	Key   string
+	Score int64
+	Value string
+}
+
+// End is the window's end (Unix ms), the ZSET score.
+func (s *Sighting) End() int64 { return s.Start + s.Width }
+
+// NewRecorder subscribes on the hub at url. prefix is the aggregator's
+// Redis key prefix ("ep:").
+func NewRecorder(url, prefix string) (*Recorder, error) {
+	r := &Recorder{agents: map[string]map[uint64]*Sighting{}}
+	nc, err := nats.Connect(url, nats.Name("faults recorder"), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("recorder: connect %s: %w", url, err)
+	}
+	sub, err := nc.Subscribe("tele.*.*", func(m *nats.Msg) { r.record(m, prefix) })
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	// A slow recorder must not drop messages: no pending limits.
+	sub.SetPendingLimits(-1, -1)
+	if err := nc.Flush(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	r.nc = nc
+	return r, nil
+}
+
+// Close ends the subscription.
+func (r *Recorder) Close() { r.nc.Close() }
+
+func (r *Recorder) record(m *nats.Msg, prefix string) {
+	now := time.Now()
+	h := fnv.New64a()
+	h.Write(m.Data)
+	sum := h.Sum64()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs++
+	r.last = now
+	b, err := codec.Decode(m.Data)
+	if err != nil {
+		r.decodeErrs++
+		return
+	}
+	bySeq := r.agents[b.Agent]
+	if bySeq == nil {
+		bySeq = map[uint64]*Sighting{}
+		r.agents[b.Agent] = bySeq
+	}
+	if s := bySeq[b.Seq]; s != nil {
+		s.Count++
+		if s.hash != sum {
+			r.conflicts++
+		}
+		return
+	}
+	bySeq[b.Seq] = &Sighting{Agent: b.Agent, Seq: b.Seq, Start: b.Start, Width: b.Width, First: now, Count: 1,
+		hash: sum, Members: members(b, prefix)}
+}
+
+// members computes the ZSET entries the store writes for b (the key
+// schema in aggregator/store/doc.go).
+func members(b *codec.Batch, prefix string) []Member {
+	byID := make(map[uint32]*codec.Series, len(b.Series))
+	for i := range b.Series {
+		byID[b.Series[i].ID] = &b.Series[i]
+	}
+	end := b.Start + b.Width
+	out := make([]Member, 0, len(b.Rollups))
+	for i := range b.Rollups {
+		r := &b.Rollups[i]
+		ser := byID[r.ID]
+		if ser == nil {
+			continue // a malformed batch; the store would fail on it too
+		}
+		sid := store.SeriesID(store.Canon(ser.Name, store.SeriesLabels(b, ser)))
+		out = append(out, Member{Key: prefix + "d:" + sid, Score: end, Value: string(store.AppendMember(nil, end, b.Width, r))})
+	}
+	return out
+}
+
+// Sightings returns the agent's sightings ordered by sequence number.
+func (r *Recorder) Sightings(agent string) []*Sighting {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Sighting, 0, len(r.agents[agent]))
+	for _, s := range r.agents[agent] {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// Contiguous returns the highest sequence number q such that every
+// sequence from first to q has been seen (first-1 when first has not), and
+// the window end of q's batch.
+func (r *Recorder) Contiguous(agent string, first uint64) (uint64, int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q, end := first-1, int64(0)
+	for {
+		s := r.agents[agent][q+1]
+		if s == nil {
+			return q, end
+		}
+		q, end = q+1, s.End()
+	}
+}
+
+// Idle is how long ago the last message arrived.
+func (r *Recorder) Idle() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last.IsZero() {
+		return 0
+	}
+	return time.Since(r.last)
+}
+
+// Counts returns messages seen, undecodable ones and sequence conflicts.
+func (r *Recorder) Counts() (msgs, decodeErrs, conflicts int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.msgs, r.decodeErrs, r.conflicts
+}
