@@ -108,17 +108,7 @@ func (c *DiskstatsCollector) device(key string) diskDev {
 // d holds the raw columns (sectors, milliseconds) after the name; columns
 // past the 17 known ones are ignored.
 func parseDiskstats(r io.Reader, fn func(major, minor, dev []byte, d diskLine)) error {
-	b, err := readAll(r)
-	if err != nil {
-		return err
-	}
-	for n := 1; len(b) > 0; n++ {
-		var line []byte
-		line, b = nextLine(b)
-		major, rest := nextField(line)
-		if len(major) == 0 {
-			continue
-		}
+	return eachLine(r, func(n int, line, major, rest []byte) error {
 		minor, rest := nextField(rest)
 		dev, rest := nextField(rest)
 		if len(dev) == 0 {
@@ -141,6 +131,6 @@ func parseDiskstats(r io.Reader, fn func(major, minor, dev []byte, d diskLine)) 
 			return malformed(n, line)
 		}
 		fn(major, minor, dev, d)
-	}
-	return nil
+		return nil
+	})
 }

@@ -188,17 +188,7 @@ func networkFS(t string) bool {
 //
 //	/dev/vda / ext4 rw,relatime 0 0
 func parseMounts(r io.Reader, fn func(line, device, mountpoint, fstype, options []byte)) error {
-	b, err := readAll(r)
-	if err != nil {
-		return err
-	}
-	for n := 1; len(b) > 0; n++ {
-		var line []byte
-		line, b = nextLine(b)
-		device, rest := nextField(line)
-		if len(device) == 0 {
-			continue
-		}
+	return eachLine(r, func(n int, line, device, rest []byte) error {
 		mp, rest := nextField(rest)
 		fstype, rest := nextField(rest)
 		opts, _ := nextField(rest)
@@ -206,8 +196,8 @@ func parseMounts(r io.Reader, fn func(line, device, mountpoint, fstype, options 
 			return malformed(n, line)
 		}
 		fn(bytes.TrimSpace(line), device, mp, fstype, opts)
-	}
-	return nil
+		return nil
+	})
 }
 
 // unescapeMount undoes the kernel's octal escapes in /proc/mounts fields

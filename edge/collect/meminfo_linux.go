@@ -52,17 +52,7 @@ func meminfoMetric(field string) string {
 // parseMeminfo calls fn for every "Field: value [kB]" line, with the value
 // in bytes (kB values are multiplied by 1024, as node_exporter does).
 func parseMeminfo(r io.Reader, fn func(field []byte, v float64)) error {
-	b, err := readAll(r)
-	if err != nil {
-		return err
-	}
-	for n := 1; len(b) > 0; n++ {
-		var line []byte
-		line, b = nextLine(b)
-		key, rest := nextField(line)
-		if len(key) == 0 {
-			continue
-		}
+	return eachLine(r, func(n int, line, key, rest []byte) error {
 		val, rest := nextField(rest)
 		unit, rest := nextField(rest)
 		if extra, _ := nextField(rest); len(val) == 0 || len(extra) > 0 || key[len(key)-1] != ':' {
@@ -80,6 +70,6 @@ func parseMeminfo(r io.Reader, fn func(field []byte, v float64)) error {
 			v *= 1024
 		}
 		fn(key, v)
-	}
-	return nil
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package collect
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strconv"
 )
 
@@ -107,3 +108,25 @@ func (e *parseError) Error() string { return "line " + strconv.Itoa(e.line) + ":
 func quote(b []byte) string { return strconv.Quote(string(b)) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// eachLine calls fn for every line of r that has a first field, with the
+// line's 1-based number, the whole line, its first field and the rest.
+// Blank lines are skipped; the first error fn returns stops the walk.
+func eachLine(r io.Reader, fn func(n int, line, first, rest []byte) error) error {
+	b, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	for n := 1; len(b) > 0; n++ {
+		var line []byte
+		line, b = nextLine(b)
+		first, rest := nextField(line)
+		if len(first) == 0 {
+			continue
+		}
+		if err := fn(n, line, first, rest); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -78,17 +78,7 @@ func sockstatField(key string) sockField {
 //	sockets: used 13
 //	TCP: inuse 1 orphan 0 tw 9 alloc 1 mem 49
 func parseSockstat(r io.Reader, fn func(proto, field []byte, v float64)) error {
-	b, err := readAll(r)
-	if err != nil {
-		return err
-	}
-	for n := 1; len(b) > 0; n++ {
-		var line []byte
-		line, b = nextLine(b)
-		proto, rest := nextField(line)
-		if len(proto) == 0 {
-			continue
-		}
+	return eachLine(r, func(n int, line, proto, rest []byte) error {
 		if len(proto) < 2 || proto[len(proto)-1] != ':' {
 			return malformed(n, line)
 		}
@@ -107,6 +97,6 @@ func parseSockstat(r io.Reader, fn func(proto, field []byte, v float64)) error {
 			}
 			fn(proto, name, v)
 		}
-	}
-	return nil
+		return nil
+	})
 }
