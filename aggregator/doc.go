@@ -1,13 +1,15 @@
 // Package aggregator is the regional service: it embeds the hub
-// nats-server (JetStream on, accepting leaf-node connections from sites),
-// owns the telemetry stream, consumes batches, writes their rollups to
-// Redis and serves the Prometheus HTTP API.
+// nats-server (JetStream on, accepting leaf-node connections from sites)
+// or joins an external NATS cluster, owns the telemetry stream, takes its
+// share of the stream's partitions through ring membership, writes their
+// rollups to Redis and serves the Prometheus HTTP API.
 //
 // # Types
 //
-// [Config] is the YAML configuration ([DefaultConfig], [Config.Validate]).
+// [Config] is the YAML configuration ([DefaultConfig], [Config.Validate]),
+// with [HubConfig], [ClusterConfig] and [MembershipConfig].
 // [Aggregator] runs everything ([New], [Aggregator.Run]) and exposes its
-// counters ([Aggregator.Stats]).
+// counters and owned partitions ([Aggregator.Stats], [Aggregator.Ring]).
 //
 // # Subjects and stream
 //
@@ -15,11 +17,33 @@
 // exactly two-token subjects under tele and, with a subject transform,
 // stores them as tele.<site>.<host>.<partition>, where the partition is
 // nats-server's partition(P,1,2): FNV-1a over site and host, modulo P
-// (default 64). Consumers filter on the partition token.
+// (default 64). Each partition has one durable pull consumer,
+// part-<p> filtering tele.*.*.<p> ([ConsumerName], [PartitionSubject]),
+// created idempotently by whichever member first owns it.
+//
+// # Membership and partitions
+//
+// Several aggregators form one JetStream cluster when nats.cluster is set
+// (their embedded servers route to each other; Raft replicates the stream,
+// the consumers and the bucket ×min(3, cluster size)). Each member puts
+// its name into the KV bucket EP_MEMBERS every membership.heartbeat; the
+// bucket's max age (membership.ttl) removes the key of a member that
+// stopped. Every member lists the bucket on each heartbeat and on every
+// change its watcher reports, builds the same [ring.Ring] from the live
+// names and consumes exactly the partitions the ring gives it: it drains
+// the consumers of partitions it lost and starts those it gained. A batch
+// fetched by a member that died is redelivered to the new owner after
+// ack_wait; Redis writes are idempotent, so a batch applied twice changes
+// nothing. A graceful stop (Run's ctx) hands fetched batches back with Nak
+// and deletes its key, so the others take over at once. A single node is
+// a ring of one that owns every partition.
 //
 // # Concurrency
 //
-// Run blocks until its context is done; Stats is safe from any goroutine.
+// Run blocks until its context is done or Close is called; Stats and Ring
+// are safe from any goroutine. One goroutine (the membership loop) changes
+// the set of partition consumers; message handlers run on the consumers'
+// goroutines and touch only atomic counters and the mutex-guarded stats.
 //
 // # Imports
 //

@@ -1,0 +1,231 @@
+package aggregator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/ring"
+	"github.com/edgepulse/edgepulse/testbench/harness"
+)
+
+// hostsPerPartition returns, for each of the 64 partitions, a host name of
+// site "s1" that the stream's partition(64,1,2) puts there.
+func hostsPerPartition(t *testing.T) []string {
+	t.Helper()
+	hosts := make([]string, 64)
+	left := 64
+	for i := 0; left > 0; i++ {
+		h := fmt.Sprintf("h%d", i)
+		if p := ring.PartitionOfTokens(64, "s1", h); hosts[p] == "" {
+			hosts[p] = h
+			left--
+		}
+	}
+	return hosts
+}
+
+func hostBatch(t *testing.T, host string, seq uint64) []byte {
+	t.Helper()
+	p, err := codec.Encode(nil, &codec.Batch{
+		Agent: "s1/" + host, Site: "s1", Host: host, Seq: seq, Start: 1_700_000_040_000 + int64(seq)*60_000, Width: 60_000,
+		Series:  []codec.Series{{ID: 0, Name: "node_load1"}},
+		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60, Min: 1, Max: 1, First: 1, Last: float64(seq)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkOwnership fails unless every live aggregator sees exactly the
+// members in want, and their owned partitions are those of the ring built
+// from want: every partition owned by exactly one member.
+func checkOwnership(aggs map[string]*Aggregator, want []string) error {
+	r, err := ring.New(ring.Options{Partitions: 64}, func() []ring.Member {
+		var ms []ring.Member
+		for _, id := range want {
+			ms = append(ms, ring.Member{ID: id})
+		}
+		return ms
+	}())
+	if err != nil {
+		return err
+	}
+	seen := make(map[int]string)
+	for name, a := range aggs {
+		st := a.Stats()
+		if !slices.Equal(st.Members, want) {
+			return fmt.Errorf("%s sees members %v, want %v", name, st.Members, want)
+		}
+		if w := r.Partitions(name); !slices.Equal(st.Owned, w) {
+			return fmt.Errorf("%s consumes %v, the ring gives it %v", name, st.Owned, w)
+		}
+		for _, p := range st.Owned {
+			if other, dup := seen[p]; dup {
+				return fmt.Errorf("partition %d consumed by %s and %s", p, other, name)
+			}
+			seen[p] = name
+		}
+	}
+	if len(seen) != 64 {
+		return fmt.Errorf("%d of 64 partitions consumed", len(seen))
+	}
+	return nil
+}
+
+// TestClusterHandoff runs three aggregators whose embedded hubs form one
+// JetStream cluster: the ring gives every partition to exactly one of
+// them and batches on every partition are applied by its owner. Then one
+// member crashes (Close, no graceful leave): after its heartbeat key
+// expires the other two own all 64 partitions and apply new batches on the
+// dead member's partitions; every window is stored exactly once.
+func TestClusterHandoff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3-node JetStream cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r, err := harness.StartRedis(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	names := []string{"agg-0", "agg-1", "agg-2"}
+	routes := make([]string, 3)
+	ports := make([]int, 3)
+	for i := range ports {
+		if ports[i], err = harness.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	aggs := make(map[string]*Aggregator)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i, name := range names {
+		cfg := DefaultConfig()
+		cfg.Name = name
+		cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, t.TempDir()
+		cfg.NATS.Cluster = ClusterConfig{Name: "ep-test", Host: "127.0.0.1", Port: ports[i],
+			Routes: slices.Delete(slices.Clone(routes), i, i+1)}
+		cfg.Membership.Heartbeat, cfg.Membership.TTL = 250*time.Millisecond, 2*time.Second
+		cfg.AckWait = 2 * time.Second
+		cfg.Redis.Addr = r.Addr
+		cfg.HTTP = "127.0.0.1:0"
+		if got := cfg.replicas(); got != 3 {
+			t.Fatalf("replicas() = %d for a 3-node cluster, want 3", got)
+		}
+		wg.Go(func() {
+			a, err := New(ctx, cfg, log.With("member", name))
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			mu.Lock()
+			aggs[name] = a
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, a := range aggs {
+		t.Cleanup(a.Close)
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { a.Run(rctx); close(done) }()
+		t.Cleanup(func() { rcancel(); <-done })
+	}
+	if err := harness.WaitFor(ctx, 30*time.Second, func() error { return checkOwnership(aggs, names) }); err != nil {
+		t.Fatal(err)
+	}
+
+	nc, err := nats.Connect(aggs["agg-0"].ClientURL() + "," + aggs["agg-1"].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	hosts := hostsPerPartition(t)
+	publish := func(seq uint64) {
+		for _, h := range hosts {
+			pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := js.Publish(pctx, "tele.s1."+h, hostBatch(t, h, seq), jetstream.WithMsgID(fmt.Sprintf("s1/%s/%d", h, seq)))
+			pcancel()
+			if err != nil {
+				t.Fatalf("publish %s seq %d: %v", h, seq, err)
+			}
+		}
+	}
+	// appliedOn sums, per partition, the batches applied by the members in aggs.
+	appliedOn := func() map[int]uint64 {
+		out := make(map[int]uint64)
+		for _, a := range aggs {
+			for p, n := range a.Stats().Partitions {
+				out[p] += n
+			}
+		}
+		return out
+	}
+	publish(1)
+	err = harness.WaitFor(ctx, 30*time.Second, func() error {
+		got := appliedOn()
+		for p := range 64 {
+			if got[p] != 1 {
+				return fmt.Errorf("partition %d: %d batches applied, want 1", p, got[p])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dead := aggs["agg-2"]
+	deadParts := dead.Stats().Owned
+	crashed := time.Now()
+	dead.Close()
+	delete(aggs, "agg-2")
+	if err := harness.WaitFor(ctx, 30*time.Second, func() error { return checkOwnership(aggs, names[:2]) }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the survivors own agg-2's %d partitions %v after the crash", len(deadParts), time.Since(crashed).Round(10*time.Millisecond))
+	before := appliedOn()
+	publish(2)
+	err = harness.WaitFor(ctx, 30*time.Second, func() error {
+		got := appliedOn()
+		for p := range 64 {
+			if got[p] != before[p]+1 {
+				return fmt.Errorf("partition %d (agg-2's: %t): %d batches applied by the survivors, want %d",
+					p, slices.Contains(deadParts, p), got[p], before[p]+1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every host's two windows are stored, each once.
+	rdb := aggs["agg-0"].Store().Client()
+	for _, h := range hosts {
+		sid := store.SeriesID(store.Canon("node_load1", []string{"instance", h, "site", "s1"}))
+		if n, err := rdb.ZCard(ctx, "ep:d:"+sid).Result(); err != nil || n != 2 {
+			t.Fatalf("host %s: %d windows stored (%v), want 2", h, n, err)
+		}
+	}
+}

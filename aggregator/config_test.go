@@ -1,0 +1,62 @@
+package aggregator
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string // substring of the error; "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"bad name", func(c *Config) { c.Name = "a b" }, "config: name"},
+		{"replicas", func(c *Config) { c.Replicas = 6 }, "replicas 6"},
+		{"ack wait", func(c *Config) { c.AckWait = 0 }, "ack_wait"},
+		{"bucket", func(c *Config) { c.Membership.Bucket = "a.b" }, "membership.bucket"},
+		{"heartbeat", func(c *Config) { c.Membership.Heartbeat = time.Millisecond }, "membership.heartbeat"},
+		{"ttl below 2 heartbeats", func(c *Config) { c.Membership.TTL = 3 * time.Second }, "membership.ttl"},
+		{"routes without cluster", func(c *Config) { c.NATS.Cluster.Routes = []string{"nats-route://x:6250"} }, "nats.cluster.routes"},
+		{"cluster port", func(c *Config) { c.NATS.Cluster = ClusterConfig{Name: "c", Port: 70000} }, "nats.cluster.port"},
+		{"external url skips hub fields", func(c *Config) { c.NATS.URL = "nats://x:4222"; c.NATS.StoreDir = "" }, ""},
+		{"external url still checks partitions", func(c *Config) { c.NATS.URL = "nats://x:4222"; c.Partitions = 0 }, "partitions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Name = "agg-1"
+			tc.edit(&c)
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want int
+	}{
+		{"single node", func(*Config) {}, 1},
+		{"two nodes", func(c *Config) { c.NATS.Cluster = ClusterConfig{Name: "c", Routes: []string{"a"}} }, 2},
+		{"five nodes", func(c *Config) { c.NATS.Cluster = ClusterConfig{Name: "c", Routes: []string{"a", "b", "c", "d"}} }, 3},
+		{"external", func(c *Config) { c.NATS.URL = "nats://x" }, 1},
+		{"explicit", func(c *Config) { c.NATS.URL = "nats://x"; c.Replicas = 3 }, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.edit(&c)
+			if got := c.replicas(); got != tc.want {
+				t.Fatalf("replicas() = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
