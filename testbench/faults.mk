@@ -15,3 +15,12 @@ faults:
 # The short version `make test` runs (1 site × 2 agents, 20 s outage, 5 kills).
 faults-short:
 	$(GO) test -count=1 -run TestFaultsShort -v ./testbench/faults/
+
+# Site-tier measurement for docs/site-tier.md: a plain leaf publishing
+# straight into the hub stream (deploy/leaf.conf) vs a leaf with its own
+# JetStream domain sourced by the hub (deploy/leaf-domain.conf), bytes on
+# the uplink counted by the proxy. One SITETIER line per mode (~16 min).
+SITETIER_FLAGS ?= -idle 3m -load 2m -outage 2m -agents 5
+.PHONY: site-tier
+site-tier:
+	$(GO) run ./testbench/faults/cmd/edgepulse-sitetier $(SITETIER_FLAGS)

@@ -30,6 +30,13 @@ type FleetOptions struct {
 	Progress      io.Writer     // progress lines; nil: discarded
 	// LeafConfig is the leaf's nats-server config; default deploy/leaf.conf.
 	LeafConfig string
+	// LeafEnv returns extra environment for a site's leaf (e.g. its
+	// JetStream domain and store directory); nil: none.
+	LeafEnv func(site string) []string
+	// StockHub runs a stock nats-server with JetStream as the hub instead of
+	// the aggregator (no Redis): the caller creates the streams. For
+	// measuring the site tier, where the hub's stream config varies.
+	StockHub bool
 }
 
 // Validate names the first bad field.
@@ -133,11 +140,20 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 	if err := os.MkdirAll(f.logDir(), 0o755); err != nil {
 		return nil, err
 	}
-	if f.Redis, err = harness.StartRedis(ctx, f.logDir()); err != nil {
+	if f.opts.LeafConfig, err = proxiedLeafConfig(o.LeafConfig, filepath.Join(o.Dir, "leaf.conf")); err != nil {
 		return nil, err
 	}
-	if err := f.startAggregator(ctx); err != nil {
-		return nil, err
+	if o.StockHub {
+		if err := f.startStockHub(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		if f.Redis, err = harness.StartRedis(ctx, f.logDir()); err != nil {
+			return nil, err
+		}
+		if err := f.startAggregator(ctx); err != nil {
+			return nil, err
+		}
 	}
 	for s := range o.Sites {
 		site, err := f.startSite(ctx, fmt.Sprintf("s%d", s+1))
@@ -159,6 +175,23 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 	f.progress("fleet ready: %d sites × %d agents, window %v, hub %s", o.Sites, o.AgentsPerSite, o.Window, f.HubURL)
 	ok = true
 	return f, nil
+}
+
+// proxiedLeafConfig writes a copy of the leaf config at src to dst whose
+// hub remote ignores the leaf-node URLs the hub advertises. Without that
+// the leaf learns the hub's own leaf port from its INFO and, when the
+// proxy refuses it, reconnects there directly: the cut would not cut.
+func proxiedLeafConfig(src, dst string) (string, error) {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	const remote = "url: $EDGEPULSE_HUB_LEAF_URL"
+	if !strings.Contains(string(b), remote) {
+		return "", fmt.Errorf("faults: %s has no remote %q to route through the proxy", src, remote)
+	}
+	out := strings.Replace(string(b), remote, remote+"\n      ignore_discovered_servers: true # testbench: only through the proxy", 1)
+	return dst, os.WriteFile(dst, []byte(out), 0o644)
 }
 
 // StartAgents starts every agent process.
@@ -201,6 +234,38 @@ http: 127.0.0.1:%d
 	return nil
 }
 
+// startStockHub starts a stock nats-server with JetStream and a leaf-node
+// listener as the hub.
+func (f *Fleet) startStockHub(ctx context.Context) error {
+	ports := make([]int, 2)
+	for i := range ports {
+		p, err := harness.FreePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = p
+	}
+	cfg := filepath.Join(f.opts.Dir, "hub.conf")
+	err := os.WriteFile(cfg, fmt.Appendf(nil, `server_name: hub-1
+listen: 127.0.0.1:%d
+max_payload: 8MB
+jetstream { store_dir: %q }
+leafnodes { listen: 127.0.0.1:%d }
+`, ports[0], filepath.Join(f.opts.Dir, "hub-js"), ports[1]), 0o644)
+	if err != nil {
+		return err
+	}
+	if f.Agg, err = harness.Start("hub", f.logDir(), nil, f.bins.NATSServer, "-c", cfg); err != nil {
+		return err
+	}
+	f.HubURL = fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
+	f.hubLeaf = fmt.Sprintf("127.0.0.1:%d", ports[1])
+	if err := harness.WaitTCP(ctx, f.hubLeaf, 30*time.Second); err != nil {
+		return fmt.Errorf("hub: %w\n%s", err, f.Agg.Tail(4000))
+	}
+	return nil
+}
+
 func (f *Fleet) startSite(ctx context.Context, name string) (*Site, error) {
 	px, err := proxy.New("127.0.0.1:0", f.hubLeaf)
 	if err != nil {
@@ -224,8 +289,11 @@ func (s *Site) StartLeaf(ctx context.Context) error {
 	f := s.fleet
 	s.leafStart++
 	var err error
-	s.Leaf, err = harness.Start("leaf-"+s.Name, f.logDir(),
-		[]string{"EDGEPULSE_HUB_LEAF_URL=nats-leaf://" + s.Proxy.Addr()},
+	env := []string{"EDGEPULSE_HUB_LEAF_URL=nats-leaf://" + s.Proxy.Addr()}
+	if f.opts.LeafEnv != nil {
+		env = append(env, f.opts.LeafEnv(s.Name)...)
+	}
+	s.Leaf, err = harness.Start("leaf-"+s.Name, f.logDir(), env,
 		f.bins.NATSServer, "-c", f.opts.LeafConfig, "-n", "leaf-"+s.Name,
 		"-p", strconv.Itoa(s.leafPort), "-m", "0")
 	if err != nil {

@@ -18,6 +18,10 @@ import (
 // redisPrefix is the aggregator's default key prefix.
 const redisPrefix = "ep:"
 
+// cutGrace is how long after a cut batches already on their way may still
+// reach the hub.
+const cutGrace = 2 * time.Second
+
 // OutageOptions configure scenario A.
 type OutageOptions struct {
 	Dir           string
@@ -251,6 +255,9 @@ func RunOutage(ctx context.Context, o OutageOptions) (Result, error) {
 	}
 	r.DrainS, r.Backlog = drain(rec, f.Agents(), restore)
 	f.progress("drained: %d backlog batches, the last %.1f s after the restore", r.Backlog, r.DrainS)
+	if n := leaks(rec, f.Agents(), cut.Add(cutGrace), restore); n > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d batches reached the hub while every uplink was cut", n))
+	}
 	return r, finish(ctx, f, rec, &r)
 }
 
@@ -299,6 +306,7 @@ func RunKills(ctx context.Context, o KillOptions) (Result, error) {
 	a, site := f.Agents()[0], f.Sites[0]
 	rng := rand.New(rand.NewPCG(o.Seed, 0xfa017))
 	var restore time.Time
+	cut := time.Now()
 	site.Proxy.Cut()
 	f.progress("uplink of %s cut for the first %d kills", site.Name, o.Kills/2)
 	for i := range o.Kills {
@@ -306,6 +314,9 @@ func RunKills(ctx context.Context, o KillOptions) (Result, error) {
 			restore = time.Now()
 			site.Proxy.Restore()
 			f.progress("uplink restored")
+			if n := leaks(rec, f.Agents(), cut.Add(cutGrace), restore); n > 0 {
+				r.Problems = append(r.Problems, fmt.Sprintf("%d batches reached the hub while the uplink was cut", n))
+			}
 		}
 		// A random moment of the agent's life: during start-up replay,
 		// a spool append or delete, a publish, or idle.

@@ -258,6 +258,20 @@ func verify(ctx context.Context, f *Fleet, rec *Recorder, agents []*Agent, r *Re
 	return nil
 }
 
+// leaks counts batches that reached the hub between from and to, while
+// every uplink was cut: they went around the cut.
+func leaks(rec *Recorder, agents []*Agent, from, to time.Time) int {
+	n := 0
+	for _, a := range agents {
+		for _, s := range rec.Sightings(a.ID) {
+			if s.First.After(from) && s.First.Before(to) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // drain measures, after the fact, how long after restore the last batch
 // of a window that ended before it reached the hub.
 func drain(rec *Recorder, agents []*Agent, restore time.Time) (seconds float64, backlog int) {
