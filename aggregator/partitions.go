@@ -121,6 +121,10 @@ func (ps *partitions) start(ctx context.Context, p int) (jetstream.ConsumeContex
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { a.handle(ctx, m) },
 		jetstream.PullMaxMessages(64),
+		// Short pull requests: a request left on the server by a member
+		// that died or lost the partition expires sooner, so fewer
+		// batches wait out AckWait on it.
+		jetstream.PullExpiry(5*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
 				a.log.Debug("partition consumer", "partition", p, "err", err)
