@@ -1,5 +1,7 @@
 // Command edgepulse-aggregator is the Edgepulse regional aggregator: the
-// embedded hub nats-server, the Redis writer and the Prometheus HTTP API.
+// embedded hub nats-server (alone or one node of a JetStream cluster with
+// other aggregators, see docs/aggregator-tier.md), ring membership, the
+// partition consumers, the Redis writer and the Prometheus HTTP API.
 //
 //	edgepulse-aggregator [--config aggregator.yaml] [--check-config]
 //	edgepulse-aggregator version
