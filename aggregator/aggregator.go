@@ -73,6 +73,7 @@ type Aggregator struct {
 	perPart   map[int]uint64
 	ring      *ring.Ring // written by the membership loop under mu
 	memberIDs []string
+	writeNs   atomic.Int64 // time spent in Redis batch writes
 }
 
 // New starts the hub (or connects to nats.url), connects to Redis, creates
@@ -241,6 +242,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	mux.Handle("/api/", a.api)
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/statz", a.statz)
+	mux.HandleFunc("/metrics", a.metrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -291,7 +293,10 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := a.store.Apply(wctx, b); err != nil {
+	start := time.Now()
+	err = a.store.Apply(wctx, b)
+	a.writeNs.Add(int64(time.Since(start)))
+	if err != nil {
 		a.storeErrs.Add(1)
 		a.log.Warn("redis write failed; batch will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
 		m.NakWithDelay(2 * time.Second)

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +108,19 @@ func TestPoisonAndDuplicates(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// The counters are on /metrics.
+	mresp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbody, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{"edgepulse_aggregator_batches_applied_total 2\n", "edgepulse_aggregator_decode_errors_total 2\n", "edgepulse_aggregator_partitions_owned 64\n"} {
+		if !strings.Contains(string(mbody), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, mbody)
+		}
 	}
 
 	// Both windows are queryable, each once.
