@@ -334,26 +334,10 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) labelNames(w http.ResponseWriter, r *http.Request) {
-	sets, err := a.matchers(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	q, _ := a.q.Querier(math.MinInt64, math.MaxInt64)
-	defer q.Close()
-	if len(sets) == 0 {
-		sets = [][]*labels.Matcher{nil}
-	}
-	var out []string
-	for _, ms := range sets {
+	a.labelList(w, r, func(q storage.Querier, ms []*labels.Matcher) ([]string, error) {
 		v, _, err := q.LabelNames(r.Context(), nil, ms...)
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-		out = append(out, v...)
-	}
-	a.ok(w, uniqSorted(out))
+		return v, err
+	})
 }
 
 func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
@@ -362,6 +346,15 @@ func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, badData("invalid label name: %q", name))
 		return
 	}
+	a.labelList(w, r, func(q storage.Querier, ms []*labels.Matcher) ([]string, error) {
+		v, _, err := q.LabelValues(r.Context(), name, nil, ms...)
+		return v, err
+	})
+}
+
+// labelList answers a label endpoint: the union of list over every match[]
+// selector (or over all series without one), sorted and unique.
+func (a *API) labelList(w http.ResponseWriter, r *http.Request, list func(storage.Querier, []*labels.Matcher) ([]string, error)) {
 	sets, err := a.matchers(r)
 	if err != nil {
 		a.fail(w, err)
@@ -374,7 +367,7 @@ func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
 	}
 	var out []string
 	for _, ms := range sets {
-		v, _, err := q.LabelValues(r.Context(), name, nil, ms...)
+		v, err := list(q, ms)
 		if err != nil {
 			a.fail(w, err)
 			return
