@@ -56,8 +56,8 @@ for t in "${targets[@]}"; do
 		step "build $out ($variant, GOOS=$GOOS GOARCH=$GOARCH${GOARM:+ GOARM=$GOARM}, CGO_ENABLED=$CGO_ENABLED${TAGS_X:+, CC=$CC})"
 		args=(build -trimpath -o "$out" -ldflags "-s -w -X main.version=$VERSION${LINK_X:+ $LINK_X}")
 		[[ -n $TAGS_X ]] && args+=(-tags "$TAGS_X")
-		[[ $variant == cgo && -n ${CGO_LDFLAGS:-} ]] && info "CGO_LDFLAGS=$CGO_LDFLAGS"
-		info "$GO ${args[*]} $PKG"
+		env_words
+		show env "${ENV_X[@]}" "$GO" "${args[@]}" "$PKG"
 		"$GO" "${args[@]}" "$PKG"
 
 		# The binary is for the right machine, static, and (cgo) really
@@ -91,6 +91,9 @@ for t in "${targets[@]}"; do
 		built+=("$out")
 	done
 done
+
+# cross/test.sh checks the binaries against the stamp they were built with.
+echo "$VERSION" >bin/cross-version
 
 step "binaries (version $VERSION)"
 printf '%-40s %10s %8s  %s\n' binary bytes MiB file

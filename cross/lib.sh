@@ -1,4 +1,7 @@
+# shellcheck shell=bash
 # cross/lib.sh: shared by cross/build.sh and cross/test.sh (sourced, not run).
+# It sets globals for its callers (TRIPLET, SYSROOT, QEMU, TAGS_X, ...):
+# shellcheck disable=SC2034
 #
 # Targets are named <os>-<arch> as in bin/: linux-amd64, linux-arm64 and
 # linux-armv7 (GOARCH=arm GOARM=7, hard-float EABI5). For each one,
@@ -21,6 +24,18 @@ CROSS_STATIC="${CROSS_STATIC:-1}"
 
 step() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
+# show CMD...: prints a command line, quoted so it can be pasted into a shell.
+show() {
+	local w line='    $'
+	for w in "$@"; do
+		if [[ $w =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then
+			line+=" $w"
+		else
+			line+=" '${w//\'/\'\\\'\'}'"
+		fi
+	done
+	printf '%s\n' "$line"
+}
 die() {
 	printf 'cross: %s\n' "$*" >&2
 	exit 1
@@ -127,4 +142,13 @@ go_build_flags() {
 	else
 		unset CGO_LDFLAGS
 	fi
+}
+
+# env_words: sets the array ENV_X to the NAME=value words of the current
+# target's toolchain environment, for printing commands.
+env_words() {
+	ENV_X=(GOOS="$GOOS" GOARCH="$GOARCH")
+	if [[ -n ${GOARM:-} ]]; then ENV_X+=(GOARM="$GOARM"); fi
+	ENV_X+=(CGO_ENABLED="$CGO_ENABLED")
+	if [[ $CGO_ENABLED == 1 ]]; then ENV_X+=(CC="$CC" CGO_LDFLAGS="$CGO_LDFLAGS"); fi
 }
