@@ -1,0 +1,150 @@
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"testing"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/testbench/harness"
+)
+
+const t0 = 1_700_000_000_000 // a window boundary, Unix ms
+
+// fill stores 10 one-minute windows for two hosts: each CPU's user
+// counter grows by host-specific rates, memory and load are constants.
+func fill(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	r, err := harness.StartRedis(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	s, err := store.Open(ctx, store.Options{Addr: r.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for h, host := range []string{"h1", "h2"} {
+		rate := float64(h + 1) // h1 burns 1 cpu-second per second per cpu, h2 two
+		for w := range int64(10) {
+			b := &codec.Batch{Version: codec.Version, Agent: "s1/" + host, Site: "s1", Host: host, Seq: uint64(w + 1),
+				Start: t0 + w*60_000, Width: 60_000}
+			id := uint32(0)
+			add := func(name string, kind codec.Kind, last float64, q []float64, labels ...string) {
+				b.Series = append(b.Series, codec.Series{ID: id, Name: name, Kind: kind, Labels: labels})
+				b.Rollups = append(b.Rollups, codec.Rollup{ID: id, Count: 60, Sum: 60 * last, Min: last, Max: last, First: last, Last: last, Quantiles: q})
+				id++
+			}
+			for _, cpu := range []string{"0", "1"} {
+				add("node_cpu_seconds_total", codec.Counter, rate*float64((w+1)*60), nil, "cpu", cpu, "mode", "user")
+				add("node_cpu_seconds_total", codec.Counter, 1000+float64((w+1)*60), nil, "cpu", cpu, "mode", "idle")
+			}
+			add("node_memory_MemTotal_bytes", codec.Gauge, 8e9, nil)
+			add("node_memory_MemAvailable_bytes", codec.Gauge, 2e9*float64(h+1), nil)
+			add("node_load1", codec.Gauge, float64(h+1), []float64{0.5, 0.9, 0.99 * float64(h+1)})
+			if err := s.Apply(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return s
+}
+
+type result struct {
+	Metric map[string]string
+	Value  [2]any
+}
+
+func instant(t *testing.T, api http.Handler, q string, wantCode int) []result {
+	t.Helper()
+	u := "/api/v1/query?" + url.Values{"query": {q}, "time": {strconv.FormatInt((t0+600_000)/1000, 10)}}.Encode()
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, httptest.NewRequest("GET", u, nil))
+	if rec.Code != wantCode {
+		t.Fatalf("%s: status %d, want %d: %s", q, rec.Code, wantCode, rec.Body)
+	}
+	var resp struct {
+		Status, Error string
+		Data          struct{ Result []result }
+	}
+	json.NewDecoder(rec.Body).Decode(&resp)
+	return resp.Data.Result
+}
+
+func value(t *testing.T, r result) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(r.Value[1].(string), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestDashboardQueries runs node_exporter dashboard queries through the
+// promql engine over Redis and checks the numbers.
+func TestDashboardQueries(t *testing.T) {
+	api := NewAPI(&Queryable{Store: fill(t)}, Limits{}, slog.New(slog.DiscardHandler))
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
+
+	rs := instant(t, api, `rate(node_cpu_seconds_total{mode!="idle"}[5m])`, 200)
+	if len(rs) != 4 {
+		t.Fatalf("rate: %d series, want 4 (2 hosts × 2 cpus): %v", len(rs), rs)
+	}
+	for _, r := range rs {
+		want := map[string]float64{"h1": 1, "h2": 2}[r.Metric["instance"]]
+		if !near(value(t, r), want) || r.Metric["site"] != "s1" || r.Metric["mode"] != "user" {
+			t.Errorf("rate %v = %v, want %v", r.Metric, value(t, r), want)
+		}
+	}
+	rs = instant(t, api, `sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))`, 200)
+	if len(rs) != 2 {
+		t.Fatalf("sum by: %v", rs)
+	}
+	for _, r := range rs {
+		if want := map[string]float64{"h1": 2, "h2": 4}[r.Metric["instance"]]; !near(value(t, r), want) {
+			t.Errorf("sum by %v = %v, want %v", r.Metric, value(t, r), want)
+		}
+	}
+	rs = instant(t, api, `node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes`, 200)
+	for _, r := range rs {
+		if want := map[string]float64{"h1": 0.25, "h2": 0.5}[r.Metric["instance"]]; len(rs) != 2 || !near(value(t, r), want) {
+			t.Errorf("ratio %v = %v, want %v", r.Metric, value(t, r), want)
+		}
+	}
+	rs = instant(t, api, `topk(1, node_load1)`, 200)
+	if len(rs) != 1 || rs[0].Metric["instance"] != "h2" || value(t, rs[0]) != 2 {
+		t.Errorf("topk: %v", rs)
+	}
+	rs = instant(t, api, `node_load1:p99{instance="h2"}`, 200)
+	if len(rs) != 1 || !near(value(t, rs[0]), 1.98) {
+		t.Errorf("p99: %v", rs)
+	}
+	rs = instant(t, api, `node_load1:count`, 200)
+	if len(rs) != 2 || value(t, rs[0]) != 60 {
+		t.Errorf("count: %v", rs)
+	}
+
+	// Bad PromQL is a 400 with the parser's words; an unknown metric is
+	// an empty result, not an error.
+	instant(t, api, `sum(rate(node_load1[5m])`, 400)
+	if rs := instant(t, api, `no_such_metric`, 200); len(rs) != 0 {
+		t.Errorf("unknown metric: %v", rs)
+	}
+}
+
+// TestSeriesLimit: a selector matching more series than allowed is a 422
+// naming the limit.
+func TestSeriesLimit(t *testing.T) {
+	api := NewAPI(&Queryable{Store: fill(t)}, Limits{MaxSeries: 3}, slog.New(slog.DiscardHandler))
+	instant(t, api, `node_cpu_seconds_total`, 422)
+	instant(t, api, `node_load1`, 200)
+}
