@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -261,6 +262,13 @@ func TestNoAllocs(t *testing.T) {
 	}
 }
 
+// stressBudget bounds the whole of TestStress, every subtest together, so
+// that a queue that stops making progress fails the test within this long
+// instead of running until the go test timeout. Healthy runs take well under
+// a second alone and a few seconds on a loaded two-core machine (more with
+// -race).
+const stressBudget = 90 * time.Second
+
 // TestStress runs several producers against one consumer and checks that
 // every (producer, seq) arrives exactly once, in each producer's order,
 // with every field intact. In the "live" cases the consumer pops while
@@ -271,23 +279,30 @@ func TestNoAllocs(t *testing.T) {
 // reservation. Run it with -race too.
 func TestStress(t *testing.T) {
 	const producers = 4
-	perProducer := 100_000
+	// Sizes are kept small: the cap=2 cases hand samples over two at a
+	// time, and on a loaded machine each hand-off may wait for the OS to
+	// run the other side.
+	perProducer, fillRounds := 20_000, 3
 	if testing.Short() {
-		perProducer = 10_000
+		perProducer, fillRounds = 2_000, 2
+	}
+	deadline := time.Now().Add(stressBudget)
+	if d, ok := t.Deadline(); ok && d.Add(-5*time.Second).Before(deadline) {
+		deadline = d.Add(-5 * time.Second) // fail before go test's own timeout
 	}
 	for _, impl := range testImpls {
 		for _, capacity := range []int{2, 64, 1024} {
 			t.Run(fmt.Sprintf("%s/live/cap=%d", impl.name, capacity), func(t *testing.T) {
 				q := mustNew(t, impl, capacity)
-				stress(t, q, producers, perProducer, 64, true)
+				stress(t, q, producers, perProducer, 64, true, deadline)
 			})
 		}
 		t.Run(impl.name+"/fill", func(t *testing.T) {
 			// A reservation race is a window of nanoseconds; several
 			// rounds make missing one unlikely.
-			for range 5 {
+			for range fillRounds {
 				q := mustNew(t, impl, producers*perProducer)
-				stress(t, q, producers, perProducer, 4, false)
+				stress(t, q, producers, perProducer, 4, false, deadline)
 				q.Close()
 			}
 		})
@@ -299,27 +314,73 @@ func stressSample(p, seq int) Sample {
 	return Sample{TS: int64(seq), Value: float64(seq)*0.5 + float64(p), Series: uint32(p), Flags: uint32(seq) ^ uint32(p)<<24}
 }
 
+// spinYields is how many times in a row a waiting test goroutine yields
+// with runtime.Gosched before it starts to sleep.
+const spinYields = 64
+
+// backoff paces a test goroutine waiting on the other side of a queue: a
+// producer on a full one, the consumer on an empty one. runtime.Gosched lets
+// the other goroutines of this process run but keeps the OS thread busy, so
+// on a loaded machine spinners compete for the cores with the thread they
+// wait for — typically a producer descheduled between reserving slots and
+// publishing them, which holds the consumer (and, on a full ring, every
+// producer) until it runs again. After spinYields yields in a row the
+// waiter sleeps, 1 µs doubling up to about 1 ms, which idles its thread.
+// The sleeps only pace the waiting; no result depends on them.
+type backoff struct{ n int }
+
+func (b *backoff) wait() {
+	b.n++
+	if b.n <= spinYields {
+		runtime.Gosched()
+		return
+	}
+	time.Sleep(time.Microsecond << min(b.n-spinYields, 10))
+}
+
+// reset is called after progress, so the next wait spins first again.
+func (b *backoff) reset() { b.n = 0 }
+
+// producersStopLimit is how long stress waits for its producers to return
+// once told to stop. PushBatch never blocks, so they return at their next
+// call; a producer still running after this is stuck inside the queue.
+const producersStopLimit = 30 * time.Second
+
 // stress pushes perProducer samples from each of producers goroutines in
 // random batches of 1..maxBatch and pops them all, checking each; live
-// says whether to pop while they push or only after they finish.
-func stress(t *testing.T, q batchQueue, producers, perProducer, maxBatch int, live bool) {
-	var wg sync.WaitGroup
+// says whether to pop while they push or only after they finish. It fails
+// the test if the samples are not all through by deadline. Whether it passes
+// or fails, the producers have returned when it returns, so the caller may
+// close q: a producer outliving a failed test would push into a closed
+// queue, spinning forever on the Go ring and writing freed C memory on the
+// cgo ring.
+func stress(t *testing.T, q batchQueue, producers, perProducer, maxBatch int, live bool, deadline time.Time) {
+	var (
+		wg   sync.WaitGroup
+		stop atomic.Bool // set when the consumer gives up or finishes
+	)
 	start, done := make(chan struct{}), make(chan struct{})
 	for p := range producers {
 		wg.Go(func() {
 			<-start // all at once, so they contend
 			rng := rand.New(rand.NewPCG(uint64(p), 42))
 			buf := make([]Sample, maxBatch)
+			var bo backoff
 			for seq := 0; seq < perProducer; {
 				k := min(1+rng.IntN(len(buf)), perProducer-seq)
 				for i := range k {
 					buf[i] = stressSample(p, seq+i)
 				}
 				for off := 0; off < k; {
+					if stop.Load() {
+						return
+					}
 					n := q.PushBatch(buf[off:k])
 					if n == 0 {
-						runtime.Gosched() // full: let the consumer run
+						bo.wait() // full: let the consumer run
+						continue
 					}
+					bo.reset()
 					off += n
 				}
 				seq += k
@@ -328,14 +389,30 @@ func stress(t *testing.T, q batchQueue, producers, perProducer, maxBatch int, li
 	}
 	close(start)
 	go func() { wg.Wait(); close(done) }()
+	// Runs on every return, including t.Fatalf's.
+	defer func() {
+		stop.Store(true)
+		select {
+		case <-done:
+		case <-time.After(producersStopLimit):
+			// Closing q now would race with the stuck producer; end
+			// the process with every goroutine's stack instead.
+			panic(fmt.Sprintf("queue stress: producers still inside PushBatch %v after being told to stop", producersStopLimit))
+		}
+	}()
 
 	next := make([]int, producers) // next expected seq per producer
-	dst := make([]Sample, 48)
-	if !live {
-		<-done
+	timeout := func(what string) {
+		t.Fatalf("%s by the deadline (TestStress has %v in all); received %v of %d each", what, stressBudget, next, perProducer)
 	}
-	// A lost sample would otherwise show up as a consumer waiting forever.
-	stall := time.Now().Add(time.Minute)
+	if !live {
+		select {
+		case <-done:
+		case <-time.After(time.Until(deadline)):
+			timeout("producers did not fill the queue")
+		}
+	}
+	dst := make([]Sample, 48)
 	check := func(n int) {
 		for _, s := range dst[:n] {
 			p := int(s.Series)
@@ -348,10 +425,17 @@ func stress(t *testing.T, q batchQueue, producers, perProducer, maxBatch int, li
 			next[p]++
 		}
 	}
+	var bo backoff
 	for finished := false; ; {
+		// Checked on every pass, not only when the queue is empty: a queue
+		// that trickles must fail too, not only one that stops.
+		if time.Now().After(deadline) {
+			timeout("samples not all through")
+		}
 		n := q.PopBatch(dst)
 		check(n)
 		if n > 0 {
+			bo.reset()
 			continue
 		}
 		if finished {
@@ -361,10 +445,7 @@ func stress(t *testing.T, q batchQueue, producers, perProducer, maxBatch int, li
 		case <-done:
 			finished = true // every PushBatch has returned: drain what is left
 		default:
-			if time.Now().After(stall) {
-				t.Fatalf("no end after a minute; received %v of %d each", next, perProducer)
-			}
-			runtime.Gosched()
+			bo.wait()
 		}
 	}
 	for p, n := range next {
