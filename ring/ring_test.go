@@ -107,7 +107,7 @@ func TestOwnerAndPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []int{-1, 16, 1 << 40} {
+	for _, p := range []int{-1, 16, math.MaxInt} {
 		if got := r.Owner(p); got != "" {
 			t.Errorf("Owner(%d) = %q, want \"\" out of range", p, got)
 		}
