@@ -190,10 +190,11 @@ check_agent() {
 	for m in node_cpu_seconds_total node_memory_MemTotal_bytes node_load1; do
 		grep -q "^${m}[{ ]" "$out" || missing+=("$m")
 	done
-	grep -v '^#' "$out" | head -3 | sed 's/^/      /'
+	# awk reads the whole file: `grep | head` dies of SIGPIPE under pipefail.
+	awk '!/^#/ && n < 3 { print "      " $0; n++ }' "$out"
 	info "... $samples sample lines, $(grep -c '^# TYPE' "$out" || true) metric families"
 	if ((rc != 0 || samples < 10 || ${#missing[@]} > 0)); then
-		sed 's/^/      stderr: /' "$err" | head -20
+		awk 'NR <= 20 { print "      stderr: " $0 }' "$err"
 		result FAIL "$name collect" "exit $rc, $samples samples, missing: ${missing[*]:-none}"
 	else
 		result PASS "$name collect" "$samples samples"
