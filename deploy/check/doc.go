@@ -1,0 +1,15 @@
+// Command check parses Kubernetes manifests (multi-document YAML) and
+// checks the keys each kind needs, for make deploy-check where neither
+// kubectl nor kubeconform is available.
+//
+//	go run ./deploy/check [-configmaps DIR] FILE...
+//
+// Every document must have apiVersion, kind and metadata.name; Services
+// need ports, StatefulSets and Deployments a selector matching the pod
+// template's labels, containers with images, and (StatefulSets) a
+// serviceName; every container port a probe names must exist. With
+// -configmaps, each ConfigMap data entry is written to DIR/<key> so the
+// caller can validate it with the owning binary's --check-config.
+//
+// It is a leaf: it imports only gopkg.in/yaml.v3 and the standard library.
+package main
