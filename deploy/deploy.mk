@@ -36,4 +36,6 @@ deploy-check: $(BIN)/nats-server certs
 	mkdir "$$tmp/cm"; \
 	$(GO) run ./deploy/check -configmaps "$$tmp/cm" deploy/k8s/*.yaml; \
 	"$$tmp/edgepulse-aggregator" --config "$$tmp/cm/aggregator.yaml" --check-config && echo " deploy/k8s/aggregator.yaml ConfigMap aggregator.yaml"; \
+	echo "== hub tier leaf permissions on real nats-server processes"; \
+	$(GO) test -count=1 -run TestLeafSitePermissions ./deploy/check/ >"$$tmp/perm.log" 2>&1 || { cat "$$tmp/perm.log"; exit 1; }; tail -n 1 "$$tmp/perm.log"; \
 	echo "deploy-check: all ok"

@@ -11,5 +11,9 @@
 // -configmaps, each ConfigMap data entry is written to DIR/<key> so the
 // caller can validate it with the owning binary's --check-config.
 //
-// It is a leaf: it imports only gopkg.in/yaml.v3 and the standard library.
+// The command imports only gopkg.in/yaml.v3 and the standard library.
+// Its test, TestLeafSitePermissions, runs the hub tier's authorization
+// and the TLS leaf config on real nats-server processes (bin/nats-server)
+// and checks that a site can publish only its own tele.<site>.> and
+// receive only its own alerts.<site>.>.
 package main
