@@ -237,6 +237,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}()
 	var mwg sync.WaitGroup
 	mwg.Go(func() { a.runMembership(rctx) })
+	mwg.Go(func() { a.watchdog(rctx) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.api)

@@ -2,42 +2,26 @@ package agent
 
 import (
 	"context"
-	"net"
-	"os"
-	"strconv"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 )
 
-// sdNotify sends a state line to systemd's notification socket
-// ($NOTIFY_SOCKET, see sd_notify(3)). Without the variable it does nothing.
+// sdNotify sends a state line to systemd (sd_notify(3)); without
+// $NOTIFY_SOCKET it does nothing.
 func sdNotify(state string) error {
-	path := os.Getenv("NOTIFY_SOCKET")
-	if path == "" {
-		return nil
-	}
-	if path[0] == '@' {
-		path = "\x00" + path[1:] // abstract socket
-	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.Write([]byte(state))
+	_, err := daemon.SdNotify(false, state)
 	return err
 }
 
-// watchdogInterval is half of $WATCHDOG_USEC, or 0 when systemd set no
-// watchdog for this process.
+// watchdogInterval is half of the watchdog timeout systemd set for this
+// process, or 0 when it set none.
 func watchdogInterval() time.Duration {
-	us, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
-	if err != nil || us <= 0 {
+	d, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || d <= 0 {
 		return 0
 	}
-	if pid := os.Getenv("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
-		return 0
-	}
-	return time.Duration(us) * time.Microsecond / 2
+	return d / 2
 }
 
 // watchdog pings systemd while the collection loop is alive: a loop stuck
@@ -59,7 +43,7 @@ func (a *Agent) watchdog(ctx context.Context) {
 				last, lastAt = c, now
 			}
 			if now.Sub(lastAt) <= 3*a.cfg.Interval+iv {
-				if err := sdNotify("WATCHDOG=1"); err != nil {
+				if err := sdNotify(daemon.SdNotifyWatchdog); err != nil {
 					a.log.Warn("systemd watchdog ping", "err", err)
 				}
 			} else {

@@ -31,7 +31,7 @@ func TestSdNotify(t *testing.T) {
 	if got := watchdogInterval(); got != time.Second {
 		t.Fatalf("watchdog interval %v, want 1s", got)
 	}
-	t.Setenv("WATCHDOG_PID", "1")
+	t.Setenv("WATCHDOG_PID", "1") // another process
 	if got := watchdogInterval(); got != 0 {
 		t.Fatalf("watchdog for another pid: interval %v, want 0", got)
 	}
