@@ -24,31 +24,38 @@ func TestFaultsShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var a, b Result
-	t.Run("A-outage", func(t *testing.T) {
-		var err error
-		a, err = RunOutage(ctx, OutageOptions{Dir: t.TempDir(), Sites: 1, AgentsPerSite: 2, Window: time.Second,
-			Outage: 20 * time.Second, Progress: testWriter{t}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		check(t, a)
-		if a.Backlog == 0 {
-			t.Errorf("no batch was held back by the outage: the scenario tested nothing (%s)", a.Detail())
-		}
+	// The scenarios run side by side on their own fleets.
+	t.Run("scenarios", func(t *testing.T) {
+		t.Run("A-outage", func(t *testing.T) {
+			t.Parallel()
+			var err error
+			a, err = RunOutage(ctx, OutageOptions{Dir: t.TempDir(), Sites: 1, AgentsPerSite: 2, Window: time.Second,
+				Outage: 20 * time.Second, Progress: testWriter{t}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, a)
+			if a.Backlog == 0 {
+				t.Errorf("no batch was held back by the outage: the scenario tested nothing (%s)", a.Detail())
+			}
+		})
+		t.Run("B-kills", func(t *testing.T) {
+			t.Parallel()
+			var err error
+			b, err = RunKills(ctx, KillOptions{Dir: t.TempDir(), Kills: 5, Window: time.Second, Seed: uint64(time.Now().UnixNano()),
+				Progress: testWriter{t}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, b)
+			if b.CrashRestarts != 5 {
+				t.Errorf("crash_restarts = %d, want 5", b.CrashRestarts)
+			}
+		})
 	})
-	t.Run("B-kills", func(t *testing.T) {
-		var err error
-		b, err = RunKills(ctx, KillOptions{Dir: t.TempDir(), Kills: 5, Window: time.Second, Seed: uint64(time.Now().UnixNano()),
-			Progress: testWriter{t}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		check(t, b)
-		if b.CrashRestarts != 5 {
-			t.Errorf("crash_restarts = %d, want 5", b.CrashRestarts)
-		}
-	})
-	t.Log(Sum(a, b).Line())
+	sum := Sum(a, b)
+	sum.DrainS = a.DrainS
+	t.Log(sum.Line())
 }
 
 func check(t *testing.T, r Result) {
