@@ -250,7 +250,7 @@ func RunOutage(ctx context.Context, o OutageOptions) (Result, error) {
 		s.Proxy.Restore()
 	}
 	f.progress("uplinks restored after %v", restore.Sub(cut).Round(time.Millisecond))
-	if err := waitCaughtUp(ctx, f, rec, restore.Add(2*f.opts.Window), 5*time.Minute); err != nil {
+	if err := waitCaughtUp(ctx, f, rec, restore.Add(2*f.opts.Window), time.Minute+o.Outage); err != nil {
 		r.Problems = append(r.Problems, "drain: "+err.Error())
 	}
 	r.DrainS, r.Backlog = drain(rec, f.Agents(), restore)
@@ -341,7 +341,7 @@ func RunKills(ctx context.Context, o KillOptions) (Result, error) {
 	if a.LogContains("spool unreadable") {
 		r.Problems = append(r.Problems, a.ID+": a spool was moved aside as unreadable")
 	}
-	if err := waitCaughtUp(ctx, f, rec, time.Now(), 3*time.Minute); err != nil {
+	if err := waitCaughtUp(ctx, f, rec, time.Now(), 90*time.Second); err != nil {
 		r.Problems = append(r.Problems, "drain: "+err.Error())
 	}
 	r.DrainS, r.Backlog = drain(rec, f.Agents(), restore)
