@@ -266,6 +266,7 @@ func (a *Agent) ship(w rollup.Window) error {
 		if d.Kind == codec.Counter {
 			r.Last = st.Raw
 		}
+		r.Quantiles = st.Quantiles()
 		b.Rollups = append(b.Rollups, r)
 	}
 	_, err := a.spool.Append(func(seq uint64) ([]byte, error) {
