@@ -21,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 GO="${GO:-go}"
-PKGS=(./codec ./detect ./ring ./edge/queue ./edge/rollup)
+PKGS=(./codec ./detect ./ring ./edge/queue ./edge/rollup ./edge/collect ./edge/spool ./edge/forward ./edge/agent)
 NOCGO_PKGS=(./edge/queue)
 SHORT_PKGS="${CROSS_TEST_SHORT_PKGS-./ring}"
 TIMEOUT="${CROSS_TEST_TIMEOUT:-20m}"

@@ -17,8 +17,8 @@ import (
 var ErrSketchMismatch = errors.New("rollup: sketches of different relative accuracy")
 
 // A SketchConfig fixes how the States that use it sketch their values: a
-// DDSketch with a cubically interpolated logarithmic index mapping (every
-// quantile it returns is within the relative accuracy of the exact one) and
+// DDSketch with the exact logarithmic index mapping (every quantile it
+// returns is within the relative accuracy of the exact one) and
 // buffered paginated stores for positive and negative values. Such a store
 // keeps up to 64 single counts as a sorted-on-demand buffer of bin indexes
 // and only turns them into pages of 32 counts where pages are smaller, so a
@@ -36,7 +36,12 @@ type SketchConfig struct {
 // NewSketchConfig returns the config for sketches with the given relative
 // accuracy, which must lie in (0, 1).
 func NewSketchConfig(relativeAccuracy float64) (*SketchConfig, error) {
-	m, err := mapping.NewCubicallyInterpolatedMapping(relativeAccuracy)
+	// Not the cubically interpolated mapping: sketches-go v1.4.8 builds its
+	// float64 bits with an int shift by 52 (buildFloat64), which is 0 where
+	// int has 32 bits, so every quantile on armv7 came out as a denormal.
+	// The logarithmic mapping costs one math.Log per value and has the
+	// fewest bins for a given accuracy.
+	m, err := mapping.NewLogarithmicMapping(relativeAccuracy)
 	if err != nil {
 		return nil, fmt.Errorf("rollup: relative accuracy %v: %w", relativeAccuracy, err)
 	}
