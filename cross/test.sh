@@ -131,7 +131,9 @@ test_pkg() {
 	read -ra q <<<"$(qemu_cmd "$t")"
 	show "${q[@]}" "$bin" "${targs[@]}"
 	local start=$SECONDS rc=0
-	(cd "$dir" && run_on "$t" "$bin" "${targs[@]}") >"$log" 2>&1 || rc=$?
+	# Tests that re-execute their own binary (the spool's kill test) run
+	# the child under the same emulator: EDGEPULSE_TEST_EXEC is the prefix.
+	(cd "$dir" && EDGEPULSE_TEST_EXEC="${q[*]}" run_on "$t" "$bin" "${targs[@]}") >"$log" 2>&1 || rc=$?
 	local secs=$((SECONDS - start))
 	local npass nfail
 	npass=$(grep -c '^--- PASS' "$log" || true)

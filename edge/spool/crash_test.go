@@ -69,7 +69,9 @@ func TestKillDuringAppend(t *testing.T) {
 	var lastSeq uint64
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 12 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		// Under qemu-user (cross/test.sh) the child needs the emulator too.
+		argv := append(strings.Fields(os.Getenv("EDGEPULSE_TEST_EXEC")), os.Args[0], "-test.run=^$")
+		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
