@@ -1,0 +1,787 @@
+package codec
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// WireOptions choose how an [Encoder] packs batches into frames. Each
+// technique can be turned off on its own so the backhaul meter can show
+// what each saves.
+type WireOptions struct {
+	// Dictionary sends a series' name, kind and labels once (in the first
+	// frame that mentions it, and in every keyframe) and only its numeric
+	// id after that. Off: every frame repeats every name.
+	Dictionary bool `yaml:"dictionary"`
+	// Delta packs each value against the same series' value in the
+	// previous frame; a series whose values did not change costs a few
+	// zero bytes. Off: every frame is a keyframe.
+	Delta bool `yaml:"delta"`
+	// Precision is the relative precision the statistics travel with: each
+	// of sum, min, max, first, last and the quantiles arrives within
+	// Precision of the agent's value (the sum via the window mean). 0 sends
+	// them exactly. Counts and a counter's raw last value are always exact.
+	// The quantiles themselves are estimates within the sketch's relative
+	// accuracy (1 % by default), so a precision well below that loses
+	// nothing the sketch had.
+	Precision float64 `yaml:"precision"`
+	// Compress compresses each frame body with zstd.
+	Compress bool `yaml:"compress"`
+	// Keyframe makes every Keyframe-th frame a keyframe, so a receiver
+	// that lost its state recovers within that many windows. 0: only the
+	// first frame (and the first after a Reset).
+	Keyframe int `yaml:"keyframe"`
+}
+
+// DefaultWireOptions returns every technique on, 0.2 % precision and a
+// keyframe every 60 frames (an hour of 60 s windows).
+func DefaultWireOptions() WireOptions {
+	return WireOptions{Dictionary: true, Delta: true, Precision: 0.002, Compress: true, Keyframe: 60}
+}
+
+// Validate names the first field out of range.
+func (o WireOptions) Validate() error {
+	switch {
+	case !(o.Precision >= 0 && o.Precision <= MaxPrecision):
+		return fmt.Errorf("codec: wire precision %v must be between 0 and %v", o.Precision, MaxPrecision)
+	case o.Keyframe < 0 || o.Keyframe > 100_000:
+		return fmt.Errorf("codec: wire keyframe %d must be between 0 and 100000", o.Keyframe)
+	}
+	return nil
+}
+
+// The packed statistics of one series, in codes of the frame's quantizer
+// (or float64 bits when the series travels exactly).
+const (
+	fSum = iota // quantized: the window mean, the sum is mean·count
+	fMin
+	fMax
+	fFirst
+	fLast
+	fQ50
+	fQ90
+	fQ99
+	nFields
+)
+
+// entry is what both ends remember of one series after a frame.
+type entry struct {
+	count uint32
+	flags uint8
+	v     [nFields]uint64 // codes (as uint64) or float64 bits (flagExact)
+	raw   float64         // a counter's exact raw last value
+}
+
+const (
+	flagQuantiles uint8 = 1 << iota // v[fQ50..fQ99] are set
+	flagExact                       // v holds float64 bits, not codes
+	flagCounter                     // raw holds the counter's last value
+)
+
+// state is one side's memory of a stream: the dictionary and the values of
+// the series in the last frame. The encoder and the decoder of a stream
+// hold identical states after every frame.
+type state struct {
+	seq  uint64
+	q    quantizer
+	dict map[uint32]*Series
+	cur  map[uint32]*entry
+}
+
+func newState(p float64) *state {
+	return &state{q: newQuantizer(p), dict: map[uint32]*Series{}, cur: map[uint32]*entry{}}
+}
+
+// Encoder packs one agent's batches into frames, each against the one
+// before. It is not safe for concurrent use.
+type Encoder struct {
+	o     WireOptions
+	st    *state
+	since int // frames since the last keyframe
+	zw    *zstd.Encoder
+	raw   []byte
+	ids   []uint32
+}
+
+// NewEncoder returns an encoder whose first frame is a keyframe.
+func NewEncoder(o WireOptions) (*Encoder, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Encoder{o: o}
+	if o.Compress {
+		var err error
+		e.zw, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<17),
+			zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, fmt.Errorf("codec: zstd encoder: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// Reset forgets the previous frame: the next one is a keyframe. Call it
+// whenever the receiver may not get the frames in the order they were
+// encoded (after a failed publish, before a resend).
+func (e *Encoder) Reset() { e.st = nil }
+
+// Options returns the options e was made with.
+func (e *Encoder) Options() WireOptions { return e.o }
+
+// Encode appends the frame of b to dst. b must be valid (see
+// Batch.Validate) and its Seq greater than that of the previous frame.
+func (e *Encoder) Encode(dst []byte, b *Batch) ([]byte, error) {
+	key := e.st == nil || !e.o.Delta || b.Seq <= e.st.seq || (e.o.Keyframe > 0 && e.since+1 >= e.o.Keyframe)
+	base := e.st
+	if key {
+		base = newState(e.o.Precision)
+		e.since = 0
+	} else {
+		e.since++
+	}
+	next, err := base.next(b, e.o.Dictionary)
+	if err != nil {
+		return dst, err
+	}
+	if !e.o.Dictionary {
+		// Names again every frame, and only of the series in it.
+		base.dict = map[uint32]*Series{}
+		present := make(map[uint32]*Series, len(next.cur))
+		for id := range next.cur {
+			present[id] = next.dict[id]
+		}
+		next.dict = present
+	}
+	e.raw = pack(e.raw[:0], base, next, b.Events)
+	f := Frame{Version: FrameVersion, Agent: b.Agent, Site: b.Site, Host: b.Host, Seq: b.Seq,
+		Start: b.Start, Width: b.Width, Late: b.Late, Precision: e.o.Precision, RawLen: uint32(len(e.raw)), Body: e.raw}
+	if !key {
+		f.Base = base.seq
+	}
+	if e.zw != nil {
+		f.Compression = BodyZstd
+		f.Body = e.zw.EncodeAll(e.raw, nil)
+	}
+	out, err := f.MarshalMsg(dst)
+	if err != nil {
+		return dst, fmt.Errorf("codec: encode frame seq %d: %w", b.Seq, err)
+	}
+	e.st = next
+	return out, nil
+}
+
+// next is the state after batch b, given s before it.
+func (s *state) next(b *Batch, dictionary bool) (*state, error) {
+	n := &state{seq: b.Seq, q: s.q, dict: s.dict, cur: make(map[uint32]*entry, len(b.Rollups))}
+	byID := make(map[uint32]*Series, len(b.Series))
+	for i := range b.Series {
+		byID[b.Series[i].ID] = &b.Series[i]
+	}
+	dictCopied := false
+	for i := range b.Rollups {
+		r := &b.Rollups[i]
+		sr := byID[r.ID]
+		if sr == nil {
+			return nil, fmt.Errorf("%w: rollup refers to undefined series id %d", ErrMalformed, r.ID)
+		}
+		if old := n.dict[r.ID]; old == nil || !sameSeries(old, sr) {
+			if !dictCopied {
+				n.dict, dictCopied = cloneDict(s.dict), true
+			}
+			c := *sr
+			c.Labels = slices.Clone(sr.Labels)
+			n.dict[r.ID] = &c
+		}
+		n.cur[r.ID] = s.q.entry(r, sr.Kind)
+	}
+	return n, nil
+}
+
+func cloneDict(d map[uint32]*Series) map[uint32]*Series {
+	c := make(map[uint32]*Series, len(d)+8)
+	for k, v := range d {
+		c[k] = v
+	}
+	return c
+}
+
+func sameSeries(a, b *Series) bool {
+	return a.Name == b.Name && a.Kind == b.Kind && slices.Equal(a.Labels, b.Labels)
+}
+
+// entry quantizes one rollup.
+func (q quantizer) entry(r *Rollup, kind Kind) *entry {
+	e := &entry{count: r.Count}
+	vals := [nFields]float64{fSum: r.Sum, fMin: r.Min, fMax: r.Max, fFirst: r.First, fLast: r.Last}
+	if r.Count > 0 {
+		vals[fSum] = r.Sum / float64(r.Count)
+	}
+	if len(r.Quantiles) == len(QuantileLevels) {
+		e.flags |= flagQuantiles
+		copy(vals[fQ50:], r.Quantiles)
+	}
+	if kind == Counter {
+		e.flags |= flagCounter
+		e.raw = r.Last
+		vals[fLast] = 0
+	}
+	exact := q.p == 0
+	if !exact {
+		for i, v := range vals {
+			k, ok := q.code(v)
+			if !ok {
+				exact = true
+				break
+			}
+			e.v[i] = uint64(k)
+		}
+	}
+	if exact {
+		e.flags |= flagExact
+		vals[fSum] = r.Sum // exactly, not via the mean
+		for i, v := range vals {
+			e.v[i] = math.Float64bits(v)
+		}
+	}
+	return e
+}
+
+// spreadFields are the fields a quantized entry packs against its level:
+// the ones it has (a counter's last is raw, quantiles may be absent).
+func spreadFields(flags uint8) []int {
+	switch {
+	case flags&flagCounter != 0 && flags&flagQuantiles != 0:
+		return counterQFields
+	case flags&flagCounter != 0:
+		return counterFields
+	case flags&flagQuantiles != 0:
+		return gaugeQFields
+	}
+	return gaugeFields
+}
+
+var (
+	counterQFields = []int{fMin, fMax, fFirst, fQ50, fQ90, fQ99}
+	counterFields  = []int{fMin, fMax, fFirst}
+	gaugeQFields   = []int{fMin, fMax, fFirst, fLast, fQ50, fQ90, fQ99}
+	gaugeFields    = []int{fMin, fMax, fFirst, fLast}
+)
+
+// rollup turns an entry back into statistics.
+func (q quantizer) rollup(id uint32, e *entry) Rollup {
+	var vals [nFields]float64
+	for i, u := range e.v {
+		if e.flags&flagExact != 0 {
+			vals[i] = math.Float64frombits(u)
+		} else {
+			vals[i] = q.value(int64(u))
+		}
+	}
+	r := Rollup{ID: id, Count: e.count, Sum: vals[fSum], Min: vals[fMin], Max: vals[fMax], First: vals[fFirst], Last: vals[fLast]}
+	if e.flags&flagExact == 0 {
+		r.Sum = vals[fSum] * float64(e.count)
+	}
+	if e.flags&flagCounter != 0 {
+		r.Last = e.raw
+	}
+	if e.flags&flagQuantiles != 0 {
+		r.Quantiles = []float64{vals[fQ50], vals[fQ90], vals[fQ99]}
+	}
+	return r
+}
+
+// The body is a run of sections, each a uvarint length and its bytes, so
+// that similar bytes sit together for the compressor:
+//
+//	dict     new or changed dictionary entries: id delta, kind, name, labels
+//	gone     ids of the base that are absent now (id deltas)
+//	fresh    ids present now that the base did not have (id deltas)
+//	flags    one byte per present series, ascending id
+//	counts   zigzag count delta against the base
+//	levels   per series: its first field against the base's (zigzag code
+//	         delta, or 8 bytes of float64 bits XOR when exact)
+//	spreads  the other fields against the first (codes) or the base's
+//	         (exact); a series whose fields all equal its level writes a
+//	         single 0
+//	raws     a counter's raw last value: 0 same as the base, 1–4 scaled
+//	         integer delta (scale 10^(tag−1)), 5 float64 bits XOR the base
+//	events   the batch's events, msgp
+const nSections = 9
+
+func pack(dst []byte, base, next *state, events []Event) []byte {
+	var sec [nSections][]byte
+	ids := make([]uint32, 0, len(next.cur))
+	for id := range next.cur {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	// Dictionary: every entry the base does not have (as is).
+	var dictIDs []uint32
+	for id, d := range next.dict {
+		if bd := base.dict[id]; bd == nil || (bd != d && !sameSeries(bd, d)) {
+			dictIDs = append(dictIDs, id)
+		}
+	}
+	slices.Sort(dictIDs)
+	var prev uint32
+	nDict := uint64(len(dictIDs))
+	var dict []byte
+	for _, id := range dictIDs {
+		d := next.dict[id]
+		dict = binary.AppendUvarint(dict, uint64(id-prev))
+		prev = id
+		dict = append(dict, byte(d.Kind))
+		dict = appendString(dict, d.Name)
+		dict = binary.AppendUvarint(dict, uint64(len(d.Labels)))
+		for _, l := range d.Labels {
+			dict = appendString(dict, l)
+		}
+	}
+	sec[0] = append(binary.AppendUvarint(nil, nDict), dict...)
+	sec[1] = appendIDs(nil, base.cur, next.cur)
+	sec[2] = appendIDs(nil, next.cur, base.cur)
+	for _, id := range ids {
+		e := next.cur[id]
+		b := base.cur[id]
+		if b == nil || (b.flags&flagExact) != (e.flags&flagExact) {
+			b = &entry{}
+		}
+		sec[3] = append(sec[3], e.flags)
+		sec[4] = binary.AppendVarint(sec[4], int64(e.count)-int64(b.count))
+		if e.flags&flagExact != 0 {
+			sec[5] = binary.BigEndian.AppendUint64(sec[5], e.v[0]^b.v[0])
+			for i := 1; i < nFields; i++ {
+				sec[6] = binary.BigEndian.AppendUint64(sec[6], e.v[i]^b.v[i])
+			}
+		} else {
+			sec[5] = binary.AppendVarint(sec[5], int64(e.v[0]-b.v[0]))
+			fields := spreadFields(e.flags)
+			flat := true
+			for _, i := range fields {
+				flat = flat && e.v[i] == e.v[0]
+			}
+			if flat {
+				sec[6] = append(sec[6], 0)
+			} else {
+				sec[6] = append(sec[6], 1)
+				for _, i := range fields {
+					sec[6] = binary.AppendVarint(sec[6], int64(e.v[i]-e.v[0]))
+				}
+			}
+		}
+		if e.flags&flagCounter != 0 {
+			sec[7] = appendRaw(sec[7], e.raw, b.raw, b.flags&flagCounter != 0)
+		}
+	}
+	if len(events) > 0 {
+		ev := Batch{Events: events}
+		sec[8], _ = ev.MarshalMsg(nil) // plain data: cannot fail
+	}
+	for _, s := range sec {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+// appendIDs writes the ids of a that are not in b, ascending, as a count
+// and deltas.
+func appendIDs(dst []byte, a, b map[uint32]*entry) []byte {
+	var ids []uint32
+	for id := range a {
+		if b[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	dst = binary.AppendUvarint(dst, uint64(len(ids)))
+	var prev uint32
+	for _, id := range ids {
+		dst = binary.AppendUvarint(dst, uint64(id-prev))
+		prev = id
+	}
+	return dst
+}
+
+// appendRaw writes a counter's raw value against its previous one exactly.
+func appendRaw(dst []byte, v, base float64, haveBase bool) []byte {
+	if !haveBase {
+		base = 0
+	}
+	if math.Float64bits(v) == math.Float64bits(base) {
+		return append(dst, 0)
+	}
+	for tag, scale := range [...]float64{1, 10, 100, 1000} {
+		a, b := v*scale, base*scale
+		if math.Abs(a) < 1<<52 && math.Abs(b) < 1<<52 && a == math.Trunc(a) && b == math.Trunc(b) &&
+			float64(int64(a))/scale == v && float64(int64(b))/scale == base {
+			dst = append(dst, byte(tag+1))
+			return binary.AppendVarint(dst, int64(a)-int64(b))
+		}
+	}
+	dst = append(dst, 5)
+	return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)^math.Float64bits(base))
+}
+
+// Decoder unpacks one agent's frames. It is not safe for concurrent use.
+type Decoder struct {
+	st *state
+}
+
+// NewDecoder returns a decoder that can start with a keyframe.
+func NewDecoder() *Decoder { return &Decoder{} }
+
+// Seq is the sequence number of the last frame decoded: the base a delta
+// frame needs. 0 before the first.
+func (d *Decoder) Seq() uint64 {
+	if d.st == nil {
+		return 0
+	}
+	return d.st.seq
+}
+
+// Decode parses and unpacks one frame.
+func (d *Decoder) Decode(p []byte) (*Batch, error) {
+	f, err := ParseFrame(p)
+	if err != nil {
+		return nil, err
+	}
+	return d.Apply(f)
+}
+
+// zstdDec is shared: DecodeAll is safe for concurrent use.
+var zstdDec = sync.OnceValues(func() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxBatchBytes),
+		zstd.WithDecoderMaxWindow(1<<20))
+})
+
+// Apply unpacks a parsed frame. A delta frame needs the decoder to hold
+// its base ([ErrBaseMissing] otherwise); a frame that fails leaves the
+// decoder as it was.
+func (d *Decoder) Apply(f *Frame) (*Batch, error) {
+	base := d.st
+	if f.Base == 0 {
+		base = newState(f.Precision)
+	} else if base == nil || base.seq != f.Base {
+		return nil, fmt.Errorf("%w: frame %s/%d is packed against %d, decoder holds %d", ErrBaseMissing, f.Agent, f.Seq, f.Base, d.Seq())
+	} else if base.q.p != f.Precision {
+		return nil, fmt.Errorf("%w: frame %d has precision %v, its base %v", ErrMalformed, f.Seq, f.Precision, base.q.p)
+	}
+	body := f.Body
+	if f.Compression == BodyZstd {
+		zd, err := zstdDec()
+		if err != nil {
+			return nil, fmt.Errorf("codec: zstd decoder: %w", err)
+		}
+		if body, err = zd.DecodeAll(f.Body, make([]byte, 0, f.RawLen)); err != nil {
+			return nil, fmt.Errorf("%w: frame %d body: %w", ErrMalformed, f.Seq, err)
+		}
+	}
+	if len(body) != int(f.RawLen) {
+		return nil, fmt.Errorf("%w: frame %d body is %d bytes, header says %d", ErrMalformed, f.Seq, len(body), f.RawLen)
+	}
+	next, events, err := unpack(body, base, f.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("%w: frame %s/%d: %w", ErrMalformed, f.Agent, f.Seq, err)
+	}
+	b := &Batch{Version: Version, Agent: f.Agent, Site: f.Site, Host: f.Host, Seq: f.Seq, Start: f.Start, Width: f.Width,
+		Late: f.Late, Events: events}
+	ids := make([]uint32, 0, len(next.cur))
+	for id := range next.cur {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b.Series = make([]Series, len(ids))
+	b.Rollups = make([]Rollup, len(ids))
+	for i, id := range ids {
+		b.Series[i] = *next.dict[id]
+		b.Series[i].Labels = slices.Clone(b.Series[i].Labels)
+		b.Rollups[i] = next.q.rollup(id, next.cur[id])
+	}
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	d.st = next
+	return b, nil
+}
+
+// reader walks a body; the first error sticks.
+type reader struct {
+	p   []byte
+	err error
+}
+
+func (r *reader) fail(format string, a ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format, a...)
+	}
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.p)
+	if n <= 0 {
+		r.fail("bad uvarint")
+		r.p = nil
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.p)
+	if n <= 0 {
+		r.fail("bad varint")
+		r.p = nil
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+func (r *reader) bytes(n uint64) []byte {
+	if n > uint64(len(r.p)) {
+		r.fail("%d bytes wanted, %d left", n, len(r.p))
+		r.p = nil
+		return nil
+	}
+	b := r.p[:n]
+	r.p = r.p[n:]
+	return b
+}
+
+func (r *reader) byte1() byte {
+	b := r.bytes(1)
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+func (r *reader) u64() uint64 {
+	b := r.bytes(8)
+	if len(b) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func (r *reader) str() string { return string(r.bytes(r.uvarint())) }
+
+// ids reads a count and id deltas; n bounds the count.
+func (r *reader) ids(limit int) []uint32 {
+	n := r.uvarint()
+	if n > uint64(limit) {
+		r.fail("%d ids, more than the %d possible", n, limit)
+		return nil
+	}
+	out := make([]uint32, 0, n)
+	var id uint64
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		id += r.uvarint()
+		if id > math.MaxUint32 {
+			r.fail("series id %d out of range", id)
+		}
+		out = append(out, uint32(id))
+	}
+	return out
+}
+
+func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
+	top := &reader{p: body}
+	var sec [nSections]*reader
+	for i := range sec {
+		sec[i] = &reader{p: top.bytes(top.uvarint())}
+	}
+	if top.err != nil {
+		return nil, nil, fmt.Errorf("sections: %w", top.err)
+	}
+	if len(top.p) != 0 {
+		return nil, nil, fmt.Errorf("%d bytes after the last section", len(top.p))
+	}
+	next := &state{seq: seq, q: base.q, dict: base.dict, cur: make(map[uint32]*entry, len(base.cur))}
+
+	r := sec[0]
+	nd := r.uvarint()
+	if nd > uint64(len(body)) {
+		return nil, nil, fmt.Errorf("dictionary: %d entries in %d bytes", nd, len(body))
+	}
+	if nd > 0 {
+		next.dict = cloneDict(base.dict)
+	}
+	var id uint64
+	for i := uint64(0); i < nd && r.err == nil; i++ {
+		id += r.uvarint()
+		if id > math.MaxUint32 {
+			r.fail("series id %d out of range", id)
+			break
+		}
+		s := &Series{ID: uint32(id), Kind: Kind(r.byte1()), Name: r.str()}
+		nl := r.uvarint()
+		if nl > uint64(len(r.p)) {
+			r.fail("series %q: %d labels", s.Name, nl)
+			break
+		}
+		for range nl {
+			s.Labels = append(s.Labels, r.str())
+		}
+		next.dict[s.ID] = s
+	}
+	if r.err != nil {
+		return nil, nil, fmt.Errorf("dictionary: %w", r.err)
+	}
+
+	for id, e := range base.cur {
+		next.cur[id] = e
+	}
+	for _, id := range sec[1].ids(len(base.cur)) {
+		if next.cur[id] == nil {
+			return nil, nil, fmt.Errorf("series id %d gone but not in the base", id)
+		}
+		delete(next.cur, id)
+	}
+	fresh := sec[2].ids(len(next.dict))
+	for _, id := range fresh {
+		if next.dict[id] == nil {
+			return nil, nil, fmt.Errorf("series id %d present but not in the dictionary", id)
+		}
+		if base.cur[id] != nil {
+			return nil, nil, fmt.Errorf("series id %d fresh but in the base", id)
+		}
+		next.cur[id] = &entry{}
+	}
+	for _, rd := range sec[1:3] {
+		if rd.err != nil {
+			return nil, nil, fmt.Errorf("ids: %w", rd.err)
+		}
+	}
+	ids := make([]uint32, 0, len(next.cur))
+	for id := range next.cur {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	fl, cn, lv, sp, rw := sec[3], sec[4], sec[5], sec[6], sec[7]
+	for _, id := range ids {
+		b := base.cur[id]
+		e := &entry{flags: fl.byte1()}
+		if e.flags > flagQuantiles|flagExact|flagCounter {
+			return nil, nil, fmt.Errorf("series id %d: unknown flags %#x", id, e.flags)
+		}
+		if b == nil || (b.flags&flagExact) != (e.flags&flagExact) {
+			b = &entry{}
+		}
+		if e.flags&flagExact == 0 && next.q.p == 0 {
+			return nil, nil, fmt.Errorf("series id %d: quantized in an exact frame", id)
+		}
+		c := int64(b.count) + cn.varint()
+		if c < 0 || c > math.MaxUint32 {
+			return nil, nil, fmt.Errorf("series id %d: count %d out of range", id, c)
+		}
+		e.count = uint32(c)
+		if e.flags&flagExact != 0 {
+			e.v[0] = lv.u64() ^ b.v[0]
+			for i := 1; i < nFields; i++ {
+				e.v[i] = sp.u64() ^ b.v[i]
+			}
+		} else {
+			e.v[0] = b.v[0] + uint64(lv.varint())
+			switch sp.byte1() {
+			case 0:
+				for _, i := range spreadFields(e.flags) {
+					e.v[i] = e.v[0]
+				}
+			case 1:
+				for _, i := range spreadFields(e.flags) {
+					e.v[i] = e.v[0] + uint64(sp.varint())
+				}
+			default:
+				return nil, nil, fmt.Errorf("series id %d: bad spread tag", id)
+			}
+			for i := range e.v {
+				if !next.q.valid(int64(e.v[i])) {
+					return nil, nil, fmt.Errorf("series id %d: code %d out of range", id, int64(e.v[i]))
+				}
+			}
+		}
+		if e.flags&flagCounter != 0 {
+			e.raw = readRaw(rw, b.raw, b.flags&flagCounter != 0)
+		}
+		next.cur[id] = e
+	}
+	for i, rd := range sec[3:8] {
+		if rd.err != nil {
+			return nil, nil, fmt.Errorf("values section %d: %w", i+3, rd.err)
+		}
+		if len(rd.p) != 0 {
+			return nil, nil, fmt.Errorf("values section %d: %d bytes left over", i+3, len(rd.p))
+		}
+	}
+	var events []Event
+	if p := sec[8].p; len(p) > 0 {
+		var ev Batch
+		rest, err := ev.UnmarshalMsg(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("events: %w", err)
+		}
+		if len(rest) != 0 {
+			return nil, nil, fmt.Errorf("events: %d trailing bytes", len(rest))
+		}
+		events = ev.Events
+	}
+	return next, events, nil
+}
+
+func readRaw(r *reader, base float64, haveBase bool) float64 {
+	if !haveBase {
+		base = 0
+	}
+	tag := r.byte1()
+	switch tag {
+	case 0:
+		return base
+	case 1, 2, 3, 4:
+		scale := [...]float64{1, 10, 100, 1000}[tag-1]
+		return float64(int64(base*scale)+r.varint()) / scale
+	case 5:
+		return math.Float64frombits(r.u64() ^ math.Float64bits(base))
+	}
+	r.fail("bad raw tag %d", tag)
+	return 0
+}
+
+// MarshalState returns d's state as a keyframe (nil before the first
+// frame), so another decoder — another aggregator taking over the stream —
+// can continue with the next delta frame after [Decoder.UnmarshalState].
+func (d *Decoder) MarshalState(dst []byte) []byte {
+	if d.st == nil {
+		return dst
+	}
+	body := pack(nil, newState(d.st.q.p), d.st, nil)
+	f := Frame{Version: FrameVersion, Agent: "state", Site: "state", Host: "state", Seq: d.st.seq, Width: 1,
+		Precision: d.st.q.p, RawLen: uint32(len(body)), Body: body}
+	out, _ := f.MarshalMsg(dst) // plain data: cannot fail
+	return out
+}
+
+// UnmarshalState replaces d's state with one from MarshalState.
+func (d *Decoder) UnmarshalState(p []byte) error {
+	f, err := ParseFrame(p)
+	if err != nil {
+		return fmt.Errorf("codec: decoder state: %w", err)
+	}
+	st, _, err := unpack(f.Body, newState(f.Precision), f.Seq)
+	if err != nil {
+		return fmt.Errorf("codec: decoder state: %w", err)
+	}
+	d.st = st
+	return nil
+}

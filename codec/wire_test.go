@@ -1,0 +1,340 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// stream makes n consecutive batches of one host: gauges that drift and
+// wobble, counters whose rates vary and whose raw values grow (with
+// fractional and integral steps), a flat series, and churn: a series that
+// disappears for a while and comes back, and one that first appears late.
+func stream(n int, seed uint64) []*Batch {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	out := make([]*Batch, n)
+	cpu, ctx := 1234.56, 7.1e7
+	for w := range n {
+		b := &Batch{Agent: "s1/h1", Site: "s1", Host: "h1", Seq: uint64(1000 + w), Start: int64(w) * 60_000, Width: 60_000}
+		add := func(id uint32, name string, kind Kind, r Rollup, labels ...string) {
+			b.Series = append(b.Series, Series{ID: id, Name: name, Kind: kind, Labels: labels})
+			r.ID = id
+			b.Rollups = append(b.Rollups, r)
+		}
+		load := 0.5 + 0.4*math.Sin(float64(w)/5) + rng.Float64()*0.1
+		add(0, "node_load1", Gauge, Rollup{Count: 60, Sum: load * 60, Min: load * 0.8, Max: load * 1.3, First: load * 0.9, Last: load,
+			Quantiles: []float64{load, load * 1.2, load * 1.29}})
+		mem := 8e9 + float64(w)*1e6 + rng.Float64()*1e5
+		add(1, "node_memory_MemAvailable_bytes", Gauge, Rollup{Count: 60, Sum: mem * 60, Min: mem, Max: mem, First: mem, Last: mem,
+			Quantiles: []float64{mem, mem, mem}})
+		add(2, "node_memory_MemTotal_bytes", Gauge, Rollup{Count: 60, Sum: 16e9 * 60, Min: 16e9, Max: 16e9, First: 16e9, Last: 16e9,
+			Quantiles: []float64{16e9, 16e9, 16e9}})
+		rate := 0.3 + rng.Float64()*0.2
+		cpu += rate * 60
+		cpu = math.Round(cpu*100) / 100
+		add(3, "node_cpu_seconds_total", Counter, Rollup{Count: 60, Sum: rate * 60, Min: rate / 2, Max: rate * 2, First: rate, Last: cpu,
+			Quantiles: []float64{rate, rate * 1.5, rate * 1.9}}, "cpu", "0", "mode", "user")
+		ctx += float64(rng.IntN(5000))
+		add(4, "node_context_switches_total", Counter, Rollup{Count: 59, Sum: 4000, Min: 0, Max: 200, First: 50, Last: ctx}, "", "")
+		if w%7 < 4 {
+			add(5, "node_network_receive_bytes_total", Counter, Rollup{Count: 60, Sum: 0, Last: 1e12 + 0.5}, "device", "eth0")
+		}
+		if w >= 3 {
+			add(9, "node_hwmon_temp_celsius", Gauge, Rollup{Count: 60, Sum: -2.5 * 60, Min: -3, Max: -2, First: -2.5, Last: -2.75})
+		}
+		if w == 5 {
+			b.Events = []Event{{Kind: Open, Incident: 1, Series: "cpu_busy_percent", TS: 300_000, Score: 0.9, Value: 99, Start: 270_000, Step: 1000,
+				Context: []float64{1, 2, 3, 99}}}
+		}
+		out[w] = b
+	}
+	return out
+}
+
+// within checks got against want: count, a counter's raw last and every
+// exact field bit for bit, the rest within relative precision p.
+func within(t *testing.T, where string, want, got *Batch, p float64) {
+	t.Helper()
+	if got.Agent != want.Agent || got.Site != want.Site || got.Host != want.Host || got.Seq != want.Seq ||
+		got.Start != want.Start || got.Width != want.Width || got.Late != want.Late {
+		t.Fatalf("%s: header %+v, want %+v", where, got, want)
+	}
+	if !reflect.DeepEqual(got.Series, want.Series) {
+		t.Fatalf("%s: series\n got  %+v\n want %+v", where, got.Series, want.Series)
+	}
+	if !reflect.DeepEqual(got.Events, want.Events) {
+		t.Fatalf("%s: events %+v, want %+v", where, got.Events, want.Events)
+	}
+	if len(got.Rollups) != len(want.Rollups) {
+		t.Fatalf("%s: %d rollups, want %d", where, len(got.Rollups), len(want.Rollups))
+	}
+	near := func(field string, g, w float64) {
+		if p == 0 {
+			if math.Float64bits(g) != math.Float64bits(w) {
+				t.Fatalf("%s: %s = %v, want exactly %v", where, field, g, w)
+			}
+			return
+		}
+		if d := math.Abs(g - w); d > p*(1+p)*math.Abs(w)+1e-300 {
+			t.Fatalf("%s: %s = %v, want %v within %v (relative error %v)", where, field, g, w, p, d/math.Abs(w))
+		}
+	}
+	for i, w := range want.Rollups {
+		g := got.Rollups[i]
+		f := fmt.Sprintf("series %d", w.ID)
+		if g.ID != w.ID || g.Count != w.Count {
+			t.Fatalf("%s: %s id/count %d/%d, want %d/%d", where, f, g.ID, g.Count, w.ID, w.Count)
+		}
+		near(f+" sum", g.Sum, w.Sum)
+		near(f+" min", g.Min, w.Min)
+		near(f+" max", g.Max, w.Max)
+		near(f+" first", g.First, w.First)
+		if want.Series[i].Kind == Counter {
+			if math.Float64bits(g.Last) != math.Float64bits(w.Last) {
+				t.Fatalf("%s: %s raw last %v, want exactly %v", where, f, g.Last, w.Last)
+			}
+		} else {
+			near(f+" last", g.Last, w.Last)
+		}
+		if len(g.Quantiles) != len(w.Quantiles) {
+			t.Fatalf("%s: %s has %d quantiles, want %d", where, f, len(g.Quantiles), len(w.Quantiles))
+		}
+		for j := range w.Quantiles {
+			near(fmt.Sprintf("%s q%v", f, QuantileLevels[j]), g.Quantiles[j], w.Quantiles[j])
+		}
+	}
+}
+
+func TestWireRoundTrip(t *testing.T) {
+	all := DefaultWireOptions()
+	for _, tc := range []struct {
+		name string
+		o    WireOptions
+	}{
+		{"default", all},
+		{"exact", WireOptions{Dictionary: true, Delta: true, Compress: true, Keyframe: 60}},
+		{"no delta", WireOptions{Dictionary: true, Precision: 0.002}},
+		{"no dictionary", WireOptions{Delta: true, Precision: 0.01}},
+		{"raw body", WireOptions{Dictionary: true, Delta: true, Precision: 0.05}},
+		{"keyframe every 3", WireOptions{Dictionary: true, Delta: true, Precision: 0.001, Compress: true, Keyframe: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			enc, err := NewEncoder(tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := NewDecoder()
+			keys := 0
+			for i, b := range stream(30, 7) {
+				p, err := enc.Encode(nil, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := ParseFrame(p)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if f.Base == 0 {
+					keys++
+				} else if f.Base != b.Seq-1 {
+					t.Fatalf("frame %d packed against %d, want the previous %d", i, f.Base, b.Seq-1)
+				}
+				got, err := dec.Decode(p)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				within(t, fmt.Sprintf("frame %d", i), b, got, tc.o.Precision)
+			}
+			want := 1
+			switch {
+			case !tc.o.Delta:
+				want = 30
+			case tc.o.Keyframe > 0:
+				want = (30 + tc.o.Keyframe - 1) / tc.o.Keyframe
+			}
+			if keys != want {
+				t.Fatalf("%d keyframes, want %d", keys, want)
+			}
+		})
+	}
+}
+
+func TestWireDeltaIsSmall(t *testing.T) {
+	enc, _ := NewEncoder(DefaultWireOptions())
+	bs := stream(3, 1)
+	key, _ := enc.Encode(nil, bs[0])
+	delta, _ := enc.Encode(nil, bs[1])
+	full, _ := Encode(nil, bs[1])
+	if len(delta) >= len(key) || len(key) >= len(full) {
+		t.Fatalf("sizes: msgp batch %d, keyframe %d, delta %d bytes: want batch > keyframe > delta", len(full), len(key), len(delta))
+	}
+	t.Logf("msgp batch %d B, keyframe %d B, delta %d B", len(full), len(key), len(delta))
+}
+
+func TestWireBaseMissing(t *testing.T) {
+	enc, _ := NewEncoder(DefaultWireOptions())
+	bs := stream(4, 2)
+	f0, _ := enc.Encode(nil, bs[0])
+	f1, _ := enc.Encode(nil, bs[1])
+	f2, _ := enc.Encode(nil, bs[2])
+	dec := NewDecoder()
+	if _, err := dec.Decode(f1); !errors.Is(err, ErrBaseMissing) {
+		t.Fatalf("delta on an empty decoder: %v, want ErrBaseMissing", err)
+	}
+	if _, err := dec.Decode(f0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dec.Decode(f2); !errors.Is(err, ErrBaseMissing) {
+		t.Fatalf("delta that skips one: %v, want ErrBaseMissing", err)
+	}
+	if dec.Seq() != bs[0].Seq {
+		t.Fatalf("a failed frame moved the decoder to %d", dec.Seq())
+	}
+	// A corrupt body leaves the decoder where it was, too.
+	bad, _ := ParseFrame(f1)
+	bad.Body = append([]byte(nil), bad.Body...)
+	bad.Body[len(bad.Body)/2] ^= 0xff
+	if _, err := dec.Apply(bad); err == nil {
+		t.Fatal("corrupt body decoded")
+	}
+	for _, p := range [][]byte{f1, f2} {
+		if _, err := dec.Decode(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// After Reset the encoder starts again with a keyframe any decoder takes.
+	enc.Reset()
+	f3, _ := enc.Encode(nil, bs[3])
+	if got, err := NewDecoder().Decode(f3); err != nil || got.Seq != bs[3].Seq {
+		t.Fatalf("keyframe after Reset: %v", err)
+	}
+}
+
+// TestWireStateHandover: a second decoder continues from the first's
+// marshalled state, including dictionary entries of series absent from the
+// last frame that come back later.
+func TestWireStateHandover(t *testing.T) {
+	enc, _ := NewEncoder(WireOptions{Dictionary: true, Delta: true, Precision: 0.002, Compress: true})
+	dec := NewDecoder()
+	bs := stream(20, 3)
+	for i, b := range bs {
+		p, _ := enc.Encode(nil, b)
+		if i == 5 { // series 5 is absent in windows 4–6
+			other := NewDecoder()
+			if err := other.UnmarshalState(dec.MarshalState(nil)); err != nil {
+				t.Fatal(err)
+			}
+			dec = other
+		}
+		got, err := dec.Decode(p)
+		if err != nil {
+			t.Fatalf("frame %d after handover: %v", i, err)
+		}
+		within(t, fmt.Sprintf("frame %d", i), b, got, 0.002)
+	}
+}
+
+func TestParseFrameRejects(t *testing.T) {
+	enc, _ := NewEncoder(DefaultWireOptions())
+	good, _ := enc.Encode(nil, stream(1, 4)[0])
+	f, _ := ParseFrame(good)
+	mut := func(m func(*Frame)) []byte {
+		c := *f
+		m(&c)
+		p, _ := c.MarshalMsg(nil)
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		p    []byte
+		want error
+	}{
+		{"empty", nil, ErrMalformed},
+		{"truncated", good[:len(good)/2], ErrMalformed},
+		{"trailing", append(append([]byte(nil), good...), 0xc0), ErrMalformed},
+		{"version", mut(func(f *Frame) { f.Version = 3 }), ErrVersion},
+		{"no site", mut(func(f *Frame) { f.Site = "" }), ErrMalformed},
+		{"base after seq", mut(func(f *Frame) { f.Base = f.Seq }), ErrMalformed},
+		{"unaligned", mut(func(f *Frame) { f.Start++ }), ErrMalformed},
+		{"precision", mut(func(f *Frame) { f.Precision = 0.5 }), ErrMalformed},
+		{"compression", mut(func(f *Frame) { f.Compression = 9 }), ErrMalformed},
+		{"raw length", mut(func(f *Frame) { f.RawLen = 1 << 30 }), ErrMalformed},
+		{"a batch", func() []byte { p, _ := Encode(nil, sampleBatch()); return p }(), ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewDecoder().Decode(tc.p)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if !IsFrame(good) {
+		t.Fatal("IsFrame(frame) = false")
+	}
+	if b, _ := Encode(nil, sampleBatch()); IsFrame(b) {
+		t.Fatal("IsFrame(batch) = true")
+	}
+}
+
+func TestWireOptionsValidate(t *testing.T) {
+	for _, o := range []WireOptions{{Precision: -1}, {Precision: 0.2}, {Precision: math.NaN()}, {Keyframe: -1}} {
+		if _, err := NewEncoder(o); err == nil {
+			t.Errorf("NewEncoder(%+v) accepted", o)
+		}
+	}
+}
+
+// FuzzFrame feeds arbitrary bytes to a decoder that holds a state, as a
+// delta frame would find it: no input may panic, and a rejected frame
+// leaves the state alone.
+func FuzzFrame(f *testing.F) {
+	enc, _ := NewEncoder(DefaultWireOptions())
+	raw, _ := NewEncoder(WireOptions{Dictionary: true, Delta: true, Precision: 0.01})
+	bs := stream(3, 5)
+	key, _ := enc.Encode(nil, bs[0])
+	rkey, _ := raw.Encode(nil, bs[0])
+	for _, b := range bs[1:] {
+		p, _ := enc.Encode(nil, b)
+		f.Add(p)
+		p, _ = raw.Encode(nil, b)
+		f.Add(p)
+	}
+	f.Add(key)
+	f.Fuzz(func(t *testing.T, p []byte) {
+		for _, k := range [][]byte{key, rkey} {
+			d := NewDecoder()
+			if _, err := d.Decode(k); err != nil {
+				t.Fatal(err)
+			}
+			seq := d.Seq()
+			if _, err := d.Decode(p); err != nil && d.Seq() != seq {
+				t.Fatalf("rejected frame moved the decoder from %d to %d", seq, d.Seq())
+			}
+		}
+	})
+}
+
+func BenchmarkWire(b *testing.B) {
+	bs := stream(64, 6)
+	for _, o := range []struct {
+		name string
+		o    WireOptions
+	}{{"default", DefaultWireOptions()}, {"exact", WireOptions{Dictionary: true, Delta: true, Compress: true}}} {
+		b.Run("encode/"+o.name, func(b *testing.B) {
+			b.ReportAllocs()
+			enc, _ := NewEncoder(o.o)
+			var buf []byte
+			total := 0
+			for i := 0; b.Loop(); i++ {
+				bt := *bs[i%len(bs)]
+				bt.Seq = uint64(i + 1)
+				buf, _ = enc.Encode(buf[:0], &bt)
+				total += len(buf)
+			}
+			b.ReportMetric(float64(total)/float64(b.N), "B/frame")
+		})
+	}
+}
