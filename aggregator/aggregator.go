@@ -47,6 +47,14 @@ type Stats struct {
 	// Redelivered counts messages received with a delivery count above 1
 	// (after a handoff, a crash or a failed write).
 	Redelivered uint64
+	// Duplicates counts frames applied before and acknowledged again.
+	Duplicates uint64
+	// BaseWaits counts deliveries of delta frames put back to wait for
+	// the frame they are packed against; BaseLost those dropped after
+	// waiting baseWait for it.
+	BaseWaits, BaseLost uint64
+	// FrameBytes sums the sizes of the frames applied.
+	FrameBytes uint64
 }
 
 // Aggregator is one running regional aggregator.
@@ -68,6 +76,8 @@ type Aggregator struct {
 	closeOnce sync.Once
 
 	applied, decodeErrs, storeErrs, rollups, alerts, rebalances, redelivered atomic.Uint64
+	duplicates, baseWaits, baseLost, wireBytes                               atomic.Uint64
+	wire                                                                     *decoders
 
 	mu        sync.Mutex
 	perPart   map[int]uint64
@@ -85,7 +95,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64), started: time.Now().UTC(), closed: make(chan struct{})}
+	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64), started: time.Now().UTC(), closed: make(chan struct{}), wire: newDecoders()}
 	a.parts = newPartitions(a)
 	var err error
 	if a.store, err = store.Open(ctx, cfg.Redis); err != nil {
@@ -209,7 +219,8 @@ func (a *Aggregator) Stats() Stats {
 	a.mu.Unlock()
 	return Stats{Applied: a.applied.Load(), DecodeErrors: a.decodeErrs.Load(), StoreErrors: a.storeErrs.Load(),
 		Rollups: a.rollups.Load(), Alerts: a.alerts.Load(), Partitions: parts,
-		Owned: a.parts.owned(), Members: members, Rebalances: a.rebalances.Load(), Redelivered: a.redelivered.Load()}
+		Owned: a.parts.owned(), Members: members, Rebalances: a.rebalances.Load(), Redelivered: a.redelivered.Load(),
+		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), FrameBytes: a.wireBytes.Load()}
 }
 
 // Ring is the ring built from the last membership seen, nil before the
@@ -273,6 +284,13 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	return nil
 }
 
+// A delta frame whose base is missing is retried every baseRetry for
+// baseWait, then dropped and counted.
+const (
+	baseRetry = 2 * time.Second
+	baseWait  = 5 * time.Minute
+)
+
 // handle applies one message. A batch that cannot be decoded is terminated
 // (never redelivered); a failed Redis write is retried after a delay.
 func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
@@ -285,21 +303,53 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 		a.redelivered.Add(1)
 	}
-	b, err := codec.Decode(m.Data())
+	f, err := codec.ParseFrame(m.Data())
 	if err != nil {
 		a.decodeErrs.Add(1)
-		a.log.Warn("rejecting batch", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
+		a.log.Warn("rejecting frame", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
 		m.TermWithReason(err.Error())
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	b, err := a.wire.decode(wctx, a.store, f)
+	switch {
+	case errors.Is(err, errDuplicate):
+		a.duplicates.Add(1)
+		m.Ack()
+		return
+	case errors.Is(err, codec.ErrBaseMissing):
+		// The frame it was packed against has not been applied yet (it was
+		// resent after this one, or sits behind it): wait for it, for
+		// baseWait at most.
+		if md, merr := m.Metadata(); merr == nil && md.NumDelivered*uint64(baseRetry/time.Second) < uint64(baseWait/time.Second) {
+			a.baseWaits.Add(1)
+			m.NakWithDelay(baseRetry)
+			return
+		}
+		a.baseLost.Add(1)
+		a.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base, "err", err)
+		m.TermWithReason(err.Error())
+		return
+	case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):
+		a.decodeErrs.Add(1)
+		a.wire.forget(f.Agent)
+		a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
+		m.TermWithReason(err.Error())
+		return
+	case err != nil:
+		a.storeErrs.Add(1)
+		a.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
+		m.NakWithDelay(2 * time.Second)
+		return
+	}
 	start := time.Now()
 	err = a.store.Apply(wctx, b)
 	a.writeNs.Add(int64(time.Since(start)))
 	if err != nil {
 		a.storeErrs.Add(1)
 		a.log.Warn("redis write failed; batch will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
+		a.wire.forget(f.Agent)
 		m.NakWithDelay(2 * time.Second)
 		return
 	}
@@ -307,10 +357,19 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 		if err := a.incidents(wctx, b); err != nil {
 			a.storeErrs.Add(1)
 			a.log.Warn("recording incidents failed; batch will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
+			a.wire.forget(f.Agent)
 			m.NakWithDelay(2 * time.Second)
 			return
 		}
 	}
+	if err := a.wire.applied(wctx, a.store, f); err != nil {
+		a.storeErrs.Add(1)
+		a.log.Warn("saving wire state failed; batch will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
+		a.wire.forget(f.Agent)
+		m.NakWithDelay(2 * time.Second)
+		return
+	}
+	a.wireBytes.Add(uint64(len(m.Data())))
 	a.applied.Add(1)
 	a.rollups.Add(uint64(len(b.Rollups)))
 	if p, err := strconv.Atoi(m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]); err == nil {

@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,17 +49,28 @@ func startAggregator(t *testing.T) (*Aggregator, context.Context) {
 	return a, ctx
 }
 
-func testBatch(seq uint64) []byte {
-	p, err := codec.Encode(nil, &codec.Batch{
+func testBatchOf(seq uint64) *codec.Batch {
+	return &codec.Batch{
 		Agent: "s1/h1", Site: "s1", Host: "h1", Seq: seq, Start: 1_700_000_040_000 + int64(seq)*60_000, Width: 60_000,
 		Series:  []codec.Series{{ID: 0, Name: "node_load1"}},
 		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60 * float64(seq), Min: 1, Max: float64(seq), First: 1, Last: float64(seq)}},
-	})
+	}
+}
+
+// keyframe packs b as a frame that decodes on its own, values exact.
+func keyframe(b *codec.Batch) []byte {
+	enc, err := codec.NewEncoder(codec.WireOptions{Dictionary: true})
+	if err != nil {
+		panic(err)
+	}
+	p, err := enc.Encode(nil, b)
 	if err != nil {
 		panic(err)
 	}
 	return p
 }
+
+func testBatch(seq uint64) []byte { return keyframe(testBatchOf(seq)) }
 
 // TestPoisonAndDuplicates publishes good, malformed, wrong-version and
 // duplicate batches: the bad ones are terminated and counted without
@@ -78,7 +91,10 @@ func TestPoisonAndDuplicates(t *testing.T) {
 		return ack
 	}
 	wrongVersion := testBatch(9)
-	wrongVersion[3] = 99
+	if wrongVersion[1] != codec.FrameVersion {
+		t.Fatalf("frame starts % x: the version is not the second byte", wrongVersion[:4])
+	}
+	wrongVersion[1] = 99
 	pub(testBatch(1), "s1/h1/1")
 	pub([]byte("not msgpack at all"), "junk/1")
 	pub(wrongVersion, "s1/h1/9")
@@ -205,14 +221,10 @@ func TestIncidentsRepublishedAndQueryable(t *testing.T) {
 	}
 	js, _ := jetstream.New(nc)
 	withEvent := func(seq uint64, kind codec.EventKind) []byte {
-		b, _ := codec.Decode(testBatch(seq))
+		b := testBatchOf(seq)
 		b.Events = []codec.Event{{Kind: kind, Incident: 1_700_000_100_000, Series: "cpu_busy_percent", TS: 1_700_000_100_000 + int64(seq),
 			Score: 0.97, Value: 99, Reason: "ewma,spot", Start: 1_700_000_070_000, Step: 1000, Context: []float64{3, 4, 99}}}
-		p, err := codec.Encode(nil, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return keyframe(b)
 	}
 	openAlerts := func() int {
 		var r struct {
@@ -260,5 +272,96 @@ func TestIncidentsRepublishedAndQueryable(t *testing.T) {
 	}
 	if n := openAlerts(); n != 0 {
 		t.Fatalf("%d open alerts after the close, want 0", n)
+	}
+}
+
+// TestDeltaFrames publishes a chain of delta frames out of order: a frame
+// whose base has not been applied waits for it, then both apply. A member
+// that never saw the chain (its decoder forgotten) continues from the state
+// saved in Redis.
+func TestDeltaFrames(t *testing.T) {
+	a, ctx := startAggregator(t)
+	nc, err := nats.Connect(a.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	enc, err := codec.NewEncoder(codec.DefaultWireOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for seq := uint64(1); seq <= 4; seq++ {
+		p, err := enc.Encode(nil, testBatchOf(seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, p)
+	}
+	pub := func(i int) {
+		t.Helper()
+		if _, err := js.Publish(ctx, "tele.s1.h1", frames[i], jetstream.WithMsgID(fmt.Sprint("s1/h1/", i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitApplied := func(n uint64) {
+		t.Helper()
+		err := harness.WaitFor(ctx, 20*time.Second, func() error {
+			if st := a.Stats(); st.Applied != n {
+				return fmt.Errorf("stats %+v, want applied=%d", st, n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub(1) // packed against frame 1, which is not there yet
+	err = harness.WaitFor(ctx, 10*time.Second, func() error {
+		if st := a.Stats(); st.BaseWaits == 0 {
+			return fmt.Errorf("stats %+v, want a base wait", st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub(0)
+	pub(2)
+	waitApplied(3)
+	a.wire.forget("s1/h1")
+	pub(3)
+	waitApplied(4)
+	if st := a.Stats(); st.BaseLost != 0 || st.DecodeErrors != 0 {
+		t.Fatalf("stats %+v, want nothing lost or rejected", st)
+	}
+	// Every window is stored with its values (within the wire precision).
+	q := url.Values{"query": {"node_load1:max"}, "start": {"1700000000"}, "end": {"1700000400"}, "step": {"60"}}
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/api/v1/query_range?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct {
+			Result []struct{ Values [][2]any }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Data.Result) != 1 {
+		t.Fatalf("result %+v, want one series", r.Data)
+	}
+	got := map[float64]bool{}
+	for _, v := range r.Data.Result[0].Values {
+		x, _ := strconv.ParseFloat(v[1].(string), 64)
+		got[math.Round(x*100)/100] = true
+	}
+	for seq := 1.0; seq <= 4; seq++ {
+		if !got[seq] {
+			t.Errorf("max %v of window %v missing from %v", seq, seq, r.Data.Result[0].Values)
+		}
 	}
 }

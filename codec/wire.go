@@ -105,7 +105,7 @@ type Encoder struct {
 	since int // frames since the last keyframe
 	zw    *zstd.Encoder
 	raw   []byte
-	ids   []uint32
+	key   bool // the last frame was a keyframe
 }
 
 // NewEncoder returns an encoder whose first frame is a keyframe.
@@ -129,6 +129,9 @@ func NewEncoder(o WireOptions) (*Encoder, error) {
 // whenever the receiver may not get the frames in the order they were
 // encoded (after a failed publish, before a resend).
 func (e *Encoder) Reset() { e.st = nil }
+
+// Keyframe tells whether the last frame Encode returned was a keyframe.
+func (e *Encoder) Keyframe() bool { return e.key }
 
 // Options returns the options e was made with.
 func (e *Encoder) Options() WireOptions { return e.o }
@@ -171,7 +174,7 @@ func (e *Encoder) Encode(dst []byte, b *Batch) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("codec: encode frame seq %d: %w", b.Seq, err)
 	}
-	e.st = next
+	e.st, e.key = next, key
 	return out, nil
 }
 

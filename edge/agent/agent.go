@@ -109,7 +109,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.Close()
 		return nil, fmt.Errorf("agent: jetstream: %w", err)
 	}
-	a.fwd = forward.New(js, a.spool, forward.Options{Subject: cfg.Subject(), Agent: cfg.AgentID()}, log)
+	a.fwd = forward.New(js, a.spool, forward.Options{Subject: cfg.Subject(), Agent: cfg.AgentID(), Wire: &cfg.Wire}, log)
 	return a, nil
 }
 

@@ -61,15 +61,16 @@ func streamBatches(t *testing.T, url string) []*codec.Batch {
 	}
 	info, _ := s.Info(ctx)
 	var out []*codec.Batch
+	dec := codec.NewDecoder()
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatalf("get msg %d: %v", seq, err)
 		}
-		if m.Header.Get("Content-Type") != codec.ContentType || m.Header.Get("Edgepulse-Schema") != fmt.Sprint(codec.Version) {
+		if m.Header.Get("Content-Type") != codec.FrameContentType || m.Header.Get("Edgepulse-Schema") != fmt.Sprint(codec.FrameVersion) {
 			t.Fatalf("msg %d headers %v", seq, m.Header)
 		}
-		b, err := codec.Decode(m.Data)
+		b, err := dec.Decode(m.Data)
 		if err != nil {
 			t.Fatalf("msg %d: %v", seq, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/edge/collect"
 )
 
@@ -46,6 +47,10 @@ type Config struct {
 	Collect collect.Options `yaml:"collect"`
 	// Detect configures edge anomaly detection and incidents.
 	Detect DetectConfig `yaml:"detect"`
+	// Wire chooses how windows are packed on the uplink (see
+	// codec.WireOptions); default: every technique on, 0.2 % precision,
+	// a keyframe every 60 frames.
+	Wire codec.WireOptions `yaml:"wire"`
 }
 
 // DefaultConfig returns the defaults.
@@ -65,6 +70,7 @@ func DefaultConfig() Config {
 		QueueCapacity: 16384,
 		Collect:       DefaultCollectOptions(),
 		MetricsListen: "127.0.0.1:9471",
+		Wire:          codec.DefaultWireOptions(),
 	}
 }
 
@@ -145,6 +151,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max_series %d must be between 1 and 1000000", c.MaxSeries)
 	case c.QueueCapacity < 64 || c.QueueCapacity > 1<<24:
 		return fmt.Errorf("config: queue_capacity %d must be between 64 and 16777216", c.QueueCapacity)
+	}
+	if err := c.Wire.Validate(); err != nil {
+		return fmt.Errorf("config: wire: %w", err)
 	}
 	if err := c.Collect.Validate(); err != nil {
 		return fmt.Errorf("config: collect: %w", err)

@@ -16,11 +16,11 @@ import (
 	"github.com/edgepulse/edgepulse/edge/spool"
 )
 
-// Header names set on every published batch.
-const (
-	HeaderSchema = "Edgepulse-Schema"
-	HeaderAgent  = "Edgepulse-Agent"
-)
+// HeaderSchema is set on every published frame to codec.FrameVersion
+// (next to Content-Type: codec.FrameContentType), so a person with the
+// nats CLI knows what they see and a receiver can refuse what it cannot
+// read before parsing it.
+const HeaderSchema = "Edgepulse-Schema"
 
 // Options configure a Forwarder. The zero value of a field means its
 // default (see DefaultOptions).
@@ -41,6 +41,9 @@ type Options struct {
 	// path loses silently, e.g. one larger than a hop's max_payload);
 	// default 3, 1–1000.
 	MaxStrikes int `yaml:"max_strikes"`
+	// Wire chooses how batches are packed into frames; nil: the defaults
+	// (codec.DefaultWireOptions).
+	Wire *codec.WireOptions `yaml:"-"`
 }
 
 // DefaultOptions returns the defaults (Subject and Agent empty).
@@ -72,6 +75,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxStrikes == 0 {
 		o.MaxStrikes = d.MaxStrikes
 	}
+	if o.Wire == nil {
+		w := codec.DefaultWireOptions()
+		o.Wire = &w
+	}
 	return o
 }
 
@@ -92,6 +99,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("forward: max_backoff %v must be between min_backoff %v and 10m", o.MaxBackoff, o.MinBackoff)
 	case o.MaxInFlight < 1 || o.MaxInFlight > 4096:
 		return fmt.Errorf("forward: max_in_flight %d must be between 1 and 4096", o.MaxInFlight)
+	case o.Wire.Validate() != nil:
+		return fmt.Errorf("forward: %w", o.Wire.Validate())
 	case o.MaxStrikes < 1 || o.MaxStrikes > 1000:
 		return fmt.Errorf("forward: max_strikes %d must be between 1 and 1000", o.MaxStrikes)
 	}
@@ -107,6 +116,9 @@ type Stats struct {
 	InFlight    int    // publishes awaiting their ack now
 	MaxInFlight int    // the most publishes ever awaiting their ack at once
 	LastAckNs   int64  // publish-to-ack latency of the last batch
+	Keyframes   uint64 // frames published that decode on their own
+	BatchBytes  uint64 // spooled batch bytes handed to the encoder
+	FrameBytes  uint64 // frame bytes published (resends included)
 }
 
 // Forwarder moves batches from the spool to JetStream.
@@ -119,7 +131,10 @@ type Forwarder struct {
 	err    error // invalid options; Run returns it
 	notify chan struct{}
 
+	enc *codec.Encoder // packs each batch against the one published before
+
 	published, duplicate, retries, rejected atomic.Uint64
+	keyframes, batchBytes, frameBytes       atomic.Uint64
 	lastAck                                 atomic.Int64
 	inFlight, maxInFlight                   atomic.Int64
 }
@@ -134,6 +149,9 @@ func New(js jetstream.JetStream, sp *spool.Spool, opts Options, log *slog.Logger
 	}
 	// A context of our own: the caller's js may have no ack timeout, and
 	// an async publish without one never resolves when its ack is lost.
+	if f.enc, f.err = codec.NewEncoder(*opts.Wire); f.err != nil {
+		return f
+	}
 	f.pub, f.err = jetstream.New(f.nc, jetstream.WithPublishAsyncTimeout(opts.PublishTimeout))
 	return f
 }
@@ -152,6 +170,7 @@ func (f *Forwarder) Stats() Stats {
 		Published: f.published.Load(), Duplicate: f.duplicate.Load(),
 		Retries: f.retries.Load(), Rejected: f.rejected.Load(), LastAckNs: f.lastAck.Load(),
 		InFlight: int(f.inFlight.Load()), MaxInFlight: int(f.maxInFlight.Load()),
+		Keyframes: f.keyframes.Load(), BatchBytes: f.batchBytes.Load(), FrameBytes: f.frameBytes.Load(),
 	}
 }
 
@@ -193,6 +212,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	// retry ends the round and pauses; it reports false when ctx is done.
 	retry := func(why string, seq uint64, err error) bool {
 		f.retries.Add(1)
+		f.enc.Reset() // the stream may miss what the next frame would be packed against
 		f.log.Debug("publish failed; resending from the oldest un-acked batch", "why", why, "seq", seq,
 			"in_flight", len(q), "backoff", backoff, "err", err)
 		q, after = q[:0], 0
@@ -227,6 +247,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			if err != nil {
 				if permanent(err) {
 					f.reject(seq, len(data), err)
+					f.enc.Reset()
 					continue
 				}
 				fillErr, fillSeq = err, seq
@@ -263,7 +284,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			backoff = f.opts.MinBackoff
 		case err := <-head.fut.Err():
 			if permanent(err) {
+				// Frames after it may be packed against it: they cannot
+				// decode, and the poison path is the one place a window is
+				// given up (counted as rejected).
 				f.reject(head.seq, head.size, err)
+				f.enc.Reset()
 				q = q[1:]
 				f.setInFlight(len(q))
 				continue
@@ -293,6 +318,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 		case <-up:
 			// Reconnected: the client failed every pending publish; resend now.
+			f.enc.Reset()
 			q, after = q[:0], 0
 			f.inFlight.Store(0)
 			backoff = f.opts.MinBackoff
@@ -311,12 +337,31 @@ func (f *Forwarder) setInFlight(n int) {
 	}
 }
 
-// publishAsync hands one batch to the connection.
+// errPoison marks a spooled batch that cannot be framed: it never will be.
+var errPoison = errors.New("spooled batch unreadable")
+
+// publishAsync packs one spooled batch into a frame and hands it to the
+// connection.
 func (f *Forwarder) publishAsync(seq uint64, data []byte) (jetstream.PubAckFuture, error) {
-	msg := &nats.Msg{Subject: f.opts.Subject, Data: data, Header: nats.Header{}}
-	msg.Header.Set("Content-Type", codec.ContentType)
-	msg.Header.Set(HeaderSchema, strconv.Itoa(codec.Version))
-	msg.Header.Set(HeaderAgent, f.opts.Agent)
+	b, err := codec.Decode(data)
+	if err == nil && b.Seq != seq {
+		err = fmt.Errorf("batch says seq %d, spool key %d", b.Seq, seq)
+	}
+	var frame []byte
+	if err == nil {
+		frame, err = f.enc.Encode(nil, b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: seq %d: %w", errPoison, seq, err)
+	}
+	if f.enc.Keyframe() {
+		f.keyframes.Add(1)
+	}
+	f.batchBytes.Add(uint64(len(data)))
+	f.frameBytes.Add(uint64(len(frame)))
+	msg := &nats.Msg{Subject: f.opts.Subject, Data: frame, Header: nats.Header{}}
+	msg.Header.Set("Content-Type", codec.FrameContentType)
+	msg.Header.Set(HeaderSchema, strconv.Itoa(codec.FrameVersion))
 	fut, err := f.pub.PublishMsgAsync(msg, jetstream.WithMsgID(codec.MsgID(f.opts.Agent, seq)))
 	if err != nil {
 		return nil, fmt.Errorf("publish seq %d to %s: %w", seq, f.opts.Subject, err)
@@ -352,7 +397,7 @@ func nextBackoff(d, limit time.Duration) time.Duration {
 
 // permanent reports whether retrying err can never succeed.
 func permanent(err error) bool {
-	if errors.Is(err, nats.ErrMaxPayload) {
+	if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, errPoison) {
 		return true
 	}
 	var apiErr *jetstream.APIError

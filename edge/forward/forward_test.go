@@ -1,11 +1,11 @@
 package forward
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -100,12 +100,22 @@ func appendN(t *testing.T, sp *spool.Spool, n, size int) []uint64 {
 	return seqs
 }
 
+// body is a spooled batch whose frame is about size bytes: one series with
+// an incompressible name of its own (so every frame carries it).
 func body(seq uint64, size int) []byte {
-	b := fmt.Appendf(nil, "batch-%d|", seq)
-	if len(b) < size {
-		b = append(b, bytes.Repeat([]byte{'x'}, size-len(b))...)
+	rng := rand.New(rand.NewPCG(seq, 9))
+	name := make([]byte, max(1, size-70))
+	for i := range name {
+		name[i] = 'a' + byte(rng.IntN(26))
 	}
-	return b
+	b := &codec.Batch{Agent: "s1/h1", Site: "s1", Host: "h1", Seq: seq, Start: 60_000, Width: 60_000,
+		Series:  []codec.Series{{ID: 1, Name: string(name)}},
+		Rollups: []codec.Rollup{{ID: 1, Count: 1, Sum: float64(seq), Min: float64(seq), Max: float64(seq), First: float64(seq), Last: float64(seq)}}}
+	p, err := codec.Encode(nil, b)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 // run starts f and returns a stop function that waits for Run to return.
@@ -382,7 +392,10 @@ func TestReplayAfterReconnect(t *testing.T) {
 	// The first batch is already in the stream: the agent stored it but
 	// crashed before the ack came back.
 	js, _ := jetstream.New(nc)
-	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: testSubject, Data: body(first[0], 64)},
+	b0, _ := codec.Decode(body(first[0], 64))
+	enc, _ := codec.NewEncoder(codec.DefaultWireOptions())
+	frame0, _ := enc.Encode(nil, b0)
+	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: testSubject, Data: frame0},
 		jetstream.WithMsgID(codec.MsgID(testAgent, first[0]))); err != nil {
 		t.Fatal(err)
 	}
@@ -415,6 +428,23 @@ func TestReplayAfterReconnect(t *testing.T) {
 	}
 	if st := f.Stats(); st.Rejected != 0 || st.Published < 8 {
 		t.Fatalf("stats %+v, want published ≥ 8, none rejected", st)
+	}
+	// The frames decode in stream order with one decoder: each delta's
+	// base is the frame stored before it, across the duplicate and the
+	// reconnect.
+	dec := codec.NewDecoder()
+	for i, seq := range slices.Concat(first, during) {
+		m, err := s.GetMsg(context.Background(), uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := dec.Decode(m.Data)
+		if err != nil {
+			t.Fatalf("stream message %d: %v", i+1, err)
+		}
+		if want, _ := codec.Decode(body(seq, 64)); b.Seq != seq || b.Series[0].Name != want.Series[0].Name {
+			t.Fatalf("stream message %d decodes to seq %d %q, want %d %q", i+1, b.Seq, b.Series[0].Name, seq, want.Series[0].Name)
+		}
 	}
 }
 

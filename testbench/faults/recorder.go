@@ -22,9 +22,10 @@ type Recorder struct {
 
 	mu         sync.Mutex
 	agents     map[string]map[uint64]*Sighting // agent → seq → sighting
+	wire       map[string]*agentFrames
 	msgs       int
 	decodeErrs int
-	conflicts  int // one sequence number seen with different bytes
+	conflicts  int // one sequence number seen with different content
 	last       time.Time
 }
 
@@ -35,7 +36,7 @@ type Sighting struct {
 	Start, Width int64
 	First        time.Time // first seen at the hub
 	Count        int       // times seen
-	hash         uint64
+	hash         uint64 // of Members: a resend may be packed differently, never hold other values
 	// Members are the Redis entries the aggregator must hold for it: the
 	// key <prefix>d:<sid>, the score (window end) and the member.
 	Members []Member
@@ -54,7 +55,7 @@ func (s *Sighting) End() int64 { return s.Start + s.Width }
 // NewRecorder subscribes on the hub at url. prefix is the aggregator's
 // Redis key prefix ("ep:").
 func NewRecorder(url, prefix string) (*Recorder, error) {
-	r := &Recorder{agents: map[string]map[uint64]*Sighting{}}
+	r := &Recorder{agents: map[string]map[uint64]*Sighting{}, wire: map[string]*agentFrames{}}
 	nc, err := nats.Connect(url, nats.Name("faults recorder"), nats.MaxReconnects(-1))
 	if err != nil {
 		return nil, fmt.Errorf("recorder: connect %s: %w", url, err)
@@ -77,34 +78,81 @@ func NewRecorder(url, prefix string) (*Recorder, error) {
 // Close ends the subscription.
 func (r *Recorder) Close() { r.nc.Close() }
 
+// agentFrames decodes one agent's frames in whatever order they come: a
+// delta frame waits until the frame it is packed against has been seen.
+type agentFrames struct {
+	states  map[uint64][]byte        // seq → decoder state after that frame
+	waiting map[uint64][]*codec.Frame // base → frames packed against it
+}
+
 func (r *Recorder) record(m *nats.Msg, prefix string) {
 	now := time.Now()
-	h := fnv.New64a()
-	h.Write(m.Data)
-	sum := h.Sum64()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs++
 	r.last = now
-	b, err := codec.Decode(m.Data)
+	f, err := codec.ParseFrame(m.Data)
 	if err != nil {
 		r.decodeErrs++
 		return
 	}
-	bySeq := r.agents[b.Agent]
+	bySeq := r.agents[f.Agent]
 	if bySeq == nil {
 		bySeq = map[uint64]*Sighting{}
-		r.agents[b.Agent] = bySeq
+		r.agents[f.Agent] = bySeq
 	}
-	if s := bySeq[b.Seq]; s != nil {
+	if s := bySeq[f.Seq]; s != nil {
 		s.Count++
-		if s.hash != sum {
-			r.conflicts++
+	} else {
+		bySeq[f.Seq] = &Sighting{Agent: f.Agent, Seq: f.Seq, Start: f.Start, Width: f.Width, First: now, Count: 1}
+	}
+	af := r.wire[f.Agent]
+	if af == nil {
+		af = &agentFrames{states: map[uint64][]byte{}, waiting: map[uint64][]*codec.Frame{}}
+		r.wire[f.Agent] = af
+	}
+	r.unpack(af, f, prefix)
+}
+
+// unpack decodes f if its base is known, records its members, and then
+// the frames that waited for it.
+func (r *Recorder) unpack(af *agentFrames, f *codec.Frame, prefix string) {
+	dec := codec.NewDecoder()
+	if f.Base != 0 {
+		st := af.states[f.Base]
+		if st == nil {
+			af.waiting[f.Base] = append(af.waiting[f.Base], f)
+			return
 		}
+		if err := dec.UnmarshalState(st); err != nil {
+			r.decodeErrs++
+			return
+		}
+	}
+	b, err := dec.Apply(f)
+	if err != nil {
+		r.decodeErrs++
 		return
 	}
-	bySeq[b.Seq] = &Sighting{Agent: b.Agent, Seq: b.Seq, Start: b.Start, Width: b.Width, First: now, Count: 1,
-		hash: sum, Members: members(b, prefix)}
+	if af.states[f.Seq] == nil {
+		af.states[f.Seq] = dec.MarshalState(nil)
+	}
+	ms := members(b, prefix)
+	h := fnv.New64a()
+	for _, m := range ms {
+		fmt.Fprintf(h, "%s|%d|%s\n", m.Key, m.Score, m.Value)
+	}
+	s := r.agents[f.Agent][f.Seq]
+	if s.Members == nil {
+		s.Members, s.hash = ms, h.Sum64()
+	} else if s.hash != h.Sum64() {
+		r.conflicts++
+	}
+	next := af.waiting[f.Seq]
+	delete(af.waiting, f.Seq)
+	for _, w := range next {
+		r.unpack(af, w, prefix)
+	}
 }
 
 // members computes the ZSET entries the store writes for b (the key

@@ -212,7 +212,7 @@ func RunSiteTier(ctx context.Context, o SiteTierOptions) (SiteTierResult, error)
 			if err != nil {
 				return fmt.Errorf("%s: %w", a.ID, err)
 			}
-			b, err := codec.Decode(m.Data)
+			b, err := codec.ParseFrame(m.Data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", a.ID, err)
 			}

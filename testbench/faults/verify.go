@@ -189,13 +189,20 @@ func verify(ctx context.Context, f *Fleet, rec *Recorder, agents []*Agent, r *Re
 			cmd *redis.StringSliceCmd
 		}
 		var checks []check
+		undecoded := 0
 		for w, ss := range byWindow {
 			for _, s := range ss {
+				if s.Members == nil {
+					undecoded++ // its base frame never reached the hub
+				}
 				for _, m := range s.Members {
 					sc := strconv.FormatInt(m.Score, 10)
 					checks = append(checks, check{w, m, pipe.ZRangeByScore(ctx, m.Key, &redis.ZRangeBy{Min: sc, Max: sc})})
 				}
 			}
+		}
+		if undecoded > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s: %d frames seen at the hub never decoded (base missing)", a.ID, undecoded))
 		}
 		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 			return fmt.Errorf("faults: redis check of %s: %w", a.ID, err)
