@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/testbench/harness"
 )
 
@@ -121,7 +122,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("%v\n%s", err, s.Logs())
 	}
 
-	// The fixture's constant values.
+	// The fixture's constant values, as the default wire options carry
+	// them: within the wire precision (a ratio of two: within twice that).
+	prec := codec.DefaultWireOptions().Precision
+	near := func(got, want float64) bool { return math.Abs(got-want) <= 2*prec*(1+prec)*math.Abs(want) }
 	checks := map[string]float64{
 		`node_load1{site="siteA",instance="hostA"}`: 1.25,
 		`node_load15`:                                                 0.5,
@@ -137,8 +141,8 @@ func TestEndToEnd(t *testing.T) {
 			continue
 		}
 		for _, got := range v {
-			if math.Abs(got-want) > 1e-9*math.Abs(want) {
-				t.Errorf("%s = %v, want %v", q, got, want)
+			if !near(got, want) {
+				t.Errorf("%s = %v, want %v within %v", q, got, want, prec)
 				break
 			}
 		}
@@ -152,7 +156,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	err = harness.WaitFor(ctx, 30*time.Second, func() error {
 		mx := s.rangeValues(t, `node_load1:max`)
-		if len(mx) == 0 || mx[len(mx)-1] != 3.5 {
+		if len(mx) == 0 || !near(mx[len(mx)-1], 3.5) {
 			return fmt.Errorf("node_load1:max = %v, want it to end at 3.5", mx)
 		}
 		return nil
