@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		a.Close()
 		return nil, fmt.Errorf("aggregator: http listen %s: %w", cfg.HTTP, err)
 	}
-	a.api = query.NewAPI(&query.Queryable{Store: a.store}, cfg.Limits, log)
+	a.api = query.NewAPI(&query.Queryable{Store: a.store, Detail: a.detail}, cfg.Limits, log)
 	return a, nil
 }
 
@@ -255,6 +255,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/statz", a.statz)
 	mux.HandleFunc("/metrics", a.metrics)
+	mux.HandleFunc("/api/v1/backhaul", a.backhaul)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -370,6 +371,9 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	a.wireBytes.Add(uint64(len(m.Data())))
+	if err := a.store.AddBackhaul(wctx, f.Site, f.Host, len(m.Data()), time.UnixMilli(f.Start)); err != nil {
+		a.log.Warn("counting backhaul", "site", f.Site, "err", err) // the meter only; the batch is stored
+	}
 	a.applied.Add(1)
 	a.rollups.Add(uint64(len(b.Rollups)))
 	if p, err := strconv.Atoi(m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]); err == nil {

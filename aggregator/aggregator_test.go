@@ -364,4 +364,17 @@ func TestDeltaFrames(t *testing.T) {
 			t.Errorf("max %v of window %v missing from %v", seq, seq, r.Data.Result[0].Values)
 		}
 	}
+
+	// The live meter counts each frame once, by its window's minute.
+	total := 0
+	for _, f := range frames {
+		total += len(f)
+	}
+	bh, err := a.Store().Backhauls(ctx, 10, time.UnixMilli(testBatchOf(4).Start+120_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bh) != 1 || bh[0].Site != "s1" || bh[0].Frames != 4 || bh[0].Bytes != int64(total) || bh[0].BytesPerHostMinute != float64(total)/4 {
+		t.Fatalf("backhaul %+v, want site s1: 4 frames, %d bytes, %v per host-minute", bh, total, float64(total)/4)
+	}
 }

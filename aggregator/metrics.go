@@ -11,7 +11,7 @@ import (
 
 // metrics serves the aggregator's own counters in the Prometheus text
 // exposition format (GET /metrics).
-func (a *Aggregator) metrics(w http.ResponseWriter, _ *http.Request) {
+func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 	st := a.Stats()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	b := bufio.NewWriter(w)
@@ -33,6 +33,16 @@ func (a *Aggregator) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric("edgepulse_aggregator_partitions_owned", "gauge", "Partitions this member consumes.", float64(len(st.Owned)))
 	metric("edgepulse_aggregator_members", "gauge", "Live ring members seen by this member.", float64(len(st.Members)))
 	metric("edgepulse_aggregator_redis_write_seconds_total", "counter", "Time spent in Redis writes of batches.", time.Duration(a.writeNs.Load()).Seconds())
+	if bh, err := a.store.Backhauls(r.Context(), backhaulMinutes, time.Now()); err == nil && len(bh) > 0 {
+		fmt.Fprintf(b, "# HELP edgepulse_aggregator_backhaul_bytes_per_host_minute Frame bytes per host-minute by site over the last %d whole minutes (protocol overhead not included).\n# TYPE edgepulse_aggregator_backhaul_bytes_per_host_minute gauge\n", backhaulMinutes)
+		for _, s := range bh {
+			fmt.Fprintf(b, "edgepulse_aggregator_backhaul_bytes_per_host_minute{site=%q} %g\n", s.Site, s.BytesPerHostMinute)
+		}
+		fmt.Fprintf(b, "# HELP edgepulse_aggregator_backhaul_hosts Hosts reporting per minute by site over the same minutes.\n# TYPE edgepulse_aggregator_backhaul_hosts gauge\n")
+		for _, s := range bh {
+			fmt.Fprintf(b, "edgepulse_aggregator_backhaul_hosts{site=%q} %g\n", s.Site, s.Hosts)
+		}
+	}
 	if a.ns != nil {
 		// Backhaul as the hub sees it: payload bytes over leaf-node
 		// connections (protocol overhead and compression not included; the

@@ -56,6 +56,9 @@ func splitName(name string) (base string, st *stat) {
 type Queryable struct {
 	Store     *store.Store
 	MaxSeries int // per Select; 0 means no limit
+	// Detail, when set, fetches raw samples from the agents for queries
+	// whose step is finer than the stored windows (see detailFor).
+	Detail DetailFunc
 }
 
 // Querier implements storage.Queryable.
@@ -189,6 +192,7 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		return storage.ErrSeriesSet(err)
 	}
 	out := make([]storage.Series, 0, len(sel))
+	var warn annotations.Annotations
 	for i, m := range sel {
 		s := &series{ls: m.labels}
 		for k := range pts[i] {
@@ -196,11 +200,14 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 				s.samples = append(s.samples, fsample{pts[i][k].End, v})
 			}
 		}
+		if hints != nil && len(pts[i]) > 0 {
+			q.detailFor(ctx, m, len(sel), pts[i][0].Width, hints.Step, mint, maxt, s, &warn)
+		}
 		if len(s.samples) > 0 {
 			out = append(out, s)
 		}
 	}
-	return &seriesSet{list: out, i: -1}
+	return &seriesSet{list: out, i: -1, warn: warn}
 }
 
 func (q *querier) LabelValues(ctx context.Context, name string, _ *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
@@ -259,12 +266,13 @@ func (q *querier) LabelNames(ctx context.Context, _ *storage.LabelHints, ms ...*
 type seriesSet struct {
 	list []storage.Series
 	i    int
+	warn annotations.Annotations
 }
 
 func (s *seriesSet) Next() bool                        { s.i++; return s.i < len(s.list) }
 func (s *seriesSet) At() storage.Series                { return s.list[s.i] }
 func (s *seriesSet) Err() error                        { return nil }
-func (s *seriesSet) Warnings() annotations.Annotations { return nil }
+func (s *seriesSet) Warnings() annotations.Annotations { return s.warn }
 
 type series struct {
 	ls      labels.Labels

@@ -36,6 +36,9 @@ func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("edgepulse_agent_publish_retries_total", "counter", "Failed publish rounds that were retried.", float64(st.Forward.Retries))
 	metric("edgepulse_agent_publish_rejected_total", "counter", "Batches the server refused for good (dropped).", float64(st.Forward.Rejected))
 	metric("edgepulse_agent_publish_latency_seconds", "gauge", "Publish-to-ack latency of the last batch.", float64(st.Forward.LastAckNs)/1e9)
+	metric("edgepulse_agent_frames_keyframe_total", "counter", "Frames published that decode on their own.", float64(st.Forward.Keyframes))
+	metric("edgepulse_agent_wire_batch_bytes_total", "counter", "Bytes of the spooled batches handed to the wire encoder.", float64(st.Forward.BatchBytes))
+	metric("edgepulse_agent_wire_frame_bytes_total", "counter", "Bytes of the frames published (resends included): the payload on the uplink.", float64(st.Forward.FrameBytes))
 	fmt.Fprintf(b, "# HELP edgepulse_agent_source_errors_total Collection failures by source.\n# TYPE edgepulse_agent_source_errors_total counter\n")
 	names := make([]string, 0, len(st.SourceErrors))
 	for n := range st.SourceErrors {

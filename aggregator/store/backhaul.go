@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// backhaulTTL keeps the per-minute backhaul counters for two days.
+const backhaulTTL = 48 * time.Hour
+
+// AddBackhaul counts one frame of host at site: its bytes go into the
+// site's counter of the minute it was applied in, and the host into that
+// minute's set of reporting hosts. Keys: <prefix>bh:<site>:<minute> (hash:
+// bytes, frames) and <prefix>bhh:<site>:<minute> (HyperLogLog of hosts);
+// minute is Unix seconds / 60. Every member adds to the same keys.
+func (s *Store) AddBackhaul(ctx context.Context, site, host string, bytes int, at time.Time) error {
+	m := strconv.FormatInt(at.Unix()/60, 10)
+	kb, kh := s.key("bh:", site, ":", m), s.key("bhh:", site, ":", m)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HIncrBy(ctx, kb, "bytes", int64(bytes))
+		p.HIncrBy(ctx, kb, "frames", 1)
+		p.Expire(ctx, kb, backhaulTTL)
+		p.PFAdd(ctx, kh, host)
+		p.Expire(ctx, kh, backhaulTTL)
+		p.SAdd(ctx, s.key("bhsites"), site)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: backhaul of %s: %w", site, err)
+	}
+	return nil
+}
+
+// Backhaul is one site's frame traffic over some whole minutes.
+type Backhaul struct {
+	Site    string  `json:"site"`
+	Minutes int     `json:"minutes"`
+	Bytes   int64   `json:"bytes"`  // frame bytes applied
+	Frames  int64   `json:"frames"` // frames applied
+	Hosts   float64 `json:"hosts"`  // mean hosts reporting per minute
+	// BytesPerHostMinute is Bytes / (Hosts · Minutes): the payload one
+	// host costs the uplink per minute (protocol overhead not included).
+	BytesPerHostMinute float64 `json:"bytes_per_host_minute"`
+}
+
+// Backhauls returns every site's traffic over the minutes whole minutes
+// before now.
+func (s *Store) Backhauls(ctx context.Context, minutes int, now time.Time) ([]Backhaul, error) {
+	sites, err := s.rdb.SMembers(ctx, s.key("bhsites")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: backhaul sites: %w", err)
+	}
+	last := now.Unix()/60 - 1
+	out := make([]Backhaul, 0, len(sites))
+	for _, site := range sites {
+		pipe := s.rdb.Pipeline()
+		hs := make([]*redis.MapStringStringCmd, minutes)
+		ns := make([]*redis.IntCmd, minutes)
+		for i := range minutes {
+			m := strconv.FormatInt(last-int64(i), 10)
+			hs[i] = pipe.HGetAll(ctx, s.key("bh:", site, ":", m))
+			ns[i] = pipe.PFCount(ctx, s.key("bhh:", site, ":", m))
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return nil, fmt.Errorf("store: backhaul of %s: %w", site, err)
+		}
+		b := Backhaul{Site: site, Minutes: minutes}
+		var hostMinutes int64
+		for i := range minutes {
+			v := hs[i].Val()
+			n, _ := strconv.ParseInt(v["bytes"], 10, 64)
+			f, _ := strconv.ParseInt(v["frames"], 10, 64)
+			b.Bytes += n
+			b.Frames += f
+			hostMinutes += ns[i].Val()
+		}
+		if minutes > 0 {
+			b.Hosts = float64(hostMinutes) / float64(minutes)
+		}
+		if hostMinutes > 0 {
+			b.BytesPerHostMinute = float64(b.Bytes) / float64(hostMinutes)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
