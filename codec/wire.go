@@ -81,6 +81,8 @@ const (
 	flagQuantiles uint8 = 1 << iota // v[fQ50..fQ99] are set
 	flagExact                       // v holds float64 bits, not codes
 	flagCounter                     // raw holds the counter's last value
+	flagFlat                        // every statistic is the one value v[0] (float64 bits), exactly
+	flagsKnown    = flagQuantiles | flagExact | flagCounter | flagFlat
 )
 
 // state is one side's memory of a stream: the dictionary and the values of
@@ -233,6 +235,20 @@ func (q quantizer) entry(r *Rollup, kind Kind) *entry {
 		e.raw = r.Last
 		vals[fLast] = 0
 	}
+	// A window whose statistics are all one value (a constant, an idle
+	// counter's zero rate) travels exactly: it costs nothing while it
+	// stays the same, and shows the value itself, not a grid point.
+	flat := true
+	for _, i := range spreadFields(e.flags) {
+		flat = flat && math.Float64bits(vals[i]) == math.Float64bits(r.Min)
+	}
+	if flat && math.Float64bits(r.Sum) == math.Float64bits(r.Min*float64(r.Count)) && !math.IsNaN(r.Min) {
+		e.flags |= flagFlat
+		for _, i := range append([]int{0}, spreadFields(e.flags)...) {
+			e.v[i] = math.Float64bits(r.Min)
+		}
+		return e
+	}
 	exact := q.p == 0
 	if !exact {
 		for i, v := range vals {
@@ -252,6 +268,62 @@ func (q quantizer) entry(r *Rollup, kind Kind) *entry {
 		}
 	}
 	return e
+}
+
+// flatBits is the value a flat entry is packed against: the base's value
+// when the base was flat too, else 0.
+func (e *entry) flatBits() uint64 {
+	if e.flags&flagFlat != 0 {
+		return e.v[0]
+	}
+	return 0
+}
+
+// predict fills the codes a quantized entry e is packed against, from its
+// base b (the series in the previous frame): the level against the base's
+// level, the spreads against the level, a gauge's first value against the
+// base's last (the sample before it), and the upper quantiles against the
+// maximum (filled in by the caller once the maximum is known). Everything
+// here is integer arithmetic on codes, so both ends agree on every
+// architecture.
+func (q quantizer) predict(pred *[nFields]int64, e, b *entry) {
+	quantized := b.count > 0 && b.flags&(flagExact|flagFlat) == 0
+	if quantized {
+		pred[0] = int64(b.v[0])
+	}
+	for i := 1; i < nFields; i++ {
+		pred[i] = int64(e.v[0])
+	}
+	if quantized && e.flags&flagCounter == 0 && b.flags&flagCounter == 0 {
+		pred[fFirst] = int64(b.v[fLast])
+	}
+}
+
+// appendCode writes code k against the prediction p: 0 for the value 0,
+// else 1 + the zigzag difference (a prediction of 0 stands for the code
+// of 1.0, so a series leaving zero costs its magnitude, not the offset).
+func (q quantizer) appendCode(dst []byte, k, p int64) []byte {
+	if k == 0 {
+		return append(dst, 0)
+	}
+	if p == 0 {
+		p = q.offset
+	}
+	d := k - p
+	return binary.AppendUvarint(dst, uint64(d<<1^d>>63)+1)
+}
+
+// readCode is appendCode's inverse.
+func (q quantizer) readCode(r *reader, p int64) int64 {
+	u := r.uvarint()
+	if u == 0 {
+		return 0
+	}
+	if p == 0 {
+		p = q.offset
+	}
+	u--
+	return p + (int64(u>>1) ^ -int64(u&1))
 }
 
 // spreadFields are the fields a quantized entry packs against its level:
@@ -279,7 +351,7 @@ var (
 func (q quantizer) rollup(id uint32, e *entry) Rollup {
 	var vals [nFields]float64
 	for i, u := range e.v {
-		if e.flags&flagExact != 0 {
+		if e.flags&(flagExact|flagFlat) != 0 {
 			vals[i] = math.Float64frombits(u)
 		} else {
 			vals[i] = q.value(int64(u))
@@ -287,7 +359,7 @@ func (q quantizer) rollup(id uint32, e *entry) Rollup {
 	}
 	r := Rollup{ID: id, Count: e.count, Sum: vals[fSum], Min: vals[fMin], Max: vals[fMax], First: vals[fFirst], Last: vals[fLast]}
 	if e.flags&flagExact == 0 {
-		r.Sum = vals[fSum] * float64(e.count)
+		r.Sum = vals[fSum] * float64(e.count) // the mean, or the flat value
 	}
 	if e.flags&flagCounter != 0 {
 		r.Last = e.raw
@@ -351,29 +423,41 @@ func pack(dst []byte, base, next *state, events []Event) []byte {
 	for _, id := range ids {
 		e := next.cur[id]
 		b := base.cur[id]
-		if b == nil || (b.flags&flagExact) != (e.flags&flagExact) {
+		if b == nil {
 			b = &entry{}
 		}
 		sec[3] = append(sec[3], e.flags)
 		sec[4] = binary.AppendVarint(sec[4], int64(e.count)-int64(b.count))
-		if e.flags&flagExact != 0 {
-			sec[5] = binary.BigEndian.AppendUint64(sec[5], e.v[0]^b.v[0])
+		switch {
+		case e.flags&flagFlat != 0:
+			sec[5] = binary.BigEndian.AppendUint64(sec[5], e.v[0]^b.flatBits())
+		case e.flags&flagExact != 0:
+			bx := b
+			if b.flags&flagExact == 0 {
+				bx = &entry{}
+			}
+			sec[5] = binary.BigEndian.AppendUint64(sec[5], e.v[0]^bx.v[0])
 			for i := 1; i < nFields; i++ {
-				sec[6] = binary.BigEndian.AppendUint64(sec[6], e.v[i]^b.v[i])
+				sec[6] = binary.BigEndian.AppendUint64(sec[6], e.v[i]^bx.v[i])
 			}
-		} else {
-			sec[5] = binary.AppendVarint(sec[5], int64(e.v[0]-b.v[0]))
+		default:
+			var pred [nFields]int64
+			base.q.predict(&pred, e, b)
+			sec[5] = base.q.appendCode(sec[5], int64(e.v[0]), pred[0])
 			fields := spreadFields(e.flags)
-			flat := true
+			same := true
 			for _, i := range fields {
-				flat = flat && e.v[i] == e.v[0]
+				same = same && e.v[i] == e.v[0]
 			}
-			if flat {
+			if same {
 				sec[6] = append(sec[6], 0)
 			} else {
 				sec[6] = append(sec[6], 1)
 				for _, i := range fields {
-					sec[6] = binary.AppendVarint(sec[6], int64(e.v[i]-e.v[0]))
+					if i == fQ90 || i == fQ99 {
+						pred[i] = int64(e.v[fMax]) // decoded before them
+					}
+					sec[6] = base.q.appendCode(sec[6], int64(e.v[i]), pred[i])
 				}
 			}
 		}
@@ -676,13 +760,13 @@ func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
 	for _, id := range ids {
 		b := base.cur[id]
 		e := &entry{flags: fl.byte1()}
-		if e.flags > flagQuantiles|flagExact|flagCounter {
+		if e.flags&^flagsKnown != 0 || e.flags&flagFlat != 0 && e.flags&flagExact != 0 {
 			return nil, nil, fmt.Errorf("series id %d: unknown flags %#x", id, e.flags)
 		}
-		if b == nil || (b.flags&flagExact) != (e.flags&flagExact) {
+		if b == nil {
 			b = &entry{}
 		}
-		if e.flags&flagExact == 0 && next.q.p == 0 {
+		if e.flags&(flagExact|flagFlat) == 0 && next.q.p == 0 {
 			return nil, nil, fmt.Errorf("series id %d: quantized in an exact frame", id)
 		}
 		c := int64(b.count) + cn.varint()
@@ -690,21 +774,38 @@ func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
 			return nil, nil, fmt.Errorf("series id %d: count %d out of range", id, c)
 		}
 		e.count = uint32(c)
-		if e.flags&flagExact != 0 {
-			e.v[0] = lv.u64() ^ b.v[0]
-			for i := 1; i < nFields; i++ {
-				e.v[i] = sp.u64() ^ b.v[i]
+		switch {
+		case e.flags&flagFlat != 0:
+			e.v[0] = lv.u64() ^ b.flatBits()
+			for _, i := range spreadFields(e.flags) {
+				e.v[i] = e.v[0]
 			}
-		} else {
-			e.v[0] = b.v[0] + uint64(lv.varint())
+		case e.flags&flagExact != 0:
+			bx := b
+			if b.flags&flagExact == 0 {
+				bx = &entry{}
+			}
+			e.v[0] = lv.u64() ^ bx.v[0]
+			for i := 1; i < nFields; i++ {
+				e.v[i] = sp.u64() ^ bx.v[i]
+			}
+		default:
+			var pred [nFields]int64
+			next.q.predict(&pred, e, b) // the level's prediction needs only the base
+			e.v[0] = uint64(next.q.readCode(lv, pred[0]))
+			next.q.predict(&pred, e, b)
+			fields := spreadFields(e.flags)
 			switch sp.byte1() {
 			case 0:
-				for _, i := range spreadFields(e.flags) {
+				for _, i := range fields {
 					e.v[i] = e.v[0]
 				}
 			case 1:
-				for _, i := range spreadFields(e.flags) {
-					e.v[i] = e.v[0] + uint64(sp.varint())
+				for _, i := range fields {
+					if i == fQ90 || i == fQ99 {
+						pred[i] = int64(e.v[fMax])
+					}
+					e.v[i] = uint64(next.q.readCode(sp, pred[i]))
 				}
 			default:
 				return nil, nil, fmt.Errorf("series id %d: bad spread tag", id)
