@@ -354,14 +354,15 @@ func TestDeltaFrames(t *testing.T) {
 	if len(r.Data.Result) != 1 {
 		t.Fatalf("result %+v, want one series", r.Data)
 	}
-	got := map[float64]bool{}
-	for _, v := range r.Data.Result[0].Values {
-		x, _ := strconv.ParseFloat(v[1].(string), 64)
-		got[math.Round(x*100)/100] = true
-	}
+	prec := codec.DefaultWireOptions().Precision
 	for seq := 1.0; seq <= 4; seq++ {
-		if !got[seq] {
-			t.Errorf("max %v of window %v missing from %v", seq, seq, r.Data.Result[0].Values)
+		found := false
+		for _, v := range r.Data.Result[0].Values {
+			x, _ := strconv.ParseFloat(v[1].(string), 64)
+			found = found || math.Abs(x-seq) <= prec*(1+prec)*seq
+		}
+		if !found {
+			t.Errorf("max %v of window %v (within %v) missing from %v", seq, seq, prec, r.Data.Result[0].Values)
 		}
 	}
 

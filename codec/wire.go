@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -24,8 +25,10 @@ type WireOptions struct {
 	Delta bool `yaml:"delta"`
 	// Precision is the relative precision the statistics travel with: each
 	// of sum, min, max, first, last and the quantiles arrives within
-	// Precision of the agent's value (the sum via the window mean). 0 sends
-	// them exactly. Counts and a counter's raw last value are always exact.
+	// Precision of the agent's value (the sum via the window mean), and a
+	// counter's raw value within Precision of its growth over the window
+	// (so rate() is within Precision). 0 sends them exactly. Counts, and
+	// windows whose statistics are all one value, are always exact.
 	// The quantiles themselves are estimates within the sketch's relative
 	// accuracy (1 % by default), so a precision well below that loses
 	// nothing the sketch had.
@@ -38,10 +41,11 @@ type WireOptions struct {
 	Keyframe int `yaml:"keyframe"`
 }
 
-// DefaultWireOptions returns every technique on, 0.2 % precision and a
-// keyframe every 60 frames (an hour of 60 s windows).
+// DefaultWireOptions returns every technique on, 1 % precision (the
+// quantile sketch's own relative accuracy) and a keyframe every 60 frames
+// (an hour of 60 s windows).
 func DefaultWireOptions() WireOptions {
-	return WireOptions{Dictionary: true, Delta: true, Precision: 0.002, Compress: true, Keyframe: 60}
+	return WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, Keyframe: 60}
 }
 
 // Validate names the first field out of range.
@@ -74,7 +78,12 @@ type entry struct {
 	count uint32
 	flags uint8
 	v     [nFields]uint64 // codes (as uint64) or float64 bits (flagExact)
-	raw   float64         // a counter's exact raw last value
+	// raw is a counter's raw last value as the decoder has it: exact from a
+	// keyframe or a reset on, then grown by quantized increments (see
+	// appendCounter). truth is the agent's exact value (the encoder's
+	// input; equal to raw at the decoder).
+	raw, truth float64
+	inc        int64 // code of the last quantized increment, 0 if none
 }
 
 const (
@@ -232,7 +241,7 @@ func (q quantizer) entry(r *Rollup, kind Kind) *entry {
 	}
 	if kind == Counter {
 		e.flags |= flagCounter
-		e.raw = r.Last
+		e.truth = r.Last
 		vals[fLast] = 0
 	}
 	// A window whose statistics are all one value (a constant, an idle
@@ -426,11 +435,11 @@ func pack(dst []byte, base, next *state, events []Event) []byte {
 		if b == nil {
 			b = &entry{}
 		}
-		sec[3] = append(sec[3], e.flags)
+		sec[3] = append(sec[3], e.flags^b.flags) // mostly as before: 0
 		sec[4] = binary.AppendVarint(sec[4], int64(e.count)-int64(b.count))
 		switch {
 		case e.flags&flagFlat != 0:
-			sec[5] = binary.BigEndian.AppendUint64(sec[5], e.v[0]^b.flatBits())
+			sec[5] = appendXOR(sec[5], e.v[0]^b.flatBits())
 		case e.flags&flagExact != 0:
 			bx := b
 			if b.flags&flagExact == 0 {
@@ -462,7 +471,7 @@ func pack(dst []byte, base, next *state, events []Event) []byte {
 			}
 		}
 		if e.flags&flagCounter != 0 {
-			sec[7] = appendRaw(sec[7], e.raw, b.raw, b.flags&flagCounter != 0)
+			sec[7] = base.q.appendCounter(sec[7], e, b)
 		}
 	}
 	if len(events) > 0 {
@@ -497,6 +506,101 @@ func appendIDs(dst []byte, a, b map[uint32]*entry) []byte {
 		prev = id
 	}
 	return dst
+}
+
+// appendXOR writes float64 bits XOR their base compactly: 0 for equal,
+// else a tag with the counts of leading and trailing zero bytes and the
+// bytes between (Gorilla's idea, at byte granularity).
+func appendXOR(dst []byte, u uint64) []byte {
+	if u == 0 {
+		return append(dst, 0)
+	}
+	lz, tz := bits.LeadingZeros64(u)/8, bits.TrailingZeros64(u)/8
+	dst = append(dst, byte(lz<<4|tz)+1)
+	for i := 7 - lz; i >= tz; i-- {
+		dst = append(dst, byte(u>>(8*i)))
+	}
+	return dst
+}
+
+// Tags of a counter's raw value in the raws section.
+const (
+	rawSame      = 0 // unchanged since the base
+	rawIncrement = 6 // grown by a quantized increment
+	rawAbsolute  = 7 // exactly, on its own (appendRaw against 0)
+	rawExact     = 8 // exactly, against the base's (precision 0 only)
+)
+
+// appendCounter writes a counter's raw value. Where the base has one and
+// the counter grew, only the increment travels, quantized like any
+// statistic and packed against a prediction, and with error feedback: it
+// is the increment from the value the decoder holds, not from the agent's
+// previous value, so the decoded value is always within the precision of
+// its last step and errors never add up; rate() over decoded values is
+// within the precision of the true rate. A keyframe or a counter that went
+// back (a reset) sends the value exactly; at precision 0 it always is.
+func (q quantizer) appendCounter(dst []byte, e, b *entry) []byte {
+	have := b.flags&flagCounter != 0
+	switch {
+	case have && math.Float64bits(e.truth) == math.Float64bits(b.truth):
+		e.raw, e.inc = b.raw, b.inc
+		return append(dst, rawSame)
+	case q.p == 0:
+		e.raw, e.inc = e.truth, 0
+		return appendRaw(append(dst, rawExact), e.truth, b.raw, have)
+	case have && e.truth > b.raw:
+		if k, ok := q.code(e.truth - b.raw); ok {
+			e.inc = k
+			e.raw = b.raw + q.value(k)
+			return q.appendCode(append(dst, rawIncrement), k, q.incPrediction(e, b))
+		}
+	}
+	// Exactly; the increment code stays (0 for a fresh entry), so a
+	// decoder state written as a keyframe keeps its predictions.
+	e.raw = e.truth
+	return binary.AppendVarint(appendRaw(append(dst, rawAbsolute), e.truth, 0, false), e.inc)
+}
+
+// incPrediction predicts an increment's code: the base's increment moved
+// by as much as the rate's level moved (logs add), else the level.
+func (q quantizer) incPrediction(e, b *entry) int64 {
+	lvl := int64(e.v[0])
+	if e.flags&(flagExact|flagFlat) != 0 {
+		lvl = 0
+	}
+	if b.inc != 0 && lvl != 0 && b.flags&(flagExact|flagFlat) == 0 && b.v[0] != 0 {
+		return b.inc + lvl - int64(b.v[0])
+	}
+	if b.inc != 0 {
+		return b.inc
+	}
+	return lvl
+}
+
+// readCounter is appendCounter's inverse.
+func (q quantizer) readCounter(r *reader, e, b *entry) {
+	have := b.flags&flagCounter != 0
+	switch tag := r.byte1(); {
+	case tag == rawSame && have:
+		e.raw, e.inc = b.raw, b.inc
+	case tag == rawIncrement && have:
+		e.inc = q.readCode(r, q.incPrediction(e, b))
+		if e.inc <= 0 || !q.valid(e.inc) {
+			r.fail("bad counter increment code %d", e.inc)
+		}
+		e.raw = b.raw + q.value(e.inc)
+	case tag == rawAbsolute:
+		e.raw = readRaw(r, 0, false)
+		e.inc = r.varint()
+		if e.inc < 0 || !q.valid(e.inc) {
+			r.fail("bad counter increment code %d", e.inc)
+		}
+	case tag == rawExact && q.p == 0:
+		e.raw, e.inc = readRaw(r, b.raw, have), 0
+	default:
+		r.fail("bad counter tag %d", tag)
+	}
+	e.truth = e.raw
 }
 
 // appendRaw writes a counter's raw value against its previous one exactly.
@@ -662,6 +766,24 @@ func (r *reader) u64() uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
+// xor reads what appendXOR wrote.
+func (r *reader) xor() uint64 {
+	tag := r.byte1()
+	if tag == 0 {
+		return 0
+	}
+	lz, tz := int(tag-1)>>4, int(tag-1)&0xf
+	if lz+tz >= 8 {
+		r.fail("bad xor tag %#x", tag)
+		return 0
+	}
+	var u uint64
+	for _, c := range r.bytes(uint64(8 - lz - tz)) {
+		u = u<<8 | uint64(c)
+	}
+	return u << (8 * tz)
+}
+
 func (r *reader) str() string { return string(r.bytes(r.uvarint())) }
 
 // ids reads a count and id deltas; n bounds the count.
@@ -759,7 +881,10 @@ func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
 	fl, cn, lv, sp, rw := sec[3], sec[4], sec[5], sec[6], sec[7]
 	for _, id := range ids {
 		b := base.cur[id]
-		e := &entry{flags: fl.byte1()}
+		if b == nil {
+			b = &entry{}
+		}
+		e := &entry{flags: fl.byte1() ^ b.flags}
 		if e.flags&^flagsKnown != 0 || e.flags&flagFlat != 0 && e.flags&flagExact != 0 {
 			return nil, nil, fmt.Errorf("series id %d: unknown flags %#x", id, e.flags)
 		}
@@ -776,7 +901,7 @@ func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
 		e.count = uint32(c)
 		switch {
 		case e.flags&flagFlat != 0:
-			e.v[0] = lv.u64() ^ b.flatBits()
+			e.v[0] = lv.xor() ^ b.flatBits()
 			for _, i := range spreadFields(e.flags) {
 				e.v[i] = e.v[0]
 			}
@@ -817,7 +942,7 @@ func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
 			}
 		}
 		if e.flags&flagCounter != 0 {
-			e.raw = readRaw(rw, b.raw, b.flags&flagCounter != 0)
+			next.q.readCounter(rw, e, b)
 		}
 		next.cur[id] = e
 	}
