@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/edgepulse/edgepulse/codec"
 )
 
 // DefaultClusterPort is the route port when nats.cluster.name is set and
@@ -23,6 +25,10 @@ func startHub(cfg Config) (*server.Server, *server.Options, error) {
 		JetStream:  true,
 		StoreDir:   cfg.NATS.StoreDir,
 		NoSigs:     true,
+		// As large as the largest frame the codec accepts (the default is
+		// 1 MB), and as the leaf's (deploy/leaf.conf): a leaf drops what
+		// its hub would refuse.
+		MaxPayload: codec.MaxBatchBytes,
 		LeafNode: server.LeafNodeOpts{
 			Host: cfg.NATS.LeafHost,
 			Port: cfg.NATS.LeafPort,
