@@ -394,7 +394,7 @@ func (q quantizer) rollup(id uint32, e *entry) Rollup {
 //	         single 0
 //	raws     a counter's raw last value: 0 same as the base, 1–4 scaled
 //	         integer delta (scale 10^(tag−1)), 5 float64 bits XOR the base
-//	events   the batch's events, msgp
+//	events   the batch's events (appendEvents)
 const nSections = 9
 
 func pack(dst []byte, base, next *state, events []Event) []byte {
@@ -474,10 +474,7 @@ func pack(dst []byte, base, next *state, events []Event) []byte {
 			sec[7] = base.q.appendCounter(sec[7], e, b)
 		}
 	}
-	if len(events) > 0 {
-		ev := Batch{Events: events}
-		sec[8], _ = ev.MarshalMsg(nil) // plain data: cannot fail
-	}
+	sec[8] = base.q.appendEvents(nil, events)
 	for _, s := range sec {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
@@ -954,17 +951,9 @@ func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
 			return nil, nil, fmt.Errorf("values section %d: %d bytes left over", i+3, len(rd.p))
 		}
 	}
-	var events []Event
-	if p := sec[8].p; len(p) > 0 {
-		var ev Batch
-		rest, err := ev.UnmarshalMsg(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("events: %w", err)
-		}
-		if len(rest) != 0 {
-			return nil, nil, fmt.Errorf("events: %d trailing bytes", len(rest))
-		}
-		events = ev.Events
+	events, err := next.q.readEvents(sec[8].p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("events: %w", err)
 	}
 	return next, events, nil
 }
@@ -1013,4 +1002,127 @@ func (d *Decoder) UnmarshalState(p []byte) error {
 	}
 	d.st = st
 	return nil
+}
+
+// appendEvents packs incident events: names and labels as strings, times
+// as varints against the event's own, and the score, value and raw context
+// samples as codes of the frame's quantizer (each within the precision),
+// every context sample against the one before it. At precision 0 values
+// travel as float64 bits, XOR the sample before.
+func (q quantizer) appendEvents(dst []byte, events []Event) []byte {
+	if len(events) == 0 {
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(events)))
+	for i := range events {
+		e := &events[i]
+		dst = append(dst, byte(e.Kind))
+		dst = binary.AppendVarint(dst, e.TS)
+		dst = binary.AppendVarint(dst, int64(e.Incident)-e.TS)
+		dst = appendString(dst, e.Series)
+		dst = binary.AppendUvarint(dst, uint64(len(e.Labels)))
+		for _, l := range e.Labels {
+			dst = appendString(dst, l)
+		}
+		dst = appendString(dst, e.Reason)
+		dst = binary.AppendVarint(dst, e.Start-e.TS)
+		dst = binary.AppendVarint(dst, e.Step)
+		dst = binary.AppendUvarint(dst, uint64(len(e.Context)))
+		dst = q.appendValues(dst, append([]float64{e.Score, e.Value}, e.Context...))
+	}
+	return dst
+}
+
+// appendValues writes vs, each against the one before: a code when the
+// quantizer can hold it (tag 1), else exactly (tag 2, float64 bits XOR
+// the previous value's bits); at precision 0 always exactly.
+func (q quantizer) appendValues(dst []byte, vs []float64) []byte {
+	var prevCode int64
+	var prevBits uint64
+	for _, v := range vs {
+		if k, ok := q.code(v); ok && q.p > 0 {
+			dst = q.appendCode(append(dst, 1), k, prevCode)
+			prevCode = k
+		} else {
+			dst = appendXOR(append(dst, 2), math.Float64bits(v)^prevBits)
+		}
+		prevBits = math.Float64bits(v)
+	}
+	return dst
+}
+
+func (q quantizer) readValues(r *reader, n uint64) []float64 {
+	if n > uint64(len(r.p)) {
+		r.fail("%d values in %d bytes", n, len(r.p))
+		return nil
+	}
+	out := make([]float64, n)
+	var prevCode int64
+	var prevBits uint64
+	for i := range out {
+		switch r.byte1() {
+		case 1:
+			k := q.readCode(r, prevCode)
+			if q.p == 0 || !q.valid(k) {
+				r.fail("bad value code %d", k)
+				return nil
+			}
+			out[i], prevCode = q.value(k), k
+		case 2:
+			out[i] = math.Float64frombits(r.xor() ^ prevBits)
+		default:
+			r.fail("bad value tag")
+			return nil
+		}
+		prevBits = math.Float64bits(out[i])
+	}
+	return out
+}
+
+func (q quantizer) readEvents(p []byte) ([]Event, error) {
+	if len(p) == 0 {
+		return nil, nil
+	}
+	r := &reader{p: p}
+	n := r.uvarint()
+	if n > uint64(len(p)) {
+		return nil, fmt.Errorf("%d events in %d bytes", n, len(p))
+	}
+	out := make([]Event, 0, n)
+	for range n {
+		e := Event{Kind: EventKind(r.byte1())}
+		e.TS = r.varint()
+		e.Incident = uint64(e.TS + r.varint())
+		e.Series = r.str()
+		nl := r.uvarint()
+		if nl > uint64(len(r.p)) {
+			return nil, fmt.Errorf("%d labels in %d bytes", nl, len(r.p))
+		}
+		for range nl {
+			e.Labels = append(e.Labels, r.str())
+		}
+		e.Reason = r.str()
+		e.Start = e.TS + r.varint()
+		e.Step = r.varint()
+		nc := r.uvarint()
+		if nc > uint64(len(r.p)) {
+			return nil, fmt.Errorf("%d context samples in %d bytes", nc, len(r.p))
+		}
+		vs := q.readValues(r, nc+2)
+		if r.err != nil {
+			return nil, r.err
+		}
+		e.Score, e.Value = vs[0], vs[1]
+		if nc > 0 {
+			e.Context = vs[2:]
+		}
+		out = append(out, e)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.p) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(r.p))
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -68,9 +69,6 @@ func within(t *testing.T, where string, want, got *Batch, p float64, prev map[ui
 	if !reflect.DeepEqual(got.Series, want.Series) {
 		t.Fatalf("%s: series\n got  %+v\n want %+v", where, got.Series, want.Series)
 	}
-	if !reflect.DeepEqual(got.Events, want.Events) {
-		t.Fatalf("%s: events %+v, want %+v", where, got.Events, want.Events)
-	}
 	if len(got.Rollups) != len(want.Rollups) {
 		t.Fatalf("%s: %d rollups, want %d", where, len(got.Rollups), len(want.Rollups))
 	}
@@ -83,6 +81,21 @@ func within(t *testing.T, where string, want, got *Batch, p float64, prev map[ui
 		}
 		if d := math.Abs(g - w); d > p*(1+p)*math.Abs(w)+1e-300 {
 			t.Fatalf("%s: %s = %v, want %v within %v (relative error %v)", where, field, g, w, p, d/math.Abs(w))
+		}
+	}
+	if len(got.Events) != len(want.Events) {
+		t.Fatalf("%s: %d events, want %d", where, len(got.Events), len(want.Events))
+	}
+	for i, w := range want.Events {
+		g := got.Events[i]
+		if g.Kind != w.Kind || g.Incident != w.Incident || g.Series != w.Series || !slices.Equal(g.Labels, w.Labels) ||
+			g.TS != w.TS || g.Reason != w.Reason || g.Start != w.Start || g.Step != w.Step || len(g.Context) != len(w.Context) {
+			t.Fatalf("%s: event %d %+v, want %+v", where, i, g, w)
+		}
+		near(fmt.Sprint("event score ", i), g.Score, w.Score)
+		near(fmt.Sprint("event value ", i), g.Value, w.Value)
+		for j := range w.Context {
+			near(fmt.Sprintf("event %d context %d", i, j), g.Context[j], w.Context[j])
 		}
 	}
 	for i, w := range want.Rollups {
