@@ -1,6 +1,7 @@
 package codec
 
 import (
+	_ "embed"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -35,6 +36,10 @@ type WireOptions struct {
 	Precision float64 `yaml:"precision"`
 	// Compress compresses each frame body with zstd.
 	Compress bool `yaml:"compress"`
+	// ZstdDict primes zstd with codec's dictionary (zdict.bin: the body of
+	// a keyframe of the agent's default collectors), so names and labels
+	// every agent sends compress even in a keyframe.
+	ZstdDict bool `yaml:"zstd_dict"`
 	// Keyframe makes every Keyframe-th frame a keyframe, so a receiver
 	// that lost its state recovers within that many windows. 0: only the
 	// first frame (and the first after a Reset).
@@ -45,7 +50,7 @@ type WireOptions struct {
 // quantile sketch's own relative accuracy) and a keyframe every 60 frames
 // (an hour of 60 s windows).
 func DefaultWireOptions() WireOptions {
-	return WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, Keyframe: 60}
+	return WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, ZstdDict: true, Keyframe: 60}
 }
 
 // Validate names the first field out of range.
@@ -127,8 +132,12 @@ func NewEncoder(o WireOptions) (*Encoder, error) {
 	e := &Encoder{o: o}
 	if o.Compress {
 		var err error
-		e.zw, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<17),
-			zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithLowerEncoderMem(true))
+		zo := []zstd.EOption{zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1 << 17),
+			zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithLowerEncoderMem(true)}
+		if o.ZstdDict {
+			zo = append(zo, zstd.WithEncoderDictRaw(zdictID, zdict))
+		}
+		e.zw, err = zstd.NewWriter(nil, zo...)
 		if err != nil {
 			return nil, fmt.Errorf("codec: zstd encoder: %w", err)
 		}
@@ -620,6 +629,32 @@ func appendRaw(dst []byte, v, base float64, haveBase bool) []byte {
 	return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)^math.Float64bits(base))
 }
 
+// KeyframeBody returns the uncompressed body of b's keyframe at the
+// default precision: the material codec's zstd dictionary is made of
+// (testbench/gendict).
+func KeyframeBody(b *Batch) ([]byte, error) {
+	o := DefaultWireOptions()
+	o.Compress = false
+	e, err := NewEncoder(o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Encode(nil, b); err != nil {
+		return nil, err
+	}
+	return e.raw, nil
+}
+
+// zdict is the zstd dictionary (raw content) of WireOptions.ZstdDict, made
+// by testbench/gendict. A frame compressed with it names zdictID, so a
+// build with another dictionary refuses it instead of misreading it.
+//
+//go:generate go run ../testbench/gendict -procfs ../edge/collect/testdata/proc -o zdict.bin
+//go:embed zdict.bin
+var zdict []byte
+
+const zdictID = 1
+
 // Decoder unpacks one agent's frames. It is not safe for concurrent use.
 type Decoder struct {
 	st *state
@@ -649,7 +684,7 @@ func (d *Decoder) Decode(p []byte) (*Batch, error) {
 // zstdDec is shared: DecodeAll is safe for concurrent use.
 var zstdDec = sync.OnceValues(func() (*zstd.Decoder, error) {
 	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxBatchBytes),
-		zstd.WithDecoderMaxWindow(1<<20))
+		zstd.WithDecoderMaxWindow(1<<20), zstd.WithDecoderDictRaw(zdictID, zdict))
 })
 
 // Apply unpacks a parsed frame. A delta frame needs the decoder to hold
