@@ -1,6 +1,8 @@
 // Package codec owns Edgepulse's wire format: the msgp-encoded Batch that an
-// agent publishes once per host and window, and the schema version that
-// guards it.
+// agent spools once per host and window, the Frame that carries it on the
+// uplink packed against the frame before (series dictionary, delta and
+// quantized values, zstd; see docs/wire.md), and the schema versions that
+// guard both.
 //
 // # Types
 //
@@ -10,12 +12,24 @@
 // the series it mentions ([Series]: name, kind and labels) and one [Rollup]
 // per series (count, sum, min, max, first, last and quantiles).
 //
-// The Go types are generated into batch_gen.go by tinylib/msgp
-// (go generate ./codec); the generated file is committed.
+// The Go types are generated into batch_gen.go and frame_gen.go by
+// tinylib/msgp (go generate ./codec, which also rebuilds the zstd
+// dictionary zdict.bin); the generated files are committed.
+//
+// # Frames
+//
+// An [Encoder] turns one agent's batches into frames, each packed against
+// the previous one (or a keyframe, which stands alone); a [Decoder] turns
+// them back, and refuses a delta frame whose base it does not hold with
+// [ErrBaseMissing]. [WireOptions] switch each technique on or off and set
+// the relative precision of the statistics. A Decoder's state can be
+// saved and restored ([Decoder.MarshalState]), so another process can
+// continue an agent's chain.
 //
 // # Decoding
 //
-// [Decode] is the only way bytes from the network become a Batch: it checks
+// [ParseFrame] and [Decoder.Decode] are how bytes from the network become a
+// Batch; [Decode] reads a spooled batch. Each checks
 // the schema version before anything else and rejects unknown versions with
 // [ErrVersion], truncated or malformed input with [ErrMalformed], and
 // trailing bytes. Every decoder here has a go test -fuzz target with its
@@ -23,7 +37,9 @@
 //
 // # Concurrency
 //
-// Values are plain data; nothing here is shared or synchronised.
+// Values are plain data. An Encoder or a Decoder belongs to one goroutine
+// at a time; the package's zstd decoder is shared and safe for concurrent
+// use.
 //
 // # Imports
 //
