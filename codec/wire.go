@@ -133,7 +133,7 @@ func NewEncoder(o WireOptions) (*Encoder, error) {
 	if o.Compress {
 		var err error
 		zo := []zstd.EOption{zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1 << 17),
-			zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithLowerEncoderMem(true)}
+			zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithLowerEncoderMem(true)}
 		if o.ZstdDict {
 			zo = append(zo, zstd.WithEncoderDictRaw(zdictID, zdict))
 		}
@@ -1021,9 +1021,19 @@ func (d *Decoder) MarshalState(dst []byte) []byte {
 	body := pack(nil, newState(d.st.q.p), d.st, nil)
 	f := Frame{Version: FrameVersion, Agent: "state", Site: "state", Host: "state", Seq: d.st.seq, Width: 1,
 		Precision: d.st.q.p, RawLen: uint32(len(body)), Body: body}
+	if zw, err := stateZstd(); err == nil {
+		f.Compression, f.Body = BodyZstd, zw.EncodeAll(body, nil)
+	}
 	out, _ := f.MarshalMsg(dst) // plain data: cannot fail
 	return out
 }
+
+// stateZstd compresses saved decoder states: fast, with the dictionary
+// (a state is a keyframe body). EncodeAll is safe for concurrent use.
+var stateZstd = sync.OnceValues(func() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderDictRaw(zdictID, zdict),
+		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+})
 
 // UnmarshalState replaces d's state with one from MarshalState.
 func (d *Decoder) UnmarshalState(p []byte) error {
@@ -1031,7 +1041,17 @@ func (d *Decoder) UnmarshalState(p []byte) error {
 	if err != nil {
 		return fmt.Errorf("codec: decoder state: %w", err)
 	}
-	st, _, err := unpack(f.Body, newState(f.Precision), f.Seq)
+	body := f.Body
+	if f.Compression == BodyZstd {
+		zd, err := zstdDec()
+		if err != nil {
+			return fmt.Errorf("codec: zstd decoder: %w", err)
+		}
+		if body, err = zd.DecodeAll(f.Body, make([]byte, 0, f.RawLen)); err != nil {
+			return fmt.Errorf("codec: decoder state: %w", err)
+		}
+	}
+	st, _, err := unpack(body, newState(f.Precision), f.Seq)
 	if err != nil {
 		return fmt.Errorf("codec: decoder state: %w", err)
 	}

@@ -53,6 +53,9 @@ type Store struct {
 
 	mu    sync.Mutex
 	known map[string]struct{} // sids whose index entries are written
+	// expired holds when each sid's TTL was last refreshed (Unix s): it
+	// is refreshed at most once per expireEvery, not on every window.
+	expired map[string]int64
 }
 
 // Open connects to Redis and checks it answers.
@@ -68,7 +71,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("store: redis %s: %w", opts.Addr, err)
 	}
-	return &Store{rdb: rdb, opts: opts, known: make(map[string]struct{})}, nil
+	return &Store{rdb: rdb, opts: opts, known: make(map[string]struct{}), expired: make(map[string]int64)}, nil
 }
 
 // Close closes the Redis client.
@@ -134,6 +137,7 @@ func (s *Store) Apply(ctx context.Context, b *codec.Batch) error {
 	}
 	var fresh []string
 	buf := make([]byte, 0, 128)
+	now := time.Now().Unix()
 	for i := range b.Rollups {
 		r := &b.Rollups[i]
 		ser := byID[r.ID]
@@ -153,9 +157,14 @@ func (s *Store) Apply(ctx context.Context, b *codec.Batch) error {
 		buf = AppendMember(buf[:0], end, b.Width, r)
 		dk := s.key("d:", sid)
 		pipe.ZAdd(ctx, dk, redis.Z{Score: float64(end), Member: string(buf)})
-		pipe.PExpire(ctx, dk, s.opts.Retention)
+		if s.expireDue(sid, now) {
+			pipe.PExpire(ctx, dk, s.opts.Retention)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
+		s.mu.Lock()
+		clear(s.expired) // whichever refreshes failed are due again
+		s.mu.Unlock()
 		return fmt.Errorf("store: apply batch %s seq %d (%d rollups): %w", b.Agent, b.Seq, len(b.Rollups), err)
 	}
 	s.mu.Lock()
@@ -164,6 +173,23 @@ func (s *Store) Apply(ctx context.Context, b *codec.Batch) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// expireEvery bounds how often a series' TTL is refreshed: its data
+// expires between Retention−expireEvery and Retention after its last
+// window. (Refreshing on every window doubled the commands per rollup.)
+const expireEvery = 3600
+
+// expireDue tells whether sid's TTL should be refreshed now, and notes
+// that it will be. A failed write makes it due again (see Apply).
+func (s *Store) expireDue(sid string, now int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now-s.expired[sid] < expireEvery {
+		return false
+	}
+	s.expired[sid] = now
+	return true
 }
 
 func (s *Store) isKnown(sid string) bool {

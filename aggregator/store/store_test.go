@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -83,6 +84,7 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	before := dump(t, s)
 	// Redelivery, also by a fresh aggregator that has not cached the index.
 	s.known = make(map[string]struct{})
+	s.expired = make(map[string]int64)
 	for _, b := range []*codec.Batch{b2, b1, b1} {
 		if err := s.Apply(ctx, b); err != nil {
 			t.Fatal(err)
@@ -102,6 +104,16 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	}
 	if zsets != 2 {
 		t.Fatalf("%d data keys, want 2", zsets)
+	}
+	// Every data key carries the retention TTL, though it is refreshed at
+	// most once an hour.
+	for k := range before {
+		if !strings.HasPrefix(k, "ep:d:") {
+			continue
+		}
+		if ttl := s.rdb.PTTL(ctx, k).Val(); ttl <= 0 || ttl > s.opts.Retention {
+			t.Errorf("%s has TTL %v, want (0, %v]", k, ttl, s.opts.Retention)
+		}
 	}
 }
 
