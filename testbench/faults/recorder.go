@@ -36,7 +36,7 @@ type Sighting struct {
 	Start, Width int64
 	First        time.Time // first seen at the hub
 	Count        int       // times seen
-	hash         uint64 // of Members: a resend may be packed differently, never hold other values
+	hash         uint64    // of Members: a resend may be packed differently, never hold other values
 	// Members are the Redis entries the aggregator must hold for it: the
 	// key <prefix>d:<sid>, the score (window end) and the member.
 	Members []Member
@@ -81,7 +81,7 @@ func (r *Recorder) Close() { r.nc.Close() }
 // agentFrames decodes one agent's frames in whatever order they come: a
 // delta frame waits until the frame it is packed against has been seen.
 type agentFrames struct {
-	states  map[uint64][]byte        // seq → decoder state after that frame
+	states  map[uint64][]byte         // seq → decoder state after that frame
 	waiting map[uint64][]*codec.Frame // base → frames packed against it
 }
 

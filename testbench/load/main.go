@@ -310,4 +310,3 @@ func redisBenchmark(addr string) (float64, error) {
 	}
 	return strconv.ParseFloat(string(m[1]), 64)
 }
-
