@@ -2,6 +2,12 @@ package codec
 
 //go:generate go tool msgp -file batch.go -o batch_gen.go -tests=false -io=false
 
+// Decoding refuses array headers longer than this before allocating them
+// (a 11-byte batch claiming 0xdddddddd series made the generated code
+// allocate them all: fatal out-of-memory, found by make security).
+//
+//msgp:limit arrays:1048576 maps:64
+
 // Version is the schema version this package writes and the only one it
 // reads. Bump it on any incompatible change to the types below.
 const Version = 1

@@ -6,6 +6,12 @@ import (
 	"github.com/tinylib/msgp/msgp"
 )
 
+// Size limits for msgp deserialization
+const (
+	z38816a7flimitArrays = 1048576
+	z38816a7flimitMaps   = 64
+)
+
 // MarshalMsg implements msgp.Marshaler
 func (z *Batch) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
@@ -77,6 +83,10 @@ func (z *Batch) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.WrapError(err)
 		return
 	}
+	if zb0001 > z38816a7flimitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -134,6 +144,10 @@ func (z *Batch) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Series")
 				return
 			}
+			if zb0002 > z38816a7flimitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
 			if cap(z.Series) >= int(zb0002) {
 				z.Series = (z.Series)[:zb0002]
 			} else {
@@ -151,6 +165,10 @@ func (z *Batch) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Rollups")
+				return
+			}
+			if zb0003 > z38816a7flimitArrays {
+				err = msgp.ErrLimitExceeded
 				return
 			}
 			if cap(z.Rollups) >= int(zb0003) {
@@ -176,6 +194,10 @@ func (z *Batch) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			zb0004, bts, err = msgp.ReadArrayHeaderBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Events")
+				return
+			}
+			if zb0004 > z38816a7flimitArrays {
+				err = msgp.ErrLimitExceeded
 				return
 			}
 			if cap(z.Events) >= int(zb0004) {
@@ -281,6 +303,10 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.WrapError(err, "Labels")
 		return
 	}
+	if zb0003 > z38816a7flimitArrays {
+		err = msgp.ErrLimitExceeded
+		return
+	}
 	if cap(z.Labels) >= int(zb0003) {
 		z.Labels = (z.Labels)[:zb0003]
 	} else {
@@ -327,6 +353,10 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 	zb0004, bts, err = msgp.ReadArrayHeaderBytes(bts)
 	if err != nil {
 		err = msgp.WrapError(err, "Context")
+		return
+	}
+	if zb0004 > z38816a7flimitArrays {
+		err = msgp.ErrLimitExceeded
 		return
 	}
 	if cap(z.Context) >= int(zb0004) {
@@ -483,6 +513,10 @@ func (z *Rollup) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.WrapError(err, "Quantiles")
 		return
 	}
+	if zb0002 > z38816a7flimitArrays {
+		err = msgp.ErrLimitExceeded
+		return
+	}
 	if cap(z.Quantiles) >= int(zb0002) {
 		z.Quantiles = (z.Quantiles)[:zb0002]
 	} else {
@@ -555,6 +589,10 @@ func (z *Series) UnmarshalMsg(bts []byte) (o []byte, err error) {
 	zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
 	if err != nil {
 		err = msgp.WrapError(err, "Labels")
+		return
+	}
+	if zb0003 > z38816a7flimitArrays {
+		err = msgp.ErrLimitExceeded
 		return
 	}
 	if cap(z.Labels) >= int(zb0003) {

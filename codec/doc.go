@@ -13,8 +13,9 @@
 // per series (count, sum, min, max, first, last and quantiles).
 //
 // The Go types are generated into batch_gen.go and frame_gen.go by
-// tinylib/msgp (go generate ./codec, which also rebuilds the zstd
-// dictionary zdict.bin); the generated files are committed.
+// tinylib/msgp (go generate ./codec); the generated files are committed,
+// as is the zstd dictionary zdict.bin (testbench/gendict, regenerated only
+// by hand with a new dictionary id).
 //
 // # Frames
 //

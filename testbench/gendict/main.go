@@ -2,7 +2,8 @@
 // raw body of a keyframe of one collection over the fixture /proc tree
 // (edge/collect/testdata/proc), with every collector the agent runs by
 // default. The dictionary lets a keyframe's names and labels compress
-// against names every agent sends; regenerate it (go generate ./codec)
+// against names every agent sends; regenerate it by hand (go run
+// ./testbench/gendict)
 // when the collectors change what they name, and bump codec's dictionary
 // id when you do, so old and new builds never read each other's frames
 // with the wrong dictionary.
