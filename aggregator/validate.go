@@ -69,7 +69,7 @@ func (l BatchLimits) withDefaults() BatchLimits {
 func (l BatchLimits) Validate() error {
 	l = l.withDefaults()
 	for _, f := range []struct {
-		name     string
+		name      string
 		v, lo, hi int
 	}{
 		{"batches.max_series", l.MaxSeries, 1, 1_000_000},
