@@ -158,6 +158,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, fmt.Errorf("aggregator: http listen %s: %w", cfg.HTTP, err)
 	}
 	a.api = query.NewAPI(&query.Queryable{Store: a.store, Detail: a.detail}, cfg.Limits, log)
+	tok, err := cfg.Auth.Token()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.api.SetBearerToken(tok)
 	return a, nil
 }
 
@@ -267,8 +273,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/statz", a.statz)
 	mux.HandleFunc("/metrics", a.metrics)
-	mux.HandleFunc("/api/v1/backhaul", a.backhaul)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle("/api/v1/backhaul", a.api.Guard(http.HandlerFunc(a.backhaul)))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: max(a.cfg.Limits.Timeout, 30*time.Second) + 30*time.Second, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {

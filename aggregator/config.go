@@ -32,6 +32,8 @@ type Config struct {
 	HTTP string `yaml:"http"`
 	// Limits bound each query.
 	Limits query.Limits `yaml:"limits"`
+	// Auth is the query API's optional bearer token (every /api/ endpoint).
+	Auth query.Auth `yaml:"auth"`
 	// Batches bound each decoded batch and the series per host and site.
 	Batches BatchLimits `yaml:"batches"`
 	// StreamMaxAge bounds how long un-consumed batches stay in the stream;
@@ -246,6 +248,12 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("config: http %q must be host:port: %w", c.HTTP, err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
+	if err := c.Auth.Validate(); err != nil {
+		return err
 	}
 	if err := c.Batches.Validate(); err != nil {
 		return err
