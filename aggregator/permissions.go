@@ -37,7 +37,10 @@ type PermissionTemplate struct {
 // DefaultSitePermissions is what a site needs and no more than its own
 // site's subjects, except the shared reply and discovery spaces:
 //
-//   - publish tele.{site}.* — agents' JetStream publishes of batches;
+//   - publish tele.{site}.> — agents' JetStream publishes of batches
+//     (not tele.{site}.*: nats-server then does not propagate the
+//     stream's tele.*.* interest to the leaf, and every publish gets
+//     "no responders"; the stream captures only tele.*.* anyway);
 //   - publish _INBOX.> — replies: to the agent micro service's requests
 //     (ep.agent…, $SRV…);
 //   - publish $JS.API.STREAM.INFO.KV_EP_CONFIG, $JS.API.CONSUMER.CREATE.KV_EP_CONFIG.>,
@@ -56,7 +59,7 @@ type PermissionTemplate struct {
 func DefaultSitePermissions() PermissionTemplate {
 	return PermissionTemplate{
 		Publish: []string{
-			"tele.{site}.*",
+			"tele.{site}.>",
 			"_INBOX.>",
 			"$JS.API.STREAM.INFO.KV_EP_CONFIG",
 			"$JS.API.CONSUMER.CREATE.KV_EP_CONFIG.>",

@@ -87,11 +87,6 @@ func CrossSite(ctx context.Context, e *Env) (Result, error) {
 		return res, fmt.Errorf("admin connection: %w", err)
 	}
 	defer admin.Close()
-	seen, err := admin.SubscribeSync("tele.>")
-	if err != nil {
-		return res, err
-	}
-	admin.Flush()
 	ajs, _ := jetstream.New(admin)
 
 	gateway, err := connect(ctx, leaf.URL("gateway", GatewayPassword))
@@ -119,6 +114,14 @@ func CrossSite(ctx context.Context, e *Env) (Result, error) {
 		return res, fmt.Errorf("site %s's agent cannot publish its own telemetry: %w\n%s", siteA, err, e.Logs())
 	}
 	stored := 1 // messages that should have reached the stream
+	// Only now watch the hub's tele.>: a subscription that broad carries
+	// interest to the leaf that the stream's own might not (and would hide
+	// a template the stream's interest cannot cross).
+	seen, err := admin.SubscribeSync("tele.>")
+	if err != nil {
+		return res, err
+	}
+	admin.Flush()
 
 	try := func(js jetstream.JetStream, who, subject string, data []byte, cross *int, ok *int) {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
