@@ -47,6 +47,7 @@ func TestValidateBatch(t *testing.T) {
 		{"bad subject token", "tele.s*1.h1.3", func(*codec.Batch) {}, ReasonSubject},
 		{"not telemetry", "alerts.s1.h1.3", func(*codec.Batch) {}, ReasonSubject},
 		{"empty agent", "tele.s1.h1.7", func(b *codec.Batch) { b.Agent = "" }, ReasonIdentity},
+		{"another agent of the site", "tele.s1.h1.7", func(b *codec.Batch) { b.Agent = "s1/h2" }, ReasonIdentity},
 		{"too many series", "tele.s1.h1.7", func(b *codec.Batch) { b.Series = many(11) }, ReasonTooLarge},
 		{"too many label pairs", "tele.s1.h1.7", func(b *codec.Batch) {
 			b.Series[0].Labels = strings.Split(strings.Repeat("a,x,", 5)+"b,y", ",")
@@ -160,11 +161,7 @@ func TestRogueBatchesRejected(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	pub := func(b *codec.Batch) {
-		p, err := codec.Encode(nil, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.Publish(ctx, "tele.s1.h1", p); err != nil {
+		if _, err := js.Publish(ctx, "tele.s1.h1", keyframe(b)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,7 +171,7 @@ func TestRogueBatchesRejected(t *testing.T) {
 	rogue.Site, rogue.Agent, rogue.Seq = "s2", "s2/h1", 2
 	pub(rogue)
 	rogue = goodBatch()
-	rogue.Host, rogue.Seq = "h9", 3
+	rogue.Host, rogue.Agent, rogue.Seq = "h9", "s1/h9", 3
 	pub(rogue)
 	rogue = goodBatch()
 	rogue.Series[0].Labels[1], rogue.Seq = "0\x00x", 4
@@ -217,16 +214,16 @@ func TestRogueBatchesRejected(t *testing.T) {
 	}
 }
 
-// FuzzValidateBatch decodes arbitrary bytes and validates what decodes
-// against an arbitrary subject: no panic, and whatever passes claims the
-// subject's site and host and holds only safe label values.
+// FuzzValidateBatch decodes arbitrary bytes as a keyframe and validates
+// what decodes against an arbitrary subject: no panic, and whatever passes
+// claims the subject's site and host and holds only safe label values.
 func FuzzValidateBatch(f *testing.F) {
-	p, _ := codec.Encode(nil, goodBatch())
+	p := keyframe(goodBatch())
 	f.Add("tele.s1.h1.3", p)
 	f.Add("tele.s2.h1.3", p)
 	f.Add("tele..h1.3", p[:20])
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
-		b, err := codec.Decode(data)
+		b, err := codec.NewDecoder().Decode(data)
 		if err != nil {
 			return
 		}

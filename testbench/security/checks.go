@@ -33,7 +33,11 @@ var seq uint64
 
 func batch(site, host string) []byte {
 	seq++
-	p, err := codec.Encode(nil, &codec.Batch{
+	enc, err := codec.NewEncoder(codec.WireOptions{Dictionary: true}) // a keyframe: decodes on its own
+	if err != nil {
+		panic(err)
+	}
+	p, err := enc.Encode(nil, &codec.Batch{
 		Agent: site + "/" + host, Site: site, Host: host, Seq: seq, Start: 1_700_000_040_000 + int64(seq)*60_000, Width: 60_000,
 		Series:  []codec.Series{{ID: 0, Name: "node_load1"}},
 		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60, Min: 1, Max: 1, First: 1, Last: 1}},

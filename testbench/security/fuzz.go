@@ -19,12 +19,14 @@ type FuzzTarget struct {
 	Name string // FuzzDecode
 }
 
-// FuzzTargets lists every decoder's fuzz target: the batch codec, the
+// FuzzTargets lists every decoder's fuzz target: the batch codec and the
+// wire frames, the
 // aggregator's batch validation, the query API's parameters, the stored
 // ZSET members, the procfs parsers, the detector CSV reader and the ring's
 // configuration and partition mapping.
 var FuzzTargets = []FuzzTarget{
 	{"./codec", "FuzzDecode"},
+	{"./codec", "FuzzFrame"},
 	{"./aggregator", "FuzzValidateBatch"},
 	{"./aggregator/query", "FuzzQueryParams"},
 	{"./aggregator/store", "FuzzParseMember"},
