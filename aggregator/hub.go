@@ -67,6 +67,9 @@ func startHub(cfg Config) (*server.Server, *server.Options, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("hub: nats.cluster_tls: %w", err)
 		}
+		// A route is client and server at once: trust the CA when dialling
+		// too (what nats-server's config parser does for cluster tls).
+		tc.RootCAs = tc.ClientCAs
 		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = tc, tlsTimeout(t)
 	}
 	if len(cfg.NATS.Sites) > 0 {
