@@ -22,7 +22,9 @@ func TestSecurityConfigValidate(t *testing.T) {
 		{"cluster tls timeout", func(c *Config) {
 			c.NATS.ClusterTLS = TLSConfig{CertFile: "c", KeyFile: "k", CAFile: "ca", Timeout: 1 << 62}
 		}, "nats.cluster_tls.timeout"},
-		{"sites", func(c *Config) { c.NATS.Sites = []SiteAuth{{Site: "s1", Password: "p"}, {Site: "s2", PasswordFile: "f"}} }, ""},
+		{"sites", func(c *Config) {
+			c.NATS.Sites = []SiteAuth{{Site: "s1", Password: "p"}, {Site: "s2", PasswordFile: "f"}}
+		}, ""},
 		{"site name", func(c *Config) { c.NATS.Sites = []SiteAuth{{Site: "s.1", Password: "p"}} }, "nats.sites[0].site"},
 		{"site without password", func(c *Config) { c.NATS.Sites = []SiteAuth{{Site: "s1"}} }, "needs password"},
 		{"site user twice", func(c *Config) {
