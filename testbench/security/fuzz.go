@@ -42,7 +42,10 @@ type FuzzReport struct {
 	Crashed bool   // the fuzzer found a failing input (written to testdata/fuzz)
 	Err     error  // the run failed otherwise (build error, ...)
 	Tail    string // last lines of go test's output
-	Saved   int    // corpus entries copied into testdata/fuzz
+	// Failing is the failing input the fuzzer wrote (package-relative
+	// testdata/fuzz/<Name>/<hash>), "" without a crash.
+	Failing string
+	Saved   int // corpus entries copied into testdata/fuzz
 }
 
 // Fuzz runs `go test -fuzz` on t for d with parallel workers in the module
@@ -60,6 +63,9 @@ func Fuzz(ctx context.Context, root string, t FuzzTarget, d time.Duration, paral
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && (bytes.Contains(out, []byte("Failing input written to")) || bytes.Contains(out, []byte("--- FAIL"))) {
 			rep.Crashed = true
+			if _, after, ok := strings.Cut(string(out), "Failing input written to "); ok {
+				rep.Failing = strings.TrimSpace(strings.SplitN(after, "\n", 2)[0])
+			}
 		} else {
 			rep.Err = fmt.Errorf("go test -fuzz %s %s: %w", t.Name, t.Pkg, err)
 		}
@@ -134,4 +140,16 @@ func saveCache(root string, t FuzzTarget, max int) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// KnownCrashers lists the unfixed crashers kept in
+// testbench/security/testdata/crashers/<Target>/<hash>: target name → hashes.
+func KnownCrashers(root string) map[string][]string {
+	out := make(map[string][]string)
+	files, _ := filepath.Glob(filepath.Join(root, "testbench", "security", "testdata", "crashers", "Fuzz*", "*"))
+	for _, f := range files {
+		target := filepath.Base(filepath.Dir(f))
+		out[target] = append(out[target], filepath.Base(f))
+	}
+	return out
 }
