@@ -55,6 +55,14 @@ type Stats struct {
 	BaseWaits, BaseLost uint64
 	// FrameBytes sums the sizes of the frames applied.
 	FrameBytes uint64
+	// Rejected counts decoded batches rejected by validateBatch (and
+	// terminated), by reason (the Reason… constants).
+	Rejected map[string]uint64
+	// SeriesDroppedHost and SeriesDroppedSite count new series dropped by
+	// batches.max_series_per_host and batches.max_series_per_site.
+	SeriesDroppedHost, SeriesDroppedSite uint64
+	// SeriesTracked is the number of distinct series the caps track.
+	SeriesTracked int64
 }
 
 // Aggregator is one running regional aggregator.
@@ -70,6 +78,7 @@ type Aggregator struct {
 	ln     net.Listener
 	kv     jetstream.KeyValue
 	parts  *partitions
+	guard  *guard // batch validation and cardinality caps (validate.go)
 
 	started   time.Time
 	closed    chan struct{}
@@ -97,6 +106,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	}
 	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64), started: time.Now().UTC(), closed: make(chan struct{}), wire: newDecoders()}
 	a.parts = newPartitions(a)
+	a.guard = newGuard(cfg.Batches)
 	var err error
 	if a.store, err = store.Open(ctx, cfg.Redis); err != nil {
 		return nil, err
@@ -108,7 +118,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 			a.Close()
 			return nil, err
 		}
-		a.nc, err = nats.Connect("", nats.InProcessServer(a.ns), nats.Name("edgepulse-aggregator "+cfg.Name))
+		a.nc, err = nats.Connect("", nats.InProcessServer(a.ns), nats.Name("edgepulse-aggregator "+cfg.Name), hubAuth(a.nsOpts))
 	}
 	if err != nil {
 		a.Close()
@@ -148,6 +158,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, fmt.Errorf("aggregator: http listen %s: %w", cfg.HTTP, err)
 	}
 	a.api = query.NewAPI(&query.Queryable{Store: a.store, Detail: a.detail}, cfg.Limits, log)
+	tok, err := cfg.Auth.Token()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.api.SetBearerToken(tok)
 	return a, nil
 }
 
@@ -220,7 +236,9 @@ func (a *Aggregator) Stats() Stats {
 	return Stats{Applied: a.applied.Load(), DecodeErrors: a.decodeErrs.Load(), StoreErrors: a.storeErrs.Load(),
 		Rollups: a.rollups.Load(), Alerts: a.alerts.Load(), Partitions: parts,
 		Owned: a.parts.owned(), Members: members, Rebalances: a.rebalances.Load(), Redelivered: a.redelivered.Load(),
-		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), FrameBytes: a.wireBytes.Load()}
+		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), FrameBytes: a.wireBytes.Load(),
+		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
+		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load()}
 }
 
 // Ring is the ring built from the last membership seen, nil before the
@@ -255,8 +273,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/statz", a.statz)
 	mux.HandleFunc("/metrics", a.metrics)
-	mux.HandleFunc("/api/v1/backhaul", a.backhaul)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle("/api/v1/backhaul", a.api.Guard(http.HandlerFunc(a.backhaul)))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: max(a.cfg.Limits.Timeout, 30*time.Second) + 30*time.Second, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
@@ -342,6 +361,9 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 		a.storeErrs.Add(1)
 		a.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
 		m.NakWithDelay(2 * time.Second)
+		return
+	}
+	if a.rejected(m, b) {
 		return
 	}
 	start := time.Now()

@@ -185,8 +185,9 @@ func TestSubjectPartition(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	want := map[int]uint64{}
 	for i, host := range []string{"hostA", "hostB", "hostC", "gw-17"} {
-		b := testBatch(uint64(i + 1))
-		if _, err := js.Publish(ctx, "tele.siteA."+host, b, jetstream.WithMsgID(fmt.Sprint(i))); err != nil {
+		bt := testBatchOf(uint64(i + 1))
+		bt.Site, bt.Host, bt.Agent = "siteA", host, "siteA/"+host // the batch claims its subject's site and host
+		if _, err := js.Publish(ctx, "tele.siteA."+host, keyframe(bt), jetstream.WithMsgID(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 		h := fnv.New32a()

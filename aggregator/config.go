@@ -32,6 +32,10 @@ type Config struct {
 	HTTP string `yaml:"http"`
 	// Limits bound each query.
 	Limits query.Limits `yaml:"limits"`
+	// Auth is the query API's optional bearer token (every /api/ endpoint).
+	Auth query.Auth `yaml:"auth"`
+	// Batches bound each decoded batch and the series per host and site.
+	Batches BatchLimits `yaml:"batches"`
 	// StreamMaxAge bounds how long un-consumed batches stay in the stream;
 	// default 7 days.
 	StreamMaxAge time.Duration `yaml:"stream_max_age"`
@@ -85,6 +89,63 @@ type HubConfig struct {
 	URL string `yaml:"url"`
 	// Cluster forms a JetStream cluster with other aggregators' hubs.
 	Cluster ClusterConfig `yaml:"cluster"`
+	// LeafTLS turns on TLS for the leaf-node listener; with verify, leaves
+	// must present a certificate signed by ca_file (mutual TLS).
+	LeafTLS TLSConfig `yaml:"leaf_tls"`
+	// ClusterTLS turns on mutual TLS between the hub nodes' routes.
+	ClusterTLS TLSConfig `yaml:"cluster_tls"`
+	// Sites turns on authentication: one leaf-only user per site, with
+	// SitePermissions. Without sites the hub accepts anyone (demo, tests).
+	Sites []SiteAuth `yaml:"sites"`
+	// SitePermissions is the per-site permission template ({site} is
+	// replaced); empty means DefaultSitePermissions.
+	SitePermissions PermissionTemplate `yaml:"site_permissions"`
+	// AdminPassword is the password of the hub user "aggregator" (every
+	// permission) when sites are set, for operators and other tools;
+	// empty means a random one only this process knows. Or AdminPasswordFile.
+	AdminPassword     string `yaml:"admin_password"`
+	AdminPasswordFile string `yaml:"admin_password_file"`
+}
+
+// TLSConfig names PEM files; an empty CertFile means no TLS.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	CAFile   string `yaml:"ca_file"` // verifies the peers' certificates
+	// Verify requires peers to present a certificate signed by CAFile;
+	// default true whenever CAFile is set (see verify).
+	Verify *bool `yaml:"verify"`
+	// Timeout of the TLS handshake; default 5 s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// enabled reports whether TLS is configured.
+func (t TLSConfig) enabled() bool { return t.CertFile != "" }
+
+func (t TLSConfig) verify() bool {
+	if t.Verify != nil {
+		return *t.Verify
+	}
+	return t.CAFile != ""
+}
+
+func (t TLSConfig) validate(field string) error {
+	if !t.enabled() {
+		if t.KeyFile != "" || t.CAFile != "" {
+			return fmt.Errorf("config: %s.cert_file must be set with key_file and ca_file", field)
+		}
+		return nil
+	}
+	if t.KeyFile == "" {
+		return fmt.Errorf("config: %s.key_file must be set with cert_file", field)
+	}
+	if t.verify() && t.CAFile == "" {
+		return fmt.Errorf("config: %s.verify needs ca_file", field)
+	}
+	if t.Timeout < 0 || t.Timeout > time.Minute {
+		return fmt.Errorf("config: %s.timeout %v must be between 0 (5s) and 1m", field, t.Timeout)
+	}
+	return nil
 }
 
 // DefaultConfig returns the defaults.
@@ -174,8 +235,28 @@ func (c Config) Validate() error {
 	case c.NATS.Cluster.Name == "" && len(c.NATS.Cluster.Routes) > 0:
 		return errors.New("config: nats.cluster.routes need nats.cluster.name")
 	}
+	if c.NATS.URL == "" {
+		if err := c.NATS.LeafTLS.validate("nats.leaf_tls"); err != nil {
+			return err
+		}
+		if err := c.NATS.ClusterTLS.validate("nats.cluster_tls"); err != nil {
+			return err
+		}
+		if err := c.NATS.validateSites(); err != nil {
+			return err
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("config: http %q must be host:port: %w", c.HTTP, err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	if err := c.Batches.Validate(); err != nil {
+		return err
 	}
 	return c.Redis.Validate()
 }

@@ -1,10 +1,12 @@
 package aggregator
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/edgepulse/edgepulse/codec"
 )
@@ -53,6 +55,30 @@ func startHub(cfg Config) (*server.Server, *server.Options, error) {
 			opts.Routes = append(opts.Routes, u[0])
 		}
 	}
+	if t := cfg.NATS.LeafTLS; t.enabled() {
+		tc, err := tlsConfig(t)
+		if err != nil {
+			return nil, nil, fmt.Errorf("hub: nats.leaf_tls: %w", err)
+		}
+		opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = tc, tlsTimeout(t)
+	}
+	if t := cfg.NATS.ClusterTLS; t.enabled() && opts.Cluster.Name != "" {
+		tc, err := tlsConfig(t)
+		if err != nil {
+			return nil, nil, fmt.Errorf("hub: nats.cluster_tls: %w", err)
+		}
+		// A route is client and server at once: trust the CA when dialling
+		// too (what nats-server's config parser does for cluster tls).
+		tc.RootCAs = tc.ClientCAs
+		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = tc, tlsTimeout(t)
+	}
+	if len(cfg.NATS.Sites) > 0 {
+		users, _, err := hubUsers(cfg.NATS)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Users = users
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("hub: %w", err)
@@ -64,4 +90,30 @@ func startHub(cfg Config) (*server.Server, *server.Options, error) {
 			opts.Host, opts.Port, opts.LeafNode.Host, opts.LeafNode.Port)
 	}
 	return ns, opts, nil
+}
+
+// tlsConfig loads a TLS block the way nats-server's config file does.
+func tlsConfig(t TLSConfig) (*tls.Config, error) {
+	return server.GenTLSConfig(&server.TLSConfigOpts{
+		CertFile: t.CertFile, KeyFile: t.KeyFile, CaFile: t.CAFile, Verify: t.verify(),
+		Timeout: tlsTimeout(t),
+	})
+}
+
+func tlsTimeout(t TLSConfig) float64 {
+	if t.Timeout == 0 {
+		return 5
+	}
+	return t.Timeout.Seconds()
+}
+
+// hubAuth is the in-process connection's credentials: the admin user when
+// the hub has users, nothing otherwise.
+func hubAuth(opts *server.Options) nats.Option {
+	for _, u := range opts.Users {
+		if u.Username == AdminUser {
+			return nats.UserInfo(u.Username, u.Password)
+		}
+	}
+	return func(*nats.Options) error { return nil }
 }

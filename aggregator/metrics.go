@@ -32,6 +32,17 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 	metric("edgepulse_aggregator_rebalances_total", "counter", "Membership changes that rebuilt the ring.", float64(st.Rebalances))
 	metric("edgepulse_aggregator_partitions_owned", "gauge", "Partitions this member consumes.", float64(len(st.Owned)))
 	metric("edgepulse_aggregator_members", "gauge", "Live ring members seen by this member.", float64(len(st.Members)))
+	fmt.Fprintf(b, "# HELP edgepulse_aggregator_batches_rejected_total Decoded batches rejected by validation (terminated), by reason.\n# TYPE edgepulse_aggregator_batches_rejected_total counter\n")
+	for _, r := range []string{ReasonSubject, ReasonSiteMismatch, ReasonHostMismatch, ReasonIdentity, ReasonTooLarge, ReasonLabel} {
+		fmt.Fprintf(b, "edgepulse_aggregator_batches_rejected_total{reason=%q} %d\n", r, st.Rejected[r])
+	}
+	fmt.Fprintf(b, "# HELP edgepulse_aggregator_series_dropped_total New series dropped by a cardinality cap, by scope.\n# TYPE edgepulse_aggregator_series_dropped_total counter\n")
+	fmt.Fprintf(b, "edgepulse_aggregator_series_dropped_total{scope=\"host\"} %d\nedgepulse_aggregator_series_dropped_total{scope=\"site\"} %d\n", st.SeriesDroppedHost, st.SeriesDroppedSite)
+	metric("edgepulse_aggregator_series_tracked", "gauge", "Distinct series the cardinality caps track on this member.", float64(st.SeriesTracked))
+	gs := a.api.GuardStats()
+	metric("edgepulse_query_unauthorized_total", "counter", "Query API requests without a valid bearer token (401).", float64(gs.Unauthorized))
+	metric("edgepulse_query_limited_total", "counter", "Query API requests refused as invalid or over a limit (4xx).", float64(gs.Limited))
+	metric("edgepulse_query_timeouts_total", "counter", "Query API requests that ran out of limits.timeout (503).", float64(gs.Timeouts))
 	metric("edgepulse_aggregator_redis_write_seconds_total", "counter", "Time spent in Redis writes of batches.", time.Duration(a.writeNs.Load()).Seconds())
 	if bh, err := a.store.Backhauls(r.Context(), backhaulMinutes, time.Now()); err == nil && len(bh) > 0 {
 		fmt.Fprintf(b, "# HELP edgepulse_aggregator_backhaul_bytes_per_host_minute Frame bytes per host-minute by site over the last %d whole minutes (protocol overhead not included).\n# TYPE edgepulse_aggregator_backhaul_bytes_per_host_minute gauge\n", backhaulMinutes)

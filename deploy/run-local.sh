@@ -7,6 +7,10 @@
 #   agent         site "local", this host, 10 s windows (the product default
 #                 is 60 s; the demo uses 10 s so data shows up quickly)
 # Ctrl-C or SIGTERM stops everything; no process is left behind.
+#
+# TLS=1 (make run TLS=1): the leaf link runs with mutual TLS (demo PKI from
+# make certs, openssl needed) and the site "local" authenticates with its
+# own hub user, as docs/security.md describes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=.run
@@ -57,9 +61,21 @@ redis-server --port 6390 --bind 127.0.0.1 --dir "$RUN/redis" --save 60 1 --appen
 pids+=($!)
 wait_port 6390 redis
 
+tls=${TLS:-${EDGEPULSE_TLS:-0}}
+leaf_conf=deploy/leaf.conf
+leaf_url=nats-leaf://127.0.0.1:7422
+hub_security=
+if [ "$tls" = 1 ]; then
+  deploy/certs/make-certs.sh deploy/certs
+  site_pw=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  hub_security=", leaf_tls: {cert_file: deploy/certs/hub-1.pem, key_file: deploy/certs/hub-1-key.pem, ca_file: deploy/certs/ca.pem}, sites: [{site: local, password: \"$site_pw\"}]"
+  leaf_conf=deploy/leaf-tls.conf
+  leaf_url="nats-leaf://local:$site_pw@127.0.0.1:7422"
+  echo "TLS on the leaf link (deploy/certs), site user 'local'"
+fi
 cat >"$RUN/aggregator.yaml" <<YAML
 name: local-hub
-nats: {host: 127.0.0.1, port: 4250, leaf_host: 127.0.0.1, leaf_port: 7422, http_port: 8222, store_dir: $RUN/js}
+nats: {host: 127.0.0.1, port: 4250, leaf_host: 127.0.0.1, leaf_port: 7422, http_port: 8222, store_dir: $RUN/js$hub_security}
 redis: {addr: 127.0.0.1:6390}
 http: 127.0.0.1:9470
 YAML
@@ -67,7 +83,7 @@ YAML
 pids+=($!)
 wait_port 9470 aggregator
 
-EDGEPULSE_HUB_LEAF_URL=nats-leaf://127.0.0.1:7422 "$BIN/nats-server" -c deploy/leaf.conf >"$RUN/leaf.log" 2>&1 &
+EDGEPULSE_HUB_LEAF_URL=$leaf_url "$BIN/nats-server" -c "$leaf_conf" >"$RUN/leaf.log" 2>&1 &
 pids+=($!)
 wait_port 4222 leaf
 

@@ -23,7 +23,15 @@ type Limits struct {
 	MaxSeries  int           `yaml:"max_series"`  // series one selector may match; default 10000
 	MaxSamples int           `yaml:"max_samples"` // samples one query may hold in memory; default 5e6
 	MaxPoints  int           `yaml:"max_points"`  // steps of a range query; default 11000 (as Prometheus)
-	Timeout    time.Duration `yaml:"timeout"`     // per query; default 30 s
+	Timeout    time.Duration `yaml:"timeout"`     // per request; default 30 s
+	// MaxRange is the longest time range of a range query, /series or a
+	// label query; default 400 days.
+	MaxRange time.Duration `yaml:"max_range"`
+	// MaxQueryBytes is the longest PromQL expression or match[] selector;
+	// default 16384.
+	MaxQueryBytes int `yaml:"max_query_bytes"`
+	// MaxMatchers is the number of match[] parameters; default 64.
+	MaxMatchers int `yaml:"max_matchers"`
 }
 
 func (l *Limits) defaults() {
@@ -39,6 +47,15 @@ func (l *Limits) defaults() {
 	if l.Timeout == 0 {
 		l.Timeout = 30 * time.Second
 	}
+	if l.MaxRange == 0 {
+		l.MaxRange = 400 * 24 * time.Hour
+	}
+	if l.MaxQueryBytes == 0 {
+		l.MaxQueryBytes = 16384
+	}
+	if l.MaxMatchers == 0 {
+		l.MaxMatchers = 64
+	}
 }
 
 // API is the Prometheus-compatible HTTP API.
@@ -50,6 +67,8 @@ type API struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	Version string
+	token   string        // bearer token, "" = open (guard.go)
+	gc      guardCounters // requests refused before running (guard.go)
 }
 
 // NewAPI returns the API over q.
@@ -84,8 +103,6 @@ func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
 	a.mux.HandleFunc("/api/v1/metadata", func(w http.ResponseWriter, r *http.Request) { a.ok(w, map[string]any{}) })
 	return a
 }
-
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 type apiError struct {
 	status int
@@ -180,6 +197,9 @@ func (a *API) parseQuery(r *http.Request) (string, error) {
 	if qs == "" {
 		return "", badData("missing parameter \"query\"")
 	}
+	if len(qs) > a.limits.MaxQueryBytes {
+		return "", badData("parameter \"query\" of %d bytes exceeds limits.max_query_bytes %d", len(qs), a.limits.MaxQueryBytes)
+	}
 	if _, err := a.parser.ParseExpr(qs); err != nil {
 		return "", badData("invalid parameter \"query\": %v", err)
 	}
@@ -233,7 +253,11 @@ func (a *API) rangeQuery(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, badData("invalid parameter \"step\": %v", err))
 		return
 	}
-	if pts := end.Sub(start) / step; int(pts) > a.limits.MaxPoints {
+	if err := a.checkRange(start, end); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if pts := end.Sub(start) / step; int64(pts) > int64(a.limits.MaxPoints) {
 		a.fail(w, badData("exceeded maximum resolution of %d points per timeseries (this query has %d); try decreasing the query resolution (?step=XX)", a.limits.MaxPoints, pts))
 		return
 	}
@@ -274,8 +298,14 @@ func (a *API) matchers(r *http.Request) ([][]*labels.Matcher, error) {
 	if err := r.ParseForm(); err != nil {
 		return nil, badData("form: %v", err)
 	}
+	if n := len(r.Form["match[]"]); n > a.limits.MaxMatchers {
+		return nil, badData("%d match[] parameters exceed limits.max_matchers %d", n, a.limits.MaxMatchers)
+	}
 	var out [][]*labels.Matcher
 	for _, s := range r.Form["match[]"] {
+		if len(s) > a.limits.MaxQueryBytes {
+			return nil, badData("match[] selector of %d bytes exceeds limits.max_query_bytes %d", len(s), a.limits.MaxQueryBytes)
+		}
 		ms, err := a.parser.ParseMetricSelector(s)
 		if err != nil {
 			return nil, badData("invalid parameter \"match[]\": %v", err)
@@ -293,6 +323,14 @@ func (a *API) timeRange(r *http.Request) (int64, int64, error) {
 	end, err := parseTime(r.Form.Get("end"), time.Now().Add(time.Hour))
 	if err != nil {
 		return 0, 0, badData("invalid parameter \"end\": %v", err)
+	}
+	if end.Before(start) {
+		return 0, 0, badData("invalid parameter \"end\": end timestamp must not be before start time")
+	}
+	if r.Form.Get("start") != "" {
+		if err := a.checkRange(start, end); err != nil {
+			return 0, 0, err
+		}
 	}
 	return start.UnixMilli(), end.UnixMilli(), nil
 }

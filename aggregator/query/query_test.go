@@ -20,7 +20,7 @@ const t0 = 1_700_000_000_000 // a window boundary, Unix ms
 
 // fill stores 10 one-minute windows for two hosts: each CPU's user
 // counter grows by host-specific rates, memory and load are constants.
-func fill(t *testing.T) *store.Store {
+func fill(t testing.TB) *store.Store {
 	t.Helper()
 	ctx := context.Background()
 	r, err := harness.StartRedis(ctx, t.TempDir())

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,10 +18,19 @@ import (
 
 // Options configure a Store.
 type Options struct {
-	Addr      string        `yaml:"addr"`      // host:port; default 127.0.0.1:6379
-	Password  string        `yaml:"password"`  // optional
-	DB        int           `yaml:"db"`        // Redis database number
-	Prefix    string        `yaml:"prefix"`    // key prefix; default "ep:"
+	Addr string `yaml:"addr"` // host:port; default 127.0.0.1:6379
+	// Username is the Redis 6+ ACL user; empty means the default user.
+	Username string `yaml:"username"`
+	// Password is the ACL user's password (or requirepass); optional.
+	Password string `yaml:"password"`
+	// PasswordFile is read for the password when Password is empty, so the
+	// secret stays out of the config file; trailing newlines are dropped.
+	PasswordFile string `yaml:"password_file"`
+	DB           int    `yaml:"db"` // Redis database number
+	// Prefix starts every key, so several deployments (or an ACL that
+	// allows only ~prefix*) can share one Redis; default "ep:", at most 64
+	// printable bytes without spaces.
+	Prefix    string        `yaml:"prefix"`
 	Retention time.Duration `yaml:"retention"` // data TTL; default 15 days
 }
 
@@ -30,8 +41,29 @@ func (o Options) Validate() error {
 		return fmt.Errorf("store: retention %v must be ≥ 0", o.Retention)
 	case o.DB < 0 || o.DB > 15:
 		return fmt.Errorf("store: db %d must be between 0 and 15", o.DB)
+	case len(o.Prefix) > 64:
+		return fmt.Errorf("store: prefix of %d bytes must be at most 64", len(o.Prefix))
+	case o.Password != "" && o.PasswordFile != "":
+		return errors.New("store: set password or password_file, not both")
+	}
+	for _, c := range []byte(o.Prefix) {
+		if c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("store: prefix %q may hold only printable ASCII without spaces", o.Prefix)
+		}
 	}
 	return nil
+}
+
+// password returns Password or the content of PasswordFile.
+func (o Options) password() (string, error) {
+	if o.PasswordFile == "" {
+		return o.Password, nil
+	}
+	b, err := os.ReadFile(o.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("store: password_file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 func (o *Options) defaults() {
@@ -64,7 +96,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	opts.defaults()
-	rdb := redis.NewClient(&redis.Options{Addr: opts.Addr, Password: opts.Password, DB: opts.DB})
+	pw, err := opts.password()
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: opts.Addr, Username: opts.Username, Password: pw, DB: opts.DB})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
