@@ -129,6 +129,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		if err := a.dropLegacyConsumer(rctx); err != nil {
 			return err
 		}
+		if err := a.ensureConfigBucket(rctx); err != nil {
+			return err
+		}
 		return a.ensureMembers(rctx)
 	}
 	deadline := time.Now().Add(60 * time.Second)
