@@ -22,7 +22,7 @@ type Options struct {
 // Defaults.
 const (
 	DefaultRetention = 24 * time.Hour
-	DefaultMaxBytes  = 128 << 20
+	DefaultMaxBytes  = 192 << 20
 	DefaultMaxPoints = 20000
 )
 
