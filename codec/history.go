@@ -120,3 +120,40 @@ type ConfigError struct {
 	Error    string `json:"error"`
 	TS       int64  `json:"ts"` // Unix ms
 }
+
+// Configuration push (docs/config-push.md). The hub's KV bucket republishes
+// every change, headers only, on ConfigNotifySubject(key); an agent asks
+// any aggregator for its layers on ConfigGetSubject(site, host) and gets
+// ConfigLayers back. Both are plain subjects: a site leaf without its own
+// JetStream denies $JS.API.> and $KV.> across the leaf link.
+const (
+	ConfigNotifyPrefix = "ep.config.kv."
+	ConfigGetPrefix    = "ep.config.get."
+)
+
+// ConfigNotifySubject is where a change of the bucket key is announced.
+func ConfigNotifySubject(key string) string { return ConfigNotifyPrefix + key }
+
+// ConfigGetSubject is where an agent requests its configuration layers.
+func ConfigGetSubject(site, host string) string { return ConfigGetPrefix + site + "." + host }
+
+// ConfigKeys are the bucket keys that concern one agent, lowest layer first.
+func ConfigKeys(site, host string) []string {
+	return []string{"_all", site + "._site", site + "." + host}
+}
+
+// ConfigLayer is one bucket key's value.
+type ConfigLayer struct {
+	Key      string `json:"key"`
+	Revision uint64 `json:"revision"`
+	Value    string `json:"value"`
+}
+
+// ConfigLayers answers a ConfigGetSubject request: the keys of
+// ConfigKeys that exist, in that order. Error is set when the bucket could
+// not be read (the agent then keeps its last good configuration).
+type ConfigLayers struct {
+	Bucket string        `json:"bucket"`
+	Layers []ConfigLayer `json:"layers"`
+	Error  string        `json:"error,omitempty"`
+}

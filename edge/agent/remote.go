@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
 
 	"github.com/edgepulse/edgepulse/codec"
@@ -27,15 +26,19 @@ import (
 // The hub holds a KV bucket (default EP_CONFIG) with keys "_all",
 // "<site>._site" and "<site>.<host>", each a YAML (or JSON) document with
 // the live-changeable part of the agent config (see [Override]). An agent
-// merges the three in that order over its file config. It follows them
-// with a plain subscription to the bucket's subjects through the site
-// leaf — no consumer, so an idle agent costs the uplink nothing — and
-// reads the keys (JetStream direct get) at start, on every reconnect and
-// when a change is announced. See docs/config-push.md.
+// merges the three in that order over its file config. A site leaf
+// without its own JetStream denies $KV.> and the JetStream API across the
+// leaf link, so the agent uses plain subjects: the bucket republishes each
+// change (headers only) on ep.config.kv.<key>, which the agent subscribes
+// to — no consumer, so an idle agent costs the uplink nothing — and it
+// asks the aggregators for its layers on ep.config.get.<site>.<host> at
+// start, on every reconnect and when a change is announced. See
+// docs/config-push.md.
 type RemoteConfig struct {
 	// Enabled follows the bucket; default true.
 	Enabled *bool `yaml:"enabled"`
-	// Bucket is the KV bucket; default EP_CONFIG.
+	// Bucket is the KV bucket (for status only: the aggregators read it);
+	// default EP_CONFIG.
 	Bucket string `yaml:"bucket"`
 }
 
@@ -73,11 +76,7 @@ type Override struct {
 }
 
 // layer is one key's value as last read.
-type layer struct {
-	Key      string `json:"key"`
-	Revision uint64 `json:"revision"`
-	Value    string `json:"value"`
-}
+type layer = codec.ConfigLayer
 
 // ConfigStatus is the pushed configuration's state, shown in status.
 type ConfigStatus struct {
@@ -110,7 +109,7 @@ type remote struct {
 
 func newRemote(a *Agent) (*remote, error) {
 	site, host := a.cfg.Site, a.cfg.Host
-	r := &remote{a: a, keys: []string{"_all", site + "._site", site + "." + host},
+	r := &remote{a: a, keys: codec.ConfigKeys(site, host),
 		path: filepath.Join(a.cfg.DataDir, "remote-config.json"), detect: a.cfg.Detect, kick: make(chan struct{}, 1)}
 	r.st.Bucket = a.cfg.RemoteConfig.bucket()
 	r.st.Keys = r.keys
@@ -193,7 +192,7 @@ func (r *remote) run(ctx context.Context) {
 	}
 	nc := r.a.nc
 	for _, k := range r.keys {
-		sub, err := nc.Subscribe("$KV."+r.st.Bucket+"."+k, func(*nats.Msg) { r.poke() })
+		sub, err := nc.Subscribe(codec.ConfigNotifySubject(k), func(*nats.Msg) { r.poke() })
 		if err != nil {
 			r.a.log.Warn("remote config: subscribe", "key", k, "err", err)
 			continue
@@ -231,32 +230,33 @@ func (r *remote) poke() {
 	}
 }
 
-// sync reads the agent's keys and applies them if they changed.
+// sync asks the aggregators for the agent's layers and applies them if
+// they changed.
 func (r *remote) sync(ctx context.Context) error {
 	if !r.a.nc.IsConnected() {
 		return errors.New("not connected")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	js, err := jetstream.New(r.a.nc)
+	subj := codec.ConfigGetSubject(r.a.cfg.Site, r.a.cfg.Host)
+	m, err := r.a.nc.RequestWithContext(ctx, subj, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("request %s: %w", subj, err)
 	}
-	kv, err := js.KeyValue(ctx, r.st.Bucket)
-	if err != nil {
-		return fmt.Errorf("bucket %s: %w", r.st.Bucket, err)
+	var resp codec.ConfigLayers
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return fmt.Errorf("%s: bad answer: %w", subj, err)
+	}
+	if resp.Error != "" {
+		return fmt.Errorf("%s: %s", subj, resp.Error)
 	}
 	var layers []layer
-	for _, k := range r.keys {
-		e, err := kv.Get(ctx, k)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			continue
-		case err != nil:
-			return fmt.Errorf("get %s.%s: %w", r.st.Bucket, k, err)
+	for _, l := range resp.Layers {
+		if slices.Contains(r.keys, l.Key) { // only ours, lowest first
+			layers = append(layers, l)
 		}
-		layers = append(layers, layer{Key: k, Revision: e.Revision(), Value: string(e.Value())})
 	}
+	slices.SortStableFunc(layers, func(x, y layer) int { return slices.Index(r.keys, x.Key) - slices.Index(r.keys, y.Key) })
 	return r.apply(layers)
 }
 

@@ -94,8 +94,9 @@ func respondJSON(r micro.Request, v any) {
 }
 
 // serveHistory answers a codec.HistoryRequest. Errors carry the codes 400
-// (malformed request), 404 (no such series in the range), 413 (more points
-// than the agent answers at once) and 503 (history disabled).
+// (malformed request), 404 (no such series in the range), 413 (a request
+// body over 64 KiB) and 503 (history disabled). A limit over the agent's
+// max_points is lowered to it and the answer says truncated.
 func (a *Agent) serveHistory(r micro.Request) {
 	if a.od.hist == nil {
 		r.Error("503", "history is disabled on this agent (history.enabled: false)", nil)
@@ -118,8 +119,6 @@ func (a *Agent) serveHistory(r micro.Request) {
 		r.Error("400", err.Error(), nil)
 	case errors.Is(err, history.ErrNotFound):
 		r.Error("404", err.Error(), nil)
-	case errors.Is(err, history.ErrTooLarge):
-		r.Error("413", err.Error(), nil)
 	case err != nil:
 		r.Error("500", err.Error(), nil)
 	default:

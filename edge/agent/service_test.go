@@ -164,7 +164,7 @@ func TestServiceEndpoints(t *testing.T) {
 		{"unknown field", `{"series":"node_load1"}`, "400", "unknown field"},
 		{"no name", `{}`, "400", "name must be set"},
 		{"unknown series", `{"name":"node_nope"}`, "404", "no such series"},
-		{"too many points", `{"name":"node_load1","limit":100000000}`, "413", "max_points"},
+		{"body too large", `{"name":"node_load1","matchers":{"x":"` + strings.Repeat("y", MaxHistoryRequest) + `"}}`, "413", "exceeds"},
 	} {
 		t.Run("history error "+c.name, func(t *testing.T) {
 			m := req("history", c.body)
@@ -175,6 +175,26 @@ func TestServiceEndpoints(t *testing.T) {
 				t.Fatalf("error %q lacks %q", e, c.msg)
 			}
 		})
+	}
+}
+
+// serveLayers answers ep.config.get.<site>.<host> from kv the way the
+// aggregators do (aggregator/configkv.go; edge must not import it).
+func serveLayers(t *testing.T, nc *nats.Conn, kv jetstream.KeyValue) {
+	t.Helper()
+	_, err := nc.Subscribe(codec.ConfigGetPrefix+"*.*", func(m *nats.Msg) {
+		tok := strings.Split(strings.TrimPrefix(m.Subject, codec.ConfigGetPrefix), ".")
+		resp := codec.ConfigLayers{Bucket: DefaultConfigBucket}
+		for _, k := range codec.ConfigKeys(tok[0], tok[1]) {
+			if e, err := kv.Get(context.Background(), k); err == nil {
+				resp.Layers = append(resp.Layers, codec.ConfigLayer{Key: k, Revision: e.Revision(), Value: string(e.Value())})
+			}
+		}
+		b, _ := json.Marshal(resp)
+		m.Respond(b)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -189,10 +209,12 @@ func TestConfigPush(t *testing.T) {
 	nc := connect(t, ns)
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: DefaultConfigBucket, History: 5})
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: DefaultConfigBucket, History: 5,
+		RePublish: &jetstream.RePublish{Source: "$KV.EP_CONFIG.>", Destination: codec.ConfigNotifyPrefix + ">", HeadersOnly: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveLayers(t, nc, kv)
 	cfg := fixtureConfig(t, ns.ClientURL())
 	cfg.History.Enabled = new(bool)
 	a := runAgent(t, cfg)

@@ -19,9 +19,8 @@ import (
 
 // Errors a query returns; callers map them to their protocol's codes.
 var (
-	ErrBadRequest = errors.New("bad request")       // malformed or inconsistent request
-	ErrNotFound   = errors.New("no such series")    // nothing matches in the range
-	ErrTooLarge   = errors.New("request too large") // asks for more points than MaxPoints
+	ErrBadRequest = errors.New("bad request")    // malformed or inconsistent request
+	ErrNotFound   = errors.New("no such series") // nothing matches in the range
 )
 
 // Namer returns a series' name and label pairs (sorted by name) for the
@@ -371,7 +370,8 @@ func (h *History) Stats() Stats {
 func (h *History) Close() error { return h.Flush(time.Now(), true) }
 
 // Query answers a request from the stored minutes and the buffered one.
-// Errors wrap ErrBadRequest, ErrNotFound or ErrTooLarge.
+// Errors wrap ErrBadRequest or ErrNotFound. A limit above
+// Options.MaxPoints is lowered to it (the answer then says Truncated).
 func (h *History) Query(req codec.HistoryRequest, now time.Time) (codec.HistoryResponse, error) {
 	var resp codec.HistoryResponse
 	switch {
@@ -379,8 +379,6 @@ func (h *History) Query(req codec.HistoryRequest, now time.Time) (codec.HistoryR
 		return resp, fmt.Errorf("%w: name must be set", ErrBadRequest)
 	case req.Limit < 0:
 		return resp, fmt.Errorf("%w: limit %d must be ≥ 0", ErrBadRequest, req.Limit)
-	case req.Limit > h.opts.MaxPoints:
-		return resp, fmt.Errorf("%w: limit %d exceeds this agent's max_points %d", ErrTooLarge, req.Limit, h.opts.MaxPoints)
 	case strings.IndexByte(req.Name, 0) >= 0:
 		return resp, fmt.Errorf("%w: name must not contain NUL", ErrBadRequest)
 	}
@@ -395,8 +393,8 @@ func (h *History) Query(req codec.HistoryRequest, now time.Time) (codec.HistoryR
 		return resp, fmt.Errorf("%w: start %d is after end %d", ErrBadRequest, start, end)
 	}
 	limit := req.Limit
-	if limit == 0 {
-		limit = h.opts.MaxPoints
+	if limit == 0 || limit > h.opts.MaxPoints {
+		limit = h.opts.MaxPoints // an answer must fit a NATS message: cut, and say so
 	}
 	if oldest := now.Add(-h.opts.Retention).UnixMilli(); start < oldest {
 		start = minuteFloor(oldest)

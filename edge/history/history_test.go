@@ -99,7 +99,7 @@ func TestQuery(t *testing.T) {
 		{"no name", codec.HistoryRequest{}, 0, 0, false, ErrBadRequest},
 		{"start after end", codec.HistoryRequest{Name: "node_load1", Start: 2, End: 1}, 0, 0, false, ErrBadRequest},
 		{"negative limit", codec.HistoryRequest{Name: "node_load1", Limit: -1}, 0, 0, false, ErrBadRequest},
-		{"limit over max", codec.HistoryRequest{Name: "node_load1", Limit: DefaultMaxPoints + 1}, 0, 0, false, ErrTooLarge},
+		{"limit over max_points is lowered", codec.HistoryRequest{Name: "node_load1", Start: t0.UnixMilli(), Limit: DefaultMaxPoints + 1}, 1, -1, false, nil},
 		{"unknown series", codec.HistoryRequest{Name: "node_nope"}, 0, 0, false, ErrNotFound},
 		{"unmatched label", codec.HistoryRequest{Name: "node_cpu_seconds_total", Matchers: map[string]string{"cpu": "7"}}, 0, 0, false, ErrNotFound},
 		{"name prefix is not a match", codec.HistoryRequest{Name: "node_load"}, 0, 0, false, ErrNotFound},

@@ -14,8 +14,10 @@ type Options struct {
 	// MaxBytes bounds the stored bytes (keys plus values, before Badger's
 	// compression); the oldest minutes go first. Default 128 MiB, ≥ 1 MiB.
 	MaxBytes int64 `yaml:"max_bytes"`
-	// MaxPoints caps the points one query answer carries; default 20000,
-	// 1–1000000. A request asking for more is refused (ErrTooLarge).
+	// MaxPoints caps the points one query answer carries, so the answer
+	// fits a NATS message (about 32 bytes of JSON a point: 20000 points
+	// stay below the default 1 MB max_payload); a request asking for more
+	// gets MaxPoints and Truncated. Default 20000, 1–1000000.
 	MaxPoints int `yaml:"max_points"`
 }
 

@@ -11,10 +11,10 @@ GO=${GO:-go}
 if [[ -x $out && -f $out.version && $(cat "$out.version") == "$ver" ]]; then
 	exit 0
 fi
-dir=$(GOFLAGS=-mod=mod $GO mod download -json "github.com/nats-io/natscli@$ver" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod GO111MODULE=on $GO mod download -json "github.com/nats-io/natscli@$ver" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
 if [[ -z $dir || ! -d $dir ]]; then
 	echo "natscli: go mod download github.com/nats-io/natscli@$ver failed" >&2
-	exit 1
+	exit 3 # callers skip on 3: the module is not reachable
 fi
 mkdir -p "$(dirname "$out")"
 src=$(mktemp -d "${TMPDIR:-/tmp}/natscli-src.XXXXXX")
