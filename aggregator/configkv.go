@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -27,12 +28,18 @@ const ConfigBucket = "EP_CONFIG"
 // subject agents can follow through a site leaf, where $KV.> and the
 // JetStream API are denied.
 func (a *Aggregator) ensureConfigBucket(ctx context.Context) error {
-	_, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return EnsureConfigBucket(ctx, a.js, a.cfg.replicas())
+}
+
+// EnsureConfigBucket creates or updates the configuration bucket with
+// replicas copies (see ensureConfigBucket); exported for the testbench.
+func EnsureConfigBucket(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      ConfigBucket,
 		Description: "Edgepulse agent configuration overrides (keys: _all, <site>._site, <site>.<host>)",
 		History:     5,
 		Storage:     jetstream.FileStorage,
-		Replicas:    a.cfg.replicas(),
+		Replicas:    replicas,
 		RePublish: &jetstream.RePublish{
 			Source:      "$KV." + ConfigBucket + ".>",
 			Destination: codec.ConfigNotifyPrefix + ">",
@@ -51,11 +58,18 @@ var configToken = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // ep.config.get.<site>.<host> (one queue group across the aggregators).
 // The subscription ends with the aggregator's connection.
 func (a *Aggregator) serveConfig(ctx context.Context) error {
-	kv, err := a.js.KeyValue(ctx, ConfigBucket)
+	_, err := ServeConfig(ctx, a.nc, a.js, a.log)
+	return err
+}
+
+// ServeConfig answers ep.config.get.<site>.<host> on nc from the
+// configuration bucket (see serveConfig); exported for the testbench.
+func ServeConfig(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (*nats.Subscription, error) {
+	kv, err := js.KeyValue(ctx, ConfigBucket)
 	if err != nil {
-		return fmt.Errorf("aggregator: config bucket %s: %w", ConfigBucket, err)
+		return nil, fmt.Errorf("aggregator: config bucket %s: %w", ConfigBucket, err)
 	}
-	_, err = a.nc.QueueSubscribe(codec.ConfigGetPrefix+"*.*", "edgepulse-config", func(m *nats.Msg) {
+	sub, err := nc.QueueSubscribe(codec.ConfigGetPrefix+"*.*", "edgepulse-config", func(m *nats.Msg) {
 		resp := codec.ConfigLayers{Bucket: ConfigBucket, Layers: []codec.ConfigLayer{}}
 		tok := strings.Split(strings.TrimPrefix(m.Subject, codec.ConfigGetPrefix), ".")
 		if len(tok) != 2 || !configToken.MatchString(tok[0]) || !configToken.MatchString(tok[1]) {
@@ -78,11 +92,11 @@ func (a *Aggregator) serveConfig(ctx context.Context) error {
 		}
 		b, _ := json.Marshal(resp)
 		if err := m.Respond(b); err != nil {
-			a.log.Debug("config request: respond", "subject", m.Subject, "err", err)
+			log.Debug("config request: respond", "subject", m.Subject, "err", err)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("aggregator: subscribe %s*.*: %w", codec.ConfigGetPrefix, err)
+		return nil, fmt.Errorf("aggregator: subscribe %s*.*: %w", codec.ConfigGetPrefix, err)
 	}
-	return nil
+	return sub, nil
 }
