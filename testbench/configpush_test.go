@@ -100,6 +100,9 @@ func TestAggregatorIdleLeafBackhaul(t *testing.T) {
 	acfg.NATS.StoreDir = filepath.Join(dir, "js")
 	acfg.Redis.Addr = rd.Addr
 	acfg.HTTP = "127.0.0.1:0"
+	if p := os.Getenv("EDGEPULSE_AGG_MONITOR"); p != "" {
+		fmt.Sscan(p, &acfg.NATS.HTTPPort) // hub monitoring (/leafz, /subsz) for looking into the traffic
+	}
 	agg, err := aggregator.New(ctx, acfg, log)
 	if err != nil {
 		t.Fatal(err)

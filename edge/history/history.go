@@ -30,16 +30,16 @@ type Namer func(id uint32) (name string, labels []string, ok bool)
 
 // Stats are the history's counters.
 type Stats struct {
-	Minutes        int    // minutes held on disk
-	Bytes          int64  // stored bytes (keys plus values) held
-	Blocks         uint64 // series-minute blocks written
-	Samples        uint64 // samples written
-	Buffered       int    // samples waiting in memory for their minute to end
-	Late           uint64 // samples for a minute already written (not kept)
-	DroppedMinutes uint64 // minutes deleted because MaxBytes was reached
-	DroppedBytes   int64  // their bytes
-	ExpiredMinutes uint64 // minutes deleted because they passed Retention
-	Errors         uint64 // failed writes, deletes and unreadable blocks
+	Minutes        int    `json:"minutes"`         // minutes held on disk
+	Bytes          int64  `json:"bytes"`           // stored bytes (keys plus values) held
+	Blocks         uint64 `json:"blocks"`          // series-minute blocks written
+	Samples        uint64 `json:"samples"`         // samples written
+	Buffered       int    `json:"buffered"`        // samples waiting in memory for their minute to end
+	Late           uint64 `json:"late"`            // samples for a minute already written (not kept)
+	DroppedMinutes uint64 `json:"dropped_minutes"` // minutes deleted because MaxBytes was reached
+	DroppedBytes   int64  `json:"dropped_bytes"`   // their bytes
+	ExpiredMinutes uint64 `json:"expired_minutes"` // minutes deleted because they passed Retention
+	Errors         uint64 `json:"errors"`          // failed writes, deletes and unreadable blocks
 }
 
 const keyPrefix = 'h'
