@@ -175,7 +175,7 @@ func TestNATSCLI(t *testing.T) {
 		// The fixture's memory is half available: on the default rules
 		// nothing fires (TestEndToEnd checks that); this rule fires at once.
 		const rule = `detect:
-  context: 0
+  context: 1
   incident: {open_after: 1}
   detectors:
     rules:

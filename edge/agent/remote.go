@@ -66,7 +66,7 @@ func (r RemoteConfig) bucket() string {
 //
 //	detect:
 //	  enabled: true
-//	  context: 0
+//	  context: 1
 //	  incident: {open_after: 1}
 //	  detectors:
 //	    rules:
@@ -203,6 +203,14 @@ func (r *remote) run(ctx context.Context) {
 	}
 	connected := nc.StatusChanged(nats.CONNECTED)
 	defer nc.RemoveStatusListener(connected)
+	// While the aggregators cannot be asked (none up, link down), retry
+	// with a capped backoff; a request nobody can answer is refused by the
+	// local leaf and costs the uplink nothing. Once a sync succeeds only
+	// notifications and reconnects trigger one.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	backoff := retryMin
 	r.poke()
 	for {
 		select {
@@ -210,16 +218,29 @@ func (r *remote) run(ctx context.Context) {
 			return
 		case <-connected:
 			r.poke()
+		case <-retry.C:
+			r.poke()
 		case <-r.kick:
 			if err := r.sync(ctx); err != nil {
 				r.mu.Lock()
 				r.st.Errors++
 				r.mu.Unlock()
-				r.a.log.Debug("remote config: reading the bucket (keeping the last good config)", "bucket", r.st.Bucket, "err", err)
+				r.a.log.Debug("remote config: reading the layers (keeping the last good config)", "retry_in", backoff, "err", err)
+				retry.Reset(backoff)
+				backoff = min(2*backoff, retryMax)
+				continue
 			}
+			retry.Stop()
+			backoff = retryMin
 		}
 	}
 }
+
+// The retry backoff of a failed sync.
+const (
+	retryMin = 5 * time.Second
+	retryMax = 5 * time.Minute
+)
 
 func (c RemoteConfig) on() bool { return c.Enabled == nil || *c.Enabled }
 

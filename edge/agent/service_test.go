@@ -229,7 +229,7 @@ func TestConfigPush(t *testing.T) {
 	const ruleTmpl = `
 detect:
   ENABLED
-  context: 0
+  context: 1
   incident: {open_after: 1}
   detectors:
     rules:
@@ -334,4 +334,44 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestConfigPushLateAggregator starts the agent before anything answers
+// config requests: it retries, and applies the layers once an aggregator
+// is up, without a change notification.
+func TestConfigPushLateAggregator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a retry (5 s)")
+	}
+	ns := startServer(t, -1, t.TempDir())
+	defer ns.Shutdown()
+	nc := connect(t, ns)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: DefaultConfigBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.PutString(ctx, "_all", "detect: {enabled: false}\n"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fixtureConfig(t, ns.ClientURL())
+	cfg.History.Enabled = new(bool)
+	a := runAgent(t, cfg)
+	waitUntil(t, "a failed sync", 10*time.Second, func() error {
+		if st := a.od.remote.status(); st.Errors == 0 {
+			return fmt.Errorf("no failed sync yet: %+v", st)
+		}
+		return nil
+	})
+	if !a.Status().Detection {
+		t.Fatal("detection off before any layer was read")
+	}
+	serveLayers(t, nc, kv)
+	waitUntil(t, "the retry to apply the layers", 15*time.Second, func() error {
+		if a.Status().Detection {
+			return fmt.Errorf("detection still on: %+v", a.od.remote.status())
+		}
+		return nil
+	})
 }
