@@ -41,6 +41,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run x -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run x -fuzz FuzzCSVReader -fuzztime $(FUZZTIME) ./detect/
+	$(GO) test -run x -fuzz FuzzDecodeBlock -fuzztime $(FUZZTIME) ./edge/history/
 
 # Detectors against the labelled ASD data in ../shared/data/asd, with the
 # windowed-Gaussian baseline computed in the same run.

@@ -139,6 +139,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		if err := a.dropLegacyConsumer(rctx); err != nil {
 			return err
 		}
+		if err := a.ensureConfigBucket(rctx); err != nil {
+			return err
+		}
 		return a.ensureMembers(rctx)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -150,6 +153,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		}
 	}
 	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.serveConfig(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}

@@ -50,7 +50,12 @@ type Agent struct {
 	spool *spool.Spool
 	fwd   *forward.Forwarder
 	nc    *nats.Conn
-	det   *Detector // nil when detection is off
+	det   *Detector // nil when detection is off; owned by the rollup loop
+	od    onDemand
+
+	detLive atomic.Pointer[Detector] // a.det, for readers on other goroutines
+	detNext atomic.Pointer[detSwap]  // a pushed detector waiting for the rollup loop
+	incBase atomic.Uint64            // incidents opened by replaced detectors
 
 	cycles, samples, qdropped, windows atomic.Uint64
 	wake                               chan struct{}
@@ -110,6 +115,10 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("agent: jetstream: %w", err)
 	}
 	a.fwd = forward.New(js, a.spool, forward.Options{Subject: cfg.Subject(), Agent: cfg.AgentID(), Wire: &cfg.Wire}, log)
+	if err := a.initOnDemand(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -122,6 +131,7 @@ func (a *Agent) kind(series uint32) codec.Kind {
 
 // Close releases the spool, queue and NATS connection.
 func (a *Agent) Close() {
+	a.closeOnDemand()
 	if a.nc != nil {
 		a.nc.Close()
 	}
@@ -138,6 +148,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.fwd.Run(ctx) })
 	wg.Go(func() { a.rollupLoop(ctx) })
 	wg.Go(func() { a.watchdog(ctx) })
+	wg.Go(func() { a.od.remote.run(ctx) })
 	if l := a.cfg.MetricsListen; l != "" && l != "off" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/metrics", a.ServeMetrics)
@@ -196,12 +207,14 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			a.endCycle(true)
 			return
 		case <-a.wake:
 		case <-tick.C:
 		}
 		for {
 			n := a.q.PopBatch(buf)
+			a.historyAppend(buf[:n])
 			for _, s := range buf[:n] {
 				if a.det != nil {
 					a.det.Observe(s.Series, s.TS, s.Value)
@@ -216,6 +229,7 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 			a.det.EndCycle()
 			a.pending = append(a.pending, a.det.TakeEvents()...)
 		}
+		a.endCycle(false)
 		for _, w := range a.win.Close(time.Now().UnixMilli()) {
 			if err := a.ship(w); err != nil {
 				a.log.Error("spooling window", "start", time.UnixMilli(w.Start).UTC(), "err", err)
@@ -293,9 +307,10 @@ func (a *Agent) Stats() Stats {
 }
 
 func (a *Agent) incidents() uint64 {
-	if a.det == nil {
-		return 0
+	d := a.detLive.Load()
+	if d == nil {
+		return a.incBase.Load()
 	}
-	o, _ := a.det.Incidents()
-	return o
+	o, _ := d.Incidents()
+	return a.incBase.Load() + o
 }

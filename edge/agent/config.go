@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/edge/collect"
+	"github.com/edgepulse/edgepulse/edge/history"
 )
 
 // Config is the agent's configuration. The zero value of any field means
@@ -51,6 +52,14 @@ type Config struct {
 	// codec.WireOptions); default: every technique on, 0.2 % precision,
 	// a keyframe every 60 frames.
 	Wire codec.WireOptions `yaml:"wire"`
+	// History keeps raw samples on disk for detail on demand.
+	History history.Options `yaml:"history"`
+	// RemoteConfig follows configuration overrides pushed through the
+	// hub's KV bucket.
+	RemoteConfig RemoteConfig `yaml:"remote_config"`
+
+	// Version is the binary's version (set by the command, not the file).
+	Version string `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults.
@@ -157,6 +166,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Collect.Validate(); err != nil {
 		return fmt.Errorf("config: collect: %w", err)
+	}
+	if err := c.History.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.RemoteConfig.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	d, err := c.Detect.withDefaults()
 	if err != nil {

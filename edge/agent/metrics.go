@@ -39,6 +39,9 @@ func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("edgepulse_agent_frames_keyframe_total", "counter", "Frames published that decode on their own.", float64(st.Forward.Keyframes))
 	metric("edgepulse_agent_wire_batch_bytes_total", "counter", "Bytes of the spooled batches handed to the wire encoder.", float64(st.Forward.BatchBytes))
 	metric("edgepulse_agent_wire_frame_bytes_total", "counter", "Bytes of the frames published (resends included): the payload on the uplink.", float64(st.Forward.FrameBytes))
+	metric("edgepulse_agent_publish_in_flight", "gauge", "Publishes awaiting their ack now.", float64(st.Forward.InFlight))
+	metric("edgepulse_agent_publish_in_flight_max", "gauge", "The most publishes ever awaiting their ack at once.", float64(st.Forward.MaxInFlight))
+	a.serveOnDemandMetrics(metric)
 	fmt.Fprintf(b, "# HELP edgepulse_agent_source_errors_total Collection failures by source.\n# TYPE edgepulse_agent_source_errors_total counter\n")
 	names := make([]string, 0, len(st.SourceErrors))
 	for n := range st.SourceErrors {

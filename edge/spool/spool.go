@@ -290,6 +290,11 @@ func (s *Spool) LastSeq() uint64 {
 	return s.lastSeq
 }
 
+// DB is the spool's Badger database, shared with the agent's raw history
+// (package history keeps its keys under its own prefix). The spool owns
+// it: Close closes it.
+func (s *Spool) DB() *badger.DB { return s.db }
+
 // Close closes the underlying Badger.
 func (s *Spool) Close() error { return s.db.Close() }
 

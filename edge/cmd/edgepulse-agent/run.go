@@ -22,6 +22,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "edgepulse-agent:", err)
 		return 2
 	}
+	cfg.Version = version
 	if *check {
 		fmt.Fprintln(stderr, "config ok")
 		return 0
