@@ -3,30 +3,16 @@ package aggregator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/edgepulse/edgepulse/aggregator/query"
+	"github.com/edgepulse/edgepulse/codec"
 )
 
-// historyRequest and historyResponse are the agent's history endpoint
-// (ep.agent.<site>.<host>.history) in JSON.
-type historyRequest struct {
-	Name     string            `json:"name"`
-	Matchers map[string]string `json:"matchers,omitempty"`
-	Start    int64             `json:"start"`
-	End      int64             `json:"end"`
-	Limit    int               `json:"limit,omitempty"`
-}
-
-type historyResponse struct {
-	Series []struct {
-		Name   string            `json:"name"`
-		Labels map[string]string `json:"labels"`
-		Points [][2]float64      `json:"points"`
-	} `json:"series"`
-	Truncated bool `json:"truncated"`
-}
+// errTruncated: the agent capped its answer (its history.max_points).
+var errTruncated = errors.New("truncated")
 
 // detailTimeout bounds one request to an agent through its site's leaf.
 const detailTimeout = 5 * time.Second
@@ -35,13 +21,13 @@ const detailTimeout = 5 * time.Second
 // request-reply; the request crosses the site's leaf link only now, when
 // someone asks.
 func (a *Aggregator) detail(ctx context.Context, site, host, name string, labels map[string]string, start, end int64) ([]query.Sample, error) {
-	req, err := json.Marshal(historyRequest{Name: name, Matchers: labels, Start: start, End: end, Limit: 100_000})
+	req, err := json.Marshal(codec.HistoryRequest{Name: name, Matchers: labels, Start: start, End: end, Limit: 100_000})
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, detailTimeout)
 	defer cancel()
-	subject := "ep.agent." + site + "." + host + ".history"
+	subject := codec.AgentSubject(site, host, "history")
 	msg, err := a.nc.RequestWithContext(ctx, subject, req)
 	if err != nil {
 		return nil, fmt.Errorf("request %s: %w", subject, err)
@@ -49,7 +35,7 @@ func (a *Aggregator) detail(ctx context.Context, site, host, name string, labels
 	if e := msg.Header.Get("Nats-Service-Error"); e != "" {
 		return nil, fmt.Errorf("%s: agent says %s (%s)", subject, e, msg.Header.Get("Nats-Service-Error-Code"))
 	}
-	var resp historyResponse
+	var resp codec.HistoryResponse
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
 		return nil, fmt.Errorf("%s: reply: %w", subject, err)
 	}
@@ -59,11 +45,14 @@ func (a *Aggregator) detail(ctx context.Context, site, host, name string, labels
 			continue
 		}
 		for _, p := range s.Points {
-			out = append(out, query.Sample{T: int64(p[0]), V: p[1]})
+			out = append(out, query.Sample{T: p.TS, V: p.Value})
 		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: agent has no raw samples of %s%v in that range", subject, name, labels)
+	}
+	if resp.Truncated {
+		return out, fmt.Errorf("%w: %s: the agent sent its first %d samples only", errTruncated, subject, len(out))
 	}
 	return out, nil
 }

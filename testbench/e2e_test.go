@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +42,8 @@ func startStack(t *testing.T, ctx context.Context, window string) *stack {
 
 // promResponse is the Prometheus HTTP API envelope.
 type promResponse struct {
-	Status    string `json:"status"`
+	Status    string   `json:"status"`
+	Warnings  []string `json:"warnings"`
 	ErrorType string `json:"errorType"`
 	Error     string `json:"error"`
 	Data      struct {
@@ -211,6 +213,36 @@ func TestEndToEnd(t *testing.T) {
 	getJSON(t, s.apiURL+"/api/v1/series?match[]="+url.QueryEscape(`node_cpu_seconds_total{mode="idle"}`), &series)
 	if len(series.Data) != 2 {
 		t.Fatalf("/api/v1/series idle cpus = %v, want 2 (cpu 0 and 1)", series.Data)
+	}
+
+	// Detail on demand: a 5-minute range at a 1 s step is finer than the
+	// 2 s windows, so the query API fetches the agent's raw 1 s samples
+	// over the leaf link and says so; at the windows' own step it does not.
+	detail := func(step string) promResponse {
+		now := time.Now()
+		q := url.Values{"query": {`node_load1{site="siteA",instance="hostA"}`}, "step": {step},
+			"start": {strconv.FormatInt(now.Add(-5*time.Minute).Unix(), 10)}, "end": {strconv.FormatInt(now.Unix(), 10)}}
+		code, pr := get(t, s.apiURL+"/api/v1/query_range?"+q.Encode())
+		if code != 200 || len(pr.Data.Result) != 1 {
+			t.Fatalf("query_range step %s: %d %+v", step, code, pr)
+		}
+		return pr
+	}
+	fetched := func(pr promResponse) bool {
+		for _, w := range pr.Warnings {
+			if strings.Contains(w, "raw samples fetched from agent siteA/hostA") {
+				return true
+			}
+		}
+		return false
+	}
+	if pr := detail("1"); !fetched(pr) {
+		t.Fatalf("step 1s: warnings %q, want the raw samples fetched from agent siteA/hostA", pr.Warnings)
+	} else if v := pr.Data.Result[0].Values; len(v) < 5 || v[len(v)-1][1] != "3.5" {
+		t.Fatalf("step 1s: %d points ending %v, want the raw 1 s samples ending at the exact 3.5", len(v), v[len(v)-1])
+	}
+	if pr := detail("2"); fetched(pr) {
+		t.Fatalf("step 2s (the window) fetched raw detail: %q", pr.Warnings)
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 // between start and end (Unix ms, inclusive) from the agent of site and
 // host. name and labels are the series as the agent knows it (without the
 // site and instance labels the store adds). It returns the samples in time
-// order.
+// order; samples with an error are a partial answer (shown, with the
+// error as a warning).
 type DetailFunc func(ctx context.Context, site, host, name string, labels map[string]string, start, end int64) ([]Sample, error)
 
 // Sample is one raw sample fetched from an agent.
@@ -54,7 +55,9 @@ func (q *querier) detailFor(ctx context.Context, m matched, n int, width, step, 
 		}
 	})
 	raw, err := q.q.Detail(ctx, site, host, m.cand.base, agentLabels, mint, maxt)
-	if err != nil {
+	if err != nil && len(raw) > 0 {
+		warn.Add(fmt.Errorf("%s: raw detail from agent %s/%s is incomplete: %v", m.labels, site, host, err))
+	} else if err != nil {
 		warn.Add(fmt.Errorf("%s: step %d ms is finer than its %d ms windows, but the raw detail from agent %s/%s could not be fetched (%v); showing the windows", m.labels, step, width, site, host, err))
 		return
 	}
