@@ -43,36 +43,34 @@ type PermissionTemplate struct {
 //     "no responders"; the stream captures only tele.*.* anyway);
 //   - publish _INBOX.> — replies: to the agent micro service's requests
 //     (ep.agent…, $SRV…);
-//   - publish $JS.API.STREAM.INFO.KV_EP_CONFIG, $JS.API.CONSUMER.CREATE.KV_EP_CONFIG.>,
-//     $JS.API.CONSUMER.DELETE.KV_EP_CONFIG.>, $JS.API.DIRECT.GET.KV_EP_CONFIG.$KV.EP_CONFIG.{site}.>,
-//     $JS.API.DIRECT.GET.KV_EP_CONFIG.$KV.EP_CONFIG._all, $JS.FC.KV_EP_CONFIG.>
-//     — agents watching their keys of the EP_CONFIG bucket;
+//   - publish ep.config.get.{site}.> — agents asking the aggregators for
+//     their EP_CONFIG layers (docs/config-push.md; a site leaf without
+//     JetStream passes no $JS/$KV subjects, so agents never touch the
+//     bucket itself);
+//   - publish ep.agent.{site}.> — agents reporting a rejected config push
+//     on ep.agent.<site>.<host>.config.error;
 //   - subscribe _INBOX.> — JetStream publish acks, KV watch deliveries
 //     and request replies;
 //   - subscribe alerts.{site}.>, ep.agent.{site}.> and $SRV.> — the
 //     site's alerts, the agents' request-reply service and micro
-//     discovery.
-//
-// A consumer-create request carries its filter in the request body, so
-// the template cannot stop a site from watching another site's config
-// keys (values, not telemetry); docs/security.md lists this.
+//     discovery;
+//   - subscribe ep.config.kv._all and ep.config.kv.{site}.> — change
+//     notices of the config keys that concern the site's agents.
 func DefaultSitePermissions() PermissionTemplate {
 	return PermissionTemplate{
 		Publish: []string{
 			"tele.{site}.>",
 			"_INBOX.>",
-			"$JS.API.STREAM.INFO.KV_EP_CONFIG",
-			"$JS.API.CONSUMER.CREATE.KV_EP_CONFIG.>",
-			"$JS.API.CONSUMER.DELETE.KV_EP_CONFIG.>",
-			"$JS.API.DIRECT.GET.KV_EP_CONFIG.$KV.EP_CONFIG.{site}.>",
-			"$JS.API.DIRECT.GET.KV_EP_CONFIG.$KV.EP_CONFIG._all",
-			"$JS.FC.KV_EP_CONFIG.>",
+			"ep.config.get.{site}.>",
+			"ep.agent.{site}.>",
 		},
 		Subscribe: []string{
 			"_INBOX.>",
 			"alerts.{site}.>",
 			"ep.agent.{site}.>",
 			"$SRV.>",
+			"ep.config.kv._all",
+			"ep.config.kv.{site}.>",
 		},
 	}
 }

@@ -164,9 +164,9 @@ func agentPermissions(site, host string) string {
 		return "[" + strings.Join(v, ", ") + "]"
 	}
 	return fmt.Sprintf("{publish: {allow: %s}, subscribe: {allow: %s}}",
-		q("tele."+site+"."+host, "_INBOX.>", "$JS.API.STREAM.INFO.KV_EP_CONFIG", "$JS.API.CONSUMER.CREATE.KV_EP_CONFIG.>",
-			"$JS.API.CONSUMER.DELETE.KV_EP_CONFIG.>", "$JS.FC.KV_EP_CONFIG.>"),
-		q("_INBOX.>", "ep.agent."+site+"."+host+".>", "$SRV.>"))
+		q("tele."+site+"."+host, "_INBOX.>", "ep.config.get."+site+"."+host, "ep.agent."+site+"."+host+".>"),
+		q("_INBOX.>", "ep.agent."+site+"."+host+".>", "$SRV.>", "ep.config.kv._all", "ep.config.kv."+site+"._site",
+			"ep.config.kv."+site+"."+host))
 }
 
 // StartLeaf starts a stock nats-server leaf node connected to the hub.
