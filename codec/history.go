@@ -13,6 +13,9 @@ const (
 	EndpointStatus  = "status"  // agent counters, uptime, version
 	EndpointConfig  = "config"  // the effective configuration, secrets redacted
 	EndpointHistory = "history" // raw samples: HistoryRequest → HistoryResponse
+	// EndpointKeyframe makes the agent send its next frame as a keyframe,
+	// so a reader that joined mid-stream (nats sub --translate) decodes it.
+	EndpointKeyframe = "keyframe"
 	// EndpointConfigError is not a request endpoint: the agent publishes a
 	// ConfigError there when a pushed configuration is rejected.
 	EndpointConfigError = "config.error"

@@ -236,10 +236,18 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return false
 	}
-	if pr := detail("1"); !fetched(pr) {
-		t.Fatalf("step 1s: warnings %q, want the raw samples fetched from agent siteA/hostA", pr.Warnings)
-	} else if v := pr.Data.Result[0].Values; len(v) < 5 || v[len(v)-1][1] != "3.5" {
-		t.Fatalf("step 1s: %d points ending %v, want the raw 1 s samples ending at the exact 3.5", len(v), v[len(v)-1])
+	err = harness.WaitFor(ctx, 30*time.Second, func() error {
+		pr := detail("1")
+		if !fetched(pr) {
+			return fmt.Errorf("step 1s: warnings %q, want the raw samples fetched from agent siteA/hostA", pr.Warnings)
+		}
+		if v := pr.Data.Result[0].Values; len(v) < 8 || v[len(v)-1][1] != "3.5" {
+			return fmt.Errorf("step 1s: %d points ending %v, want ≥ 8 raw 1 s samples ending at the exact 3.5", len(v), v[len(v)-1])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if pr := detail("2"); fetched(pr) {
 		t.Fatalf("step 2s (the window) fetched raw detail: %q", pr.Warnings)

@@ -123,7 +123,12 @@ func TestNATSCLI(t *testing.T) {
 	const subj = "ep.agent.siteA.hostA."
 
 	t.Run("sub --translate", func(t *testing.T) {
-		wait := site.sub(t, ctx, s.Logs, "tele.>", "--count", "2", "--translate", s.Bins.Agent+" decode")
+		// Joining mid-stream, the first frames may be deltas against frames
+		// this reader never saw; ask the agent for a keyframe (README).
+		wait := site.sub(t, ctx, s.Logs, "tele.>", "--count", "3", "--translate", s.Bins.Agent+" decode --state-dir "+t.TempDir())
+		if out := site.run(t, "req", subj+"keyframe", ""); !strings.Contains(out, "keyframe") {
+			t.Fatalf("keyframe request: %s", out)
+		}
 		out := wait()
 		for _, want := range []string{`"hostA"`, "node_load1"} {
 			if !strings.Contains(out, want) {

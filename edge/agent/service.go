@@ -73,6 +73,10 @@ func newService(a *Agent) (*service, error) {
 			respondJSON(r, c)
 		}},
 		{codec.EndpointHistory, func(r micro.Request) { a.serveHistory(r) }},
+		{codec.EndpointKeyframe, func(r micro.Request) {
+			a.fwd.Keyframe()
+			respondJSON(r, map[string]string{"status": "the next frame published is a keyframe"})
+		}},
 	} {
 		if err := svc.AddEndpoint(ep.name, ep.h, subj(ep.name), micro.WithEndpointQueueGroupDisabled()); err != nil {
 			svc.Stop()

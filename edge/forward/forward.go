@@ -131,7 +131,8 @@ type Forwarder struct {
 	err    error // invalid options; Run returns it
 	notify chan struct{}
 
-	enc *codec.Encoder // packs each batch against the one published before
+	enc      *codec.Encoder // packs each batch against the one published before
+	keyframe atomic.Bool    // the next frame is a keyframe (asked for)
 
 	published, duplicate, retries, rejected atomic.Uint64
 	keyframes, batchBytes, frameBytes       atomic.Uint64
@@ -155,6 +156,10 @@ func New(js jetstream.JetStream, sp *spool.Spool, opts Options, log *slog.Logger
 	f.pub, f.err = jetstream.New(f.nc, jetstream.WithPublishAsyncTimeout(opts.PublishTimeout))
 	return f
 }
+
+// Keyframe makes the next frame published a keyframe, one that decodes on
+// its own (for a reader that joined mid-stream).
+func (f *Forwarder) Keyframe() { f.keyframe.Store(true) }
 
 // Notify tells the forwarder a new batch is in the spool.
 func (f *Forwarder) Notify() {
@@ -349,6 +354,9 @@ func (f *Forwarder) publishAsync(seq uint64, data []byte) (jetstream.PubAckFutur
 	}
 	var frame []byte
 	if err == nil {
+		if f.keyframe.Swap(false) {
+			f.enc.Reset()
+		}
 		frame, err = f.enc.Encode(nil, b)
 	}
 	if err != nil {

@@ -86,7 +86,8 @@ func decodeFrame(p []byte, stateDir string) (any, error) {
 	b, err := dec.Apply(f)
 	if errors.Is(err, codec.ErrBaseMissing) {
 		return pendingFrame{Agent: f.Agent, Site: f.Site, Host: f.Host, Seq: f.Seq, Base: f.Base, Start: f.Start, Width: f.Width, Bytes: len(p),
-			Note: fmt.Sprintf("delta frame packed against seq %d, which this decoder has not seen; values show from the agent's next keyframe on", f.Base)}, nil
+			Note: fmt.Sprintf("delta frame packed against seq %d, which this decoder has not seen; values show from the agent's next keyframe on (ask for one: nats req %s '')",
+				f.Base, codec.AgentSubject(f.Site, f.Host, codec.EndpointKeyframe))}, nil
 	}
 	if err != nil {
 		return nil, err
