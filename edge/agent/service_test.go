@@ -103,9 +103,15 @@ func TestServiceEndpoints(t *testing.T) {
 		for _, e := range info.Endpoints {
 			subjects = append(subjects, e.Subject)
 		}
-		want := "ep.agent.s1.h1.status ep.agent.s1.h1.config ep.agent.s1.h1.history"
+		want := "ep.agent.s1.h1.status ep.agent.s1.h1.config ep.agent.s1.h1.history ep.agent.s1.h1.keyframe"
 		if got := strings.Join(subjects, " "); got != want {
 			t.Fatalf("endpoint subjects %q, want %q", got, want)
+		}
+	})
+
+	t.Run("keyframe", func(t *testing.T) {
+		if got := string(req("keyframe", "").Data); !strings.Contains(got, "keyframe") {
+			t.Fatalf("keyframe: %s", got)
 		}
 	})
 
