@@ -501,3 +501,43 @@ func TestInvalidOptionsStopRun(t *testing.T) {
 		t.Fatalf("Run = %v, want the subject validation error", err)
 	}
 }
+
+// TestKeyframeOnRequest: frames are deltas against the one before, except
+// the first and the one after Keyframe is called, which decode on their own.
+func TestKeyframeOnRequest(t *testing.T) {
+	ns := startServer(t, server.Options{StoreDir: t.TempDir()})
+	nc := connect(t, ns.ClientURL())
+	s := createStream(t, nc, jetstream.StreamConfig{})
+	sp := openSpool(t)
+	js, _ := jetstream.New(nc)
+	f := New(js, sp, Options{Subject: testSubject, Agent: testAgent}, quiet)
+	run(t, f)
+	publish := func(n int) {
+		t.Helper()
+		appendN(t, sp, n, 64)
+		f.Notify()
+		waitFor(t, "the spool to drain", func() bool { return sp.Stats().Batches == 0 },
+			func() string { return fmt.Sprintf("stats %+v", f.Stats()) })
+	}
+	publish(3)
+	f.Keyframe()
+	publish(2)
+	var bases []bool
+	for i := uint64(1); i <= 5; i++ {
+		m, err := s.GetMsg(context.Background(), i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, err := codec.ParseFrame(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bases = append(bases, fr.Base == 0)
+	}
+	if want := []bool{true, false, false, true, false}; !slices.Equal(bases, want) {
+		t.Fatalf("keyframes at %v, want %v", bases, want)
+	}
+	if st := f.Stats(); st.Keyframes != 2 {
+		t.Fatalf("stats %+v, want 2 keyframes", st)
+	}
+}
