@@ -431,10 +431,11 @@ func (a *Agent) Quiesce() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.quiesced = true
-	for _, name := range []string{"loadavg", "meminfo", "stat"} {
-		if err := os.Remove(filepath.Join(a.ProcRoot, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	// The whole tree goes: some collectors report zeros from an empty
+	// tree (no processes is a count of 0), and a window a second would
+	// keep the spool from ever being still.
+	if err := os.Rename(a.ProcRoot, a.ProcRoot+".quiesced"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }

@@ -125,15 +125,23 @@ func finish(ctx context.Context, f *Fleet, rec *Recorder, r *Result) error {
 			return err
 		}
 	}
-	quiet := time.Now().Add(2*f.opts.Window + time.Second)
+	// Quiet means: no agent closed a window for two windows and a second
+	// (a starved agent on a loaded machine may close its last window late,
+	// so a fixed pause is not enough), and every spool is empty.
+	settle := 2*f.opts.Window + time.Second
+	windows := map[string]float64{}
+	changed := map[string]time.Time{}
 	err := harness.WaitFor(ctx, 2*time.Minute, func() error {
-		if time.Now().Before(quiet) {
-			return errors.New("waiting for the last windows to close")
-		}
 		for _, a := range agents {
 			m, err := a.Metrics()
 			if err != nil {
 				return fmt.Errorf("%s metrics: %w", a.ID, err)
+			}
+			if w := m["edgepulse_agent_windows_total"]; w != windows[a.ID] || changed[a.ID].IsZero() {
+				windows[a.ID], changed[a.ID] = w, time.Now()
+			}
+			if d := time.Since(changed[a.ID]); d < settle {
+				return fmt.Errorf("%s closed a window %v ago", a.ID, d.Round(time.Millisecond))
 			}
 			if n := m["edgepulse_agent_spool_batches"]; n != 0 {
 				return fmt.Errorf("%s: %v batches in the spool", a.ID, n)
