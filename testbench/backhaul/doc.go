@@ -1,0 +1,2 @@
+// Package backhaul is the backhaul meter (issue 7).
+package backhaul

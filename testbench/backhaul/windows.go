@@ -1,0 +1,267 @@
+package backhaul
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"sort"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
+)
+
+// readWindowLog reads an agent's window log (edge/agent window_log): one
+// JSON batch per line, in the order the windows closed. A torn last line
+// (an agent killed mid-write) is skipped and counted.
+func readWindowLog(path string) (batches []*codec.Batch, torn int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("backhaul: window log: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	for sc.Scan() {
+		b := new(codec.Batch)
+		if err := json.Unmarshal(sc.Bytes(), b); err != nil {
+			torn++
+			continue
+		}
+		batches = append(batches, b)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, torn, fmt.Errorf("backhaul: window log %s: %w", path, err)
+	}
+	sort.SliceStable(batches, func(i, j int) bool { return batches[i].Start < batches[j].Start })
+	return batches, torn, nil
+}
+
+// Technique is one row of the techniques table: a way to encode each
+// host's window batches, run offline over the agents' window logs.
+type Technique struct {
+	Name string
+	// New returns a fresh per-host encoder: it is fed every window of one
+	// host in order and returns the bytes of each encoded window.
+	New func() (func(b *codec.Batch) ([]byte, error), error)
+}
+
+// TechniqueRow is a technique's measured cost.
+type TechniqueRow struct {
+	Name            string
+	BytesPerHostMin float64
+	BytesPerWindow  float64 // mean encoded window
+	Err             string
+}
+
+// techniques is the table. Rows are encoders over the same batches, from
+// today's wire format to the compact ones.
+func techniques() []Technique {
+	rows := []Technique{
+		{Name: "msgp full batch (codec.Encode, names every window)", New: func() (func(*codec.Batch) ([]byte, error), error) {
+			return func(b *codec.Batch) ([]byte, error) { return codec.Encode(nil, b) }, nil
+		}},
+		{Name: "msgp + s2 best per message (what the leaf link does)", New: func() (func(*codec.Batch) ([]byte, error), error) {
+			return func(b *codec.Batch) ([]byte, error) {
+				raw, err := codec.Encode(nil, b)
+				if err != nil {
+					return nil, err
+				}
+				return s2.EncodeBest(nil, raw), nil
+			}, nil
+		}},
+		{Name: "msgp + zstd per message (no dictionary)", New: func() (func(*codec.Batch) ([]byte, error), error) {
+			enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression))
+			if err != nil {
+				return nil, err
+			}
+			return func(b *codec.Batch) ([]byte, error) {
+				raw, err := codec.Encode(nil, b)
+				if err != nil {
+					return nil, err
+				}
+				return enc.EncodeAll(raw, nil), nil
+			}, nil
+		}},
+	}
+	// >>> Rows of the compact wire format (codec.WireOptions: dictionary,
+	// delta, precision, zstd, keyframes) go here once package codec has
+	// its stateful frame encoder; see wireRows.
+	rows = append(rows, wireRows()...)
+	return rows
+}
+
+// measureTechniques encodes each host's windows with every technique;
+// only windows with Start in [from, to) count, earlier ones prime the
+// encoder's state (the dictionary a stateful encoder sends once).
+func measureTechniques(logs map[string][]*codec.Batch, from, to int64, hostMinutes float64) []TechniqueRow {
+	var out []TechniqueRow
+	for _, t := range techniques() {
+		row := TechniqueRow{Name: t.Name}
+		total, n := 0, 0
+		for _, id := range slices.Sorted(mapsKeys(logs)) {
+			enc, err := t.New()
+			if err != nil {
+				row.Err = err.Error()
+				break
+			}
+			for _, b := range logs[id] {
+				p, err := enc(b)
+				if err != nil {
+					row.Err = fmt.Sprintf("%s window %d: %v", id, b.Start, err)
+					break
+				}
+				if b.Start >= from && b.Start < to {
+					total += len(p)
+					n++
+				}
+			}
+			if row.Err != "" {
+				break
+			}
+		}
+		if n > 0 {
+			row.BytesPerHostMin = float64(total) / hostMinutes
+			row.BytesPerWindow = float64(total) / float64(n)
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Fidelity is the outcome of checking what the aggregator stored against
+// the agents' window logs.
+type Fidelity struct {
+	Checked    int // values compared
+	Mismatches int
+	Missing    int // rollups absent from Redis
+	Examples   []string
+	// Windows: expected (hosts × windows in the checked range), logged by
+	// the agents, stored (every rollup present in Redis).
+	WindowsExpected, WindowsLogged, WindowsStored int
+}
+
+// checkFidelity compares, for every host and logged window with Start in
+// [from, to], every rollup's statistics with what Redis holds: count
+// exact, a counter's raw Last exact, the rest within tol relative.
+func checkFidelity(ctx context.Context, st *store.Store, logs map[string][]*codec.Batch, from, to, width int64, tol float64) (Fidelity, error) {
+	var f Fidelity
+	perHost := int((to-from)/width) + 1
+	for _, id := range slices.Sorted(mapsKeys(logs)) {
+		f.WindowsExpected += perHost
+		var windows []*codec.Batch
+		for _, b := range logs[id] {
+			if b.Start >= from && b.Start <= to {
+				windows = append(windows, b)
+			}
+		}
+		f.WindowsLogged += len(windows)
+		if len(windows) == 0 {
+			continue
+		}
+		// One series list for the host; one ZRANGE per series over the range.
+		sids := map[string]int{}
+		var order []string
+		for _, b := range windows {
+			for i := range b.Series {
+				sid := store.SeriesID(store.Canon(b.Series[i].Name, store.SeriesLabels(b, &b.Series[i])))
+				if _, ok := sids[sid]; !ok {
+					sids[sid] = len(order)
+					order = append(order, sid)
+				}
+			}
+		}
+		pts, err := st.Points(ctx, order, from+width, to+width)
+		if err != nil {
+			return f, err
+		}
+		byEnd := make([]map[int64]store.Point, len(order))
+		for i, ps := range pts {
+			byEnd[i] = make(map[int64]store.Point, len(ps))
+			for _, p := range ps {
+				byEnd[i][p.End] = p
+			}
+		}
+		for _, b := range windows {
+			ok := true
+			series := make(map[uint32]*codec.Series, len(b.Series))
+			for i := range b.Series {
+				series[b.Series[i].ID] = &b.Series[i]
+			}
+			for i := range b.Rollups {
+				r := &b.Rollups[i]
+				s := series[r.ID]
+				sid := store.SeriesID(store.Canon(s.Name, store.SeriesLabels(b, s)))
+				p, found := byEnd[sids[sid]][b.Start+b.Width]
+				if !found {
+					f.Missing++
+					ok = false
+					if len(f.Examples) < 8 {
+						f.Examples = append(f.Examples, fmt.Sprintf("%s %s%v window %d: not in Redis", id, s.Name, s.Labels, b.Start))
+					}
+					continue
+				}
+				bad := compareRollup(r, s.Kind, p, tol)
+				f.Checked += 6 + len(r.Quantiles) // count, sum, min, max, first, last, quantiles
+				f.Mismatches += len(bad)
+				if len(bad) > 0 && len(f.Examples) < 8 {
+					f.Examples = append(f.Examples, fmt.Sprintf("%s %s%v window %d: %v", id, s.Name, s.Labels, b.Start, bad))
+				}
+			}
+			if ok {
+				f.WindowsStored++
+			}
+		}
+	}
+	return f, nil
+}
+
+// compareRollup lists the statistics of p that differ from r.
+func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol float64) []string {
+	var bad []string
+	if p.Count != r.Count {
+		bad = append(bad, fmt.Sprintf("count %d≠%d", p.Count, r.Count))
+	}
+	near := func(name string, want, got float64, exact bool) {
+		if exact {
+			if want != got && !(math.IsNaN(want) && math.IsNaN(got)) {
+				bad = append(bad, fmt.Sprintf("%s %v≠%v", name, got, want))
+			}
+			return
+		}
+		if d := math.Abs(got - want); d > tol*math.Max(math.Abs(want), math.Abs(got)) && d > 1e-9 {
+			bad = append(bad, fmt.Sprintf("%s %v≉%v", name, got, want))
+		}
+	}
+	near("sum", r.Sum, p.Sum, false)
+	near("min", r.Min, p.Min, false)
+	near("max", r.Max, p.Max, false)
+	near("first", r.First, p.First, false)
+	near("last", r.Last, p.Last, kind == codec.Counter)
+	if len(r.Quantiles) == 3 {
+		if !p.HasQuantiles {
+			bad = append(bad, "quantiles missing")
+		} else {
+			near("p50", r.Quantiles[0], p.P50, false)
+			near("p90", r.Quantiles[1], p.P90, false)
+			near("p99", r.Quantiles[2], p.P99, false)
+		}
+	}
+	return bad
+}
