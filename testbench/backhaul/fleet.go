@@ -32,8 +32,8 @@ type fleet struct {
 	hubLeaf string
 	// hubMonitor is the hub's monitoring endpoint (/leafz, /connz, /varz).
 	hubMonitor string
-	sites   []*site
-	rec     *recorder
+	sites      []*site
+	rec        *recorder
 }
 
 type site struct {

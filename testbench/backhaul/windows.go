@@ -50,6 +50,16 @@ type Technique struct {
 	// New returns a fresh per-host encoder: it is fed every window of one
 	// host in order and returns the bytes of each encoded window.
 	New func() (func(b *codec.Batch) ([]byte, error), error)
+	// Decoder, when set, returns a fresh per-host decoder; every encoded
+	// window is decoded and compared with its batch within Precision.
+	Decoder   func() func([]byte) (*codec.Batch, error)
+	Precision float64
+	// Amortize > 0 counts a keyframe every Amortize windows: the row is
+	// ((Amortize−1)·delta frame + keyframe) / Amortize, with the keyframe
+	// of each measured window encoded by a fresh encoder. The run is
+	// shorter than a keyframe period, so without this the row would show
+	// delta frames only.
+	Amortize int
 }
 
 // TechniqueRow is a technique's measured cost.
@@ -57,7 +67,10 @@ type TechniqueRow struct {
 	Name            string
 	BytesPerHostMin float64
 	BytesPerWindow  float64 // mean encoded window
-	Err             string
+	KeyframeBytes   float64 // mean keyframe, for amortized rows
+	// RoundTrip: values compared after decoding, and how many differed.
+	RoundTrip, RoundTripBad int
+	Err                     string
 }
 
 // techniques is the table. Rows are encoders over the same batches, from
@@ -77,7 +90,7 @@ func techniques() []Technique {
 			}, nil
 		}},
 		{Name: "msgp + zstd per message (no dictionary)", New: func() (func(*codec.Batch) ([]byte, error), error) {
-			enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression))
+			enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
 			if err != nil {
 				return nil, err
 			}
@@ -90,49 +103,123 @@ func techniques() []Technique {
 			}, nil
 		}},
 	}
-	// >>> Rows of the compact wire format (codec.WireOptions: dictionary,
-	// delta, precision, zstd, keyframes) go here once package codec has
-	// its stateful frame encoder; see wireRows.
-	rows = append(rows, wireRows()...)
-	return rows
+	// The frame format's rows (codec.WireOptions), one technique at a time.
+	return append(rows, wireRows()...)
 }
 
 // measureTechniques encodes each host's windows with every technique;
 // only windows with Start in [from, to) count, earlier ones prime the
-// encoder's state (the dictionary a stateful encoder sends once).
+// encoder's state (the dictionary a stateful encoder sends once). The
+// batches get consecutive sequence numbers (the log has none).
 func measureTechniques(logs map[string][]*codec.Batch, from, to int64, hostMinutes float64) []TechniqueRow {
 	var out []TechniqueRow
 	for _, t := range techniques() {
 		row := TechniqueRow{Name: t.Name}
-		total, n := 0, 0
+		total, keys, n := 0, 0, 0
+	hosts:
 		for _, id := range slices.Sorted(mapsKeys(logs)) {
 			enc, err := t.New()
 			if err != nil {
 				row.Err = err.Error()
 				break
 			}
-			for _, b := range logs[id] {
-				p, err := enc(b)
+			var dec func([]byte) (*codec.Batch, error)
+			if t.Decoder != nil {
+				dec = t.Decoder()
+			}
+			for i, lb := range logs[id] {
+				b := *lb
+				b.Seq = uint64(i + 1)
+				p, err := enc(&b)
 				if err != nil {
 					row.Err = fmt.Sprintf("%s window %d: %v", id, b.Start, err)
-					break
+					break hosts
 				}
-				if b.Start >= from && b.Start < to {
-					total += len(p)
-					n++
+				if dec != nil {
+					got, err := dec(p)
+					if err != nil {
+						row.Err = fmt.Sprintf("%s window %d: decode: %v", id, b.Start, err)
+						break hosts
+					}
+					c, bad := sameBatch(&b, got, t.Precision)
+					row.RoundTrip += c
+					row.RoundTripBad += bad
 				}
-			}
-			if row.Err != "" {
-				break
+				if b.Start < from || b.Start >= to {
+					continue
+				}
+				total += len(p)
+				n++
+				if t.Amortize > 0 {
+					fresh, err := t.New()
+					if err != nil {
+						row.Err = err.Error()
+						break hosts
+					}
+					k, err := fresh(&b)
+					if err != nil {
+						row.Err = err.Error()
+						break hosts
+					}
+					keys += len(k)
+				}
 			}
 		}
 		if n > 0 {
-			row.BytesPerHostMin = float64(total) / hostMinutes
-			row.BytesPerWindow = float64(total) / float64(n)
+			per := float64(total) / float64(n)
+			if t.Amortize > 0 {
+				row.KeyframeBytes = float64(keys) / float64(n)
+				per = (float64(t.Amortize-1)*per + row.KeyframeBytes) / float64(t.Amortize)
+			}
+			row.BytesPerWindow = per
+			row.BytesPerHostMin = per * float64(n) / hostMinutes
 		}
 		out = append(out, row)
 	}
 	return out
+}
+
+// sameBatch compares a decoded batch with the original: series names and
+// labels exactly, rollups within tol (see compareRollup). It returns the
+// values compared and how many differed.
+func sameBatch(want, got *codec.Batch, tol float64) (checked, bad int) {
+	gotSeries := make(map[uint32]*codec.Series, len(got.Series))
+	for i := range got.Series {
+		gotSeries[got.Series[i].ID] = &got.Series[i]
+	}
+	gotRollups := make(map[uint32]*codec.Rollup, len(got.Rollups))
+	for i := range got.Rollups {
+		gotRollups[got.Rollups[i].ID] = &got.Rollups[i]
+	}
+	for i := range want.Series {
+		s := &want.Series[i]
+		g := gotSeries[s.ID]
+		checked++
+		if g == nil || g.Name != s.Name || g.Kind != s.Kind || !slices.Equal(g.Labels, s.Labels) {
+			bad++
+		}
+	}
+	for i := range want.Rollups {
+		r := &want.Rollups[i]
+		g := gotRollups[r.ID]
+		checked += 6 + len(r.Quantiles)
+		if g == nil {
+			bad += 6 + len(r.Quantiles)
+			continue
+		}
+		kind := codec.Gauge
+		for j := range want.Series {
+			if want.Series[j].ID == r.ID {
+				kind = want.Series[j].Kind
+			}
+		}
+		p := store.Point{Count: g.Count, Sum: g.Sum, Min: g.Min, Max: g.Max, First: g.First, Last: g.Last}
+		if len(g.Quantiles) == 3 {
+			p.P50, p.P90, p.P99, p.HasQuantiles = g.Quantiles[0], g.Quantiles[1], g.Quantiles[2], true
+		}
+		bad += len(compareRollup(r, kind, p, tol))
+	}
+	return checked, bad
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
@@ -239,13 +326,17 @@ func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol float64)
 		bad = append(bad, fmt.Sprintf("count %d≠%d", p.Count, r.Count))
 	}
 	near := func(name string, want, got float64, exact bool) {
+		if tol == 0 {
+			exact = true
+		}
 		if exact {
-			if want != got && !(math.IsNaN(want) && math.IsNaN(got)) {
+			if math.Float64bits(want) != math.Float64bits(got) && !(math.IsNaN(want) && math.IsNaN(got)) && want != got {
 				bad = append(bad, fmt.Sprintf("%s %v≠%v", name, got, want))
 			}
 			return
 		}
-		if d := math.Abs(got - want); d > tol*math.Max(math.Abs(want), math.Abs(got)) && d > 1e-9 {
+		// The codec's bound: |got − want| ≤ p(1+p)|want|.
+		if d := math.Abs(got - want); d > tol*(1+tol)*math.Abs(want)+1e-300 {
 			bad = append(bad, fmt.Sprintf("%s %v≉%v", name, got, want))
 		}
 	}

@@ -32,7 +32,7 @@ func main() {
 	duration := flag.Duration("duration", o.Duration, "warm-up window + measured windows, in real time")
 	lateness := flag.Duration("lateness", 0, "agent lateness (0: min(2s, window/5))")
 	seed := flag.Uint64("seed", o.Seed, "seed of the synthetic hosts' dynamics")
-	tol := flag.Float64("tolerance", o.Tolerance, "relative error allowed between stored and exact statistics")
+	tol := flag.Float64("tolerance", o.Tolerance, "relative error allowed between stored and exact statistics (default: the agents' wire precision)")
 	dir := flag.String("dir", "", "working directory (default: a new temporary one, removed on success)")
 	flag.Parse()
 	if *short {
