@@ -251,16 +251,10 @@ func (b *baselines) scrape(ctx context.Context, s *sampler, ts time.Time) error 
 		return nil
 	}
 	ms := ts.UnixMilli()
-	var req prompb.WriteRequest
-	req.Timeseries = make([]prompb.TimeSeries, len(samples))
-	for i, smp := range samples {
-		req.Timeseries[i] = prompb.TimeSeries{Labels: s.promLabels(smp.Series), Samples: []prompb.Sample{{Value: smp.Value, Timestamp: ms}}}
-	}
-	raw, err := req.Marshal()
+	body, err := s.remoteWrite(ms)
 	if err != nil {
-		return fmt.Errorf("backhaul: prw marshal: %w", err)
+		return err
 	}
-	body := snappy.Encode(nil, raw)
 	hdr := map[string]string{
 		"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
 		"User-Agent": "Prometheus/3.5.0", "X-Prometheus-Remote-Write-Version": "0.1.0",
@@ -306,6 +300,22 @@ func post(ctx context.Context, c *http.Client, url string, body []byte, hdr map[
 		return fmt.Errorf("backhaul: post %s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+// remoteWrite is the last scrape as a snappy-compressed remote write 1.0
+// request with timestamp ms.
+func (s *sampler) remoteWrite(ms int64) ([]byte, error) {
+	samples := s.e.Samples()
+	var req prompb.WriteRequest
+	req.Timeseries = make([]prompb.TimeSeries, len(samples))
+	for i, smp := range samples {
+		req.Timeseries[i] = prompb.TimeSeries{Labels: s.promLabels(smp.Series), Samples: []prompb.Sample{{Value: smp.Value, Timestamp: ms}}}
+	}
+	raw, err := req.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("backhaul: prw marshal: %w", err)
+	}
+	return snappy.Encode(nil, raw), nil
 }
 
 // promLabels are node_exporter's labels for a series as Prometheus would
