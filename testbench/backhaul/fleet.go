@@ -68,7 +68,7 @@ func (f *fleet) logDir() string { return filepath.Join(f.dir, "logs") }
 
 // startFleet builds the binaries and starts Redis, the aggregator, the
 // hub recorder and every site's proxy and leaf; agents start later.
-func startFleet(ctx context.Context, dir string, sites int, progress io.Writer) (*fleet, error) {
+func startFleet(ctx context.Context, dir string, sites int, compression string, progress io.Writer) (*fleet, error) {
 	root, err := harness.RepoRoot()
 	if err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func startFleet(ctx context.Context, dir string, sites int, progress io.Writer) 
 	if f.rec, err = newRecorder(f.hubURL); err != nil {
 		return nil, err
 	}
-	leafConf, err := proxiedLeafConfig(filepath.Join(root, "deploy", "leaf.conf"), filepath.Join(dir, "leaf.conf"))
+	leafConf, err := proxiedLeafConfig(filepath.Join(root, "deploy", "leaf.conf"), filepath.Join(dir, "leaf.conf"), compression)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,8 @@ http: 127.0.0.1:%d
 // proxiedLeafConfig copies the leaf config at src to dst with the hub
 // remote told to ignore the leaf URLs the hub advertises, so the leaf
 // never reconnects around the counting proxy.
-func proxiedLeafConfig(src, dst string) (string, error) {
+// compression, when set, replaces the remote's compression mode.
+func proxiedLeafConfig(src, dst, compression string) (string, error) {
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return "", err
@@ -168,11 +169,18 @@ func proxiedLeafConfig(src, dst string) (string, error) {
 		return "", fmt.Errorf("backhaul: %s has no remote %q to route through the proxy", src, remote)
 	}
 	out := strings.Replace(string(b), remote, remote+"\n      ignore_discovered_servers: true # testbench: only through the proxy", 1)
+	if compression != "" {
+		const mode = "compression: s2_best"
+		if !strings.Contains(out, mode) {
+			return "", fmt.Errorf("backhaul: %s has no %q to replace with %q", src, mode, compression)
+		}
+		out = strings.Replace(out, mode, "compression: "+compression, 1)
+	}
 	return dst, os.WriteFile(dst, []byte(out), 0o644)
 }
 
 // addHost prepares an agent's config; procRoot is its tree.
-func (f *fleet) addHost(s *site, name, procRoot string, synth *Host, window, lateness time.Duration) (*host, error) {
+func (f *fleet) addHost(s *site, name, procRoot string, synth *Host, window, lateness time.Duration, extra string) (*host, error) {
 	dir := filepath.Join(f.dir, "agents", s.name+"-"+name)
 	h := &host{site: s.name, name: name, procRoot: procRoot, synth: synth, dataDir: filepath.Join(dir, "data"),
 		cfgPath: filepath.Join(dir, "agent.yaml"), windowLog: filepath.Join(dir, "windows.jsonl")}
@@ -189,7 +197,8 @@ procfs: %s
 data_dir: %s
 metrics_listen: "off"
 window_log: %s
-`, s.name, name, s.leafURL, window, lateness, procRoot, h.dataDir, h.windowLog), 0o644)
+%s
+`, s.name, name, s.leafURL, window, lateness, procRoot, h.dataDir, h.windowLog, extra), 0o644)
 	if err != nil {
 		return nil, err
 	}

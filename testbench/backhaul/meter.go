@@ -33,6 +33,13 @@ type Options struct {
 	// is exact. The bound checked is the codec's, Tolerance·(1+Tolerance).
 	Tolerance float64
 	Progress  io.Writer // progress lines; nil: discarded
+	// LeafCompression replaces the leaf remote's compression (deploy/
+	// leaf.conf: s2_best), e.g. "off" to measure what s2 saves; "": as
+	// configured.
+	LeafCompression string
+	// AgentYAML is appended to every agent's config, e.g. "wire:
+	// {compress: false}" (set Tolerance to match the wire precision).
+	AgentYAML string
 }
 
 // defaultTolerance is the agents' wire precision, or 1 % when exact.
@@ -69,6 +76,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("backhaul: lateness %v must be ≥ 0 and below half the window %v", o.Lateness, o.Window)
 	case o.Duration < 2*o.Window:
 		return fmt.Errorf("backhaul: duration %v must be at least two windows (%v): one of warm-up and one measured", o.Duration, 2*o.Window)
+	case o.LeafCompression != "" && !slices.Contains([]string{"off", "s2_fast", "s2_better", "s2_best", "s2_auto", "accept"}, o.LeafCompression):
+		return fmt.Errorf("backhaul: leaf compression %q must be off, s2_fast, s2_better, s2_best, s2_auto or accept", o.LeafCompression)
 	case o.Tolerance <= 0 || o.Tolerance > 0.5:
 		return fmt.Errorf("backhaul: tolerance %v must be in (0, 0.5]", o.Tolerance)
 	}
@@ -106,6 +115,7 @@ type Result struct {
 	Tolerance  float64
 	TornLines  int
 
+	LeafCompression, AgentYAML   string
 	WriterErrors, BaselineErrors uint64
 	Problems                     []string
 }
@@ -134,6 +144,9 @@ func (r *Result) Line() string {
 
 // Print writes the tables and ends with the RESULT line.
 func (r *Result) Print(w io.Writer) {
+	if r.LeafCompression != "" || r.AgentYAML != "" {
+		fmt.Fprintf(w, "\nvariant: leaf compression %q, agent config %q\n", r.LeafCompression, r.AgentYAML)
+	}
 	fmt.Fprintf(w, "\nbackhaul: %d sites × %d hosts (%s reads this machine's /proc), %v windows, %d measured windows per host (%s – %s UTC), %.0f host-minutes\n",
 		r.Sites, r.Hosts, r.RealHost, r.Window, r.Windows, r.From.UTC().Format("15:04:05"), r.To.UTC().Format("15:04:05"), r.HostMinutes)
 	fmt.Fprintf(w, "series per host: min %d, mean %.0f, max %d (rollups per window)\n\n", r.SeriesMin, r.SeriesMean, r.SeriesMax)
@@ -200,13 +213,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := startFleet(ctx, o.Dir, o.Sites, o.Progress)
+	f, err := startFleet(ctx, o.Dir, o.Sites, o.LeafCompression, o.Progress)
 	if err != nil {
 		return nil, err
 	}
 	defer f.stop()
 
-	r := &Result{Sites: o.Sites, Hosts: o.Sites * o.Hosts, Window: o.Window, Tolerance: o.Tolerance}
+	r := &Result{Sites: o.Sites, Hosts: o.Sites * o.Hosts, Window: o.Window, Tolerance: o.Tolerance,
+		LeafCompression: o.LeafCompression, AgentYAML: o.AgentYAML}
 	now := time.Now()
 	var synth []*Host
 	for si, s := range f.sites {
@@ -224,7 +238,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				synth = append(synth, sh)
 				procRoot = sh.Proc
 			}
-			if _, err := f.addHost(s, name, procRoot, sh, o.Window, o.Lateness); err != nil {
+			if _, err := f.addHost(s, name, procRoot, sh, o.Window, o.Lateness, o.AgentYAML); err != nil {
 				return nil, err
 			}
 		}

@@ -33,6 +33,8 @@ func main() {
 	lateness := flag.Duration("lateness", 0, "agent lateness (0: min(2s, window/5))")
 	seed := flag.Uint64("seed", o.Seed, "seed of the synthetic hosts' dynamics")
 	tol := flag.Float64("tolerance", o.Tolerance, "relative error allowed between stored and exact statistics (default: the agents' wire precision)")
+	leafComp := flag.String("leaf-compression", "", "leaf remote compression instead of deploy/leaf.conf's s2_best (off, s2_fast, s2_better, s2_best, s2_auto)")
+	agentYAML := flag.String("agent-yaml", "", "YAML appended to every agent config, e.g. 'wire: {compress: false}'")
 	dir := flag.String("dir", "", "working directory (default: a new temporary one, removed on success)")
 	flag.Parse()
 	if *short {
@@ -51,6 +53,7 @@ func main() {
 		}
 	})
 	o.Lateness, o.Seed, o.Tolerance = *lateness, *seed, *tol
+	o.LeafCompression, o.AgentYAML = *leafComp, *agentYAML
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
