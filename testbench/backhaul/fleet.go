@@ -338,6 +338,19 @@ func (r *recorder) between(from, to time.Time) (msgs, body, header int) {
 	return
 }
 
+// bodyOf sums the body bytes of subject's messages seen in [from, to).
+func (r *recorder) bodyOf(subject string, from, to time.Time) (msgs, body int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.msgs {
+		if s.subject == subject && !s.at.Before(from) && s.at.Before(to) {
+			msgs++
+			body += s.body
+		}
+	}
+	return
+}
+
 // since counts the messages of subject seen at or after from.
 func (r *recorder) since(subject string, from time.Time) int {
 	r.mu.Lock()

@@ -107,6 +107,10 @@ type Result struct {
 	Edgepulse Flow
 	Baselines [nProtos]Flow
 
+	// RealPayload and SynthPayload are message bytes per window of the
+	// host on this machine's /proc and the mean of the synthetic ones.
+	RealPayload, SynthPayload float64
+
 	SeriesMin, SeriesMax int // rollups per window, over hosts
 	SeriesMean           float64
 
@@ -160,6 +164,7 @@ func (r *Result) Print(w io.Writer) {
 	row("prometheus remote write 1.0, 1 s scrape", r.Baselines[prw1s])
 	row("prometheus remote write 1.0, 15 s scrape", r.Baselines[prw15s])
 	row("influxdb line protocol gzip, 10 s", r.Baselines[influx10s])
+	fmt.Fprintf(w, "edgepulse message body per window: %.0f B on the real /proc host, %.0f B mean of the synthetic hosts\n", r.RealPayload, r.SynthPayload)
 	fmt.Fprintf(w, "edgepulse NATS headers in the payload column's messages: %.0f B per host-minute (counted as overhead)\n", r.PerHostMinute(r.Edgepulse.Header))
 	fmt.Fprintf(w, "(a negative overhead means the leaf link's s2 compression saved more than the protocol costs)\n\n")
 
@@ -332,6 +337,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	up1 := f.uplink()
 	msgs, body, hdr := f.rec.between(r.From, r.To)
+	synthBody, synthMsgs := 0, 0
+	for _, h := range f.hosts() {
+		m, b := f.rec.bodyOf("tele."+h.site+"."+h.name, r.From, r.To)
+		if m == 0 {
+			continue
+		}
+		if h.synth == nil {
+			r.RealPayload = float64(b) / float64(m)
+		} else {
+			synthBody, synthMsgs = synthBody+b, synthMsgs+m
+		}
+	}
+	if synthMsgs > 0 {
+		r.SynthPayload = float64(synthBody) / float64(synthMsgs)
+	}
 	r.Edgepulse = Flow{Up: up1.Up - up0.Up, Down: up1.Down - up0.Down, Payload: uint64(body), Header: uint64(hdr), Messages: uint64(msgs)}
 	// The last baseline requests were sent before To; let them finish.
 	harness.WaitFor(ctx, 10*time.Second, func() error {
