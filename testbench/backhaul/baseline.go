@@ -128,6 +128,7 @@ type baselines struct {
 	mu       sync.Mutex
 	from, to time.Time
 	errs     atomic.Uint64
+	skipped  atomic.Uint64 // scrapes skipped by a sampler more than 10 s behind
 	lastErr  atomic.Value
 }
 
@@ -217,22 +218,33 @@ func (b *baselines) shipping(ts time.Time) bool {
 }
 
 // run scrapes every host once per second, on the second (when the agents
-// collect), until ctx is done.
+// collect), until ctx is done. A scrape that comes late (a loaded
+// machine) still carries its second's timestamp, so no scheduled request
+// is skipped unless the sampler falls more than 10 s behind.
 func (b *baselines) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, s := range b.hosts {
 		wg.Go(func() {
+			next := time.Now().Truncate(time.Second).Add(time.Second)
 			for {
-				now := time.Now()
-				next := now.Truncate(time.Second).Add(time.Second)
-				t := time.NewTimer(next.Sub(now))
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				if d := time.Until(next); d > 0 {
+					t := time.NewTimer(d)
+					select {
+					case <-ctx.Done():
+						t.Stop()
+						return
+					case <-t.C:
+					}
+				} else if ctx.Err() != nil {
 					return
-				case <-t.C:
 				}
-				if err := b.scrape(ctx, s, next); err != nil && ctx.Err() == nil {
+				ts := next
+				next = next.Add(time.Second)
+				if behind := time.Since(ts); behind > 10*time.Second {
+					b.skipped.Add(uint64(behind / time.Second))
+					next = time.Now().Truncate(time.Second).Add(time.Second)
+				}
+				if err := b.scrape(ctx, s, ts); err != nil && ctx.Err() == nil {
 					b.errs.Add(1)
 					b.lastErr.Store(err.Error())
 				}

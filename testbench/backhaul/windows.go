@@ -123,6 +123,7 @@ func measureTechniques(logs map[string][]*codec.Batch, from, to int64, hostMinut
 				row.Err = err.Error()
 				break
 			}
+			var raw, bound map[uint32]float64
 			var dec func([]byte) (*codec.Batch, error)
 			if t.Decoder != nil {
 				dec = t.Decoder()
@@ -141,7 +142,8 @@ func measureTechniques(logs map[string][]*codec.Batch, from, to int64, hostMinut
 						row.Err = fmt.Sprintf("%s window %d: decode: %v", id, b.Start, err)
 						break hosts
 					}
-					c, bad := sameBatch(&b, got, t.Precision)
+					raw, bound = counterBounds(&b, raw, bound, t.Precision)
+					c, bad := sameBatch(&b, got, t.Precision, bound)
 					row.RoundTrip += c
 					row.RoundTripBad += bad
 				}
@@ -182,7 +184,7 @@ func measureTechniques(logs map[string][]*codec.Batch, from, to int64, hostMinut
 // sameBatch compares a decoded batch with the original: series names and
 // labels exactly, rollups within tol (see compareRollup). It returns the
 // values compared and how many differed.
-func sameBatch(want, got *codec.Batch, tol float64) (checked, bad int) {
+func sameBatch(want, got *codec.Batch, tol float64, bounds map[uint32]float64) (checked, bad int) {
 	gotSeries := make(map[uint32]*codec.Series, len(got.Series))
 	for i := range got.Series {
 		gotSeries[got.Series[i].ID] = &got.Series[i]
@@ -217,7 +219,7 @@ func sameBatch(want, got *codec.Batch, tol float64) (checked, bad int) {
 		if len(g.Quantiles) == 3 {
 			p.P50, p.P90, p.P99, p.HasQuantiles = g.Quantiles[0], g.Quantiles[1], g.Quantiles[2], true
 		}
-		bad += len(compareRollup(r, kind, p, tol))
+		bad += len(compareRollup(r, kind, p, tol, bounds[r.ID]))
 	}
 	return checked, bad
 }
@@ -253,9 +255,13 @@ func checkFidelity(ctx context.Context, st *store.Store, logs map[string][]*code
 	for _, id := range slices.Sorted(mapsKeys(logs)) {
 		f.WindowsExpected += perHost
 		var windows []*codec.Batch
+		boundOf := map[*codec.Batch]map[uint32]float64{} // each window's raw counter bounds
+		var raw, bound map[uint32]float64
 		for _, b := range logs[id] {
+			raw, bound = counterBounds(b, raw, bound, tol)
 			if b.Start >= from && b.Start <= to {
 				windows = append(windows, b)
+				boundOf[b] = bound
 			}
 		}
 		f.WindowsLogged += len(windows)
@@ -304,7 +310,7 @@ func checkFidelity(ctx context.Context, st *store.Store, logs map[string][]*code
 					}
 					continue
 				}
-				bad := compareRollup(r, s.Kind, p, tol)
+				bad := compareRollup(r, s.Kind, p, tol, boundOf[b][r.ID])
 				f.Checked += 6 + len(r.Quantiles) // count, sum, min, max, first, last, quantiles
 				f.Mismatches += len(bad)
 				if len(bad) > 0 && len(f.Examples) < 8 {
@@ -319,8 +325,11 @@ func checkFidelity(ctx context.Context, st *store.Store, logs map[string][]*code
 	return f, nil
 }
 
-// compareRollup lists the statistics of p that differ from r.
-func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol float64) []string {
+// compareRollup lists the statistics of p that differ from r beyond the
+// wire's bound (docs/wire.md): count exact; the other statistics within
+// tol relative; a counter's raw value within rawBound (0: exactly), see
+// counterBounds.
+func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol, rawBound float64) []string {
 	var bad []string
 	if p.Count != r.Count {
 		bad = append(bad, fmt.Sprintf("count %d≠%d", p.Count, r.Count))
@@ -344,7 +353,13 @@ func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol float64)
 	near("min", r.Min, p.Min, false)
 	near("max", r.Max, p.Max, false)
 	near("first", r.First, p.First, false)
-	near("last", r.Last, p.Last, kind == codec.Counter)
+	if kind == codec.Counter && rawBound > 0 {
+		if d := math.Abs(p.Last - r.Last); d > rawBound+1e-12*math.Abs(r.Last) {
+			bad = append(bad, fmt.Sprintf("raw last %v≉%v (bound %v)", p.Last, r.Last, rawBound))
+		}
+	} else {
+		near("last", r.Last, p.Last, kind == codec.Counter)
+	}
 	if len(r.Quantiles) == 3 {
 		if !p.HasQuantiles {
 			bad = append(bad, "quantiles missing")
@@ -355,4 +370,40 @@ func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol float64)
 		}
 	}
 	return bad
+}
+
+// counterBounds returns the raw values of b's counters and how far from
+// them the receiver's values may be. A counter's raw value travels
+// exactly in a keyframe and after a reset; in between only its increment
+// travels, quantized within tol and taken against the value the receiver
+// holds (error feedback), so with growth g and the previous bound B the
+// error is at most tol·(1+tol)·(g + B). A window where the counter did not
+// move (g = 0) is sent flat and corrects nothing: the bound stays B.
+// The first window of a series and a reset get bound 0 (exact).
+func counterBounds(b *codec.Batch, prevRaw, prevBound map[uint32]float64, tol float64) (raw, bound map[uint32]float64) {
+	counters := make(map[uint32]bool, len(b.Series))
+	for i := range b.Series {
+		if b.Series[i].Kind == codec.Counter {
+			counters[b.Series[i].ID] = true
+		}
+	}
+	raw, bound = make(map[uint32]float64, len(counters)), make(map[uint32]float64, len(counters))
+	for i := range b.Rollups {
+		r := &b.Rollups[i]
+		if !counters[r.ID] {
+			continue
+		}
+		raw[r.ID] = r.Last
+		switch p, ok := prevRaw[r.ID]; {
+		case !ok || r.Last < p || tol == 0:
+			// exact: first window, reset, or exact wire
+		case r.Last == p:
+			// A counter that did not move travels as "flat": nothing
+			// corrects the receiver's value, which keeps its error.
+			bound[r.ID] = prevBound[r.ID]
+		default:
+			bound[r.ID] = tol * (1 + tol) * (r.Last - p + prevBound[r.ID])
+		}
+	}
+	return raw, bound
 }

@@ -40,7 +40,7 @@ func wireRows() []Technique {
 		frame("frame, no technique (exact, names every window)", exact, 0),
 		frame("+ delta against the previous window", delta, 0),
 		frame("+ series dictionary (names once, ids after)", dict, 0),
-		frame(fmt.Sprintf("+ precision %.2g %% (counts, counter raw exact)", def.Precision*100), prec, 0),
+		frame(fmt.Sprintf("+ precision %.2g %% (counts exact, counters as increments)", def.Precision*100), prec, 0),
 		frame("+ zstd body", zstd, 0),
 		frame(fmt.Sprintf("default (codec.DefaultWireOptions), keyframe every %d, amortized", def.Keyframe), def, def.Keyframe),
 	}
