@@ -36,8 +36,19 @@
 //     host's windows with every row of the techniques table offline.
 //   - fidelity: every statistic of every series of every window in the
 //     window logs is compared with what the aggregator stored in Redis
-//     (count and counters' raw Last exact, the rest within Tolerance),
-//     and windows expected, logged and stored are counted.
+//     within the wire's bounds (docs/wire.md): counts exact; statistics
+//     within Tolerance (default: the agents' wire precision); a counter's
+//     raw value exact in its first window and after a reset, else within
+//     Tolerance of its growth (increments with error feedback; the error
+//     stays while the counter is flat). Windows expected, logged and
+//     stored are counted. The offline frame rows get the same check.
+//
+// # Variants
+//
+// LeafCompression replaces the leaf remote's s2_best (e.g. "off": what s2
+// on the link saves, live) and AgentYAML is appended to every agent's
+// config (e.g. "wire: {compress: false}"), so wire-level techniques that
+// cannot be replayed offline are measured by a second run.
 //
 // # Types
 //
