@@ -14,9 +14,10 @@ import (
 	"github.com/edgepulse/edgepulse/codec"
 )
 
-// TestWindowLogMatchesPublished runs the agent with a window log and checks
-// that every logged window equals the batch it published (all but Seq,
-// which the spool assigns after the log is written).
+// TestWindowLogMatchesPublished runs the agent with a window log and an
+// exact wire and checks that every logged window equals the batch it
+// published (all but Seq, which the spool assigns after the log is
+// written).
 func TestWindowLogMatchesPublished(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for a few seconds")
@@ -25,6 +26,7 @@ func TestWindowLogMatchesPublished(t *testing.T) {
 	defer ns.Shutdown()
 	cfg := fixtureConfig(t, ns.ClientURL())
 	cfg.WindowLog = filepath.Join(t.TempDir(), "windows.jsonl")
+	cfg.Wire.Precision = 0 // exact wire: the published batches decode to the logged ones bit for bit
 	a, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
