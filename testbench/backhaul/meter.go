@@ -91,6 +91,10 @@ type Flow struct {
 	Payload  uint64 // message or request bodies
 	Header   uint64 // NATS message headers (edgepulse only)
 	Messages uint64 // messages or requests
+	// Scheduled is the requests a baseline should have sent; when a
+	// loaded machine made the sampler skip some, the byte counts are
+	// scaled up to it (bytes per request × scheduled).
+	Scheduled uint64
 }
 
 // Wire is both directions.
@@ -121,6 +125,7 @@ type Result struct {
 	TornLines  int
 
 	LeafCompression, AgentYAML   string
+	BaselineSkipped              uint64 // scrapes a sampler skipped (more than 10 s behind)
 	WriterErrors, BaselineErrors uint64
 	Problems                     []string
 }
@@ -150,7 +155,7 @@ func (r *Result) Line() string {
 func (r *Result) baselineSchedule() string {
 	var parts []string
 	for p := range nProtos {
-		parts = append(parts, fmt.Sprintf("%s %d/%d", protoNames[p], r.Baselines[p].Messages, r.Hosts*scheduled(p, r.From, r.To)))
+		parts = append(parts, fmt.Sprintf("%s %d/%d", protoNames[p], r.Baselines[p].Messages, r.Baselines[p].Scheduled))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -174,7 +179,7 @@ func (r *Result) Print(w io.Writer) {
 	row("prometheus remote write 1.0, 15 s scrape", r.Baselines[prw15s])
 	row("influxdb line protocol gzip, 10 s", r.Baselines[influx10s])
 	fmt.Fprintf(w, "edgepulse message body per window: %.0f B on the real /proc host, %.0f B mean of the synthetic hosts\n", r.RealPayload, r.SynthPayload)
-	fmt.Fprintf(w, "baseline requests sent / scheduled: %s\n", r.baselineSchedule())
+	fmt.Fprintf(w, "baseline requests sent / scheduled: %s (bytes scaled to the schedule; %d scrapes skipped by a late sampler)\n", r.baselineSchedule(), r.BaselineSkipped)
 	fmt.Fprintf(w, "edgepulse NATS headers in the payload column's messages: %.0f B per host-minute (counted as overhead)\n", r.PerHostMinute(r.Edgepulse.Header))
 	fmt.Fprintf(w, "(a negative overhead means the leaf link's s2 compression saved more than the protocol costs)\n\n")
 
@@ -376,8 +381,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	})
 	for p := range nProtos {
 		u, d, b, q := base.wire(p)
-		r.Baselines[p] = Flow{Up: u - b0[p][0], Down: d - b0[p][1], Payload: b - b0[p][2], Messages: q - b0[p][3]}
+		fl := Flow{Up: u - b0[p][0], Down: d - b0[p][1], Payload: b - b0[p][2], Messages: q - b0[p][3],
+			Scheduled: uint64(r.Hosts * scheduled(p, r.From, r.To))}
+		if fl.Messages > 0 && fl.Messages < fl.Scheduled {
+			k := float64(fl.Scheduled) / float64(fl.Messages)
+			fl.Up, fl.Down, fl.Payload = uint64(float64(fl.Up)*k), uint64(float64(fl.Down)*k), uint64(float64(fl.Payload)*k)
+		}
+		r.Baselines[p] = fl
 	}
+	r.BaselineSkipped = base.skipped.Load()
 	stopBG()
 	bg.Wait()
 	r.WriterErrors, r.BaselineErrors = writerErrs.Load(), base.errs.Load()
