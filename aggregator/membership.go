@@ -86,7 +86,10 @@ func (a *Aggregator) runMembership(ctx context.Context) {
 				}
 				continue
 			}
-			for range w.Updates() {
+			for e := range w.Updates() {
+				if e != nil && e.Key() == a.cfg.Name && e.Operation() == jetstream.KeyValuePut {
+					continue // our own heartbeat: not a membership change
+				}
 				select {
 				case changed <- struct{}{}:
 				default:
@@ -97,16 +100,26 @@ func (a *Aggregator) runMembership(ctx context.Context) {
 	}()
 	tick := time.NewTicker(a.cfg.Membership.Heartbeat)
 	defer tick.Stop()
+	// Heartbeat on the ticker only: beating on a change made the watcher
+	// report the beat as the next change, a loop that created and deleted
+	// a KV watcher (Keys) hundreds of times a second, every one of them
+	// propagated as LS+/LS- to every leaf (megabytes per minute on each
+	// site's uplink, measured by testbench/backhaul).
+	beat := true
 	for {
-		if err := a.beat(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("membership", "err", err)
+		if beat {
+			if err := a.beat(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("membership", "err", err)
+			}
 		}
 		a.reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			beat = true
 		case <-changed:
+			beat = false
 		}
 	}
 }

@@ -252,6 +252,7 @@ func (a *Agent) sweep() {
 
 // ship encodes a closed window as one batch and makes it durable.
 func (a *Agent) ship(w rollup.Window) error {
+	a.logWindow(w) // window_log: the full batch, for the backhaul meter
 	ids := make([]uint32, 0, len(w.States))
 	for id, st := range w.States {
 		if a.reg.Desc(id) == nil {

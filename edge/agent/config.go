@@ -60,6 +60,12 @@ type Config struct {
 
 	// Version is the binary's version (set by the command, not the file).
 	Version string `yaml:"-"`
+	// WindowLog, when set, is a file the agent appends every closed
+	// window's full batch to as one JSON line (exact values, before wire
+	// encoding), for the backhaul meter's fidelity check and offline
+	// re-encoding. Default: off. Grows by one batch per window: not for
+	// production.
+	WindowLog string `yaml:"window_log"`
 }
 
 // DefaultConfig returns the defaults.
