@@ -87,6 +87,7 @@ type Aggregator struct {
 	applied, decodeErrs, storeErrs, rollups, alerts, rebalances, redelivered atomic.Uint64
 	duplicates, baseWaits, baseLost, wireBytes                               atomic.Uint64
 	wire                                                                     *decoders
+	members                                                                  memberView
 
 	mu        sync.Mutex
 	perPart   map[int]uint64

@@ -40,6 +40,11 @@ type WireOptions struct {
 	// a keyframe of the agent's default collectors), so names and labels
 	// every agent sends compress even in a keyframe.
 	ZstdDict bool `yaml:"zstd_dict"`
+	// First sends each window's first value. The summary a user asks of a
+	// window is count, sum, min, max, last and the quantiles; first costs
+	// about a tenth of a frame (a counter's first rate is a random sample),
+	// so it stays home unless asked for: off, a decoded First is NaN.
+	First bool `yaml:"first"`
 	// Keyframe makes every Keyframe-th frame a keyframe, so a receiver
 	// that lost its state recovers within that many windows. 0: only the
 	// first frame (and the first after a Reset).
@@ -96,7 +101,8 @@ const (
 	flagExact                       // v holds float64 bits, not codes
 	flagCounter                     // raw holds the counter's last value
 	flagFlat                        // every statistic is the one value v[0] (float64 bits), exactly
-	flagsKnown    = flagQuantiles | flagExact | flagCounter | flagFlat
+	flagNoFirst                     // the window's first value was not sent (decodes as NaN)
+	flagsKnown    = flagQuantiles | flagExact | flagCounter | flagFlat | flagNoFirst
 )
 
 // state is one side's memory of a stream: the dictionary and the values of
@@ -167,7 +173,7 @@ func (e *Encoder) Encode(dst []byte, b *Batch) ([]byte, error) {
 	} else {
 		e.since++
 	}
-	next, err := base.next(b, e.o.Dictionary)
+	next, err := base.next(b, e.o.Dictionary, e.o.First)
 	if err != nil {
 		return dst, err
 	}
@@ -199,7 +205,7 @@ func (e *Encoder) Encode(dst []byte, b *Batch) ([]byte, error) {
 }
 
 // next is the state after batch b, given s before it.
-func (s *state) next(b *Batch, dictionary bool) (*state, error) {
+func (s *state) next(b *Batch, dictionary, first bool) (*state, error) {
 	n := &state{seq: b.Seq, q: s.q, dict: s.dict, cur: make(map[uint32]*entry, len(b.Rollups))}
 	byID := make(map[uint32]*Series, len(b.Series))
 	for i := range b.Series {
@@ -220,7 +226,7 @@ func (s *state) next(b *Batch, dictionary bool) (*state, error) {
 			c.Labels = slices.Clone(sr.Labels)
 			n.dict[r.ID] = &c
 		}
-		n.cur[r.ID] = s.q.entry(r, sr.Kind)
+		n.cur[r.ID] = s.q.entry(r, sr.Kind, first)
 	}
 	return n, nil
 }
@@ -238,8 +244,11 @@ func sameSeries(a, b *Series) bool {
 }
 
 // entry quantizes one rollup.
-func (q quantizer) entry(r *Rollup, kind Kind) *entry {
+func (q quantizer) entry(r *Rollup, kind Kind, first bool) *entry {
 	e := &entry{count: r.Count}
+	if !first {
+		e.flags |= flagNoFirst
+	}
 	vals := [nFields]float64{fSum: r.Sum, fMin: r.Min, fMax: r.Max, fFirst: r.First, fLast: r.Last}
 	if r.Count > 0 {
 		vals[fSum] = r.Sum / float64(r.Count)
@@ -252,6 +261,9 @@ func (q quantizer) entry(r *Rollup, kind Kind) *entry {
 		e.flags |= flagCounter
 		e.truth = r.Last
 		vals[fLast] = 0
+	}
+	if !first {
+		vals[fFirst] = 0
 	}
 	// A window whose statistics are all one value (a constant, an idle
 	// counter's zero rate) travels exactly: it costs nothing while it
@@ -347,23 +359,34 @@ func (q quantizer) readCode(r *reader, p int64) int64 {
 // spreadFields are the fields a quantized entry packs against its level:
 // the ones it has (a counter's last is raw, quantiles may be absent).
 func spreadFields(flags uint8) []int {
-	switch {
-	case flags&flagCounter != 0 && flags&flagQuantiles != 0:
-		return counterQFields
-	case flags&flagCounter != 0:
-		return counterFields
-	case flags&flagQuantiles != 0:
-		return gaugeQFields
+	k := 0
+	if flags&flagCounter != 0 {
+		k |= 1
 	}
-	return gaugeFields
+	if flags&flagQuantiles != 0 {
+		k |= 2
+	}
+	if flags&flagNoFirst != 0 {
+		k |= 4
+	}
+	return fieldSets[k]
 }
 
-var (
-	counterQFields = []int{fMin, fMax, fFirst, fQ50, fQ90, fQ99}
-	counterFields  = []int{fMin, fMax, fFirst}
-	gaugeQFields   = []int{fMin, fMax, fFirst, fLast, fQ50, fQ90, fQ99}
-	gaugeFields    = []int{fMin, fMax, fFirst, fLast}
-)
+// fieldSets[counter | quantiles<<1 | noFirst<<2] lists the fields a
+// quantized entry has besides its level, fMax before fQ90 and fQ99 (which
+// are packed against it).
+var fieldSets = func() (out [8][]int) {
+	for k := range out {
+		for _, f := range []int{fMin, fMax, fFirst, fLast, fQ50, fQ90, fQ99} {
+			switch {
+			case f == fLast && k&1 != 0, f >= fQ50 && k&2 == 0, f == fFirst && k&4 != 0:
+				continue
+			}
+			out[k] = append(out[k], f)
+		}
+	}
+	return out
+}()
 
 // rollup turns an entry back into statistics.
 func (q quantizer) rollup(id uint32, e *entry) Rollup {
@@ -381,6 +404,9 @@ func (q quantizer) rollup(id uint32, e *entry) Rollup {
 	}
 	if e.flags&flagCounter != 0 {
 		r.Last = e.raw
+	}
+	if e.flags&flagNoFirst != 0 {
+		r.First = math.NaN()
 	}
 	if e.flags&flagQuantiles != 0 {
 		r.Quantiles = []float64{vals[fQ50], vals[fQ90], vals[fQ99]}

@@ -107,7 +107,9 @@ func within(t *testing.T, where string, want, got *Batch, p float64, prev map[ui
 		near(f+" sum", g.Sum, w.Sum)
 		near(f+" min", g.Min, w.Min)
 		near(f+" max", g.Max, w.Max)
-		near(f+" first", g.First, w.First)
+		if !math.IsNaN(g.First) { // NaN: not sent (WireOptions.First); TestWireFirst
+			near(f+" first", g.First, w.First)
+		}
 		if want.Series[i].Kind == Counter {
 			step, ok := prev[w.ID]
 			step = math.Abs(w.Last - step)
@@ -138,11 +140,11 @@ func TestWireRoundTrip(t *testing.T) {
 		o    WireOptions
 	}{
 		{"default", all},
-		{"exact", WireOptions{Dictionary: true, Delta: true, Compress: true, Keyframe: 60}},
+		{"exact", WireOptions{Dictionary: true, Delta: true, Compress: true, Keyframe: 60, First: true}},
 		{"no delta", WireOptions{Dictionary: true, Precision: 0.002}},
 		{"no dictionary", WireOptions{Delta: true, Precision: 0.01}},
 		{"raw body", WireOptions{Dictionary: true, Delta: true, Precision: 0.05}},
-		{"keyframe every 3", WireOptions{Dictionary: true, Delta: true, Precision: 0.001, Compress: true, Keyframe: 3}},
+		{"keyframe every 3", WireOptions{Dictionary: true, Delta: true, Precision: 0.001, Compress: true, Keyframe: 3, First: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			enc, err := NewEncoder(tc.o)
@@ -183,6 +185,31 @@ func TestWireRoundTrip(t *testing.T) {
 				t.Fatalf("%d keyframes, want %d", keys, want)
 			}
 		})
+	}
+}
+
+// TestWireFirst: a window's first value travels only when asked for.
+func TestWireFirst(t *testing.T) {
+	for _, first := range []bool{false, true} {
+		o := DefaultWireOptions()
+		o.First = first
+		enc, _ := NewEncoder(o)
+		dec := NewDecoder()
+		for i, b := range stream(5, 8) {
+			p, err := enc.Encode(nil, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := dec.Decode(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, r := range got.Rollups {
+				if math.IsNaN(r.First) == first {
+					t.Fatalf("first=%v, frame %d series %d: First = %v (want: %v)", first, i, r.ID, r.First, b.Rollups[j].First)
+				}
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"errors"
+	"math"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,7 +35,8 @@ var stats = []stat{
 	{":max", func(p *store.Point) (float64, bool) { return p.Max, p.Count > 0 }},
 	{":sum", func(p *store.Point) (float64, bool) { return p.Sum, p.Count > 0 }},
 	{":count", func(p *store.Point) (float64, bool) { return float64(p.Count), true }},
-	{":first", func(p *store.Point) (float64, bool) { return p.First, p.Count > 0 }},
+	// NaN: the agent did not send it (wire.first off, the default).
+	{":first", func(p *store.Point) (float64, bool) { return p.First, p.Count > 0 && !math.IsNaN(p.First) }},
 	{":p50", func(p *store.Point) (float64, bool) { return p.P50, p.HasQuantiles }},
 	{":p90", func(p *store.Point) (float64, bool) { return p.P90, p.HasQuantiles }},
 	{":p99", func(p *store.Point) (float64, bool) { return p.P99, p.HasQuantiles }},

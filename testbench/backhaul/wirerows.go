@@ -27,7 +27,7 @@ func wireRows() []Technique {
 			Decoder: func() func([]byte) (*codec.Batch, error) { return codec.NewDecoder().Decode },
 		}
 	}
-	exact := codec.WireOptions{}
+	exact := codec.WireOptions{First: true}
 	delta := exact
 	delta.Delta = true
 	dict := delta
@@ -36,12 +36,18 @@ func wireRows() []Technique {
 	prec.Precision = def.Precision
 	zstd := prec
 	zstd.Compress = true
+	zdict := zstd
+	zdict.ZstdDict = true
+	nofirst := zdict
+	nofirst.First = false
 	return []Technique{
 		frame("frame, no technique (exact, names every window)", exact, 0),
 		frame("+ delta against the previous window", delta, 0),
 		frame("+ series dictionary (names once, ids after)", dict, 0),
 		frame(fmt.Sprintf("+ precision %.2g %% (counts exact, counters as increments)", def.Precision*100), prec, 0),
 		frame("+ zstd body", zstd, 0),
+		frame("+ zstd dictionary of the collectors' names", zdict, 0),
+		frame("+ first value left home (wire.first off)", nofirst, 0),
 		frame(fmt.Sprintf("default (codec.DefaultWireOptions), keyframe every %d, amortized", def.Keyframe), def, def.Keyframe),
 	}
 }
