@@ -126,7 +126,17 @@ func TestPoisonAndDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The counters are on /metrics.
+	// The counters are on /metrics, once every partition consumer runs
+	// (starting 64 may take a while on a loaded machine).
+	err = harness.WaitFor(ctx, 30*time.Second, func() error {
+		if n := len(a.Stats().Owned); n != 64 {
+			return fmt.Errorf("owns %d partitions", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mresp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)

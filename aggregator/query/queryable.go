@@ -3,8 +3,8 @@ package query
 import (
 	"context"
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 

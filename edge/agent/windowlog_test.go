@@ -27,6 +27,7 @@ func TestWindowLogMatchesPublished(t *testing.T) {
 	cfg := fixtureConfig(t, ns.ClientURL())
 	cfg.WindowLog = filepath.Join(t.TempDir(), "windows.jsonl")
 	cfg.Wire.Precision = 0 // exact wire: the published batches decode to the logged ones bit for bit
+	cfg.Wire.First = true  // every statistic, first included
 	a, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

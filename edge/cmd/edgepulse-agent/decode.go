@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,9 @@ func cmdDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		out, err = decodeFrame(p, *stateDir)
 	} else {
 		out, err = codec.Decode(p)
+	}
+	if b, ok := out.(*codec.Batch); ok {
+		out = jsonView(b)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "edgepulse-agent decode:", err)
@@ -98,4 +102,74 @@ func decodeFrame(p []byte, stateDir string) (any, error) {
 		}
 	}
 	return b, nil
+}
+
+// jf is a float64 that JSON can always carry: NaN (a value not sent, like
+// a window's first value by default) as null, ±Inf as "+Inf"/"-Inf".
+type jf float64
+
+func (f jf) MarshalJSON() ([]byte, error) {
+	switch v := float64(f); {
+	case math.IsNaN(v):
+		return []byte("null"), nil
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return json.Marshal(float64(f))
+}
+
+func jfs(v []float64) []jf {
+	if v == nil {
+		return nil
+	}
+	out := make([]jf, len(v))
+	for i, x := range v {
+		out[i] = jf(x)
+	}
+	return out
+}
+
+type rollupJSON struct {
+	ID                         uint32
+	Count                      uint32
+	Sum, Min, Max, First, Last jf
+	Quantiles                  []jf
+}
+
+type eventJSON struct {
+	Kind         codec.EventKind
+	Incident     uint64
+	Series       string
+	Labels       []string
+	TS           int64
+	Score, Value jf
+	Reason       string
+	Start, Step  int64
+	Context      []jf
+}
+
+type batchJSON struct {
+	Version           uint16
+	Agent, Site, Host string
+	Seq               uint64
+	Start, Width      int64
+	Series            []codec.Series
+	Rollups           []rollupJSON
+	Late              uint32
+	Events            []eventJSON
+}
+
+// jsonView is b with floats JSON can carry.
+func jsonView(b *codec.Batch) batchJSON {
+	v := batchJSON{Version: b.Version, Agent: b.Agent, Site: b.Site, Host: b.Host, Seq: b.Seq, Start: b.Start, Width: b.Width,
+		Series: b.Series, Late: b.Late}
+	for _, r := range b.Rollups {
+		v.Rollups = append(v.Rollups, rollupJSON{r.ID, r.Count, jf(r.Sum), jf(r.Min), jf(r.Max), jf(r.First), jf(r.Last), jfs(r.Quantiles)})
+	}
+	for _, e := range b.Events {
+		v.Events = append(v.Events, eventJSON{e.Kind, e.Incident, e.Series, e.Labels, e.TS, jf(e.Score), jf(e.Value), e.Reason, e.Start, e.Step, jfs(e.Context)})
+	}
+	return v
 }
