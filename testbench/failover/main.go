@@ -141,6 +141,13 @@ type publisher struct {
 	acked   map[key]bool
 	pending []key
 	w       int64
+
+	// Each agent's frames are packed against the one sent before, as the
+	// agent's forwarder does: a frame that is not the next window, or the
+	// first after a failed publish, is a keyframe.
+	encMu sync.Mutex
+	enc   map[int]*codec.Encoder
+	last  map[int]int64
 }
 
 func (p *publisher) batch(k key) []byte {
@@ -150,12 +157,37 @@ func (p *publisher) batch(k key) []byte {
 		v := float64(k.w*1000 + int64(k.agent) + int64(i))
 		rs[i] = codec.Rollup{ID: uint32(i), Count: 1, Sum: v, Min: v, Max: v, First: v, Last: v}
 	}
-	b, err := codec.Encode(nil, &codec.Batch{Agent: a.site + "/" + a.host, Site: a.site, Host: a.host, Seq: uint64(k.w),
+	p.encMu.Lock()
+	defer p.encMu.Unlock()
+	if p.enc == nil {
+		p.enc, p.last = map[int]*codec.Encoder{}, map[int]int64{}
+	}
+	e := p.enc[k.agent]
+	if e == nil {
+		var err error
+		if e, err = codec.NewEncoder(codec.DefaultWireOptions()); err != nil {
+			panic(err)
+		}
+		p.enc[k.agent] = e
+	}
+	if p.last[k.agent] != k.w-1 {
+		e.Reset()
+	}
+	p.last[k.agent] = k.w
+	b, err := e.Encode(nil, &codec.Batch{Agent: a.site + "/" + a.host, Site: a.site, Host: a.host, Seq: uint64(k.w),
 		Start: p.base + k.w*windowMS, Width: windowMS, Series: p.series, Rollups: rs})
 	if err != nil {
 		panic(err)
 	}
 	return b
+}
+
+// failed makes the agent's next frame a keyframe: the stream may lack the
+// frame a delta would be packed against.
+func (p *publisher) failed(agent int) {
+	p.encMu.Lock()
+	p.last[agent] = -1
+	p.encMu.Unlock()
 }
 
 // send publishes keys asynchronously and waits up to 5 s for the acks;
@@ -170,6 +202,7 @@ func (p *publisher) send(keys []key) []key {
 		f, err := p.js.PublishMsgAsync(m)
 		if err != nil {
 			failed = append(failed, k)
+			p.failed(k.agent)
 			continue
 		}
 		futs[i] = f
@@ -189,6 +222,7 @@ func (p *publisher) send(keys []key) []key {
 			p.acked[keys[i]] = true
 		default:
 			failed = append(failed, keys[i])
+			p.failed(keys[i].agent)
 		}
 	}
 	return failed
