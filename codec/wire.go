@@ -691,6 +691,10 @@ type Decoder struct {
 // NewDecoder returns a decoder that can start with a keyframe.
 func NewDecoder() *Decoder { return &Decoder{} }
 
+// Clone returns a decoder holding the same state; applying frames to
+// either leaves the other as it was (states are never changed in place).
+func (d *Decoder) Clone() *Decoder { return &Decoder{st: d.st} }
+
 // Seq is the sequence number of the last frame decoded: the base a delta
 // frame needs. 0 before the first.
 func (d *Decoder) Seq() uint64 {
