@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -190,8 +191,21 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 	}
 	start := time.Now()
 	for _, f := range frames {
-		if _, err := js.PublishMsgAsync(&nats.Msg{Subject: f.subject, Data: f.data, Header: nats.Header{nats.MsgIdHdr: []string{f.id}}}); err != nil {
-			return err
+		for {
+			_, err := js.PublishMsgAsync(&nats.Msg{Subject: f.subject, Data: f.data, Header: nats.Header{nats.MsgIdHdr: []string{f.id}}})
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				// 4096 awaiting their acks: let them land, then go on.
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-time.After(time.Minute):
+					return fmt.Errorf("publishes stalled for a minute")
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			break
 		}
 	}
 	select {
