@@ -44,8 +44,8 @@ func startStack(t *testing.T, ctx context.Context, window string) *stack {
 type promResponse struct {
 	Status    string   `json:"status"`
 	Warnings  []string `json:"warnings"`
-	ErrorType string `json:"errorType"`
-	Error     string `json:"error"`
+	ErrorType string   `json:"errorType"`
+	Error     string   `json:"error"`
 	Data      struct {
 		ResultType string `json:"resultType"`
 		Result     []struct {

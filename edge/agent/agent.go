@@ -250,9 +250,10 @@ func (a *Agent) sweep() {
 	}
 }
 
-// ship encodes a closed window as one batch and makes it durable.
-func (a *Agent) ship(w rollup.Window) error {
-	a.logWindow(w) // window_log: the full batch, for the backhaul meter
+// windowBatch builds the full batch of a closed window: every series with
+// a sample or a carried-over counter, sorted by id, with the events waiting
+// for the next batch. It returns nil when there is nothing to ship.
+func (a *Agent) windowBatch(w rollup.Window) *codec.Batch {
 	ids := make([]uint32, 0, len(w.States))
 	for id, st := range w.States {
 		if a.reg.Desc(id) == nil {
@@ -267,7 +268,7 @@ func (a *Agent) ship(w rollup.Window) error {
 	}
 	slices.Sort(ids)
 	b := &codec.Batch{
-		Agent: a.cfg.AgentID(), Site: a.cfg.Site, Host: a.cfg.Host,
+		Version: codec.Version, Agent: a.cfg.AgentID(), Site: a.cfg.Site, Host: a.cfg.Host,
 		Start: w.Start, Width: w.Width, Late: w.Late,
 		Series:  make([]codec.Series, 0, len(ids)),
 		Rollups: make([]codec.Rollup, 0, len(ids)),
@@ -284,6 +285,16 @@ func (a *Agent) ship(w rollup.Window) error {
 		r.Quantiles = st.Quantiles()
 		b.Rollups = append(b.Rollups, r)
 	}
+	return b
+}
+
+// ship encodes a closed window as one batch and makes it durable.
+func (a *Agent) ship(w rollup.Window) error {
+	b := a.windowBatch(w)
+	if b == nil {
+		return nil
+	}
+	a.logWindow(b) // window_log: the full batch, for the backhaul meter
 	_, err := a.spool.Append(func(seq uint64) ([]byte, error) {
 		b.Seq = seq
 		return codec.Encode(nil, b)
