@@ -12,7 +12,7 @@ import (
 
 // FrameVersion is the schema version of a [Frame], the unit on the wire.
 // (A [Batch], version [Version], is what the agent spools.)
-const FrameVersion = 2
+const FrameVersion = 3
 
 // FrameContentType is the Content-Type header of every published frame.
 const FrameContentType = "application/vnd.edgepulse.frame+msgpack"
@@ -50,7 +50,7 @@ type Frame struct {
 	// Precision is the relative precision the statistics were quantized
 	// with (0: exact), see [WireOptions.Precision].
 	Precision float64
-	// Compression of Body: BodyRaw or BodyZstd.
+	// Compression of Body: BodyRaw, BodyZstd or BodyModel.
 	Compression uint8
 	// RawLen is Body's length before compression.
 	RawLen uint32
@@ -88,7 +88,7 @@ func ParseFrame(p []byte) (*Frame, error) {
 		return nil, fmt.Errorf("%w: window start %d, width %d: width must be > 0 and start aligned to it", ErrMalformed, f.Start, f.Width)
 	case !(f.Precision >= 0 && f.Precision <= MaxPrecision):
 		return nil, fmt.Errorf("%w: precision %v outside [0, %v]", ErrMalformed, f.Precision, MaxPrecision)
-	case f.Compression > BodyZstd:
+	case f.Compression > BodyModel:
 		return nil, fmt.Errorf("%w: unknown body compression %d", ErrMalformed, f.Compression)
 	case f.RawLen > MaxBatchBytes:
 		return nil, fmt.Errorf("%w: body of %d bytes exceeds limit %d", ErrMalformed, f.RawLen, MaxBatchBytes)

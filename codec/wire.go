@@ -34,8 +34,17 @@ type WireOptions struct {
 	// accuracy (1 % by default), so a precision well below that loses
 	// nothing the sketch had.
 	Precision float64 `yaml:"precision"`
-	// Compress compresses each frame body with zstd.
+	// Compress compresses each frame body with zstd (with Model on: the
+	// dictionary and events, where that makes them smaller).
 	Compress bool `yaml:"compress"`
+	// Model range-codes the values (flags, counts, statistics, counters)
+	// with an adaptive binary context model instead of writing them as
+	// bytes for zstd: each value is coded in a context of what it is (which
+	// statistic, gauge or counter) and how far apart the series' statistics
+	// were in the previous window, starting from probabilities counted over
+	// recorded agents (codec/wireprior.bin). A third smaller than zstd on
+	// the same values.
+	Model bool `yaml:"model"`
 	// ZstdDict primes zstd with codec's dictionary (zdict.bin: the body of
 	// a keyframe of the agent's default collectors), so names and labels
 	// every agent sends compress even in a keyframe.
@@ -55,7 +64,7 @@ type WireOptions struct {
 // quantile sketch's own relative accuracy) and a keyframe every 60 frames
 // (an hour of 60 s windows).
 func DefaultWireOptions() WireOptions {
-	return WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, ZstdDict: true, Keyframe: 60}
+	return WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, ZstdDict: true, Model: true, Keyframe: 60}
 }
 
 // Validate names the first field out of range.
@@ -127,7 +136,9 @@ type Encoder struct {
 	since int // frames since the last keyframe
 	zw    *zstd.Encoder
 	raw   []byte
-	key   bool // the last frame was a keyframe
+	key   bool        // the last frame was a keyframe
+	table []prob      // the context model's probabilities (Model)
+	tally [][2]uint64 // TrainWirePrior's counts, else nil
 }
 
 // NewEncoder returns an encoder whose first frame is a keyframe.
@@ -186,15 +197,21 @@ func (e *Encoder) Encode(dst []byte, b *Batch) ([]byte, error) {
 		}
 		next.dict = present
 	}
-	e.raw = pack(e.raw[:0], base, next, b.Events)
 	f := Frame{Version: FrameVersion, Agent: b.Agent, Site: b.Site, Host: b.Host, Seq: b.Seq,
-		Start: b.Start, Width: b.Width, Late: b.Late, Precision: e.o.Precision, RawLen: uint32(len(e.raw)), Body: e.raw}
+		Start: b.Start, Width: b.Width, Late: b.Late, Precision: e.o.Precision}
 	if !key {
 		f.Base = base.seq
 	}
-	if e.zw != nil {
-		f.Compression = BodyZstd
-		f.Body = e.zw.EncodeAll(e.raw, nil)
+	switch {
+	case e.o.Model:
+		body, rawLen := e.packModel(base, next, b.Events)
+		f.Compression, f.Body, f.RawLen = BodyModel, body, uint32(rawLen)
+	case e.zw != nil:
+		e.raw = pack(e.raw[:0], base, next, b.Events, nil)
+		f.Compression, f.Body, f.RawLen = BodyZstd, e.zw.EncodeAll(e.raw, nil), uint32(len(e.raw))
+	default:
+		e.raw = pack(e.raw[:0], base, next, b.Events, nil)
+		f.Body, f.RawLen = e.raw, uint32(len(e.raw))
 	}
 	out, err := f.MarshalMsg(dst)
 	if err != nil {
@@ -432,7 +449,9 @@ func (q quantizer) rollup(id uint32, e *entry) Rollup {
 //	events   the batch's events (appendEvents)
 const nSections = 9
 
-func pack(dst []byte, base, next *state, events []Event) []byte {
+// With a model writer (WireOptions.Model) the per-series symbols
+// (sections 3–7) go to it instead and those sections stay empty.
+func pack(dst []byte, base, next *state, events []Event, model symWriter) []byte {
 	var sec [nSections][]byte
 	ids := make([]uint32, 0, len(next.cur))
 	for id := range next.cur {
@@ -464,57 +483,103 @@ func pack(dst []byte, base, next *state, events []Event) []byte {
 	sec[0] = append(binary.AppendUvarint(nil, nDict), dict...)
 	sec[1] = appendIDs(nil, base.cur, next.cur)
 	sec[2] = appendIDs(nil, next.cur, base.cur)
+	if model == nil {
+		packValues(byteWriter{q: base.q, sec: &sec}, base, next, ids)
+	} else {
+		packValues(model, base, next, ids)
+	}
+	sec[8] = base.q.appendEvents(nil, events)
+	for i, s := range sec {
+		if model != nil && i >= secFlags && i <= secRaws {
+			continue // in the range-coded stream
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	return dst
+}
+
+// packValues writes the per-series symbols of next against base, in id
+// order: flags, count, the level and the spreads (or a flat or exact
+// value), a counter's raw value.
+func packValues(w symWriter, base, next *state, ids []uint32) {
 	for _, id := range ids {
 		e := next.cur[id]
 		b := base.cur[id]
 		if b == nil {
 			b = &entry{}
 		}
-		sec[3] = append(sec[3], e.flags^b.flags) // mostly as before: 0
-		sec[4] = binary.AppendVarint(sec[4], int64(e.count)-int64(b.count))
+		w.flags(e.flags ^ b.flags) // mostly as before: 0
+		w.count(int64(e.count) - int64(b.count))
 		switch {
 		case e.flags&flagFlat != 0:
-			sec[5] = appendXOR(sec[5], e.v[0]^b.flatBits())
+			w.flat(e.v[0] ^ b.flatBits())
 		case e.flags&flagExact != 0:
 			bx := b
 			if b.flags&flagExact == 0 {
 				bx = &entry{}
 			}
-			sec[5] = binary.BigEndian.AppendUint64(sec[5], e.v[0]^bx.v[0])
+			w.exact(secLevels, e.v[0]^bx.v[0])
 			for i := 1; i < nFields; i++ {
-				sec[6] = binary.BigEndian.AppendUint64(sec[6], e.v[i]^bx.v[i])
+				w.exact(secSpreads, e.v[i]^bx.v[i])
 			}
 		default:
+			counter := e.flags&flagCounter != 0
 			var pred [nFields]int64
 			base.q.predict(&pred, e, b)
-			sec[5] = base.q.appendCode(sec[5], int64(e.v[0]), pred[0])
+			w.code(levelCtx(counter, levelBucket(b)), int64(e.v[0]), pred[0])
 			fields := spreadFields(e.flags)
 			same := true
 			for _, i := range fields {
 				same = same && e.v[i] == e.v[0]
 			}
 			if same {
-				sec[6] = append(sec[6], 0)
-			} else {
-				sec[6] = append(sec[6], 1)
-				for _, i := range fields {
-					if i == fQ90 || i == fQ99 {
-						pred[i] = int64(e.v[fMax]) // decoded before them
-					}
-					sec[6] = base.q.appendCode(sec[6], int64(e.v[i]), pred[i])
-				}
+				w.tag(cSpreadTag, 0)
+				break
+			}
+			w.tag(cSpreadTag, 1)
+			for _, i := range fields {
+				p, bkt := spreadPrediction(i, &pred, e, b)
+				w.code(spreadCtx(i, counter, bkt), int64(e.v[i]), p)
 			}
 		}
 		if e.flags&flagCounter != 0 {
-			sec[7] = base.q.appendCounter(sec[7], e, b)
+			base.q.putCounter(w, e, b)
 		}
 	}
-	sec[8] = base.q.appendEvents(nil, events)
-	for _, s := range sec {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
+}
+
+// quantized tells whether an entry's values are codes.
+func (e *entry) quantized() bool { return e.count > 0 && e.flags&(flagExact|flagFlat) == 0 }
+
+// levelBucket is the context of a level: how far apart the base's minimum
+// and maximum were (a series that swings is hard to predict).
+func levelBucket(b *entry) int {
+	if !b.quantized() {
+		return noBase
 	}
-	return dst
+	return bucket(int64(b.v[fMax]) - int64(b.v[fMin]))
+}
+
+// spreadPrediction predicts field i of a quantized entry e whose level (and
+// maximum, for the upper quantiles) is known: the same distance from the
+// level (from the maximum for p90 and p99) as in the base, when the base
+// had both values; else the level (the maximum), or pred's (a gauge's
+// first against the base's last). It also returns the context bucket: the
+// base's distance.
+func spreadPrediction(i int, pred *[nFields]int64, e, b *entry) (int64, int) {
+	ref := fSum
+	if i == fQ90 || i == fQ99 {
+		ref = fMax
+	}
+	if i != fFirst && b.quantized() && b.v[i] != 0 && b.v[ref] != 0 && e.v[ref] != 0 {
+		d := int64(b.v[i]) - int64(b.v[ref])
+		return int64(e.v[ref]) + d, bucket(d)
+	}
+	if ref == fMax {
+		return int64(e.v[fMax]), noBase
+	}
+	return pred[i], noBase
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -571,26 +636,32 @@ const (
 // its last step and errors never add up; rate() over decoded values is
 // within the precision of the true rate. A keyframe or a counter that went
 // back (a reset) sends the value exactly; at precision 0 it always is.
-func (q quantizer) appendCounter(dst []byte, e, b *entry) []byte {
+func (q quantizer) putCounter(w symWriter, e, b *entry) {
 	have := b.flags&flagCounter != 0
 	switch {
 	case have && math.Float64bits(e.truth) == math.Float64bits(b.truth):
 		e.raw, e.inc = b.raw, b.inc
-		return append(dst, rawSame)
+		w.tag(cRawTag, rawSame)
+		return
 	case q.p == 0:
 		e.raw, e.inc = e.truth, 0
-		return appendRaw(append(dst, rawExact), e.truth, b.raw, have)
+		w.tag(cRawTag, rawExact)
+		w.raw(appendRaw(nil, e.truth, b.raw, have))
+		return
 	case have && e.truth > b.raw:
 		if k, ok := q.code(e.truth - b.raw); ok {
 			e.inc = k
 			e.raw = b.raw + q.value(k)
-			return q.appendCode(append(dst, rawIncrement), k, q.incPrediction(e, b))
+			w.tag(cRawTag, rawIncrement)
+			w.code(cInc, k, q.incPrediction(e, b))
+			return
 		}
 	}
 	// Exactly; the increment code stays (0 for a fresh entry), so a
 	// decoder state written as a keyframe keeps its predictions.
 	e.raw = e.truth
-	return binary.AppendVarint(appendRaw(append(dst, rawAbsolute), e.truth, 0, false), e.inc)
+	w.tag(cRawTag, rawAbsolute)
+	w.raw(binary.AppendVarint(appendRaw(nil, e.truth, 0, false), e.inc))
 }
 
 // incPrediction predicts an increment's code: the base's increment moved
@@ -609,30 +680,39 @@ func (q quantizer) incPrediction(e, b *entry) int64 {
 	return lvl
 }
 
-// readCounter is appendCounter's inverse.
-func (q quantizer) readCounter(r *reader, e, b *entry) {
+// getCounter is putCounter's inverse.
+func (q quantizer) getCounter(sr symReader, e, b *entry) error {
 	have := b.flags&flagCounter != 0
-	switch tag := r.byte1(); {
+	switch tag := sr.tag(cRawTag); {
 	case tag == rawSame && have:
 		e.raw, e.inc = b.raw, b.inc
 	case tag == rawIncrement && have:
-		e.inc = q.readCode(r, q.incPrediction(e, b))
+		e.inc = sr.code(cInc, q.incPrediction(e, b))
 		if e.inc <= 0 || !q.valid(e.inc) {
-			r.fail("bad counter increment code %d", e.inc)
+			return fmt.Errorf("bad counter increment code %d", e.inc)
 		}
 		e.raw = b.raw + q.value(e.inc)
 	case tag == rawAbsolute:
+		r := sr.raw()
 		e.raw = readRaw(r, 0, false)
 		e.inc = r.varint()
+		if r.err != nil {
+			return r.err
+		}
 		if e.inc < 0 || !q.valid(e.inc) {
-			r.fail("bad counter increment code %d", e.inc)
+			return fmt.Errorf("bad counter increment code %d", e.inc)
 		}
 	case tag == rawExact && q.p == 0:
+		r := sr.raw()
 		e.raw, e.inc = readRaw(r, b.raw, have), 0
+		if r.err != nil {
+			return r.err
+		}
 	default:
-		r.fail("bad counter tag %d", tag)
+		return fmt.Errorf("bad counter tag %d", tag)
 	}
 	e.truth = e.raw
+	return nil
 }
 
 // appendRaw writes a counter's raw value against its previous one exactly.
@@ -731,20 +811,27 @@ func (d *Decoder) Apply(f *Frame) (*Batch, error) {
 	} else if base.q.p != f.Precision {
 		return nil, fmt.Errorf("%w: frame %d has precision %v, its base %v", ErrMalformed, f.Seq, f.Precision, base.q.p)
 	}
-	body := f.Body
-	if f.Compression == BodyZstd {
-		zd, err := zstdDec()
-		if err != nil {
-			return nil, fmt.Errorf("codec: zstd decoder: %w", err)
+	var next *state
+	var events []Event
+	var err error
+	if f.Compression == BodyModel {
+		next, events, err = unpackModel(f, base)
+	} else {
+		body := f.Body
+		if f.Compression == BodyZstd {
+			zd, err := zstdDec()
+			if err != nil {
+				return nil, fmt.Errorf("codec: zstd decoder: %w", err)
+			}
+			if body, err = zd.DecodeAll(f.Body, make([]byte, 0, f.RawLen)); err != nil {
+				return nil, fmt.Errorf("%w: frame %d body: %w", ErrMalformed, f.Seq, err)
+			}
 		}
-		if body, err = zd.DecodeAll(f.Body, make([]byte, 0, f.RawLen)); err != nil {
-			return nil, fmt.Errorf("%w: frame %d body: %w", ErrMalformed, f.Seq, err)
+		if len(body) != int(f.RawLen) {
+			return nil, fmt.Errorf("%w: frame %d body is %d bytes, header says %d", ErrMalformed, f.Seq, len(body), f.RawLen)
 		}
+		next, events, err = unpack(body, base, f.Seq, nil)
 	}
-	if len(body) != int(f.RawLen) {
-		return nil, fmt.Errorf("%w: frame %d body is %d bytes, header says %d", ErrMalformed, f.Seq, len(body), f.RawLen)
-	}
-	next, events, err := unpack(body, base, f.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("%w: frame %s/%d: %w", ErrMalformed, f.Agent, f.Seq, err)
 	}
@@ -869,10 +956,15 @@ func (r *reader) ids(limit int) []uint32 {
 	return out
 }
 
-func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
+// With a model reader the body holds only the other sections (0–2, 8).
+func unpack(body []byte, base *state, seq uint64, model symReader) (*state, []Event, error) {
 	top := &reader{p: body}
 	var sec [nSections]*reader
 	for i := range sec {
+		if model != nil && i >= secFlags && i <= secRaws {
+			sec[i] = &reader{}
+			continue
+		}
 		sec[i] = &reader{p: top.bytes(top.uvarint())}
 	}
 	if top.err != nil {
@@ -942,30 +1034,42 @@ func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	fl, cn, lv, sp, rw := sec[3], sec[4], sec[5], sec[6], sec[7]
+	sr := model
+	if sr == nil {
+		sr = byteReader{q: next.q, sec: &sec}
+	}
+	if err := unpackValues(sr, base, next, ids); err != nil {
+		return nil, nil, err
+	}
+	events, err := next.q.readEvents(sec[8].p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("events: %w", err)
+	}
+	return next, events, nil
+}
+
+// unpackValues is packValues' inverse: it fills next.cur[id] for ids.
+func unpackValues(sr symReader, base, next *state, ids []uint32) error {
 	for _, id := range ids {
 		b := base.cur[id]
 		if b == nil {
 			b = &entry{}
 		}
-		e := &entry{flags: fl.byte1() ^ b.flags}
+		e := &entry{flags: sr.flags() ^ b.flags}
 		if e.flags&^flagsKnown != 0 || e.flags&flagFlat != 0 && e.flags&flagExact != 0 {
-			return nil, nil, fmt.Errorf("series id %d: unknown flags %#x", id, e.flags)
-		}
-		if b == nil {
-			b = &entry{}
+			return fmt.Errorf("series id %d: unknown flags %#x", id, e.flags)
 		}
 		if e.flags&(flagExact|flagFlat) == 0 && next.q.p == 0 {
-			return nil, nil, fmt.Errorf("series id %d: quantized in an exact frame", id)
+			return fmt.Errorf("series id %d: quantized in an exact frame", id)
 		}
-		c := int64(b.count) + cn.varint()
+		c := int64(b.count) + sr.count()
 		if c < 0 || c > math.MaxUint32 {
-			return nil, nil, fmt.Errorf("series id %d: count %d out of range", id, c)
+			return fmt.Errorf("series id %d: count %d out of range", id, c)
 		}
 		e.count = uint32(c)
 		switch {
 		case e.flags&flagFlat != 0:
-			e.v[0] = lv.xor() ^ b.flatBits()
+			e.v[0] = sr.flat() ^ b.flatBits()
 			for _, i := range spreadFields(e.flags) {
 				e.v[i] = e.v[0]
 			}
@@ -974,55 +1078,44 @@ func unpack(body []byte, base *state, seq uint64) (*state, []Event, error) {
 			if b.flags&flagExact == 0 {
 				bx = &entry{}
 			}
-			e.v[0] = lv.u64() ^ bx.v[0]
+			e.v[0] = sr.exact(secLevels) ^ bx.v[0]
 			for i := 1; i < nFields; i++ {
-				e.v[i] = sp.u64() ^ bx.v[i]
+				e.v[i] = sr.exact(secSpreads) ^ bx.v[i]
 			}
 		default:
+			counter := e.flags&flagCounter != 0
 			var pred [nFields]int64
 			next.q.predict(&pred, e, b) // the level's prediction needs only the base
-			e.v[0] = uint64(next.q.readCode(lv, pred[0]))
+			e.v[0] = uint64(sr.code(levelCtx(counter, levelBucket(b)), pred[0]))
 			next.q.predict(&pred, e, b)
 			fields := spreadFields(e.flags)
-			switch sp.byte1() {
+			switch sr.tag(cSpreadTag) {
 			case 0:
 				for _, i := range fields {
 					e.v[i] = e.v[0]
 				}
 			case 1:
 				for _, i := range fields {
-					if i == fQ90 || i == fQ99 {
-						pred[i] = int64(e.v[fMax])
-					}
-					e.v[i] = uint64(next.q.readCode(sp, pred[i]))
+					p, bkt := spreadPrediction(i, &pred, e, b)
+					e.v[i] = uint64(sr.code(spreadCtx(i, counter, bkt), p))
 				}
 			default:
-				return nil, nil, fmt.Errorf("series id %d: bad spread tag", id)
+				return fmt.Errorf("series id %d: bad spread tag", id)
 			}
 			for i := range e.v {
 				if !next.q.valid(int64(e.v[i])) {
-					return nil, nil, fmt.Errorf("series id %d: code %d out of range", id, int64(e.v[i]))
+					return fmt.Errorf("series id %d: code %d out of range", id, int64(e.v[i]))
 				}
 			}
 		}
 		if e.flags&flagCounter != 0 {
-			next.q.readCounter(rw, e, b)
+			if err := next.q.getCounter(sr, e, b); err != nil {
+				return fmt.Errorf("series id %d: %w", id, err)
+			}
 		}
 		next.cur[id] = e
 	}
-	for i, rd := range sec[3:8] {
-		if rd.err != nil {
-			return nil, nil, fmt.Errorf("values section %d: %w", i+3, rd.err)
-		}
-		if len(rd.p) != 0 {
-			return nil, nil, fmt.Errorf("values section %d: %d bytes left over", i+3, len(rd.p))
-		}
-	}
-	events, err := next.q.readEvents(sec[8].p)
-	if err != nil {
-		return nil, nil, fmt.Errorf("events: %w", err)
-	}
-	return next, events, nil
+	return sr.done()
 }
 
 func readRaw(r *reader, base float64, haveBase bool) float64 {
@@ -1050,7 +1143,7 @@ func (d *Decoder) MarshalState(dst []byte) []byte {
 	if d.st == nil {
 		return dst
 	}
-	body := pack(nil, newState(d.st.q.p), d.st, nil)
+	body := pack(nil, newState(d.st.q.p), d.st, nil, nil)
 	f := Frame{Version: FrameVersion, Agent: "state", Site: "state", Host: "state", Seq: d.st.seq, Width: 1,
 		Precision: d.st.q.p, RawLen: uint32(len(body)), Body: body}
 	if zw, err := stateZstd(); err == nil {
@@ -1083,7 +1176,7 @@ func (d *Decoder) UnmarshalState(p []byte) error {
 			return fmt.Errorf("codec: decoder state: %w", err)
 		}
 	}
-	st, _, err := unpack(body, newState(f.Precision), f.Seq)
+	st, _, err := unpack(body, newState(f.Precision), f.Seq, nil)
 	if err != nil {
 		return fmt.Errorf("codec: decoder state: %w", err)
 	}

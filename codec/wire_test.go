@@ -145,6 +145,10 @@ func TestWireRoundTrip(t *testing.T) {
 		{"no dictionary", WireOptions{Delta: true, Precision: 0.01}},
 		{"raw body", WireOptions{Dictionary: true, Delta: true, Precision: 0.05}},
 		{"keyframe every 3", WireOptions{Dictionary: true, Delta: true, Precision: 0.001, Compress: true, Keyframe: 3, First: true}},
+		{"zstd, no model", WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, ZstdDict: true, Keyframe: 60}},
+		{"model, exact", WireOptions{Dictionary: true, Delta: true, Model: true, First: true}},
+		{"model, no zstd", WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Model: true}},
+		{"model, no dictionary, keyframe every 3", WireOptions{Delta: true, Precision: 0.003, Model: true, Compress: true, Keyframe: 3, First: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			enc, err := NewEncoder(tc.o)
@@ -307,7 +311,7 @@ func TestParseFrameRejects(t *testing.T) {
 		{"empty", nil, ErrMalformed},
 		{"truncated", good[:len(good)/2], ErrMalformed},
 		{"trailing", append(append([]byte(nil), good...), 0xc0), ErrMalformed},
-		{"version", mut(func(f *Frame) { f.Version = 3 }), ErrVersion},
+		{"version", mut(func(f *Frame) { f.Version = FrameVersion + 1 }), ErrVersion},
 		{"no site", mut(func(f *Frame) { f.Site = "" }), ErrMalformed},
 		{"base after seq", mut(func(f *Frame) { f.Base = f.Seq }), ErrMalformed},
 		{"unaligned", mut(func(f *Frame) { f.Start++ }), ErrMalformed},
@@ -374,7 +378,8 @@ func BenchmarkWire(b *testing.B) {
 	for _, o := range []struct {
 		name string
 		o    WireOptions
-	}{{"default", DefaultWireOptions()}, {"exact", WireOptions{Dictionary: true, Delta: true, Compress: true}}} {
+	}{{"default", DefaultWireOptions()}, {"zstd", WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, ZstdDict: true}},
+		{"exact", WireOptions{Dictionary: true, Delta: true, Compress: true}}} {
 		b.Run("encode/"+o.name, func(b *testing.B) {
 			b.ReportAllocs()
 			enc, _ := NewEncoder(o.o)

@@ -409,7 +409,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	from, to := warm.UnixMilli(), last.Add(-w).UnixMilli() // window starts checked: warm-up … last measured
 	err = harness.WaitFor(ctx, 60*time.Second, func() error {
 		for _, h := range f.hosts() {
-			bs, torn, err := readWindowLog(h.windowLog)
+			bs, torn, err := ReadWindowLog(h.windowLog)
 			if err != nil {
 				return err
 			}

@@ -17,10 +17,10 @@ import (
 	"github.com/edgepulse/edgepulse/codec"
 )
 
-// readWindowLog reads an agent's window log (edge/agent window_log): one
+// ReadWindowLog reads an agent's window log (edge/agent window_log): one
 // JSON batch per line, in the order the windows closed. A torn last line
 // (an agent killed mid-write) is skipped and counted.
-func readWindowLog(path string) (batches []*codec.Batch, torn int, err error) {
+func ReadWindowLog(path string) (batches []*codec.Batch, torn int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("backhaul: window log: %w", err)
