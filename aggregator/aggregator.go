@@ -53,6 +53,9 @@ type Stats struct {
 	// the frame they are packed against; BaseLost those dropped after
 	// waiting baseWait for it.
 	BaseWaits, BaseLost uint64
+	// KeyframesAsked counts keyframe requests sent to agents whose chain
+	// of frames broke here.
+	KeyframesAsked uint64
 	// FrameBytes sums the sizes of the frames applied.
 	FrameBytes uint64
 	// Rejected counts decoded batches rejected by validateBatch (and
@@ -87,6 +90,7 @@ type Aggregator struct {
 	applied, decodeErrs, storeErrs, rollups, alerts, rebalances, redelivered atomic.Uint64
 	duplicates, baseWaits, baseLost, wireBytes                               atomic.Uint64
 	wire                                                                     *decoders
+	keyframes                                                                *keyframes // asks agents whose chain broke
 	members                                                                  memberView
 
 	mu        sync.Mutex
@@ -129,6 +133,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		a.Close()
 		return nil, err
 	}
+	a.keyframes = newKeyframes(a.nc, log)
 	// A cluster answers JetStream requests only once a meta leader is
 	// elected: retry until then.
 	setup := func() error {
@@ -244,7 +249,7 @@ func (a *Aggregator) Stats() Stats {
 	return Stats{Applied: a.applied.Load(), DecodeErrors: a.decodeErrs.Load(), StoreErrors: a.storeErrs.Load(),
 		Rollups: a.rollups.Load(), Alerts: a.alerts.Load(), Partitions: parts,
 		Owned: a.parts.owned(), Members: members, Rebalances: a.rebalances.Load(), Redelivered: a.redelivered.Load(),
-		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), FrameBytes: a.wireBytes.Load(),
+		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), KeyframesAsked: a.keyframes.asked.Load(), FrameBytes: a.wireBytes.Load(),
 		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
 		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load()}
 }
@@ -358,12 +363,14 @@ func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
 		a.baseLost.Add(1)
 		a.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base, "err", err)
 		m.TermWithReason(err.Error())
+		a.keyframes.ask(f.Site, f.Host)
 		return
 	case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):
 		a.decodeErrs.Add(1)
 		a.wire.forget(f.Agent)
 		a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
 		m.TermWithReason(err.Error())
+		a.keyframes.ask(f.Site, f.Host)
 		return
 	case err != nil:
 		a.storeErrs.Add(1)

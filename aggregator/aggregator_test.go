@@ -435,3 +435,56 @@ func TestDeltaFrames(t *testing.T) {
 		t.Fatalf("backhaul %+v, want site s1: 7 frames, %d bytes, %v per host-minute", bh, total, float64(total)/7)
 	}
 }
+
+// TestKeyframeAsked: a frame whose body is corrupt breaks its agent's
+// chain, so the aggregator asks the agent for a keyframe — once a minute
+// at most.
+func TestKeyframeAsked(t *testing.T) {
+	a, ctx := startAggregator(t)
+	nc, err := nats.Connect(a.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	asks, err := nc.SubscribeSync(codec.AgentSubject("s1", "h1", codec.EndpointKeyframe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	for seq := uint64(1); seq <= 2; seq++ {
+		f, err := codec.ParseFrame(testBatch(seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Body = []byte("corrupt body")
+		f.RawLen = uint32(len(f.Body))
+		p, err := f.MarshalMsg(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, "tele.s1.h1", p, jetstream.WithMsgID(fmt.Sprint("s1/h1/", seq))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := asks.NextMsg(15 * time.Second); err != nil {
+		t.Fatalf("no keyframe request after a corrupt frame: %v", err)
+	}
+	err = harness.WaitFor(ctx, 20*time.Second, func() error {
+		if st := a.Stats(); st.DecodeErrors != 2 {
+			return fmt.Errorf("stats %+v, want decode_errors=2", st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.KeyframesAsked != 1 {
+		t.Fatalf("keyframes asked %d after two corrupt frames within a minute, want 1", st.KeyframesAsked)
+	}
+	if m, err := asks.NextMsg(100 * time.Millisecond); err == nil {
+		t.Fatalf("second keyframe request within a minute: %s", m.Subject)
+	}
+}

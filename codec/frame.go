@@ -14,9 +14,6 @@ import (
 // (A [Batch], version [Version], is what the agent spools.)
 const FrameVersion = 3
 
-// FrameContentType is the Content-Type header of every published frame.
-const FrameContentType = "application/vnd.edgepulse.frame+msgpack"
-
 // ErrBaseMissing means a delta frame arrived for a decoder that does not
 // hold the frame it was packed against (yet): retry it after the base, or
 // drop it once the base cannot come any more.

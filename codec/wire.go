@@ -55,16 +55,19 @@ type WireOptions struct {
 	// so it stays home unless asked for: off, a decoded First is NaN.
 	First bool `yaml:"first"`
 	// Keyframe makes every Keyframe-th frame a keyframe, so a receiver
-	// that lost its state recovers within that many windows. 0: only the
+	// that lost its state recovers within that many windows even if it
+	// cannot ask for one (the aggregator asks, on
+	// ep.agent.<site>.<host>.keyframe, when a chain breaks). 0: only the
 	// first frame (and the first after a Reset).
 	Keyframe int `yaml:"keyframe"`
 }
 
 // DefaultWireOptions returns every technique on, 1 % precision (the
-// quantile sketch's own relative accuracy) and a keyframe every 60 frames
-// (an hour of 60 s windows).
+// quantile sketch's own relative accuracy) and a keyframe every 360 frames
+// (six hours of 60 s windows: a keyframe is about 4 KB, so a 10 B per
+// host-minute insurance; the aggregator asks for one when it needs it).
 func DefaultWireOptions() WireOptions {
-	return WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, ZstdDict: true, Model: true, Keyframe: 60}
+	return WireOptions{Dictionary: true, Delta: true, Precision: 0.01, Compress: true, ZstdDict: true, Model: true, Keyframe: 360}
 }
 
 // Validate names the first field out of range.

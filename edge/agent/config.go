@@ -49,8 +49,8 @@ type Config struct {
 	// Detect configures edge anomaly detection and incidents.
 	Detect DetectConfig `yaml:"detect"`
 	// Wire chooses how windows are packed on the uplink (see
-	// codec.WireOptions); default: every technique on, 0.2 % precision,
-	// a keyframe every 60 frames.
+	// codec.WireOptions); default: every technique on, 1 % precision,
+	// a keyframe every 360 frames.
 	Wire codec.WireOptions `yaml:"wire"`
 	// History keeps raw samples on disk for detail on demand.
 	History history.Options `yaml:"history"`

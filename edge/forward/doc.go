@@ -6,8 +6,9 @@
 // A [Forwarder] reads the [spool.Spool] and publishes every batch to
 // tele.<site>.<host> with Nats-Msg-Id = agent/sequence, so retries and
 // replays after a crash or reconnect are stored once (within the stream's
-// de-duplication window). Every publish carries Content-Type and
-// Edgepulse-Schema headers. [Options] has [DefaultOptions] and
+// de-duplication window). That is the only header: every header byte
+// crosses the uplink once a minute per host, and the frame names its own
+// schema version in its first field. [Options] has [DefaultOptions] and
 // [Options.Validate]; [Stats] are its counters.
 //
 // # Publishing

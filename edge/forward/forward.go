@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -15,12 +14,6 @@ import (
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/edge/spool"
 )
-
-// HeaderSchema is set on every published frame to codec.FrameVersion
-// (next to Content-Type: codec.FrameContentType), so a person with the
-// nats CLI knows what they see and a receiver can refuse what it cannot
-// read before parsing it.
-const HeaderSchema = "Edgepulse-Schema"
 
 // Options configure a Forwarder. The zero value of a field means its
 // default (see DefaultOptions).
@@ -367,9 +360,7 @@ func (f *Forwarder) publishAsync(seq uint64, data []byte) (jetstream.PubAckFutur
 	}
 	f.batchBytes.Add(uint64(len(data)))
 	f.frameBytes.Add(uint64(len(frame)))
-	msg := &nats.Msg{Subject: f.opts.Subject, Data: frame, Header: nats.Header{}}
-	msg.Header.Set("Content-Type", codec.FrameContentType)
-	msg.Header.Set(HeaderSchema, strconv.Itoa(codec.FrameVersion))
+	msg := &nats.Msg{Subject: f.opts.Subject, Data: frame}
 	fut, err := f.pub.PublishMsgAsync(msg, jetstream.WithMsgID(codec.MsgID(f.opts.Agent, seq)))
 	if err != nil {
 		return nil, fmt.Errorf("publish seq %d to %s: %w", seq, f.opts.Subject, err)

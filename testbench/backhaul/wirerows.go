@@ -40,6 +40,8 @@ func wireRows() []Technique {
 	zdict.ZstdDict = true
 	nofirst := zdict
 	nofirst.First = false
+	model := nofirst
+	model.Model = true
 	return []Technique{
 		frame("frame, no technique (exact, names every window)", exact, 0),
 		frame("+ delta against the previous window", delta, 0),
@@ -48,6 +50,7 @@ func wireRows() []Technique {
 		frame("+ zstd body", zstd, 0),
 		frame("+ zstd dictionary of the collectors' names", zdict, 0),
 		frame("+ first value left home (wire.first off)", nofirst, 0),
+		frame("+ values range-coded, trained context model (wire.model)", model, 0),
 		frame(fmt.Sprintf("default (codec.DefaultWireOptions), keyframe every %d, amortized", def.Keyframe), def, def.Keyframe),
 	}
 }
