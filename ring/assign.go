@@ -145,7 +145,11 @@ func (h heldSet) down(i int) {
 // member is never accepted by it again, because the member's held set only
 // improves and later virtual nodes of the member are farther away; since
 // sum(caps) >= n, no partition walks a whole lap.
-func assign(pts []point, caps []int, n int) ([]int32, error) {
+//
+// When only is non-nil, only those partitions propose (the others stay -1)
+// and sum(caps) must be at least len(only): [Rebalance] places its pool of
+// orphaned and surplus partitions this way.
+func assign(pts []point, caps []int, n int, only []int32) ([]int32, error) {
 	owner := make([]int32, n)
 	for p := range owner {
 		owner[p] = -1
@@ -153,15 +157,20 @@ func assign(pts []point, caps []int, n int) ([]int32, error) {
 	if len(pts) == 0 {
 		return owner, nil
 	}
+	if only == nil {
+		only = make([]int32, n)
+		for p := range only {
+			only[p] = int32(p)
+		}
+	}
 	pos := make([]uint64, n)
 	cursor := make([]int, n)
 	walked := make([]int, n)
-	queue := make([]int32, 0, n)
-	for p := range n {
-		pos[p] = partitionPos(p, n)
-		i, _ := slices.BinarySearchFunc(pts, pos[p], func(pt point, h uint64) int { return cmp.Compare(pt.hash, h) })
-		cursor[p] = i % len(pts)
-		queue = append(queue, int32(p))
+	queue := make([]int32, 0, len(only))
+	for _, p := range only {
+		pos[p] = partitionPos(int(p), n)
+		cursor[p] = firstPointAtOrAfter(pts, pos[p])
+		queue = append(queue, p)
 	}
 	held := make([]heldSet, len(caps))
 	for len(queue) > 0 {
@@ -203,4 +212,11 @@ func assign(pts []point, caps []int, n int) ([]int32, error) {
 		}
 	}
 	return owner, nil
+}
+
+// firstPointAtOrAfter returns the index of the first point at or clockwise
+// after position h (wrapping to 0).
+func firstPointAtOrAfter(pts []point, h uint64) int {
+	i, _ := slices.BinarySearchFunc(pts, h, func(pt point, h uint64) int { return cmp.Compare(pt.hash, h) })
+	return i % len(pts)
 }

@@ -69,3 +69,21 @@ func BenchmarkDiff(b *testing.B) {
 		sinkInt = len(moves)
 	}
 }
+
+// BenchmarkRebalance times one join: Rebalance of an N-member assignment
+// with one member more.
+func BenchmarkRebalance(b *testing.B) {
+	for _, n := range []int{3, 10, 50} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			ids := ordinalNames(n + 1)
+			prev := mustRebalance(b, Options{}, nil, membersOf(ids[:n], nil)).Assignment()
+			ms := membersOf(ids, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Rebalance(Options{}, prev, ms); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

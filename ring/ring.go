@@ -23,6 +23,21 @@ type Ring struct {
 // their weights, not on the order of the slice. An empty member list is
 // allowed: every partition is then unowned.
 func New(opts Options, members []Member) (*Ring, error) {
+	r, err := prepare(opts, members)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := assign(buildPoints(r.opts, r.members), r.caps, r.opts.Partitions, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.setOwner(owner)
+	return r, nil
+}
+
+// prepare validates the options and the members and returns a ring without
+// an assignment: members sorted by ID, the index and the capacities.
+func prepare(opts Options, members []Member) (*Ring, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -45,21 +60,23 @@ func New(opts Options, members []Member) (*Ring, error) {
 		return nil, fmt.Errorf("%w: %d ring points (VirtualNodes %d times the weights), want at most %d",
 			ErrInvalidMember, points, opts.VirtualNodes, MaxPoints)
 	}
-	r := &Ring{opts: opts, members: ms, index: index, parts: make([][]int, len(ms))}
+	r := &Ring{opts: opts, members: ms, index: index}
 	if len(ms) > 0 {
 		r.caps = capacities(opts, ms)
 	}
-	owner, err := assign(buildPoints(opts, ms), r.caps, opts.Partitions)
-	if err != nil {
-		return nil, err
-	}
+	return r, nil
+}
+
+// setOwner installs the assignment (partition -> member index, -1 for
+// unowned) and derives the per-member partition lists.
+func (r *Ring) setOwner(owner []int32) {
 	r.owner = owner
+	r.parts = make([][]int, len(r.members))
 	for p, m := range owner {
 		if m >= 0 {
 			r.parts[m] = append(r.parts[m], p)
 		}
 	}
-	return r, nil
 }
 
 // Options returns the options the ring was built with, defaults filled in.
