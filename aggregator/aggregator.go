@@ -40,9 +40,10 @@ type Stats struct {
 	Partitions map[int]uint64
 	// Owned are the partitions this member consumes now, ascending.
 	Owned []int
-	// Members are the live ring members this member sees, sorted.
+	// Members are the members of the stored partition assignment this
+	// member consumes by, sorted (the live members once it is current).
 	Members []string
-	// Rebalances counts membership changes that rebuilt the ring.
+	// Rebalances counts new partition assignments adopted.
 	Rebalances uint64
 	// Redelivered counts messages received with a delivery count above 1
 	// (after a handoff, a crash or a failed write).
@@ -254,8 +255,8 @@ func (a *Aggregator) Stats() Stats {
 		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load()}
 }
 
-// Ring is the ring built from the last membership seen, nil before the
-// first.
+// Ring is the stored partition assignment this member consumes by (see
+// AssignmentKey), nil before the first.
 func (a *Aggregator) Ring() *ring.Ring {
 	a.mu.Lock()
 	defer a.mu.Unlock()

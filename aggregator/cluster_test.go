@@ -44,40 +44,42 @@ func hostBatch(t *testing.T, host string, seq uint64) []byte {
 	})
 }
 
-// checkOwnership fails unless every live aggregator sees exactly the
-// members in want, and their owned partitions are those of the ring built
-// from want: every partition owned by exactly one member.
-func checkOwnership(aggs map[string]*Aggregator, want []string) error {
-	r, err := ring.New(ring.Options{Partitions: 64}, func() []ring.Member {
-		var ms []ring.Member
-		for _, id := range want {
-			ms = append(ms, ring.Member{ID: id})
-		}
-		return ms
-	}())
-	if err != nil {
-		return err
-	}
+// checkOwnership fails unless every live aggregator consumes by the same
+// stored assignment, whose members are want, within the quotas floor/ceil
+// of 64/len(want), and consumes exactly its partitions of it: every
+// partition consumed by exactly one member. It returns the assignment.
+func checkOwnership(aggs map[string]*Aggregator, want []string) ([]string, error) {
+	var assigned []string
 	seen := make(map[int]string)
 	for name, a := range aggs {
 		st := a.Stats()
 		if !slices.Equal(st.Members, want) {
-			return fmt.Errorf("%s sees members %v, want %v", name, st.Members, want)
+			return nil, fmt.Errorf("%s consumes by an assignment of members %v, want %v", name, st.Members, want)
 		}
-		if w := r.Partitions(name); !slices.Equal(st.Owned, w) {
-			return fmt.Errorf("%s consumes %v, the ring gives it %v", name, st.Owned, w)
+		r := a.Ring()
+		if assigned == nil {
+			assigned = r.Assignment()
+		} else if !slices.Equal(r.Assignment(), assigned) {
+			return nil, fmt.Errorf("%s consumes by another assignment than its peers", name)
+		}
+		w := r.Partitions(name)
+		if !slices.Equal(st.Owned, w) {
+			return nil, fmt.Errorf("%s consumes %v, the assignment gives it %v", name, st.Owned, w)
+		}
+		if n := len(w); n < 64/len(want) || n > (64+len(want)-1)/len(want) {
+			return nil, fmt.Errorf("%s is assigned %d partitions, want floor or ceil of 64/%d", name, n, len(want))
 		}
 		for _, p := range st.Owned {
 			if other, dup := seen[p]; dup {
-				return fmt.Errorf("partition %d consumed by %s and %s", p, other, name)
+				return nil, fmt.Errorf("partition %d consumed by %s and %s", p, other, name)
 			}
 			seen[p] = name
 		}
 	}
 	if len(seen) != 64 {
-		return fmt.Errorf("%d of 64 partitions consumed", len(seen))
+		return nil, fmt.Errorf("%d of 64 partitions consumed", len(seen))
 	}
-	return nil
+	return assigned, nil
 }
 
 // TestClusterHandoff runs three aggregators whose embedded hubs form one
@@ -85,7 +87,9 @@ func checkOwnership(aggs map[string]*Aggregator, want []string) error {
 // them and batches on every partition are applied by its owner. Then one
 // member crashes (Close, no graceful leave): after its heartbeat key
 // expires the other two own all 64 partitions and apply new batches on the
-// dead member's partitions; every window is stored exactly once.
+// dead member's partitions; only the dead member's partitions moved (the
+// stored assignment is rebalanced, not recomputed); every window is stored
+// exactly once.
 func TestClusterHandoff(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3-node JetStream cluster")
@@ -147,7 +151,8 @@ func TestClusterHandoff(t *testing.T) {
 		go func() { a.Run(rctx); close(done) }()
 		t.Cleanup(func() { rcancel(); <-done })
 	}
-	if err := harness.WaitFor(ctx, 30*time.Second, func() error { return checkOwnership(aggs, names) }); err != nil {
+	var assigned []string
+	if err := harness.WaitFor(ctx, 30*time.Second, func() (err error) { assigned, err = checkOwnership(aggs, names); return err }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -197,8 +202,14 @@ func TestClusterHandoff(t *testing.T) {
 	crashed := time.Now()
 	dead.Close()
 	delete(aggs, "agg-2")
-	if err := harness.WaitFor(ctx, 30*time.Second, func() error { return checkOwnership(aggs, names[:2]) }); err != nil {
+	var after []string
+	if err := harness.WaitFor(ctx, 30*time.Second, func() (err error) { after, err = checkOwnership(aggs, names[:2]); return err }); err != nil {
 		t.Fatal(err)
+	}
+	for p := range 64 {
+		if assigned[p] != "agg-2" && after[p] != assigned[p] {
+			t.Errorf("partition %d moved from %s to %s although only agg-2 left", p, assigned[p], after[p])
+		}
 	}
 	t.Logf("the survivors own agg-2's %d partitions %v after the crash", len(deadParts), time.Since(crashed).Round(10*time.Millisecond))
 	before := appliedOn()

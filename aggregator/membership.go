@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/edgepulse/edgepulse/ring"
@@ -63,6 +65,33 @@ type memberView struct {
 	mu    sync.Mutex
 	ready bool                 // the watcher has delivered the bucket's contents
 	beats map[string]time.Time // member → its last heartbeat (server time)
+
+	// The assignment stored under AssignmentKey as last seen: nil when the
+	// key does not exist or its value is invalid; rev is the key's last
+	// revision (0: never written), the expected revision of the next write.
+	assign *assignment
+	rev    uint64
+	// badAssign counts stored assignments that could not be used.
+	badAssign atomic.Uint64
+}
+
+// setAssignment records the assignment at revision rev unless that or a
+// later revision is already recorded (the watcher and a successful write
+// both report a write).
+func (v *memberView) setAssignment(as *assignment, rev uint64) {
+	v.mu.Lock()
+	if rev > v.rev || rev == v.rev && v.assign == nil {
+		v.assign, v.rev = as, rev
+	}
+	v.mu.Unlock()
+}
+
+// assignment returns the stored assignment, its revision and whether the
+// watcher has delivered the bucket.
+func (v *memberView) assignment() (*assignment, uint64, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.assign, v.rev, v.ready
 }
 
 func (v *memberView) set(beats map[string]time.Time) {
@@ -113,6 +142,7 @@ func (a *Aggregator) liveMembers(ctx context.Context) ([]string, error) {
 		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 			return nil, fmt.Errorf("aggregator: list %s: %w", a.cfg.Membership.Bucket, err)
 		}
+		keys = slices.DeleteFunc(keys, func(k string) bool { return k == AssignmentKey })
 	}
 	if !slices.Contains(keys, a.cfg.Name) {
 		keys = append(keys, a.cfg.Name)
@@ -142,6 +172,11 @@ func (a *Aggregator) runMembership(ctx context.Context) {
 			loaded := false
 			for e := range w.Updates() {
 				switch {
+				case e != nil && e.Key() == AssignmentKey:
+					a.members.setAssignment(a.decodeAssignment(e), e.Revision())
+					if !loaded {
+						continue
+					}
 				case e == nil: // the bucket's contents are in
 					a.members.set(initial)
 					loaded = true
@@ -193,25 +228,159 @@ func (a *Aggregator) runMembership(ctx context.Context) {
 	}
 }
 
-// reconcile rebuilds the ring when the live members changed and starts and
-// stops partition consumers to match it.
+// AssignmentKey is the membership bucket key that holds the agreed
+// partition assignment. Member names cannot contain '/' (config.validKey),
+// so it never names a member.
+const AssignmentKey = "ring/assignment"
+
+// assignment is the value under AssignmentKey: which member consumes each
+// partition, for which member set. Members agree on it through the
+// bucket's Raft group: a member whose view of the live members differs
+// from Members writes the ring.Rebalance of it with a compare-and-set on
+// the key's revision, and every member consumes what the stored value
+// gives it.
+type assignment struct {
+	Epoch      uint64    `json:"epoch"`      // incremented by every write
+	Partitions int       `json:"partitions"` // P
+	Members    []string  `json:"members"`    // sorted
+	Owners     []string  `json:"owners"`     // partition → member
+	By         string    `json:"by"`         // the member that wrote it
+	At         time.Time `json:"at"`
+
+	ring *ring.Ring // built from Members and Owners, checked
+}
+
+// decodeAssignment decodes and checks a stored assignment. It returns nil
+// (logged and counted) for a delete marker or a value that cannot be used;
+// the next write replaces it.
+func (a *Aggregator) decodeAssignment(e jetstream.KeyValueEntry) *assignment {
+	if e.Operation() != jetstream.KeyValuePut {
+		return nil
+	}
+	as, err := parseAssignment(e.Value(), a.cfg.Partitions)
+	if err != nil {
+		a.members.badAssign.Add(1)
+		a.log.Warn("membership: ignoring the stored assignment", "key", AssignmentKey, "revision", e.Revision(), "err", err)
+		return nil
+	}
+	return as
+}
+
+// parseAssignment decodes a stored assignment and checks it against the
+// partition count: one owner per partition, every owner a member, members
+// sorted and distinct.
+func parseAssignment(data []byte, partitions int) (*assignment, error) {
+	var as assignment
+	if err := json.Unmarshal(data, &as); err != nil {
+		return nil, fmt.Errorf("assignment: %w", err)
+	}
+	if as.Partitions != partitions {
+		return nil, fmt.Errorf("assignment: %d partitions, configured %d", as.Partitions, partitions)
+	}
+	if !slices.IsSorted(as.Members) {
+		return nil, fmt.Errorf("assignment: members %v not sorted", as.Members)
+	}
+	ms := make([]ring.Member, len(as.Members))
+	for i, m := range as.Members {
+		ms[i] = ring.Member{ID: m}
+	}
+	r, err := ring.FromAssignment(ring.Options{Partitions: partitions}, ms, as.Owners)
+	if err != nil {
+		return nil, fmt.Errorf("assignment: %w", err)
+	}
+	as.ring = r
+	return &as, nil
+}
+
+// reconcile makes the stored assignment match the live members (writing a
+// new one when they differ) and starts and stops partition consumers to
+// match the stored assignment.
 func (a *Aggregator) reconcile(ctx context.Context) {
+	cur, rev, ready := a.members.assignment()
+	if !ready {
+		return // the watcher has not delivered the bucket: the revision is unknown
+	}
 	members, err := a.liveMembers(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("membership", "err", err)
 		}
-	} else if a.ring == nil || !slices.Equal(members, a.memberIDs) {
-		rm := make([]ring.Member, len(members))
-		for i, m := range members {
-			rm[i] = ring.Member{ID: m}
+	} else if cur == nil || !slices.Equal(cur.Members, members) {
+		next, nextRev, err := a.propose(ctx, cur, rev, members)
+		switch {
+		case err == nil:
+			a.members.setAssignment(next, nextRev)
+			cur, _, _ = a.members.assignment()
+		case isCASConflict(err):
+			// Another member wrote first; the watcher brings its value and
+			// a new reconcile.
+			a.log.Debug("membership: assignment written by another member", "revision", rev)
+		case ctx.Err() == nil:
+			a.log.Warn("membership", "err", err)
 		}
-		r, err := ring.New(ring.Options{Partitions: a.cfg.Partitions}, rm)
-		if err != nil {
-			a.log.Error("membership: building the ring", "members", members, "err", err)
-			return
-		}
-		moves, _ := ring.Diff(a.ring, r)
+	}
+	if cur == nil {
+		return
+	}
+	a.adopt(ctx, cur)
+}
+
+// propose writes the rebalance of cur for members under AssignmentKey,
+// expecting the key at revision rev (0: absent), and returns it with its
+// revision. The value never expires (Nats-TTL: never overrides the
+// bucket's TTL, which is for the heartbeats).
+func (a *Aggregator) propose(ctx context.Context, cur *assignment, rev uint64, members []string) (*assignment, uint64, error) {
+	rm := make([]ring.Member, len(members))
+	for i, m := range members {
+		rm[i] = ring.Member{ID: m}
+	}
+	var prev []string
+	var epoch uint64
+	if cur != nil {
+		prev, epoch = cur.Owners, cur.Epoch
+	}
+	r, err := ring.Rebalance(ring.Options{Partitions: a.cfg.Partitions}, prev, rm)
+	if err != nil {
+		return nil, 0, fmt.Errorf("aggregator: rebalancing for %v: %w", members, err)
+	}
+	next := &assignment{Epoch: epoch + 1, Partitions: a.cfg.Partitions, Members: members, Owners: r.Assignment(),
+		By: a.cfg.Name, At: time.Now().UTC(), ring: r}
+	data, err := json.Marshal(next)
+	if err != nil {
+		return nil, 0, fmt.Errorf("aggregator: encoding the assignment: %w", err)
+	}
+	msg := nats.NewMsg("$KV." + a.cfg.Membership.Bucket + "." + AssignmentKey)
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgTTLHeader, "never")
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Membership.Heartbeat)
+	defer cancel()
+	ack, err := a.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(rev))
+	if err != nil {
+		return nil, 0, fmt.Errorf("aggregator: writing %s/%s at revision %d: %w", a.cfg.Membership.Bucket, AssignmentKey, rev, err)
+	}
+	return next, ack.Sequence, nil
+}
+
+// isCASConflict reports whether a write failed because the key's revision
+// was not the expected one (10071, or 10164 on replicated streams).
+func isCASConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// adopt starts and stops partition consumers to match the stored
+// assignment, logging the change when it is a new one.
+func (a *Aggregator) adopt(ctx context.Context, as *assignment) {
+	a.mu.Lock()
+	old := a.ring
+	changed := old != as.ring
+	if changed {
+		a.ring, a.memberIDs = as.ring, slices.Clone(as.Members)
+	}
+	a.mu.Unlock()
+	if changed {
+		moves, _ := ring.Diff(old, as.ring)
 		gained, lost := 0, 0
 		for _, m := range moves {
 			switch a.cfg.Name {
@@ -221,14 +390,9 @@ func (a *Aggregator) reconcile(ctx context.Context) {
 				lost++
 			}
 		}
-		a.log.Info("membership changed", "member", a.cfg.Name, "members", members, "moved", len(moves),
-			"gained", gained, "lost", lost, "owned", len(r.Partitions(a.cfg.Name)))
-		a.mu.Lock()
-		a.ring, a.memberIDs = r, members
-		a.mu.Unlock()
+		a.log.Info("membership changed", "member", a.cfg.Name, "members", as.Members, "epoch", as.Epoch, "by", as.By,
+			"moved", len(moves), "gained", gained, "lost", lost, "owned", len(as.ring.Partitions(a.cfg.Name)))
 		a.rebalances.Add(1)
 	}
-	if a.ring != nil {
-		a.parts.set(ctx, a.ring.Partitions(a.cfg.Name))
-	}
+	a.parts.set(ctx, as.ring.Partitions(a.cfg.Name))
 }

@@ -30,9 +30,10 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 	metric("edgepulse_aggregator_frames_base_lost_total", "counter", "Delta frames dropped because their base frame never arrived.", float64(st.BaseLost))
 	metric("edgepulse_aggregator_keyframes_asked_total", "counter", "Keyframe requests sent to agents whose chain of frames broke here.", float64(st.KeyframesAsked))
 	metric("edgepulse_aggregator_frame_bytes_total", "counter", "Bytes of the frames applied (the packed payload the agents sent).", float64(st.FrameBytes))
-	metric("edgepulse_aggregator_rebalances_total", "counter", "Membership changes that rebuilt the ring.", float64(st.Rebalances))
+	metric("edgepulse_aggregator_rebalances_total", "counter", "New partition assignments adopted.", float64(st.Rebalances))
+	metric("edgepulse_aggregator_assignment_errors_total", "counter", "Stored partition assignments that could not be decoded or checked (ignored, then replaced).", float64(a.members.badAssign.Load()))
 	metric("edgepulse_aggregator_partitions_owned", "gauge", "Partitions this member consumes.", float64(len(st.Owned)))
-	metric("edgepulse_aggregator_members", "gauge", "Live ring members seen by this member.", float64(len(st.Members)))
+	metric("edgepulse_aggregator_members", "gauge", "Members of the partition assignment this member consumes by.", float64(len(st.Members)))
 	fmt.Fprintf(b, "# HELP edgepulse_aggregator_batches_rejected_total Decoded batches rejected by validation (terminated), by reason.\n# TYPE edgepulse_aggregator_batches_rejected_total counter\n")
 	for _, r := range []string{ReasonSubject, ReasonSiteMismatch, ReasonHostMismatch, ReasonIdentity, ReasonTooLarge, ReasonLabel} {
 		fmt.Fprintf(b, "edgepulse_aggregator_batches_rejected_total{reason=%q} %d\n", r, st.Rejected[r])

@@ -426,10 +426,18 @@ membership: {heartbeat: %s, ttl: %s}
 		return err
 	}
 	rejoin := time.Now()
-	if err := harness.WaitFor(ctx, 90*time.Second, func() (err error) { _, err = settled(ms); return err }); err != nil {
+	var owners4 map[int]string
+	if err := harness.WaitFor(ctx, 90*time.Second, func() (err error) { owners4, err = settled(ms); return err }); err != nil {
 		return fmt.Errorf("rejoin: %w\n%s", err, logs())
 	}
-	fmt.Printf("%s rejoined; 3 members settled after %.2f s\n", victim.name, time.Since(rejoin).Seconds())
+	rejoinMoved := 0
+	for p := range partitions {
+		if owners4[p] != owners2[p] {
+			rejoinMoved++
+		}
+	}
+	fmt.Printf("%s rejoined; 3 members settled after %.2f s; %d partitions moved, %d of them to %s (the least any assignment moves)\n",
+		victim.name, time.Since(rejoin).Seconds(), rejoinMoved, countOwned(owners4, victim.name), victim.name)
 	sleep(ctx, after)
 	pstop()
 	pwg.Wait()
@@ -480,6 +488,17 @@ membership: {heartbeat: %s, ttl: %s}
 		return fmt.Errorf("FAIL: want lost=0 duplicates=0 takeover_s<=%.0f", (ttl + 5*time.Second).Seconds())
 	}
 	return nil
+}
+
+// countOwned counts the partitions owned by name.
+func countOwned(owners map[int]string, name string) int {
+	n := 0
+	for _, o := range owners {
+		if o == name {
+			n++
+		}
+	}
+	return n
 }
 
 // verify reads every series of every agent back from Redis: an acknowledged
