@@ -50,9 +50,11 @@ func (a *Aggregator) beat(ctx context.Context) error {
 	v, _ := json.Marshal(heartbeat{Name: a.cfg.Name, Client: a.ClientURL(), Started: a.started})
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Membership.Heartbeat)
 	defer cancel()
-	if _, err := a.kv.Put(ctx, a.cfg.Name, v); err != nil {
+	rev, err := a.kv.Put(ctx, a.cfg.Name, v)
+	if err != nil {
 		return fmt.Errorf("aggregator: heartbeat %s/%s: %w", a.cfg.Membership.Bucket, a.cfg.Name, err)
 	}
+	a.members.acked(rev, time.Now())
 	return nil
 }
 
@@ -71,8 +73,48 @@ type memberView struct {
 	// revision (0: never written), the expected revision of the next write.
 	assign *assignment
 	rev    uint64
+	seenAt time.Time // when this member first saw revision rev (local clock)
 	// badAssign counts stored assignments that could not be used.
 	badAssign atomic.Uint64
+
+	// The last two heartbeats the server acknowledged (newest first) and
+	// the highest revision of this member's key the watcher delivered: a
+	// watcher that has not delivered a heartbeat acknowledged a while ago
+	// is behind (its consumer was on a server that died).
+	acks    [2]beatAck
+	ownSeen uint64
+}
+
+type beatAck struct {
+	rev uint64
+	at  time.Time
+}
+
+// acked records an acknowledged heartbeat.
+func (v *memberView) acked(rev uint64, at time.Time) {
+	v.mu.Lock()
+	v.acks[1], v.acks[0] = v.acks[0], beatAck{rev, at}
+	v.mu.Unlock()
+}
+
+// seenOwn records that the watcher delivered this member's key at rev.
+func (v *memberView) seenOwn(rev uint64) {
+	v.mu.Lock()
+	v.ownSeen = max(v.ownSeen, rev)
+	v.mu.Unlock()
+}
+
+// behind reports whether a heartbeat acknowledged more than grace ago has
+// not been delivered by the watcher: the view is stale.
+func (v *memberView) behind(now time.Time, grace time.Duration) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, b := range v.acks {
+		if b.rev > v.ownSeen && now.Sub(b.at) > grace {
+			return true
+		}
+	}
+	return false
 }
 
 // setAssignment records the assignment at revision rev unless that or a
@@ -81,17 +123,21 @@ type memberView struct {
 func (v *memberView) setAssignment(as *assignment, rev uint64) {
 	v.mu.Lock()
 	if rev > v.rev || rev == v.rev && v.assign == nil {
+		if rev > v.rev {
+			v.seenAt = time.Now()
+		}
 		v.assign, v.rev = as, rev
 	}
 	v.mu.Unlock()
 }
 
-// assignment returns the stored assignment, its revision and whether the
-// watcher has delivered the bucket.
-func (v *memberView) assignment() (*assignment, uint64, bool) {
+// assignment returns the stored assignment, its revision, how long ago
+// this member first saw that revision and whether the watcher has
+// delivered the bucket.
+func (v *memberView) assignment() (as *assignment, rev uint64, age time.Duration, ready bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.assign, v.rev, v.ready
+	return v.assign, v.rev, time.Since(v.seenAt), v.ready
 }
 
 func (v *memberView) set(beats map[string]time.Time) {
@@ -157,6 +203,7 @@ func (a *Aggregator) liveMembers(ctx context.Context) ([]string, error) {
 // expiry marker).
 func (a *Aggregator) runMembership(ctx context.Context) {
 	changed := make(chan struct{}, 1)
+	restart := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
 			w, err := a.kv.WatchAll(ctx)
@@ -168,9 +215,27 @@ func (a *Aggregator) runMembership(ctx context.Context) {
 				}
 				continue
 			}
+			select { // a restart asked for while this watcher was created
+			case <-restart:
+			default:
+			}
 			initial := map[string]time.Time{}
 			loaded := false
-			for e := range w.Updates() {
+		watch:
+			for {
+				var e jetstream.KeyValueEntry
+				select {
+				case <-restart:
+					break watch
+				case u, ok := <-w.Updates():
+					if !ok {
+						break watch
+					}
+					e = u
+				}
+				if e != nil && e.Key() == a.cfg.Name {
+					a.members.seenOwn(e.Revision())
+				}
 				switch {
 				case e != nil && e.Key() == AssignmentKey:
 					a.members.setAssignment(a.decodeAssignment(e), e.Revision())
@@ -212,6 +277,19 @@ func (a *Aggregator) runMembership(ctx context.Context) {
 	beat := true
 	for {
 		if beat {
+			// A watcher whose ordered consumer sat on a server that died
+			// delivers nothing until the client notices missing consumer
+			// heartbeats (about 10 s), while heartbeats age in the view and
+			// live members look dead. Noticing that our own heartbeat,
+			// acknowledged half a period ago, was not delivered restarts it
+			// within one heartbeat instead.
+			if a.members.behind(time.Now(), a.cfg.Membership.Heartbeat/2) {
+				a.log.Warn("membership: the bucket watcher is behind; restarting it")
+				select {
+				case restart <- struct{}{}:
+				default:
+				}
+			}
 			if err := a.beat(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("membership", "err", err)
 			}
@@ -296,21 +374,35 @@ func parseAssignment(data []byte, partitions int) (*assignment, error) {
 // new one when they differ) and starts and stops partition consumers to
 // match the stored assignment.
 func (a *Aggregator) reconcile(ctx context.Context) {
-	cur, rev, ready := a.members.assignment()
+	cur, rev, age, ready := a.members.assignment()
 	if !ready {
 		return // the watcher has not delivered the bucket: the revision is unknown
 	}
 	members, err := a.liveMembers(ctx)
-	if err != nil {
+	switch {
+	case err != nil:
 		if ctx.Err() == nil {
 			a.log.Warn("membership", "err", err)
 		}
-	} else if cur == nil || !slices.Equal(cur.Members, members) {
+	case cur != nil && slices.Equal(cur.Members, members):
+		// The stored assignment is current.
+	case a.members.behind(time.Now(), a.cfg.Membership.Heartbeat/2):
+		// The view is stale (the watcher restarts): writing it would move
+		// partitions of members that only look dead.
+		a.log.Debug("membership: the watcher is behind; not rebalancing", "live", members)
+	case cur != nil && cur.By != a.cfg.Name && age < a.cfg.Membership.Heartbeat:
+		// Another member wrote it less than a heartbeat ago for a view
+		// that differs from ours (a heartbeat one of us saw late, clock
+		// skew): wait for the next tick rather than overwrite each other
+		// on every watch event. A real change reaches the writer too,
+		// which rewrites at once.
+		a.log.Debug("membership: views differ; deferring to the next heartbeat", "stored", cur.Members, "live", members, "by", cur.By)
+	default:
 		next, nextRev, err := a.propose(ctx, cur, rev, members)
 		switch {
 		case err == nil:
 			a.members.setAssignment(next, nextRev)
-			cur, _, _ = a.members.assignment()
+			cur, _, _, _ = a.members.assignment()
 		case isCASConflict(err):
 			// Another member wrote first; the watcher brings its value and
 			// a new reconcile.
