@@ -283,12 +283,16 @@ func (a *Aggregator) runMembership(ctx context.Context) {
 			// live members look dead. Noticing that our own heartbeat,
 			// acknowledged half a period ago, was not delivered restarts it
 			// within one heartbeat instead.
+			// Until it is back, the assignment is read directly (a direct
+			// get, served by any replica), so that this member follows a
+			// new assignment within a heartbeat even so.
 			if a.members.behind(time.Now(), a.cfg.Membership.Heartbeat/2) {
 				a.log.Warn("membership: the bucket watcher is behind; restarting it")
 				select {
 				case restart <- struct{}{}:
 				default:
 				}
+				a.fetchAssignment(ctx)
 			}
 			if err := a.beat(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("membership", "err", err)
@@ -404,9 +408,11 @@ func (a *Aggregator) reconcile(ctx context.Context) {
 			a.members.setAssignment(next, nextRev)
 			cur, _, _, _ = a.members.assignment()
 		case isCASConflict(err):
-			// Another member wrote first; the watcher brings its value and
-			// a new reconcile.
+			// Another member wrote first: read its value now (the watcher
+			// brings it too, with a new reconcile).
 			a.log.Debug("membership: assignment written by another member", "revision", rev)
+			a.fetchAssignment(ctx)
+			cur, _, _, _ = a.members.assignment()
 		case ctx.Err() == nil:
 			a.log.Warn("membership", "err", err)
 		}
@@ -415,6 +421,21 @@ func (a *Aggregator) reconcile(ctx context.Context) {
 		return
 	}
 	a.adopt(ctx, cur)
+}
+
+// fetchAssignment reads the stored assignment directly, for when the
+// watcher may be late.
+func (a *Aggregator) fetchAssignment(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Membership.Heartbeat)
+	defer cancel()
+	e, err := a.kv.Get(ctx, AssignmentKey)
+	if err != nil {
+		if !errors.Is(err, jetstream.ErrKeyNotFound) && ctx.Err() == nil {
+			a.log.Debug("membership: reading the assignment", "err", err)
+		}
+		return
+	}
+	a.members.setAssignment(a.decodeAssignment(e), e.Revision())
 }
 
 // propose writes the rebalance of cur for members under AssignmentKey,
