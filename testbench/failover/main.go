@@ -4,7 +4,7 @@
 // aggregator killed with SIGKILL and restarted, and every published
 // (agent, window) checked in Redis.
 //
-//	go run ./testbench/failover [-agents 200] [-series 20] [-keep]
+//	go run ./testbench/failover [-agents 200] [-series 20] [-keep] [-kill-bucket-leader]
 //
 // It ends with
 //
@@ -15,7 +15,10 @@
 // every partition the killed member owned has had a batch applied by a
 // survivor; moved_partitions counts the partitions whose owner differs
 // before and after the kill, expected_moved those the killed member owned
-// (the least any assignment must move).
+// (the least any assignment must move). -kill-bucket-leader kills the
+// member leading the membership bucket's Raft group (heartbeats and
+// assignment writes wait for a new leader, watchers on it stall) instead
+// of the third member.
 package main
 
 import (
@@ -57,8 +60,9 @@ func main() {
 	down := flag.Duration("down", 10*time.Second, "publishing after the takeover, before the restart")
 	after := flag.Duration("after", 15*time.Second, "publishing after the restarted member rejoined")
 	keep := flag.Bool("keep", false, "keep the working directory (logs, stores)")
+	leader := flag.Bool("kill-bucket-leader", false, "kill the member leading the membership bucket's Raft group instead of the third")
 	flag.Parse()
-	if err := run(*agents, *series, *before, *down, *after, *keep); err != nil {
+	if err := run(*agents, *series, *before, *down, *after, *keep, *leader); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)
 		os.Exit(1)
 	}
@@ -253,7 +257,7 @@ func (p *publisher) run(ctx context.Context) {
 	}
 }
 
-func run(nAgents, nSeries int, before, down, after time.Duration, keep bool) error {
+func run(nAgents, nSeries int, before, down, after time.Duration, keep, killLeader bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "edgepulse-failover-")
@@ -364,7 +368,23 @@ membership: {heartbeat: %s, ttl: %s}
 	sleep(ctx, before)
 
 	victim := ms[2]
-	survivors := ms[:2]
+	if killLeader {
+		info, err := js.Stream(ctx, "KV_"+aggregator.DefaultConfig().Membership.Bucket)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.name == info.CachedInfo().Cluster.Leader {
+				victim = m
+			}
+		}
+	}
+	var survivors []*member
+	for _, m := range ms {
+		if m != victim {
+			survivors = append(survivors, m)
+		}
+	}
 	var victimParts []int
 	for p, o := range owners3 {
 		if o == victim.name {
