@@ -241,7 +241,7 @@ func TestClusterHandoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every host's two windows are stored, each once.
-	rdb := aggs["agg-0"].Store().Client()
+	rdb := aggs[survivors[0]].Store().Client()
 	for _, h := range hosts {
 		sid := store.SeriesID(store.Canon("node_load1", []string{"instance", h, "site", "s1"}))
 		if n, err := rdb.ZCard(ctx, "ep:d:"+sid).Result(); err != nil || n != 2 {
