@@ -43,6 +43,16 @@ func TestBaselines(t *testing.T) {
 	if n < 400 {
 		t.Fatalf("%d series scraped, want ≥ 400", n)
 	}
+	// The proxy counts a response's bytes after it wrote them to the
+	// client, which may have returned already: wait for them.
+	deadline := time.Now().Add(10 * time.Second)
+	for p := proto(0); p < nProtos && time.Now().Before(deadline); {
+		if _, down, _, _ := b.wire(p); down == 0 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		p++
+	}
 	for p := range nProtos {
 		up, down, body, reqs := b.wire(p)
 		if reqs != 1 || body == 0 || up <= body || down == 0 {

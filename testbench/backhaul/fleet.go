@@ -3,12 +3,10 @@ package backhaul
 import (
 	"context"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,7 +83,7 @@ func startFleet(ctx context.Context, dir string, sites int, compression string, 
 	}
 	f.logf("building agent, aggregator and nats-server")
 	// One binary directory per checkout, as the harness's stack uses.
-	if f.bins, err = harness.Build(filepath.Join(os.TempDir(), fmt.Sprintf("edgepulse-testbench-bin-%08x", crc32.ChecksumIEEE([]byte(root))))); err != nil {
+	if f.bins, err = harness.BuildCheckout(); err != nil {
 		return nil, err
 	}
 	if f.redis, err = harness.StartRedis(ctx, f.logDir()); err != nil {
@@ -97,7 +95,7 @@ func startFleet(ctx context.Context, dir string, sites int, compression string, 
 	if f.rec, err = newRecorder(f.hubURL); err != nil {
 		return nil, err
 	}
-	leafConf, err := proxiedLeafConfig(filepath.Join(root, "deploy", "leaf.conf"), filepath.Join(dir, "leaf.conf"), compression)
+	leafConf, err := proxy.LeafConfig(filepath.Join(root, "deploy", "leaf.conf"), filepath.Join(dir, "leaf.conf"), compression)
 	if err != nil {
 		return nil, err
 	}
@@ -153,30 +151,6 @@ http: 127.0.0.1:%d
 		return fmt.Errorf("backhaul: aggregator: %w\n%s", err, f.agg.Tail(4000))
 	}
 	return nil
-}
-
-// proxiedLeafConfig copies the leaf config at src to dst with the hub
-// remote told to ignore the leaf URLs the hub advertises, so the leaf
-// never reconnects around the counting proxy.
-// compression, when set, replaces the remote's compression mode.
-func proxiedLeafConfig(src, dst, compression string) (string, error) {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return "", err
-	}
-	const remote = "url: $EDGEPULSE_HUB_LEAF_URL"
-	if !strings.Contains(string(b), remote) {
-		return "", fmt.Errorf("backhaul: %s has no remote %q to route through the proxy", src, remote)
-	}
-	out := strings.Replace(string(b), remote, remote+"\n      ignore_discovered_servers: true # testbench: only through the proxy", 1)
-	if compression != "" {
-		const mode = "compression: s2_best"
-		if !strings.Contains(out, mode) {
-			return "", fmt.Errorf("backhaul: %s has no %q to replace with %q", src, mode, compression)
-		}
-		out = strings.Replace(out, mode, "compression: "+compression, 1)
-	}
-	return dst, os.WriteFile(dst, []byte(out), 0o644)
 }
 
 // addHost prepares an agent's config; procRoot is its tree.

@@ -268,7 +268,7 @@ func run(nAgents, nSeries int, before, down, after time.Duration, keep, killLead
 		defer os.RemoveAll(dir)
 	}
 	fmt.Println("working directory", dir)
-	bins, err := harness.Build(filepath.Join(os.TempDir(), "edgepulse-testbench-bin"))
+	bins, err := harness.BuildCheckout()
 	if err != nil {
 		return err
 	}

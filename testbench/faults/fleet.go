@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -126,7 +125,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 		o.LeafConfig = filepath.Join(root, "deploy", "leaf.conf")
 	}
 	// The binary directory per checkout, as the harness's stack uses.
-	bins, err := harness.Build(filepath.Join(os.TempDir(), fmt.Sprintf("edgepulse-testbench-bin-%08x", crc32.ChecksumIEEE([]byte(root)))))
+	bins, err := harness.BuildCheckout()
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +139,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 	if err := os.MkdirAll(f.logDir(), 0o755); err != nil {
 		return nil, err
 	}
-	if f.opts.LeafConfig, err = proxiedLeafConfig(o.LeafConfig, filepath.Join(o.Dir, "leaf.conf")); err != nil {
+	if f.opts.LeafConfig, err = proxy.LeafConfig(o.LeafConfig, filepath.Join(o.Dir, "leaf.conf"), ""); err != nil {
 		return nil, err
 	}
 	if o.StockHub {
@@ -175,23 +174,6 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 	f.progress("fleet ready: %d sites × %d agents, window %v, hub %s", o.Sites, o.AgentsPerSite, o.Window, f.HubURL)
 	ok = true
 	return f, nil
-}
-
-// proxiedLeafConfig writes a copy of the leaf config at src to dst whose
-// hub remote ignores the leaf-node URLs the hub advertises. Without that
-// the leaf learns the hub's own leaf port from its INFO and, when the
-// proxy refuses it, reconnects there directly: the cut would not cut.
-func proxiedLeafConfig(src, dst string) (string, error) {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return "", err
-	}
-	const remote = "url: $EDGEPULSE_HUB_LEAF_URL"
-	if !strings.Contains(string(b), remote) {
-		return "", fmt.Errorf("faults: %s has no remote %q to route through the proxy", src, remote)
-	}
-	out := strings.Replace(string(b), remote, remote+"\n      ignore_discovered_servers: true # testbench: only through the proxy", 1)
-	return dst, os.WriteFile(dst, []byte(out), 0o644)
 }
 
 // StartAgents starts every agent process.

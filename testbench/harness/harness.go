@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"net/http"
 	"os"
@@ -58,6 +59,17 @@ var (
 	built     Bins
 	buildErr  error
 )
+
+// BuildCheckout builds into a binary directory of this checkout's own
+// (named by a hash of its root), so runs from two work trees never replace
+// each other's binaries.
+func BuildCheckout() (Bins, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return Bins{}, err
+	}
+	return Build(filepath.Join(os.TempDir(), fmt.Sprintf("edgepulse-testbench-bin-%08x", crc32.ChecksumIEEE([]byte(root)))))
+}
 
 // Build builds edgepulse-agent, edgepulse-aggregator and nats-server (the
 // version go.mod pins) into dir, once per process.

@@ -3,7 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
-	"hash/crc32"
+
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,9 +52,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	// One binary directory per checkout, so runs from two work trees never
-	// replace each other's binaries.
-	bins, err := Build(filepath.Join(os.TempDir(), fmt.Sprintf("edgepulse-testbench-bin-%08x", crc32.ChecksumIEEE([]byte(root)))))
+	bins, err := BuildCheckout()
 	if err != nil {
 		return nil, err
 	}

@@ -52,11 +52,7 @@ func Start(ctx context.Context, dir string, sites ...string) (*Env, error) {
 	if len(sites) < 2 {
 		sites = []string{"siteA", "siteB"}
 	}
-	root, err := harness.RepoRoot()
-	if err != nil {
-		return nil, err
-	}
-	bins, err := harness.Build(filepath.Join(os.TempDir(), fmt.Sprintf("edgepulse-testbench-bin-%08x", crc32.ChecksumIEEE([]byte(root)))))
+	bins, err := harness.BuildCheckout()
 	if err != nil {
 		return nil, err
 	}
