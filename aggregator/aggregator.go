@@ -99,6 +99,8 @@ type Aggregator struct {
 	ring      *ring.Ring // written by the membership loop under mu
 	memberIDs []string
 	writeNs   atomic.Int64 // time spent in Redis batch writes
+	// writeSlots bounds the pipelined writes in flight (concurrentWrites).
+	writeSlots chan struct{}
 }
 
 // New starts the hub (or connects to nats.url), connects to Redis, creates
@@ -110,7 +112,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64), started: time.Now().UTC(), closed: make(chan struct{}), wire: newDecoders()}
+	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64), started: time.Now().UTC(), closed: make(chan struct{}), wire: newDecoders(),
+		writeSlots: make(chan struct{}, concurrentWrites)}
 	a.parts = newPartitions(a)
 	a.guard = newGuard(cfg.Batches)
 	var err error
@@ -325,127 +328,216 @@ const (
 	baseWait  = 5 * time.Minute
 )
 
-// handle applies one message. A batch that cannot be decoded is terminated
-// (never redelivered); a failed Redis write is retried after a delay.
-func (a *Aggregator) handle(ctx context.Context, m jetstream.Msg) {
+// writeTimeout bounds one pipelined write; concurrentWrites is how many
+// partitions' writes are in flight at once.
+const (
+	writeTimeout     = 10 * time.Second
+	concurrentWrites = 4
+)
+
+// pending is a message whose writes are queued in the write being built.
+type pending struct {
+	m    jetstream.Msg
+	f    *codec.Frame
+	b    *codec.Batch // nil for a second copy of a frame in the write
+	incs []store.Incident
+}
+
+// handleBatch applies a partition's messages: it decodes them in order and
+// sends the writes of all of them — rollups, hourly tier, incidents,
+// backhaul meter, and last the agents' decoder states — in one pipelined
+// round trip, then acknowledges them. A message that cannot be decoded is
+// terminated (never redelivered); when the write fails, every message of
+// it is redelivered after a delay.
+func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 	if ctx.Err() != nil {
-		// Shutting down or handing the partition over: give it back now
+		// Shutting down or handing the partition over: give them back now
 		// rather than after AckWait.
-		m.Nak()
-		return
-	}
-	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
-		a.redelivered.Add(1)
-	}
-	f, err := codec.ParseFrame(m.Data())
-	if err != nil {
-		a.decodeErrs.Add(1)
-		a.log.Warn("rejecting frame", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
-		m.TermWithReason(err.Error())
-		return
-	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	b, err := a.wire.decode(wctx, a.store, f)
-	switch {
-	case errors.Is(err, errDuplicate):
-		a.duplicates.Add(1)
-		m.Ack()
-		return
-	case errors.Is(err, codec.ErrBaseMissing):
-		// The frame it was packed against has not been applied yet (it was
-		// resent after this one, or sits behind it): wait for it, for
-		// baseWait at most.
-		if md, merr := m.Metadata(); merr == nil && md.NumDelivered*uint64(baseRetry/time.Second) < uint64(baseWait/time.Second) {
-			a.baseWaits.Add(1)
-			m.NakWithDelay(baseRetry)
-			return
+		for _, m := range msgs {
+			m.Nak()
 		}
-		a.baseLost.Add(1)
-		a.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base, "err", err)
-		m.TermWithReason(err.Error())
-		a.keyframes.ask(f.Site, f.Host)
-		return
-	case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):
-		a.decodeErrs.Add(1)
-		a.wire.forget(f.Agent)
-		a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
-		m.TermWithReason(err.Error())
-		a.keyframes.ask(f.Site, f.Host)
-		return
-	case err != nil:
-		a.storeErrs.Add(1)
-		a.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
-		m.NakWithDelay(2 * time.Second)
 		return
 	}
-	if a.rejected(m, b) {
+	wctx := ctx
+	w := a.store.NewWrite()
+	var queued []pending
+	// failed are agents one of whose frames could not be queued: their
+	// later frames in this batch would decode on it, so they wait too.
+	var failed map[string]bool
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+			a.redelivered.Add(1)
+		}
+		f, err := codec.ParseFrame(m.Data())
+		if err != nil {
+			a.decodeErrs.Add(1)
+			a.log.Warn("rejecting frame", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
+			m.TermWithReason(err.Error())
+			continue
+		}
+		if failed[f.Agent] {
+			m.NakWithDelay(baseRetry)
+			continue
+		}
+		b, err := a.wire.decode(wctx, a.store, f)
+		switch {
+		case errors.Is(err, errDuplicate):
+			a.duplicates.Add(1)
+			m.Ack()
+			continue
+		case errors.Is(err, errPendingDuplicate):
+			a.duplicates.Add(1)
+			queued = append(queued, pending{m: m, f: f}) // acknowledged with the write
+			continue
+		case errors.Is(err, codec.ErrBaseMissing):
+			// The frame it was packed against has not been applied yet (it was
+			// resent after this one, or sits behind it): wait for it, for
+			// baseWait at most.
+			if md, merr := m.Metadata(); merr == nil && md.NumDelivered*uint64(baseRetry/time.Second) < uint64(baseWait/time.Second) {
+				a.baseWaits.Add(1)
+				m.NakWithDelay(baseRetry)
+				continue
+			}
+			a.baseLost.Add(1)
+			a.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base, "err", err)
+			m.TermWithReason(err.Error())
+			a.keyframes.ask(f.Site, f.Host)
+			continue
+		case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):
+			a.decodeErrs.Add(1)
+			a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
+			m.TermWithReason(err.Error())
+			a.keyframes.ask(f.Site, f.Host)
+			continue
+		case err != nil:
+			a.storeErrs.Add(1)
+			a.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
+			failed = addFailed(failed, f.Agent)
+			m.NakWithDelay(2 * time.Second)
+			continue
+		}
+		if a.rejected(m, b) {
+			continue
+		}
+		if w.ClosesHour(b) && w.Has(b.Agent) {
+			// The hour's compaction reads the agent's stored windows: store
+			// the ones queued so far first.
+			a.flush(wctx, w, queued)
+			w, queued = a.store.NewWrite(), nil
+		}
+		var incs []store.Incident
+		err = w.Add(wctx, b)
+		if err == nil {
+			w.MarkApplied(wctx, f.Agent, f.Seq)
+		}
+		if err == nil && len(b.Events) > 0 {
+			incs = make([]store.Incident, len(b.Events))
+			for i := range b.Events {
+				incs[i] = store.IncidentOf(b, &b.Events[i])
+			}
+			err = w.AddIncidents(wctx, incs)
+		}
+		if err != nil {
+			a.storeErrs.Add(1)
+			a.log.Warn("queueing a batch's writes failed; it will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
+			a.wire.discard(f.Agent, f.Seq)
+			failed = addFailed(failed, f.Agent)
+			m.NakWithDelay(2 * time.Second)
+			continue
+		}
+		queued = append(queued, pending{m: m, f: f, b: b, incs: incs})
+	}
+	a.flush(wctx, w, queued)
+}
+
+func addFailed(m map[string]bool, agent string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	m[agent] = true
+	return m
+}
+
+// flush adds the backhaul meter and the decoder states to w, sends it and
+// acknowledges its messages, or hands them back when the write failed.
+func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending) {
+	if len(queued) == 0 {
 		return
+	}
+	var agents []string
+	for _, q := range queued {
+		if q.b == nil {
+			continue
+		}
+		w.AddBackhaul(ctx, q.f.Site, q.f.Host, len(q.m.Data()), time.UnixMilli(q.f.Start))
+		if !slices.Contains(agents, q.f.Agent) {
+			agents = append(agents, q.f.Agent)
+		}
+	}
+	a.wire.saveStates(ctx, w, agents)
+	// Redis runs one command at a time: a few large pipelines in flight
+	// keep it busy; 64 partitions' worth would only queue, and time out.
+	select {
+	case a.writeSlots <- struct{}{}:
+	case <-ctx.Done():
 	}
 	start := time.Now()
-	err = a.store.Apply(wctx, b)
+	err := ctx.Err()
+	if err == nil {
+		ectx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err = w.Exec(ectx)
+		cancel()
+		<-a.writeSlots
+	}
 	a.writeNs.Add(int64(time.Since(start)))
 	if err != nil {
 		a.storeErrs.Add(1)
-		a.log.Warn("redis write failed; batch will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
-		a.wire.forget(f.Agent)
-		m.NakWithDelay(2 * time.Second)
-		return
-	}
-	if len(b.Events) > 0 {
-		if err := a.incidents(wctx, b); err != nil {
-			a.storeErrs.Add(1)
-			a.log.Warn("recording incidents failed; batch will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
-			a.wire.forget(f.Agent)
-			m.NakWithDelay(2 * time.Second)
-			return
+		a.log.Warn("redis write failed; batches will be redelivered", "frames", len(queued), "err", err)
+		for _, name := range agents {
+			a.wire.forget(name)
 		}
-	}
-	if err := a.wire.applied(wctx, a.store, f); err != nil {
-		a.storeErrs.Add(1)
-		a.log.Warn("saving wire state failed; batch will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
-		a.wire.forget(f.Agent)
-		m.NakWithDelay(2 * time.Second)
+		for _, q := range queued {
+			q.m.NakWithDelay(2 * time.Second)
+		}
 		return
 	}
-	a.wireBytes.Add(uint64(len(m.Data())))
-	if err := a.store.AddBackhaul(wctx, f.Site, f.Host, len(m.Data()), time.UnixMilli(f.Start)); err != nil {
-		a.log.Warn("counting backhaul", "site", f.Site, "err", err) // the meter only; the batch is stored
+	a.wire.commit(agents)
+	for _, q := range queued {
+		if q.b != nil {
+			a.wireBytes.Add(uint64(len(q.m.Data())))
+			a.applied.Add(1)
+			a.rollups.Add(uint64(len(q.b.Rollups)))
+			if p, err := strconv.Atoi(q.m.Subject()[strings.LastIndexByte(q.m.Subject(), '.')+1:]); err == nil {
+				a.mu.Lock()
+				a.perPart[p]++
+				a.mu.Unlock()
+			}
+			a.publishAlerts(q.b, q.incs)
+		}
+		q.m.Ack()
 	}
-	a.applied.Add(1)
-	a.rollups.Add(uint64(len(b.Rollups)))
-	if p, err := strconv.Atoi(m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]); err == nil {
-		a.mu.Lock()
-		a.perPart[p]++
-		a.mu.Unlock()
-	}
-	m.Ack()
 }
 
-// incidents records a batch's incident events in Redis and republishes
-// each as JSON on alerts.<site>.<host> for people watching with nats sub.
-// A redelivered batch publishes its alerts again (at least once); the
-// incident id lets a reader drop repeats.
-func (a *Aggregator) incidents(ctx context.Context, b *codec.Batch) error {
-	incs := make([]store.Incident, len(b.Events))
-	for i := range b.Events {
-		incs[i] = store.IncidentOf(b, &b.Events[i])
-	}
-	if err := a.store.ApplyIncidents(ctx, incs); err != nil {
-		return err
+// publishAlerts republishes a stored batch's incident events as JSON on
+// alerts.<site>.<host> for people watching with nats sub. A redelivered
+// batch publishes its alerts again (at least once); the incident id lets a
+// reader drop repeats.
+func (a *Aggregator) publishAlerts(b *codec.Batch, incs []store.Incident) {
+	if len(incs) == 0 {
+		return
 	}
 	subject := "alerts." + b.Site + "." + b.Host
 	for i := range incs {
 		doc, err := json.Marshal(&incs[i])
 		if err != nil {
-			return err
+			a.log.Warn("encoding alert", "subject", subject, "err", err)
+			continue
 		}
 		if err := a.nc.Publish(subject, doc); err != nil {
 			a.log.Warn("publishing alert", "subject", subject, "err", err)
 		}
 		a.alerts.Add(1)
 	}
-	return nil
 }
 
 func (a *Aggregator) healthz(w http.ResponseWriter, r *http.Request) {

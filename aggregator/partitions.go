@@ -119,8 +119,9 @@ func (ps *partitions) start(ctx context.Context, p int) (jetstream.ConsumeContex
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { a.handle(ctx, m) },
-		jetstream.PullMaxMessages(64),
+	q := newPartQueue(a.cfg.AckWait)
+	cc, err := cons.Consume(q.put,
+		jetstream.PullMaxMessages(partPull),
 		// Short pull requests: a request left on the server by a member
 		// that died or lost the partition expires sooner, so fewer
 		// batches wait out AckWait on it.
@@ -133,8 +134,135 @@ func (ps *partitions) start(ctx context.Context, p int) (jetstream.ConsumeContex
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", ConsumerName(p), err)
 	}
-	return cc, nil
+	go q.run(ctx, cc, a.handleBatch)
+	return &queuedConsume{ConsumeContext: cc, q: q}, nil
 }
+
+// partBatch is the most messages of a partition applied in one Redis round
+// trip and waiting for the worker; partPull is the most each pull asks
+// for. They are small because a delivered message's AckWait runs while it
+// waits: with P partitions about P·(partBatch+partPull) messages are
+// delivered and not acknowledged, and at T frames/s they wait about
+// P·(partBatch+partPull)/T (1.5k at 300/s: 5 s, half the default AckWait).
+// Messages waiting in the worker's queue are kept alive; those still in
+// the client library's buffer (at most partPull) are not.
+const (
+	partBatch = 16
+	partPull  = 8
+)
+
+// partQueue hands a partition's delivered messages to one worker that
+// applies them in batches, in delivery order. The consume callback blocks
+// while partBatch messages wait, so at most about 2·partBatch are
+// delivered and not yet acknowledged. Messages that wait longer than a
+// third of AckWait are marked in progress, so a slow Redis does not get
+// them redelivered (a redelivery of an applied frame is a duplicate, but
+// costs a decode and an ack).
+type partQueue struct {
+	ackWait time.Duration
+	slots   chan struct{} // one per waiting message
+	wake    chan struct{}
+	done    chan struct{} // closed when the worker has handled everything
+
+	mu   sync.Mutex
+	msgs []waiting
+	quit bool
+}
+
+type waiting struct {
+	m  jetstream.Msg
+	at time.Time // delivered, or last marked in progress
+}
+
+func newPartQueue(ackWait time.Duration) *partQueue {
+	return &partQueue{ackWait: ackWait, slots: make(chan struct{}, partBatch), wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// put is the consume callback.
+func (q *partQueue) put(m jetstream.Msg) {
+	select {
+	case q.slots <- struct{}{}:
+	case <-q.done:
+		m.Nak() // the worker is gone: hand it back
+		return
+	}
+	q.mu.Lock()
+	q.msgs = append(q.msgs, waiting{m, time.Now()})
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes up to partBatch waiting messages.
+func (q *partQueue) take(dst []jetstream.Msg) []jetstream.Msg {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := min(len(q.msgs), partBatch)
+	for _, w := range q.msgs[:n] {
+		dst = append(dst, w.m)
+	}
+	q.msgs = append(q.msgs[:0], q.msgs[n:]...)
+	for range n {
+		<-q.slots
+	}
+	return dst
+}
+
+// run applies batches until the consumer is stopped and drained.
+func (q *partQueue) run(ctx context.Context, cc jetstream.ConsumeContext, apply func(context.Context, []jetstream.Msg)) {
+	defer close(q.done)
+	tick := time.NewTicker(max(q.ackWait/3, 100*time.Millisecond))
+	defer tick.Stop()
+	var batch []jetstream.Msg
+	closed := cc.Closed()
+	for {
+		select {
+		case <-q.wake:
+		case <-tick.C:
+			q.keepAlive()
+			continue
+		case <-closed:
+			closed = nil
+			// Messages delivered before the drain ended are applied below;
+			// then the worker stops.
+		}
+		for {
+			batch = q.take(batch[:0])
+			if len(batch) == 0 {
+				break
+			}
+			apply(ctx, batch)
+			q.keepAlive()
+		}
+		if closed == nil {
+			return
+		}
+	}
+}
+
+// keepAlive marks messages that have waited a third of AckWait in progress.
+func (q *partQueue) keepAlive() {
+	now := time.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range q.msgs {
+		if now.Sub(q.msgs[i].at) >= q.ackWait/3 {
+			q.msgs[i].m.InProgress()
+			q.msgs[i].at = now
+		}
+	}
+}
+
+// queuedConsume is a partition's consumer and its worker: Closed reports
+// when both are done.
+type queuedConsume struct {
+	jetstream.ConsumeContext
+	q *partQueue
+}
+
+func (c *queuedConsume) Closed() <-chan struct{} { return c.q.done }
 
 // stopAll drains every consumer and waits up to timeout for the drains.
 func (ps *partitions) stopAll(timeout time.Duration) {

@@ -378,9 +378,8 @@ func (a *Aggregator) rejected(m jetstream.Msg, b *codec.Batch) bool {
 		g.count[reason]++
 		g.mu.Unlock()
 		a.log.Warn("rejecting batch", "subject", m.Subject(), "reason", reason, "err", err)
-		// The agent's decoder may have advanced over this frame: drop it,
-		// so the next frame reloads the state saved in Redis.
-		a.wire.forget(b.Agent)
+		// The agent's decoder advanced over this frame: drop that state.
+		a.wire.discard(b.Agent, b.Seq)
 		m.TermWithReason(truncate(err.Error()))
 		return true
 	}

@@ -28,13 +28,23 @@ type decoders struct {
 }
 
 type agentWire struct {
-	states  map[uint64]*codec.Decoder // applied frame seq → the state after it
-	newest  uint64                    // the highest seq applied here
-	pending *codec.Decoder            // decoded, not yet applied (see applied)
+	states map[uint64]*codec.Decoder // applied frame seq → the state after it
+	newest uint64                    // the highest seq applied here
+	// pend holds the states of frames decoded for the write being built
+	// (not stored yet): a later frame of the same write decodes on them.
+	pend map[uint64]*codec.Decoder
+	// done remembers the last doneSeqs applied seqs, states or not: a
+	// redelivery of an older applied frame (one that waited out AckWait in
+	// a client buffer) is a duplicate, not a delta whose base is missing.
+	done   [doneSeqs]uint64
+	doneAt int
 }
 
 // keptStates bounds the states kept per agent (each is a few tens of KB).
 const keptStates = 4
+
+// doneSeqs is how many applied seqs an agent remembers (8 bytes each).
+const doneSeqs = 128
 
 func newDecoders() *decoders { return &decoders{m: map[string]*agentWire{}} }
 
@@ -42,35 +52,55 @@ func newDecoders() *decoders { return &decoders{m: map[string]*agentWire{}} }
 // was lost); acknowledging it again is right.
 var errDuplicate = errors.New("frame already applied")
 
+// errPendingDuplicate is a second copy of a frame decoded for the write
+// being built: it is acknowledged once that write is stored.
+var errPendingDuplicate = errors.New("frame being applied")
+
 func (d *decoders) agent(name string) *agentWire {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	w := d.m[name]
 	if w == nil {
-		w = &agentWire{states: map[uint64]*codec.Decoder{}}
+		w = &agentWire{states: map[uint64]*codec.Decoder{}, pend: map[uint64]*codec.Decoder{}}
 		d.m[name] = w
 	}
 	return w
 }
 
+func (w *agentWire) applied(seq uint64) bool {
+	if w.states[seq] != nil {
+		return true
+	}
+	return seq != 0 && slices.Contains(w.done[:], seq)
+}
+
 // decode turns a parsed frame into a batch. It returns errDuplicate for a
 // frame applied before (here, or by any member: the state saved in Redis
-// is the one after it) and an error wrapping codec.ErrBaseMissing when the
+// is the one after it), errPendingDuplicate for one decoded for the write
+// being built, and an error wrapping codec.ErrBaseMissing when the
 // frame's base has not been applied (yet).
 func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) (*codec.Batch, error) {
 	w := d.agent(f.Agent)
-	if w.states[f.Seq] != nil {
+	if w.applied(f.Seq) {
 		return nil, errDuplicate
 	}
+	if w.pend[f.Seq] != nil {
+		return nil, errPendingDuplicate
+	}
 	var dec *codec.Decoder
-	if base := w.states[f.Base]; f.Base != 0 && base != nil {
+	if base := w.pend[f.Base]; f.Base != 0 && base != nil {
+		dec = base.Clone()
+	} else if base := w.states[f.Base]; f.Base != 0 && base != nil {
 		dec = base.Clone()
 	} else {
 		// Another member (or this one before a restart) may have applied
 		// the base, or this very frame: the state it saved says which.
-		p, err := st.WireState(ctx, f.Agent)
+		p, done, err := st.WireStateFor(ctx, f.Agent, f.Seq)
 		if err != nil {
 			return nil, err
+		}
+		if done {
+			return nil, errDuplicate
 		}
 		dec = codec.NewDecoder()
 		if p != nil {
@@ -86,33 +116,54 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 	if err != nil {
 		return nil, err
 	}
-	w.pending = dec
+	w.pend[f.Seq] = dec
 	return b, nil
 }
 
-// applied records that f's batch is in Redis, keeps the state it left and,
-// when f is the agent's newest frame, saves that state.
-func (d *decoders) applied(ctx context.Context, st *store.Store, f *codec.Frame) error {
-	w := d.agent(f.Agent)
-	dec := w.pending
-	w.pending = nil
-	if dec == nil || dec.Seq() != f.Seq {
-		return fmt.Errorf("aggregator: no decoded state for %s/%d", f.Agent, f.Seq)
+// saveStates queues, last in wr, the state of each agent's newest frame
+// decoded for wr when it is the agent's newest applied: the state lands in
+// Redis only if the frames before it in the pipeline did.
+func (d *decoders) saveStates(ctx context.Context, wr *store.Write, agents []string) {
+	for _, name := range agents {
+		w := d.agent(name)
+		if len(w.pend) == 0 {
+			continue
+		}
+		seq := slices.Max(slices.Collect(maps.Keys(w.pend)))
+		if seq < w.newest {
+			continue // older frames that waited for their base; the newest state stays saved
+		}
+		wr.SetWireState(ctx, name, w.pend[seq].MarshalState(nil))
 	}
-	w.states[f.Seq] = dec
-	for len(w.states) > keptStates {
-		delete(w.states, slices.Min(slices.Collect(maps.Keys(w.states))))
+}
+
+// commit records that the frames decoded for a write are stored: their
+// states become the agents' applied states.
+func (d *decoders) commit(agents []string) {
+	for _, name := range agents {
+		w := d.agent(name)
+		for seq, dec := range w.pend {
+			w.states[seq] = dec
+			w.done[w.doneAt] = seq
+			w.doneAt = (w.doneAt + 1) % doneSeqs
+			w.newest = max(w.newest, seq)
+		}
+		clear(w.pend)
+		for len(w.states) > keptStates {
+			delete(w.states, slices.Min(slices.Collect(maps.Keys(w.states))))
+		}
 	}
-	if f.Seq < w.newest {
-		return nil // an older frame that waited for its base; the newest state stays saved
-	}
-	w.newest = f.Seq
-	return st.SetWireState(ctx, f.Agent, dec.MarshalState(nil))
+}
+
+// discard drops the decoded, unstored state of agent's frame seq (a frame
+// rejected or not written): frames decoded on it cannot be applied either.
+func (d *decoders) discard(agent string, seq uint64) {
+	w := d.agent(agent)
+	delete(w.pend, seq)
 }
 
 // forget drops an agent's states, whose newest may not match Redis any
-// more (a frame decoded but not stored): the next frame reloads the saved
-// state.
+// more (a write failed): the next frame reloads the saved state.
 func (d *decoders) forget(agent string) {
 	d.mu.Lock()
 	delete(d.m, agent)

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
 )
 
 // Limits bound what one request may cost.
@@ -263,7 +265,14 @@ func (a *API) rangeQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.limits.Timeout)
 	defer cancel()
-	q, err := a.engine.NewRangeQuery(ctx, a.q, nil, qs, start, end, step)
+	// Hourly points are an hour apart: look back an hour (and a minute)
+	// for them, where the default 5 min would see only evaluation times
+	// just after an hour's end.
+	var opts promql.QueryOpts
+	if a.q.Hourly(step.Milliseconds(), start.UnixMilli(), time.Now()) {
+		opts = promql.NewPrometheusQueryOpts(false, time.Duration(store.HourMs)*time.Millisecond+time.Minute, nil)
+	}
+	q, err := a.engine.NewRangeQuery(ctx, a.q, opts, qs, start, end, step)
 	if err != nil {
 		a.fail(w, badData("invalid parameter \"query\": %v", err))
 		return

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -61,6 +62,16 @@ type Queryable struct {
 	// Detail, when set, fetches raw samples from the agents for queries
 	// whose step is finer than the stored windows (see detailFor).
 	Detail DetailFunc
+}
+
+// Hourly tells whether a query of the given step (ms) starting at start
+// (Unix ms) reads the hourly tier: when the step is an hour or more, or
+// the start is older than the minute tier's retention.
+func (q *Queryable) Hourly(step, start int64, now time.Time) bool {
+	if step >= store.HourMs {
+		return true
+	}
+	return q.Store != nil && start < now.Add(-q.Store.Retention()).UnixMilli()
 }
 
 // Querier implements storage.Queryable.
@@ -189,7 +200,17 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	for i, m := range sel {
 		sids[i] = m.ref.ID
 	}
-	pts, err := q.q.Store.Points(ctx, sids, mint, maxt)
+	var step int64
+	if hints != nil {
+		step = hints.Step
+	}
+	hourly := q.q.Hourly(step, mint, time.Now())
+	var pts [][]store.Point
+	if hourly {
+		pts, err = q.q.Store.HourlyPoints(ctx, sids, mint, maxt)
+	} else {
+		pts, err = q.q.Store.Points(ctx, sids, mint, maxt)
+	}
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
@@ -202,7 +223,7 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 				s.samples = append(s.samples, fsample{pts[i][k].End, v})
 			}
 		}
-		if hints != nil && len(pts[i]) > 0 {
+		if hints != nil && len(pts[i]) > 0 && !hourly {
 			q.detailFor(ctx, m, len(sel), pts[i][0].Width, hints.Step, mint, maxt, s, &warn)
 		}
 		if len(s.samples) > 0 {

@@ -62,7 +62,7 @@ func IncidentOf(b *codec.Batch, e *codec.Event) Incident {
 
 // applyIncident records an open incident unless it has already closed, or
 // closes it: applying the same events again, in any order, changes nothing.
-var applyIncident = redis.NewScript(`
+const applyIncidentSrc = `
 local open, closed, log = KEYS[1], KEYS[2], KEYS[3]
 local key, state, doc, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 redis.call('ZADD', log, ts, doc)
@@ -73,7 +73,9 @@ elseif redis.call('SISMEMBER', closed, key) == 0 then
   redis.call('HSET', open, key, doc)
 end
 return 0
-`)
+`
+
+var applyIncident = redis.NewScript(applyIncidentSrc)
 
 // ApplyIncidents records incident transitions.
 func (s *Store) ApplyIncidents(ctx context.Context, incs []Incident) error {

@@ -32,6 +32,9 @@ type Options struct {
 	// printable bytes without spaces.
 	Prefix    string        `yaml:"prefix"`
 	Retention time.Duration `yaml:"retention"` // data TTL; default 15 days
+	// HourlyRetention is the TTL of the hourly tier (<p>h:<sid>), merged
+	// from the minute windows; default 400 days, at least Retention.
+	HourlyRetention time.Duration `yaml:"hourly_retention"`
 }
 
 // Validate names the first bad field.
@@ -39,6 +42,10 @@ func (o Options) Validate() error {
 	switch {
 	case o.Retention < 0:
 		return fmt.Errorf("store: retention %v must be ≥ 0", o.Retention)
+	case o.HourlyRetention < 0:
+		return fmt.Errorf("store: hourly_retention %v must be ≥ 0", o.HourlyRetention)
+	case o.HourlyRetention > 0 && o.Retention > 0 && o.HourlyRetention < o.Retention:
+		return fmt.Errorf("store: hourly_retention %v must be at least retention %v", o.HourlyRetention, o.Retention)
 	case o.DB < 0 || o.DB > 15:
 		return fmt.Errorf("store: db %d must be between 0 and 15", o.DB)
 	case len(o.Prefix) > 64:
@@ -76,6 +83,9 @@ func (o *Options) defaults() {
 	if o.Retention == 0 {
 		o.Retention = 15 * 24 * time.Hour
 	}
+	if o.HourlyRetention == 0 {
+		o.HourlyRetention = max(400*24*time.Hour, o.Retention)
+	}
 }
 
 // Store reads and writes rollups in Redis.
@@ -83,11 +93,16 @@ type Store struct {
 	rdb  *redis.Client
 	opts Options
 
-	mu    sync.Mutex
-	known map[string]struct{} // sids whose index entries are written
-	// expired holds when each sid's TTL was last refreshed (Unix s): it
-	// is refreshed at most once per expireEvery, not on every window.
-	expired map[string]int64
+	mu sync.Mutex
+	// agents caches each agent's series (write.go): ids, keys, whether
+	// the index entries are written and when each TTL was refreshed.
+	agents map[string]*agentSeries
+	// indexed holds the names and label values known written to the
+	// index sets ("set\x00member").
+	indexed map[string]struct{}
+
+	password string         // resolved Options.Password or PasswordFile
+	conns    chan *respConn // idle connections of the write path (resp.go)
 }
 
 // Open connects to Redis and checks it answers.
@@ -107,11 +122,18 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("store: redis %s: %w", opts.Addr, err)
 	}
-	return &Store{rdb: rdb, opts: opts, known: make(map[string]struct{}), expired: make(map[string]int64)}, nil
+	return &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), indexed: make(map[string]struct{}),
+		password: pw, conns: make(chan *respConn, 8)}, nil
 }
 
+// Retention is the minute tier's TTL (Options.Retention after defaults).
+func (s *Store) Retention() time.Duration { return s.opts.Retention }
+
 // Close closes the Redis client.
-func (s *Store) Close() error { return s.rdb.Close() }
+func (s *Store) Close() error {
+	s.closeConns()
+	return s.rdb.Close()
+}
 
 // Client exposes the Redis client (for health checks and tests).
 func (s *Store) Client() *redis.Client { return s.rdb }
@@ -162,52 +184,16 @@ func SeriesLabels(b *codec.Batch, s *codec.Series) []string {
 	return out
 }
 
-// Apply writes every rollup of b in one pipeline. Applying the same batch
-// again changes nothing.
+// Apply writes every rollup of b in one pipeline (a Write of one batch).
+// Applying the same batch again changes nothing.
 func (s *Store) Apply(ctx context.Context, b *codec.Batch) error {
-	pipe := s.rdb.Pipeline()
-	end := b.Start + b.Width
-	byID := make(map[uint32]*codec.Series, len(b.Series))
-	for i := range b.Series {
-		byID[b.Series[i].ID] = &b.Series[i]
+	w := s.NewWrite()
+	if err := w.Add(ctx, b); err != nil {
+		return err
 	}
-	var fresh []string
-	buf := make([]byte, 0, 128)
-	now := time.Now().Unix()
-	for i := range b.Rollups {
-		r := &b.Rollups[i]
-		ser := byID[r.ID]
-		labels := SeriesLabels(b, ser)
-		canon := Canon(ser.Name, labels)
-		sid := SeriesID(canon)
-		if !s.isKnown(sid) {
-			fresh = append(fresh, sid)
-			pipe.HSet(ctx, s.key("series"), sid, canon)
-			pipe.SAdd(ctx, s.key("names"), ser.Name)
-			pipe.SAdd(ctx, s.key("name:", ser.Name), sid)
-			for j := 0; j < len(labels); j += 2 {
-				pipe.SAdd(ctx, s.key("lnames"), labels[j])
-				pipe.SAdd(ctx, s.key("lv:", labels[j]), labels[j+1])
-			}
-		}
-		buf = AppendMember(buf[:0], end, b.Width, r)
-		dk := s.key("d:", sid)
-		pipe.ZAdd(ctx, dk, redis.Z{Score: float64(end), Member: string(buf)})
-		if s.expireDue(sid, now) {
-			pipe.PExpire(ctx, dk, s.opts.Retention)
-		}
+	if err := w.Exec(ctx); err != nil {
+		return fmt.Errorf("store: apply batch %s seq %d: %w", b.Agent, b.Seq, err)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		s.mu.Lock()
-		clear(s.expired) // whichever refreshes failed are due again
-		s.mu.Unlock()
-		return fmt.Errorf("store: apply batch %s seq %d (%d rollups): %w", b.Agent, b.Seq, len(b.Rollups), err)
-	}
-	s.mu.Lock()
-	for _, sid := range fresh {
-		s.known[sid] = struct{}{}
-	}
-	s.mu.Unlock()
 	return nil
 }
 
@@ -215,25 +201,6 @@ func (s *Store) Apply(ctx context.Context, b *codec.Batch) error {
 // expires between Retention−expireEvery and Retention after its last
 // window. (Refreshing on every window doubled the commands per rollup.)
 const expireEvery = 3600
-
-// expireDue tells whether sid's TTL should be refreshed now, and notes
-// that it will be. A failed write makes it due again (see Apply).
-func (s *Store) expireDue(sid string, now int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now-s.expired[sid] < expireEvery {
-		return false
-	}
-	s.expired[sid] = now
-	return true
-}
-
-func (s *Store) isKnown(sid string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.known[sid]
-	return ok
-}
 
 // Point is one stored window of one series.
 type Point struct {

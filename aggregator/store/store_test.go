@@ -83,8 +83,8 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	}
 	before := dump(t, s)
 	// Redelivery, also by a fresh aggregator that has not cached the index.
-	s.known = make(map[string]struct{})
-	s.expired = make(map[string]int64)
+	s.agents = make(map[string]*agentSeries)
+	s.indexed = make(map[string]struct{})
 	for _, b := range []*codec.Batch{b2, b1, b1} {
 		if err := s.Apply(ctx, b); err != nil {
 			t.Fatal(err)

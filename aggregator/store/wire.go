@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,43 @@ func (s *Store) WireState(ctx context.Context, agent string) ([]byte, error) {
 		return nil, fmt.Errorf("store: wire state of %s: %w", agent, err)
 	}
 	return p, nil
+}
+
+// AppliedSeqs is how many of an agent's newest applied sequence numbers
+// <prefix>ws:<agent> remembers.
+const AppliedSeqs = 1024
+
+// WireStateFor returns the decoder state last saved for agent, like
+// WireState, and whether frame seq is recorded as applied (in
+// <prefix>ws:<agent>, written with the frame's rollups, before the state):
+// a redelivered frame older than the saved state was applied when it is.
+func (s *Store) WireStateFor(ctx context.Context, agent string, seq uint64) ([]byte, bool, error) {
+	pipe := s.rdb.Pipeline()
+	st := pipe.Get(ctx, s.key("w:", agent))
+	sc := pipe.ZScore(ctx, s.key("ws:", agent), strconv.FormatUint(seq, 10))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, false, fmt.Errorf("store: wire state of %s: %w", agent, err)
+	}
+	p, err := st.Bytes()
+	if errors.Is(err, redis.Nil) {
+		p = nil
+	}
+	return p, sc.Err() == nil, nil
+}
+
+// MarkApplied queues recording that agent's frame seq is applied; add it
+// after the frame's rollups (Add), so the record implies them.
+func (w *Write) MarkApplied(ctx context.Context, agent string, seq uint64) {
+	k := w.s.key("ws:", agent)
+	q := strconv.FormatUint(seq, 10)
+	w.p.args("ZADD", k, q, q)
+	if !w.marked[agent] {
+		if w.marked == nil {
+			w.marked = map[string]bool{}
+		}
+		w.marked[agent] = true
+		w.trim = append(w.trim, k)
+	}
 }
 
 // SetWireState saves agent's decoder state, so whichever member owns the

@@ -28,6 +28,8 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,15 +51,22 @@ func main() {
 	queries := flag.Int("queries", 100, "query_range probes")
 	dir := flag.String("dir", "", "work directory (default: a temporary one)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the ingest phase here")
+	verbose := flag.Bool("v", false, "log the aggregator's warnings too (errors only by default)")
 	flag.Parse()
 	profile = *cpuProfile
+	if *verbose {
+		logLevel = slog.LevelWarn
+	}
 	if err := run(*agents, *windows, *series, *sites, *probes, *queries, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "edgepulse-load:", err)
 		os.Exit(1)
 	}
 }
 
-var profile string
+var (
+	profile  string
+	logLevel = slog.LevelError
+)
 
 func progress(format string, a ...any) {
 	fmt.Printf("%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, a...)...)
@@ -95,7 +104,7 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 	cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, dir+"/js"
 	cfg.Redis.Addr = rd.Addr
 	cfg.HTTP = "127.0.0.1:0"
-	a, err := aggregator.New(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	a, err := aggregator.New(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})))
 	if err != nil {
 		return err
 	}
@@ -189,6 +198,13 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 		pprof.StartCPUProfile(pf)
 		defer pprof.StopCPUProfile()
 	}
+	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr})
+	defer rdb.Close()
+	redisCPU0, err := redisCPU(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	selfCPU0 := selfCPU()
 	start := time.Now()
 	for _, f := range frames {
 		for {
@@ -214,16 +230,25 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 		return fmt.Errorf("publishes not acknowledged after 10 minutes")
 	}
 	published := time.Since(start)
-	if err := harness.WaitFor(ctx, 30*time.Minute, func() error {
+	// A lost frame never comes back: stop waiting at once.
+	lctx, lcancel := context.WithCancel(ctx)
+	defer lcancel()
+	var lost error
+	if err := harness.WaitFor(lctx, 30*time.Minute, func() error {
 		st := a.Stats()
 		if st.BaseLost+st.DecodeErrors > 0 {
-			return fmt.Errorf("lost %d frames: %+v", st.BaseLost+st.DecodeErrors, st)
+			lost = fmt.Errorf("lost %d frames: %+v", st.BaseLost+st.DecodeErrors, st)
+			lcancel()
+			return lost
 		}
 		if st.Applied < uint64(len(frames)) {
 			return fmt.Errorf("%d of %d frames applied", st.Applied, len(frames))
 		}
 		return nil
 	}); err != nil {
+		if lost != nil {
+			return lost
+		}
 		return err
 	}
 	elapsed := time.Since(start)
@@ -231,11 +256,16 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 		pprof.StopCPUProfile()
 	}
 	rate := float64(total) / elapsed.Seconds()
+	redisCPU1, err := redisCPU(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	progress("cpu during ingest: this process (aggregator, hub, publisher) %.1f s = %.2f cores, redis-server %.1f s = %.2f cores",
+		selfCPU()-selfCPU0, (selfCPU()-selfCPU0)/elapsed.Seconds(), redisCPU1-redisCPU0, (redisCPU1-redisCPU0)/elapsed.Seconds())
 	st := a.Stats()
-	progress("stored %d series-windows in %.1fs (published in %.1fs): %.0f series-windows/s, %.0f frames/s; store errors %d, base waits %d",
-		total, elapsed.Seconds(), published.Seconds(), rate, float64(len(frames))/elapsed.Seconds(), st.StoreErrors, st.BaseWaits)
+	progress("stored %d series-windows in %.1fs (published in %.1fs): %.0f series-windows/s, %.0f frames/s; store errors %d, base waits %d, redelivered %d, duplicates %d",
+		total, elapsed.Seconds(), published.Seconds(), rate, float64(len(frames))/elapsed.Seconds(), st.StoreErrors, st.BaseWaits, st.Redelivered, st.Duplicates)
 
-	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr})
 	stored, err := rdb.HLen(ctx, "ep:series").Result()
 	if err != nil {
 		return err
@@ -305,6 +335,35 @@ func pct(v []float64, p float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(math.Ceil(p*float64(len(s))))-1)]
+}
+
+// redisCPU is the CPU time redis-server has used (INFO cpu), in seconds.
+func redisCPU(ctx context.Context, rdb *redis.Client) (float64, error) {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis INFO cpu: %w", err)
+	}
+	var sum float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("redis INFO cpu %s: %w", k, err)
+			}
+			sum += f
+		}
+	}
+	return sum, nil
+}
+
+// selfCPU is the CPU time this process has used, in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 var setRE = regexp.MustCompile(`SET: ([0-9.]+) requests per second`)
