@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
@@ -147,4 +148,100 @@ func TestSeriesLimit(t *testing.T) {
 	api := NewAPI(&Queryable{Store: fill(t)}, Limits{MaxSeries: 3}, slog.New(slog.DiscardHandler))
 	instant(t, api, `node_cpu_seconds_total`, 422)
 	instant(t, api, `node_load1`, 200)
+}
+
+// TestHourlyTierQuery: a range query with a step of an hour or more reads
+// the hourly tier (compacted hours, and the hour in progress merged from
+// its minute windows); a finer step reads the minute windows.
+func TestHourlyTierQuery(t *testing.T) {
+	ctx := context.Background()
+	r, err := harness.StartRedis(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	s, err := store.Open(ctx, store.Options{Addr: r.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	h0 := int64(t0) / store.HourMs * store.HourMs
+	for w := range int64(150) { // two whole hours and half of a third
+		v := float64(w/60 + 1) // 1 in the first hour, 2 in the second, 3 after
+		b := &codec.Batch{Version: codec.Version, Agent: "s1/h1", Site: "s1", Host: "h1", Seq: uint64(w + 1),
+			Start: h0 + w*60_000, Width: 60_000,
+			Series:  []codec.Series{{ID: 1, Name: "node_load1"}},
+			Rollups: []codec.Rollup{{ID: 1, Count: 60, Sum: 60 * v, Min: v, Max: v + float64(w%60)/100, First: v, Last: v}}}
+		if err := s.Apply(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := NewAPI(&Queryable{Store: s}, Limits{}, slog.New(slog.DiscardHandler))
+	rangeQuery := func(q string, step int64) []float64 {
+		t.Helper()
+		u := "/api/v1/query_range?" + url.Values{"query": {q}, "start": {strconv.FormatInt((h0+store.HourMs)/1000, 10)},
+			"end": {strconv.FormatInt((h0+3*store.HourMs)/1000, 10)}, "step": {strconv.FormatInt(step, 10)}}.Encode()
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, httptest.NewRequest("GET", u, nil))
+		if rec.Code != 200 {
+			t.Fatalf("%s: status %d: %s", q, rec.Code, rec.Body)
+		}
+		var resp struct {
+			Data struct{ Result []struct{ Values [][2]any } }
+		}
+		json.NewDecoder(rec.Body).Decode(&resp)
+		if len(resp.Data.Result) != 1 {
+			t.Fatalf("%s step %d: %d series", q, step, len(resp.Data.Result))
+		}
+		var out []float64
+		for _, v := range resp.Data.Result[0].Values {
+			f, _ := strconv.ParseFloat(v[1].(string), 64)
+			out = append(out, f)
+		}
+		return out
+	}
+	tests := []struct {
+		q    string
+		step int64
+		want []float64
+	}{
+		// Evaluated at the ends of hours 1, 2 and 3 (the third in progress,
+		// 30 windows): the hourly points.
+		{"node_load1:count", 3600, []float64{3600, 3600, 1800}},
+		{"node_load1:max", 3600, []float64{1.59, 2.59, 3.29}},
+		{"node_load1:avg", 3600, []float64{1, 2, 3}},
+		// A 30 min step still reads minute windows.
+		{"node_load1:count", 1800, []float64{60, 60, 60, 60, 60}},
+	}
+	for _, tt := range tests {
+		got := rangeQuery(tt.q, tt.step)
+		if len(got) != len(tt.want) {
+			t.Fatalf("%s step %d = %v, want %v", tt.q, tt.step, got, tt.want)
+		}
+		for i := range got {
+			if math.Abs(got[i]-tt.want[i]) > 1e-9 {
+				t.Fatalf("%s step %d = %v, want %v", tt.q, tt.step, got, tt.want)
+			}
+		}
+	}
+}
+
+func TestHourlyChoice(t *testing.T) {
+	s := fill(t)
+	q := &Queryable{Store: s}
+	now := time.Unix(t0/1000, 0).Add(30 * 24 * time.Hour)
+	tests := []struct {
+		step, start int64
+		want        bool
+	}{
+		{60_000, now.Add(-time.Hour).UnixMilli(), false},
+		{store.HourMs, now.Add(-time.Hour).UnixMilli(), true},
+		{60_000, now.Add(-16 * 24 * time.Hour).UnixMilli(), true}, // older than the 15-day retention
+		{60_000, now.Add(-14 * 24 * time.Hour).UnixMilli(), false},
+	}
+	for _, tt := range tests {
+		if got := q.Hourly(tt.step, tt.start, now); got != tt.want {
+			t.Errorf("Hourly(step %d, start %d) = %v, want %v", tt.step, tt.start, got, tt.want)
+		}
+	}
 }

@@ -204,12 +204,25 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	if hints != nil {
 		step = hints.Step
 	}
-	hourly := q.q.Hourly(step, mint, time.Now())
+	// hourly: the hourly tier only; old: hours before the minute tier's
+	// retention come from the hourly tier.
+	hourly, old := step >= store.HourMs, q.q.Hourly(step, mint, time.Now())
 	var pts [][]store.Point
 	if hourly {
 		pts, err = q.q.Store.HourlyPoints(ctx, sids, mint, maxt)
 	} else {
 		pts, err = q.q.Store.Points(ctx, sids, mint, maxt)
+		if err == nil && old {
+			// The range starts before the minute tier's retention: hours
+			// before a series' oldest minute window come from the hourly
+			// tier.
+			var hp [][]store.Point
+			if hp, err = q.q.Store.HourlyPoints(ctx, sids, mint, maxt); err == nil {
+				for i := range pts {
+					pts[i] = olderHours(hp[i], pts[i])
+				}
+			}
+		}
 	}
 	if err != nil {
 		return storage.ErrSeriesSet(err)
@@ -223,7 +236,7 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 				s.samples = append(s.samples, fsample{pts[i][k].End, v})
 			}
 		}
-		if hints != nil && len(pts[i]) > 0 && !hourly {
+		if hints != nil && len(pts[i]) > 0 && !old {
 			q.detailFor(ctx, m, len(sel), pts[i][0].Width, hints.Step, mint, maxt, s, &warn)
 		}
 		if len(s.samples) > 0 {
@@ -231,6 +244,23 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		}
 	}
 	return &seriesSet{list: out, i: -1, warn: warn}
+}
+
+// olderHours returns the hourly points that end before the minute
+// windows begin, followed by the minute windows.
+func olderHours(hours, minutes []store.Point) []store.Point {
+	if len(minutes) == 0 {
+		return hours
+	}
+	first := minutes[0].End - minutes[0].Width
+	n := 0
+	for n < len(hours) && hours[n].End <= first {
+		n++
+	}
+	if n == 0 {
+		return minutes
+	}
+	return append(hours[:n:n], minutes...)
 }
 
 func (q *querier) LabelValues(ctx context.Context, name string, _ *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"reflect"
+	"strconv"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestMergeHour(t *testing.T) {
+	const end = 7_200_000
+	w := func(end int64, count uint32, sum, mn, mx, first, last float64, q ...float64) Point {
+		p := Point{End: end, Width: 60_000, Count: count, Sum: sum, Min: mn, Max: mx, First: first, Last: last}
+		if len(q) == 3 {
+			p.P50, p.P90, p.P99, p.HasQuantiles = q[0], q[1], q[2], true
+		}
+		return p
+	}
+	a := w(3_660_000, 60, 60, 0.5, 2, 1, 1.5, 1, 1.5, 1.9)
+	b := w(3_720_000, 60, 120, 1, 4, 2, 3, 2, 3, 3.8)
+	c := w(3_780_000, 30, 90, 2, 9, 4, 5, 3, 6, 8.5)
+	tests := []struct {
+		name string
+		in   []Point
+		want Point
+		ok   bool
+	}{
+		{"empty", nil, Point{}, false},
+		{"one window", []Point{a}, Point{End: end, Width: HourMs, Count: 60, Sum: 60, Min: 0.5, Max: 2, First: 1, Last: 1.5, P50: 1, P90: 1.5, P99: 1.9, HasQuantiles: true}, true},
+		{"three windows", []Point{a, b, c}, Point{End: end, Width: HourMs, Count: 150, Sum: 270, Min: 0.5, Max: 9, First: 1, Last: 5,
+			P50: 2, P90: 6, P99: 8.5, HasQuantiles: true}, true},
+		{"any order, repeats", []Point{c, a, b, a, c}, Point{End: end, Width: HourMs, Count: 150, Sum: 270, Min: 0.5, Max: 9, First: 1, Last: 5,
+			P50: 2, P90: 6, P99: 8.5, HasQuantiles: true}, true},
+		{"a window without quantiles", []Point{a, w(3_720_000, 60, 120, 1, 4, 2, 3)}, Point{End: end, Width: HourMs, Count: 120, Sum: 180, Min: 0.5, Max: 4, First: 1, Last: 3}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := MergeHour(tt.in, end)
+			if ok != tt.ok || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("MergeHour = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestHourlyTier applies windows over two hours and a bit: the first
+// whole hour is compacted when the next begins, from the stored windows;
+// applying everything again (a fresh process, redeliveries, a late
+// window) changes nothing; HourlyPoints merges the hours not compacted
+// yet from the minute windows.
+func TestHourlyTier(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	h0 := int64(1_700_000_000_000) / HourMs * HourMs
+	var seq uint64
+	apply := func(w int) {
+		t.Helper()
+		seq++
+		if err := s.Apply(ctx, batch(seq, h0+int64(w)*60_000, 1+float64(w%7))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for w := range 125 { // hours h0 and h0+1 whole, 5 windows of h0+2
+		apply(w)
+	}
+	refs, err := s.SeriesOf(ctx, []string{"node_load1"})
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("SeriesOf = %v, %v", refs, err)
+	}
+	sid := refs[0].ID
+	hk := "t:h:" + sid
+	got := s.rdb.ZRangeWithScores(ctx, hk, 0, -1).Val()
+	if len(got) != 2 || got[0].Score != float64(h0+HourMs) || got[1].Score != float64(h0+2*HourMs) {
+		t.Fatalf("hourly tier holds %v, want the hours ending %d and %d", got, h0+HourMs, h0+2*HourMs)
+	}
+	minutes, err := s.Points(ctx, []string{sid}, h0+1, h0+HourMs)
+	if err != nil || len(minutes[0]) != 60 {
+		t.Fatalf("minute windows of the first hour: %d, %v", len(minutes[0]), err)
+	}
+	want, _ := MergeHour(minutes[0], h0+HourMs)
+	if p, err := ParseMember(got[0].Member.(string)); err != nil || !reflect.DeepEqual(p, want) {
+		t.Fatalf("hourly point %+v (%v), want %+v", p, err, want)
+	}
+	if want.Count != 3600 || want.Min != 0.5 || want.Max != 14 {
+		t.Fatalf("merged hour %+v: want count 3600, min 0.5, max 14", want)
+	}
+	if ttl := s.rdb.PTTL(ctx, hk).Val(); ttl <= s.opts.Retention || ttl > s.opts.HourlyRetention {
+		t.Fatalf("hourly TTL %v, want (%v, %v]", ttl, s.opts.Retention, s.opts.HourlyRetention)
+	}
+
+	before := dump(t, s)
+	// A fresh process redelivers windows of both compacted hours, then the
+	// newest again: nothing changes.
+	s.agents = make(map[string]*agentSeries)
+	s.indexed = make(map[string]struct{})
+	for _, w := range []int{124, 10, 70, 124} {
+		if err := s.Apply(ctx, batch(uint64(w+1), h0+int64(w)*60_000, 1+float64(w%7))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := dump(t, s); !reflect.DeepEqual(before, after) {
+		t.Fatalf("re-applying changed Redis:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// A late window of a compacted hour (one that was missing) is merged in.
+	if err := s.rdb.ZRemRangeByScore(ctx, "t:d:"+sid, "(0", strconv64(h0+30*60_000+60_000)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, batch(31, h0+30*60_000, 1+float64(30%7))); err != nil {
+		t.Fatal(err)
+	}
+	got2 := s.rdb.ZRangeByScore(ctx, hk, &redis.ZRangeBy{Min: strconv64(h0 + HourMs), Max: strconv64(h0 + HourMs)}).Val()
+	if p, _ := ParseMember(got2[0]); len(got2) != 1 || p.Count != 30*60 {
+		t.Fatalf("after removing 30 windows and a late one: hourly %v, want one hour of count 1800", got2)
+	}
+
+	// HourlyPoints: two compacted hours, and the hour in progress merged
+	// from its 5 minute windows.
+	hp, err := s.HourlyPoints(ctx, []string{sid}, h0, h0+3*HourMs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hp[0]) != 3 || hp[0][2].End != h0+3*HourMs || hp[0][2].Count != 5*60 {
+		t.Fatalf("HourlyPoints = %+v, want 3 hours, the last of count 300", hp[0])
+	}
+}
+
+func strconv64(v int64) string { return strconv.FormatInt(v, 10) }
