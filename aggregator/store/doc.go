@@ -9,6 +9,9 @@
 //	<p>lnames            SET   label names
 //	<p>lv:<label>        SET   values seen for that label
 //	<p>d:<sid>           ZSET  score = window end (Unix ms), member = one rollup
+//	<p>h:<sid>           ZSET  hourly tier: score = hour end, member = the hour merged
+//	<p>w:<agent>         STRING decoder state after the agent's newest frame
+//	<p>ws:<agent>        ZSET  the agent's last applied frame seqs
 //
 // <p> is the key prefix (default "ep:"); sid is the 16-hex-digit FNV-1a-64
 // of the canonical series text. A rollup member is the text
@@ -19,7 +22,11 @@
 //
 // # Types
 //
-// [Store] is safe for concurrent use; it owns a go-redis client.
+// [Store] is safe for concurrent use; it owns a go-redis client for reads
+// and a few hand-written RESP connections for the write path. [Write]
+// gathers the writes of several frames into one pipelined round trip;
+// one goroutine uses a Write. [MergeHour] merges minute windows into an
+// hourly rollup.
 //
 // # Imports
 //

@@ -204,13 +204,21 @@ func (s *Store) putConn(rc *respConn) {
 	}
 }
 
-// execResp sends p on a write connection.
-func (s *Store) execResp(ctx context.Context, p *respPipe) error {
+// execResp sends the pipelines one after the other on a write connection,
+// each only when the one before had no error reply.
+func (s *Store) execResp(ctx context.Context, ps ...*respPipe) error {
 	rc, err := s.getConn(ctx)
 	if err != nil {
 		return fmt.Errorf("redis %s: %w", s.opts.Addr, err)
 	}
-	err = rc.do(ctx, p)
+	for _, p := range ps {
+		if p.n == 0 {
+			continue
+		}
+		if err = rc.do(ctx, p); err != nil {
+			break
+		}
+	}
 	var er errReply
 	if err != nil && !errors.As(err, &er) {
 		rc.c.Close()

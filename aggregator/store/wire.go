@@ -50,12 +50,13 @@ func (s *Store) WireStateFor(ctx context.Context, agent string, seq uint64) ([]b
 	return p, sc.Err() == nil, nil
 }
 
-// MarkApplied queues recording that agent's frame seq is applied; add it
-// after the frame's rollups (Add), so the record implies them.
+// MarkApplied queues recording that agent's frame seq is applied; Exec
+// sends it only after the data pipeline (the rollups) succeeded, so the
+// record implies them.
 func (w *Write) MarkApplied(ctx context.Context, agent string, seq uint64) {
 	k := w.s.key("ws:", agent)
 	q := strconv.FormatUint(seq, 10)
-	w.p.args("ZADD", k, q, q)
+	w.c.args("ZADD", k, q, q)
 	if !w.marked[agent] {
 		if w.marked == nil {
 			w.marked = map[string]bool{}

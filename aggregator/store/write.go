@@ -15,18 +15,22 @@ import (
 )
 
 // Write gathers the Redis writes of several frames — rollups, hourly
-// tier, incidents, decoder states, backhaul counters — and sends them in
-// one pipelined round trip (Exec). Redis runs one connection's commands in
-// the order they were sent, so whatever is added last (the aggregator adds
-// the decoder states last) is stored only if everything before it was: a
-// decoder state in Redis implies its frames' rollups are there. Every
-// command is idempotent except the backhaul counters (a meter: a
-// redelivered frame counts again).
+// tier, incidents, backhaul counters, applied seqs, decoder states — and
+// Exec sends them in two pipelines on one connection: the data, then,
+// only when no command of it failed, the records that say it is stored
+// (MarkApplied, SetWireState). So a decoder state or an applied seq in
+// Redis implies the frames' rollups are there. Every command is
+// idempotent except the backhaul counters (a meter: a redelivered frame
+// counts again).
 //
 // A Write is used by one goroutine; several Writes may run at once.
 type Write struct {
-	s   *Store
-	p   respPipe
+	s *Store
+	p respPipe // data: sent first
+	// c holds what says the data is stored (applied seqs, decoder
+	// states): sent only after p got no error reply, on the same
+	// connection.
+	c   respPipe
 	now int64 // Unix s, for TTL refreshes
 
 	touched []*agentSeries // agents whose caches this Write advanced
@@ -326,12 +330,12 @@ func (w *Write) pexpire(key string, ttl time.Duration) {
 
 // SetWireState queues saving agent's decoder state (see Store.SetWireState).
 func (w *Write) SetWireState(ctx context.Context, agent string, state []byte) {
-	w.p.cmd(5)
-	w.p.str("SET")
-	w.p.str(w.s.key("w:", agent))
-	w.p.bytes(state)
-	w.p.str("PX")
-	w.p.int(WireStateTTL.Milliseconds())
+	w.c.cmd(5)
+	w.c.str("SET")
+	w.c.str(w.s.key("w:", agent))
+	w.c.bytes(state)
+	w.c.str("PX")
+	w.c.int(WireStateTTL.Milliseconds())
 }
 
 // AddBackhaul queues counting one frame (see Store.AddBackhaul).
@@ -371,16 +375,19 @@ func (w *Write) AddIncidents(ctx context.Context, incs []Incident) error {
 // of the commands may have run; every caller redelivers the frames, and
 // the caches it advanced are dropped so the next write starts over.
 func (w *Write) Exec(ctx context.Context) error {
-	if w.p.n == 0 {
+	if w.p.n+w.c.n == 0 {
 		putBuf(w.p.buf)
 		w.p = respPipe{}
 		return nil
 	}
 	for _, k := range w.trim {
-		w.p.args("ZREMRANGEBYRANK", k, "0", strconv.Itoa(-AppliedSeqs-1))
-		w.pexpire(k, WireStateTTL)
+		w.c.args("ZREMRANGEBYRANK", k, "0", strconv.Itoa(-AppliedSeqs-1))
+		w.c.cmd(3)
+		w.c.str("PEXPIRE")
+		w.c.str(k)
+		w.c.int(WireStateTTL.Milliseconds())
 	}
-	err := w.s.execResp(ctx, &w.p)
+	err := w.s.execResp(ctx, &w.p, &w.c)
 	putBuf(w.p.buf)
 	w.p = respPipe{}
 	if err != nil {
