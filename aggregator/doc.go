@@ -42,8 +42,13 @@
 //
 // Run blocks until its context is done or Close is called; Stats and Ring
 // are safe from any goroutine. One goroutine (the membership loop) changes
-// the set of partition consumers; message handlers run on the consumers'
-// goroutines and touch only atomic counters and the mutex-guarded stats.
+// the set of partition consumers. Each partition's consume callback queues
+// its messages for one worker goroutine per partition (partitions.go),
+// which applies them in batches of up to 16 in delivery order — one
+// pipelined Redis write per batch, at most 4 writes in flight — and keeps
+// queued messages alive (InProgress) past a third of AckWait. Workers
+// touch only atomic counters, the mutex-guarded stats and their agents'
+// decoder states (an agent's frames land in one partition).
 //
 // # Imports
 //
