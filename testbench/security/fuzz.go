@@ -22,7 +22,7 @@ type FuzzTarget struct {
 // FuzzTargets lists every decoder's fuzz target: the batch codec and the
 // wire frames, the
 // aggregator's batch validation, the query API's parameters, the stored
-// ZSET members, the procfs parsers, the detector CSV reader and the ring's
+// ZSET members and Redis replies of the write path, the procfs parsers, the detector CSV reader and the ring's
 // configuration and partition mapping.
 var FuzzTargets = []FuzzTarget{
 	{"./codec", "FuzzDecode"},
@@ -30,6 +30,7 @@ var FuzzTargets = []FuzzTarget{
 	{"./aggregator", "FuzzValidateBatch"},
 	{"./aggregator/query", "FuzzQueryParams"},
 	{"./aggregator/store", "FuzzParseMember"},
+	{"./aggregator/store", "FuzzReadReply"},
 	{"./edge/collect", "FuzzParsers"},
 	{"./detect", "FuzzCSVReader"},
 	{"./ring", "FuzzNew"},
