@@ -72,6 +72,7 @@ type seriesInfo struct {
 	hkey   string // <p>h:<sid>
 	zadd   []byte // RESP of "ZADD <dkey>" (4 arguments)
 	known  bool   // index entries written
+	queued bool   // index entries queued in a Write not executed yet
 	// expired is when the minute key's TTL was last refreshed (Unix s).
 	expired int64
 	// hour is the start of the newest hour a window was written for.
@@ -215,7 +216,8 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 		}
 	}
 	for i, si := range infos {
-		if !si.known {
+		if !si.known && !si.queued {
+			si.queued = true // by this Write; the cache is dropped if it fails
 			w.fresh = append(w.fresh, freshSeries{ac, si})
 			w.p.args("HSET", w.s.key("series"), si.sid, si.canon)
 			w.p.args("SADD", w.s.key("name:", si.name), si.sid)

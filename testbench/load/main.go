@@ -12,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -204,6 +205,10 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 	if err != nil {
 		return err
 	}
+	// Command statistics of the ingest only (not redis-benchmark's).
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		return err
+	}
 	selfCPU0 := selfCPU()
 	start := time.Now()
 	for _, f := range frames {
@@ -262,6 +267,9 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 	}
 	progress("cpu during ingest: this process (aggregator, hub, publisher) %.1f s = %.2f cores, redis-server %.1f s = %.2f cores",
 		selfCPU()-selfCPU0, (selfCPU()-selfCPU0)/elapsed.Seconds(), redisCPU1-redisCPU0, (redisCPU1-redisCPU0)/elapsed.Seconds())
+	if top, err := redisTopCommands(ctx, rdb, 5); err == nil {
+		progress("redis time by command (INFO commandstats): %s", top)
+	}
 	st := a.Stats()
 	progress("stored %d series-windows in %.1fs (published in %.1fs): %.0f series-windows/s, %.0f frames/s; store errors %d, base waits %d, redelivered %d, duplicates %d",
 		total, elapsed.Seconds(), published.Seconds(), rate, float64(len(frames))/elapsed.Seconds(), st.StoreErrors, st.BaseWaits, st.Redelivered, st.Duplicates)
@@ -355,6 +363,46 @@ func redisCPU(ctx context.Context, rdb *redis.Client) (float64, error) {
 		}
 	}
 	return sum, nil
+}
+
+// redisTopCommands lists the n commands Redis spent the most time in,
+// with calls and µs per call.
+func redisTopCommands(ctx context.Context, rdb *redis.Client, n int) (string, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return "", err
+	}
+	type cs struct {
+		name          string
+		calls         int64
+		usec, perCall float64
+	}
+	var all []cs
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		c := cs{name: strings.TrimPrefix(name, "cmdstat_")}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				c.calls, _ = strconv.ParseInt(v, 10, 64)
+			case "usec":
+				c.usec, _ = strconv.ParseFloat(v, 64)
+			case "usec_per_call":
+				c.perCall, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		all = append(all, c)
+	}
+	slices.SortFunc(all, func(a, b cs) int { return cmp.Compare(b.usec, a.usec) })
+	var out []string
+	for _, c := range all[:min(n, len(all))] {
+		out = append(out, fmt.Sprintf("%s %.1f s (%d calls, %.2f µs each)", c.name, c.usec/1e6, c.calls, c.perCall))
+	}
+	return strings.Join(out, "; "), nil
 }
 
 // selfCPU is the CPU time this process has used, in seconds.
