@@ -19,21 +19,28 @@ import (
 
 const t0 = 1_700_000_000_000 // a window boundary, Unix ms
 
+// openStore starts a Redis of the test's own and opens a store on it.
+func openStore(t testing.TB) *store.Store {
+	t.Helper()
+	r, err := harness.StartRedis(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	s, err := store.Open(context.Background(), store.Options{Addr: r.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // fill stores 10 one-minute windows for two hosts: each CPU's user
 // counter grows by host-specific rates, memory and load are constants.
 func fill(t testing.TB) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	r, err := harness.StartRedis(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Stop)
-	s, err := store.Open(ctx, store.Options{Addr: r.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openStore(t)
 	for h, host := range []string{"h1", "h2"} {
 		rate := float64(h + 1) // h1 burns 1 cpu-second per second per cpu, h2 two
 		for w := range int64(10) {
@@ -155,16 +162,7 @@ func TestSeriesLimit(t *testing.T) {
 // its minute windows); a finer step reads the minute windows.
 func TestHourlyTierQuery(t *testing.T) {
 	ctx := context.Background()
-	r, err := harness.StartRedis(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Stop)
-	s, err := store.Open(ctx, store.Options{Addr: r.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openStore(t)
 	h0 := int64(t0) / store.HourMs * store.HourMs
 	for w := range int64(150) { // two whole hours and half of a third
 		v := float64(w/60 + 1) // 1 in the first hour, 2 in the second, 3 after

@@ -115,33 +115,13 @@ func appendPoint(b []byte, p *Point) []byte {
 // merged from the minute windows on the fly, so the tier has no hole at
 // its recent end.
 func (s *Store) HourlyPoints(ctx context.Context, sids []string, mint, maxt int64) ([][]Point, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(sids))
-	for i, sid := range sids {
-		cmds[i] = pipe.ZRangeByScore(ctx, s.key("h:", sid), &redis.ZRangeBy{
-			Min: strconv.FormatInt(mint, 10), Max: strconv.FormatInt(maxt, 10),
-		})
+	out, err := s.rangePoints(ctx, "h:", "hourly points", sids, mint, maxt)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, fmt.Errorf("store: hourly points of %d series: %w", len(sids), err)
-	}
-	out := make([][]Point, len(sids))
-	var tail []int // series whose newest hours may not be compacted
-	for i, c := range cmds {
-		pts := make([]Point, 0, len(c.Val())+2)
-		for _, m := range c.Val() {
-			p, err := ParseMember(m)
-			if err != nil {
-				return nil, err
-			}
-			if n := len(pts); n > 0 && pts[n-1].End == p.End {
-				pts[n-1] = p
-				continue
-			}
-			pts = append(pts, p)
-		}
-		out[i] = pts
-		tail = append(tail, i)
+	tail := make([]int, len(sids)) // series whose newest hours may not be compacted: all
+	for i := range tail {
+		tail[i] = i
 	}
 	// The tail: minute windows after the newest hourly point (or the whole
 	// range when there is none), merged per hour.
@@ -157,7 +137,7 @@ func (s *Store) HourlyPoints(ctx context.Context, sids []string, mint, maxt int6
 	if len(tsids) == 0 {
 		return out, nil
 	}
-	pipe = s.rdb.Pipeline()
+	pipe := s.rdb.Pipeline()
 	mcmds := make([]*redis.StringSliceCmd, len(tail))
 	for k, i := range tail {
 		mcmds[k] = pipe.ZRangeByScore(ctx, s.key("d:", sids[i]), &redis.ZRangeBy{

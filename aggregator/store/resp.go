@@ -112,9 +112,15 @@ func (rc *respConn) do(ctx context.Context, p *respPipe) error {
 	if _, err := rc.c.Write(p.buf); err != nil {
 		return err
 	}
+	return readReplies(rc.r, p.n, 0)
+}
+
+// readReplies reads n replies: the first error reply, after reading them
+// all, or the first failure to read (the connection is then unusable).
+func readReplies(r *bufio.Reader, n, depth int) error {
 	var first error
-	for range p.n {
-		err := readReply(rc.r, 0)
+	for range max(n, 0) {
+		err := readReply(r, depth)
 		var er errReply
 		if errors.As(err, &er) {
 			if first == nil {
@@ -166,21 +172,7 @@ func readReply(r *bufio.Reader, depth int) error {
 		if err != nil {
 			return fmt.Errorf("redis: array length %q: %w", body, err)
 		}
-		var first error
-		for range max(n, 0) {
-			err := readReply(r, depth+1)
-			var er errReply
-			if errors.As(err, &er) {
-				if first == nil {
-					first = err
-				}
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return first
+		return readReplies(r, n, depth+1)
 	}
 	return fmt.Errorf("redis: unknown reply type %q", line[0])
 }

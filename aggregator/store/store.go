@@ -315,19 +315,26 @@ func (s *Store) SeriesOf(ctx context.Context, names []string) ([]SeriesRef, erro
 // (Unix ms), oldest first, one per window end (should two differing
 // members ever share a window, the lexically last wins).
 func (s *Store) Points(ctx context.Context, sids []string, mint, maxt int64) ([][]Point, error) {
+	return s.rangePoints(ctx, "d:", "points", sids, mint, maxt)
+}
+
+// rangePoints reads the members of each series' zset under prefix (d: the
+// minute windows, h: the hourly tier) whose window ends are in [mint,
+// maxt], oldest first, one per window end (the lexically last wins).
+func (s *Store) rangePoints(ctx context.Context, prefix, what string, sids []string, mint, maxt int64) ([][]Point, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringSliceCmd, len(sids))
 	for i, sid := range sids {
-		cmds[i] = pipe.ZRangeByScore(ctx, s.key("d:", sid), &redis.ZRangeBy{
+		cmds[i] = pipe.ZRangeByScore(ctx, s.key(prefix, sid), &redis.ZRangeBy{
 			Min: strconv.FormatInt(mint, 10), Max: strconv.FormatInt(maxt, 10),
 		})
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, fmt.Errorf("store: points of %d series: %w", len(sids), err)
+		return nil, fmt.Errorf("store: %s of %d series: %w", what, len(sids), err)
 	}
 	out := make([][]Point, len(sids))
 	for i, c := range cmds {
-		pts := make([]Point, 0, len(c.Val()))
+		pts := make([]Point, 0, len(c.Val())+2)
 		for _, m := range c.Val() {
 			p, err := ParseMember(m)
 			if err != nil {
