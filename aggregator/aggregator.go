@@ -67,6 +67,9 @@ type Stats struct {
 	SeriesDroppedHost, SeriesDroppedSite uint64
 	// SeriesTracked is the number of distinct series the caps track.
 	SeriesTracked int64
+	// AgentsDecoding is the number of agents whose decoder states this
+	// member holds (agents idle for 15 minutes are dropped).
+	AgentsDecoding int
 }
 
 // Aggregator is one running regional aggregator.
@@ -255,7 +258,8 @@ func (a *Aggregator) Stats() Stats {
 		Owned: a.parts.owned(), Members: members, Rebalances: a.rebalances.Load(), Redelivered: a.redelivered.Load(),
 		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), KeyframesAsked: a.keyframes.asked.Load(), FrameBytes: a.wireBytes.Load(),
 		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
-		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load()}
+		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load(),
+		AgentsDecoding: a.wire.agents()}
 }
 
 // Ring is the stored partition assignment this member consumes by (see

@@ -488,3 +488,31 @@ func TestKeyframeAsked(t *testing.T) {
 		t.Fatalf("second keyframe request within a minute: %s", m.Subject)
 	}
 }
+
+// TestDecodersIdleSweep: the states of an agent not seen for idleAgent
+// are dropped by a later sweep; agents seen lately stay.
+func TestDecodersIdleSweep(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	d := newDecoders()
+	d.now = func() time.Time { return now }
+	old := d.agent("s1/gone")
+	old.newest = 7
+	d.agent("s1/live")
+	now = now.Add(idleAgent / 2)
+	for range sweepEvery {
+		d.agent("s1/live")
+	}
+	if n := d.agents(); n != 2 {
+		t.Fatalf("%d agents after half the idle time, want 2", n)
+	}
+	now = now.Add(idleAgent/2 + time.Second)
+	for range sweepEvery {
+		d.agent("s1/live")
+	}
+	if n := d.agents(); n != 1 {
+		t.Fatalf("%d agents after s1/gone idled out, want 1", n)
+	}
+	if w := d.agent("s1/gone"); w == old || w.newest != 0 {
+		t.Fatal("s1/gone kept its states past the idle time")
+	}
+}

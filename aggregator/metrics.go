@@ -40,6 +40,7 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(b, "# HELP edgepulse_aggregator_series_dropped_total New series dropped by a cardinality cap, by scope.\n# TYPE edgepulse_aggregator_series_dropped_total counter\n")
 	fmt.Fprintf(b, "edgepulse_aggregator_series_dropped_total{scope=\"host\"} %d\nedgepulse_aggregator_series_dropped_total{scope=\"site\"} %d\n", st.SeriesDroppedHost, st.SeriesDroppedSite)
+	metric("edgepulse_aggregator_agents_decoding", "gauge", "Agents whose frame decoder states this member holds.", float64(st.AgentsDecoding))
 	metric("edgepulse_aggregator_series_tracked", "gauge", "Distinct series the cardinality caps track on this member.", float64(st.SeriesTracked))
 	gs := a.api.GuardStats()
 	metric("edgepulse_query_unauthorized_total", "counter", "Query API requests without a valid bearer token (401).", float64(gs.Unauthorized))

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
@@ -22,10 +23,23 @@ import (
 // restart) continues from there. Every agent's frames land in one
 // partition, which one handler consumes at a time; the mutex only guards
 // the map.
+//
+// An agent not seen for idleAgent (it stopped, or its partition moved to
+// another member) is dropped on a later sweep, so memory follows the
+// agents this member serves now; its next frame reloads the saved state.
 type decoders struct {
-	mu sync.Mutex
-	m  map[string]*agentWire
+	mu    sync.Mutex
+	m     map[string]*agentWire
+	now   func() time.Time
+	calls int // agent() calls since the last sweep
 }
+
+// idleAgent is how long an agent's states are kept without a frame: many
+// windows, so an agent is swept only when it is gone from here.
+const idleAgent = 15 * time.Minute
+
+// sweepEvery is how many agent() calls pass between sweeps.
+const sweepEvery = 4096
 
 type agentWire struct {
 	states map[uint64]*codec.Decoder // applied frame seq → the state after it
@@ -38,6 +52,7 @@ type agentWire struct {
 	// a client buffer) is a duplicate, not a delta whose base is missing.
 	done   [doneSeqs]uint64
 	doneAt int
+	seen   time.Time // the last agent() call, under decoders.mu
 }
 
 // keptStates bounds the states kept per agent (each is a few tens of KB).
@@ -46,7 +61,7 @@ const keptStates = 4
 // doneSeqs is how many applied seqs an agent remembers (8 bytes each).
 const doneSeqs = 128
 
-func newDecoders() *decoders { return &decoders{m: map[string]*agentWire{}} }
+func newDecoders() *decoders { return &decoders{m: map[string]*agentWire{}, now: time.Now} }
 
 // errDuplicate is a frame that was applied before (a redelivery whose ack
 // was lost); acknowledging it again is right.
@@ -59,12 +74,29 @@ var errPendingDuplicate = errors.New("frame being applied")
 func (d *decoders) agent(name string) *agentWire {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	now := d.now()
+	if d.calls++; d.calls >= sweepEvery {
+		d.calls = 0
+		for n, w := range d.m {
+			if now.Sub(w.seen) > idleAgent {
+				delete(d.m, n)
+			}
+		}
+	}
 	w := d.m[name]
 	if w == nil {
 		w = &agentWire{states: map[uint64]*codec.Decoder{}, pend: map[uint64]*codec.Decoder{}}
 		d.m[name] = w
 	}
+	w.seen = now
 	return w
+}
+
+// agents is how many agents' states are held.
+func (d *decoders) agents() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.m)
 }
 
 func (w *agentWire) applied(seq uint64) bool {
