@@ -88,11 +88,8 @@ func unpackModel(f *Frame, base *state) (*state, []Event, error) {
 	switch mode {
 	case sideRaw:
 	case sideZstd:
-		zd, err := zstdDec()
-		if err != nil {
-			return nil, nil, fmt.Errorf("zstd decoder: %w", err)
-		}
-		if side, err = zd.DecodeAll(side, make([]byte, 0, f.RawLen)); err != nil {
+		var err error
+		if side, err = unzstd(side, f.RawLen); err != nil {
 			return nil, nil, fmt.Errorf("model body: side sections: %w", err)
 		}
 	default:

@@ -337,7 +337,7 @@ func (e *entry) flatBits() uint64 {
 // here is integer arithmetic on codes, so both ends agree on every
 // architecture.
 func (q quantizer) predict(pred *[nFields]int64, e, b *entry) {
-	quantized := b.count > 0 && b.flags&(flagExact|flagFlat) == 0
+	quantized := b.quantized()
 	if quantized {
 		pred[0] = int64(b.v[0])
 	}
@@ -486,11 +486,11 @@ func pack(dst []byte, base, next *state, events []Event, model symWriter) []byte
 	sec[0] = append(binary.AppendUvarint(nil, nDict), dict...)
 	sec[1] = appendIDs(nil, base.cur, next.cur)
 	sec[2] = appendIDs(nil, next.cur, base.cur)
-	if model == nil {
-		packValues(byteWriter{q: base.q, sec: &sec}, base, next, ids)
-	} else {
-		packValues(model, base, next, ids)
+	w := model
+	if w == nil {
+		w = byteWriter{q: base.q, sec: &sec}
 	}
+	packValues(w, base, next, ids)
 	sec[8] = base.q.appendEvents(nil, events)
 	for i, s := range sec {
 		if model != nil && i >= secFlags && i <= secRaws {
@@ -814,27 +814,7 @@ func (d *Decoder) Apply(f *Frame) (*Batch, error) {
 	} else if base.q.p != f.Precision {
 		return nil, fmt.Errorf("%w: frame %d has precision %v, its base %v", ErrMalformed, f.Seq, f.Precision, base.q.p)
 	}
-	var next *state
-	var events []Event
-	var err error
-	if f.Compression == BodyModel {
-		next, events, err = unpackModel(f, base)
-	} else {
-		body := f.Body
-		if f.Compression == BodyZstd {
-			zd, err := zstdDec()
-			if err != nil {
-				return nil, fmt.Errorf("codec: zstd decoder: %w", err)
-			}
-			if body, err = zd.DecodeAll(f.Body, make([]byte, 0, f.RawLen)); err != nil {
-				return nil, fmt.Errorf("%w: frame %d body: %w", ErrMalformed, f.Seq, err)
-			}
-		}
-		if len(body) != int(f.RawLen) {
-			return nil, fmt.Errorf("%w: frame %d body is %d bytes, header says %d", ErrMalformed, f.Seq, len(body), f.RawLen)
-		}
-		next, events, err = unpack(body, base, f.Seq, nil)
-	}
+	next, events, err := unpackFrame(f, base)
 	if err != nil {
 		return nil, fmt.Errorf("%w: frame %s/%d: %w", ErrMalformed, f.Agent, f.Seq, err)
 	}
@@ -857,6 +837,33 @@ func (d *Decoder) Apply(f *Frame) (*Batch, error) {
 	}
 	d.st = next
 	return b, nil
+}
+
+// unpackFrame unpacks f's body against base, whatever its compression.
+func unpackFrame(f *Frame, base *state) (*state, []Event, error) {
+	if f.Compression == BodyModel {
+		return unpackModel(f, base)
+	}
+	body := f.Body
+	if f.Compression == BodyZstd {
+		var err error
+		if body, err = unzstd(f.Body, f.RawLen); err != nil {
+			return nil, nil, fmt.Errorf("body: %w", err)
+		}
+	}
+	if len(body) != int(f.RawLen) {
+		return nil, nil, fmt.Errorf("body is %d bytes, header says %d", len(body), f.RawLen)
+	}
+	return unpack(body, base, f.Seq, nil)
+}
+
+// unzstd decompresses what should be rawLen bytes.
+func unzstd(p []byte, rawLen uint32) ([]byte, error) {
+	zd, err := zstdDec()
+	if err != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	return zd.DecodeAll(p, make([]byte, 0, rawLen))
 }
 
 // reader walks a body; the first error sticks.
@@ -1169,17 +1176,7 @@ func (d *Decoder) UnmarshalState(p []byte) error {
 	if err != nil {
 		return fmt.Errorf("codec: decoder state: %w", err)
 	}
-	body := f.Body
-	if f.Compression == BodyZstd {
-		zd, err := zstdDec()
-		if err != nil {
-			return fmt.Errorf("codec: zstd decoder: %w", err)
-		}
-		if body, err = zd.DecodeAll(f.Body, make([]byte, 0, f.RawLen)); err != nil {
-			return fmt.Errorf("codec: decoder state: %w", err)
-		}
-	}
-	st, _, err := unpack(body, newState(f.Precision), f.Seq, nil)
+	st, _, err := unpackFrame(f, newState(f.Precision))
 	if err != nil {
 		return fmt.Errorf("codec: decoder state: %w", err)
 	}

@@ -14,25 +14,35 @@ import "math/big"
 // The sum of the capacities is at least the sum of the ceilings, which is
 // at least P, so every partition finds a member with room.
 func capacities(opts Options, members []Member) []int {
-	total := new(big.Rat)
-	weights := make([]*big.Rat, len(members))
-	for i, m := range members {
-		weights[i] = new(big.Rat).SetFloat64(m.weight())
-		total.Add(total, weights[i])
-	}
-	perWeight := new(big.Rat).SetInt64(int64(opts.Partitions))
-	perWeight.Quo(perWeight, total)
+	shares, _ := fairShares(opts, members)
 	lf := new(big.Rat).SetFloat64(opts.LoadFactor)
-
 	caps := make([]int, len(members))
-	var share, loose big.Rat
-	for i, w := range weights {
-		share.Mul(perWeight, w)
-		loose.Mul(&share, lf)
-		c := max(ceilRat(&share), floorRat(&loose))
+	var loose big.Rat
+	for i, share := range shares {
+		loose.Mul(share, lf)
+		c := max(ceilRat(share), floorRat(&loose))
 		caps[i] = int(min(c, int64(opts.Partitions)))
 	}
 	return caps
+}
+
+// fairShares returns every member's fair share s = P*w/W exactly, and
+// floor(s).
+func fairShares(opts Options, members []Member) ([]*big.Rat, []int) {
+	total := new(big.Rat)
+	shares := make([]*big.Rat, len(members))
+	for i, m := range members {
+		shares[i] = new(big.Rat).SetFloat64(m.weight())
+		total.Add(total, shares[i])
+	}
+	perWeight := new(big.Rat).SetInt64(int64(opts.Partitions))
+	perWeight.Quo(perWeight, total)
+	floors := make([]int, len(members))
+	for i, s := range shares {
+		s.Mul(s, perWeight)
+		floors[i] = int(floorRat(s))
+	}
+	return shares, floors
 }
 
 // floorRat returns floor(x) for x >= 0.

@@ -161,25 +161,6 @@ func FromAssignment(opts Options, members []Member, owners []string) (*Ring, err
 	return r, nil
 }
 
-// fairShares returns every member's fair share s = P*w/W exactly, and
-// floor(s).
-func fairShares(opts Options, members []Member) ([]*big.Rat, []int) {
-	total := new(big.Rat)
-	shares := make([]*big.Rat, len(members))
-	for i, m := range members {
-		shares[i] = new(big.Rat).SetFloat64(m.weight())
-		total.Add(total, shares[i])
-	}
-	perWeight := new(big.Rat).SetInt64(int64(opts.Partitions))
-	perWeight.Quo(perWeight, total)
-	floors := make([]int, len(members))
-	for i, s := range shares {
-		s.Mul(s, perWeight)
-		floors[i] = int(floorRat(s))
-	}
-	return shares, floors
-}
-
 // targets returns how many partitions each member ends with: its kept
 // count clamped to [floor(s), cap], then lowered or raised one at a time
 // until the targets sum to P. Every lowering costs one move whichever

@@ -12,29 +12,6 @@ import (
 // backhaulTTL keeps the per-minute backhaul counters for two days.
 const backhaulTTL = 48 * time.Hour
 
-// AddBackhaul counts one frame of host at site: its bytes go into the
-// site's counter of the minute it was applied in, and the host into that
-// minute's set of reporting hosts. Keys: <prefix>bh:<site>:<minute> (hash:
-// bytes, frames) and <prefix>bhh:<site>:<minute> (HyperLogLog of hosts);
-// minute is Unix seconds / 60. Every member adds to the same keys.
-func (s *Store) AddBackhaul(ctx context.Context, site, host string, bytes int, at time.Time) error {
-	m := strconv.FormatInt(at.Unix()/60, 10)
-	kb, kh := s.key("bh:", site, ":", m), s.key("bhh:", site, ":", m)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HIncrBy(ctx, kb, "bytes", int64(bytes))
-		p.HIncrBy(ctx, kb, "frames", 1)
-		p.Expire(ctx, kb, backhaulTTL)
-		p.PFAdd(ctx, kh, host)
-		p.Expire(ctx, kh, backhaulTTL)
-		p.SAdd(ctx, s.key("bhsites"), site)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: backhaul of %s: %w", site, err)
-	}
-	return nil
-}
-
 // Backhaul is one site's frame traffic over some whole minutes.
 type Backhaul struct {
 	Site    string  `json:"site"`

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/edgepulse/edgepulse/codec"
 )
 
@@ -74,24 +72,6 @@ elseif redis.call('SISMEMBER', closed, key) == 0 then
 end
 return 0
 `
-
-var applyIncident = redis.NewScript(applyIncidentSrc)
-
-// ApplyIncidents records incident transitions.
-func (s *Store) ApplyIncidents(ctx context.Context, incs []Incident) error {
-	for i := range incs {
-		doc, err := json.Marshal(&incs[i])
-		if err != nil {
-			return err
-		}
-		err = applyIncident.Run(ctx, s.rdb, []string{s.key("inc:open"), s.key("inc:closed"), s.key("inc:log")},
-			incs[i].Key(), incs[i].State, doc, incs[i].Time).Err()
-		if err != nil {
-			return fmt.Errorf("store: incident %s: %w", incs[i].Key(), err)
-		}
-	}
-	return nil
-}
 
 // OpenIncidents returns the incidents that are open now.
 func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {

@@ -15,25 +15,13 @@ import (
 // that waited out an aggregator outage still finds its base.
 const WireStateTTL = 8 * 24 * time.Hour
 
-// WireState returns the decoder state last saved for agent (see
-// codec.Decoder.MarshalState), nil when there is none. Key: <prefix>w:<agent>.
-func (s *Store) WireState(ctx context.Context, agent string) ([]byte, error) {
-	p, err := s.rdb.Get(ctx, s.key("w:", agent)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: wire state of %s: %w", agent, err)
-	}
-	return p, nil
-}
-
 // AppliedSeqs is how many of an agent's newest applied sequence numbers
 // <prefix>ws:<agent> remembers.
 const AppliedSeqs = 1024
 
-// WireStateFor returns the decoder state last saved for agent, like
-// WireState, and whether frame seq is recorded as applied (in
+// WireStateFor returns the decoder state last saved for agent (see
+// codec.Decoder.MarshalState; nil when there is none; key
+// <prefix>w:<agent>, written by Write.SetWireState), and whether frame seq is recorded as applied (in
 // <prefix>ws:<agent>, written with the frame's rollups, before the state):
 // a redelivered frame older than the saved state was applied when it is.
 func (s *Store) WireStateFor(ctx context.Context, agent string, seq uint64) ([]byte, bool, error) {
@@ -64,13 +52,4 @@ func (w *Write) MarkApplied(ctx context.Context, agent string, seq uint64) {
 		w.marked[agent] = true
 		w.trim = append(w.trim, k)
 	}
-}
-
-// SetWireState saves agent's decoder state, so whichever member owns the
-// agent's partition next continues its frames.
-func (s *Store) SetWireState(ctx context.Context, agent string, state []byte) error {
-	if err := s.rdb.Set(ctx, s.key("w:", agent), state, WireStateTTL).Err(); err != nil {
-		return fmt.Errorf("store: save wire state of %s: %w", agent, err)
-	}
-	return nil
 }

@@ -330,7 +330,8 @@ func (w *Write) pexpire(key string, ttl time.Duration) {
 	w.p.int(ttl.Milliseconds())
 }
 
-// SetWireState queues saving agent's decoder state (see Store.SetWireState).
+// SetWireState queues saving agent's decoder state (<prefix>w:<agent>), so
+// whichever member owns the agent's partition next continues its frames.
 func (w *Write) SetWireState(ctx context.Context, agent string, state []byte) {
 	w.c.cmd(5)
 	w.c.str("SET")
@@ -340,7 +341,11 @@ func (w *Write) SetWireState(ctx context.Context, agent string, state []byte) {
 	w.c.int(WireStateTTL.Milliseconds())
 }
 
-// AddBackhaul queues counting one frame (see Store.AddBackhaul).
+// AddBackhaul queues counting one frame of host at site: its bytes go into the
+// site's counter of the minute it was applied in, and the host into that
+// minute's set of reporting hosts. Keys: <prefix>bh:<site>:<minute> (hash:
+// bytes, frames) and <prefix>bhh:<site>:<minute> (HyperLogLog of hosts);
+// minute is Unix seconds / 60. Every member adds to the same keys.
 func (w *Write) AddBackhaul(ctx context.Context, site, host string, bytes int, at time.Time) {
 	m := strconv.FormatInt(at.Unix()/60, 10)
 	kb, kh := w.s.key("bh:", site, ":", m), w.s.key("bhh:", site, ":", m)
@@ -352,8 +357,7 @@ func (w *Write) AddBackhaul(ctx context.Context, site, host string, bytes int, a
 	w.p.args("SADD", w.s.key("bhsites"), site)
 }
 
-// AddIncidents queues recording incident transitions (see
-// Store.ApplyIncidents).
+// AddIncidents queues recording incident transitions (applyIncidentSrc).
 func (w *Write) AddIncidents(ctx context.Context, incs []Incident) error {
 	for i := range incs {
 		doc, err := json.Marshal(&incs[i])
