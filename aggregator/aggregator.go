@@ -441,6 +441,14 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			}
 			err = w.AddIncidents(wctx, incs)
 		}
+		if errors.Is(err, store.ErrBadWindow) {
+			a.decodeErrs.Add(1)
+			a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
+			a.wire.discard(f.Agent, f.Seq)
+			failed = addFailed(failed, f.Agent)
+			m.TermWithReason(err.Error())
+			continue
+		}
 		if err != nil {
 			a.storeErrs.Add(1)
 			a.log.Warn("queueing a batch's writes failed; it will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)

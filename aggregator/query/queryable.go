@@ -79,12 +79,23 @@ func (q *Queryable) Querier(mint, maxt int64) (storage.Querier, error) {
 	return &querier{q: q, mint: mint, maxt: maxt}, nil
 }
 
+// querier answers one query. Its Reader keeps the chunks read, so each
+// series' chunks are read once per query whatever statistics and
+// selectors ask for them.
 type querier struct {
 	q          *Queryable
 	mint, maxt int64
+	rd         *store.Reader
 }
 
 func (q *querier) Close() error { return nil }
+
+func (q *querier) reader() *store.Reader {
+	if q.rd == nil {
+		q.rd = q.q.Store.NewReader()
+	}
+	return q.rd
+}
 
 // candidate is one queried series name: a stored base and a statistic.
 type candidate struct {
@@ -130,6 +141,76 @@ type matched struct {
 	labels labels.Labels
 }
 
+// refs finds the stored series the matchers can select, through the
+// label index: the postings of the equality matchers on labels
+// intersected (with the metric's own when it is named); without one,
+// the values of a label whose matcher excludes the empty value, or the
+// series of the candidate names. Labels are then checked in full by
+// match.
+func (q *querier) refs(ctx context.Context, ms []*labels.Matcher, bases []string) ([]store.SeriesRef, error) {
+	var eq [][2]string
+	for _, m := range ms {
+		if m.Name != labels.MetricName && m.Type == labels.MatchEqual && m.Value != "" {
+			eq = append(eq, [2]string{m.Name, m.Value})
+		}
+	}
+	if len(eq) > 0 {
+		if len(bases) == 1 {
+			eq = append(eq, [2]string{store.MetricName, bases[0]})
+		}
+		sids, err := q.q.Store.Postings(ctx, eq)
+		if err != nil {
+			return nil, err
+		}
+		if err := q.limit(len(sids)); err != nil {
+			return nil, err
+		}
+		return q.q.Store.Series(ctx, sids)
+	}
+	// A label matcher that does not match "" (instance=~"h1|h2",
+	// site!="") needs the label: the union of its matching values'
+	// postings, when that is narrower than the names.
+	for _, m := range ms {
+		if m.Name == labels.MetricName || m.Matches("") {
+			continue
+		}
+		vals, err := q.q.Store.LabelValues(ctx, m.Name)
+		if err != nil {
+			return nil, err
+		}
+		var pairs [][2]string
+		for _, v := range vals {
+			if m.Matches(v) {
+				pairs = append(pairs, [2]string{m.Name, v})
+			}
+		}
+		if len(pairs) == 0 {
+			return nil, nil
+		}
+		if len(pairs) > len(bases) && len(bases) > 0 {
+			continue
+		}
+		sids, err := q.q.Store.UnionPostings(ctx, pairs)
+		if err != nil {
+			return nil, err
+		}
+		if err := q.limit(len(sids)); err != nil {
+			return nil, err
+		}
+		return q.q.Store.Series(ctx, sids)
+	}
+	return q.q.Store.SeriesOf(ctx, bases)
+}
+
+// limit refuses a selector that would read more than MaxSeries series
+// before their labels are read.
+func (q *querier) limit(n int) error {
+	if q.q.MaxSeries > 0 && n > q.q.MaxSeries {
+		return fmt.Errorf("%w: selector matches %d stored series, limit is %d", ErrTooManySeries, n, q.q.MaxSeries)
+	}
+	return nil
+}
+
 // match returns the series the matchers select, sorted by labels.
 func (q *querier) match(ctx context.Context, ms []*labels.Matcher) ([]matched, error) {
 	cands, err := q.candidates(ctx, ms)
@@ -142,7 +223,10 @@ func (q *querier) match(ctx context.Context, ms []*labels.Matcher) ([]matched, e
 			bases = append(bases, c.base)
 		}
 	}
-	refs, err := q.q.Store.SeriesOf(ctx, bases)
+	if len(bases) == 0 {
+		return nil, nil
+	}
+	refs, err := q.refs(ctx, ms, bases)
 	if err != nil {
 		return nil, err
 	}
@@ -196,10 +280,21 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		}
 		return &seriesSet{list: out, i: -1}
 	}
-	sids := make([]string, len(sel))
+	// The series once each, whatever statistics of them are selected.
+	var refs []store.SeriesRef
+	at := make(map[string]int, len(sel))
+	idx := make([]int, len(sel))
 	for i, m := range sel {
-		sids[i] = m.ref.ID
+		k, ok := at[m.ref.ID]
+		if !ok {
+			k = len(refs)
+			at[m.ref.ID] = k
+			refs = append(refs, m.ref)
+		}
+		idx[i] = k
 	}
+	rd := q.reader()
+	corrupt := rd.Corrupt
 	var step int64
 	if hints != nil {
 		step = hints.Step
@@ -209,15 +304,15 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	hourly, old := step >= store.HourMs, q.q.Hourly(step, mint, time.Now())
 	var pts [][]store.Point
 	if hourly {
-		pts, err = q.q.Store.HourlyPoints(ctx, sids, mint, maxt)
+		pts, err = rd.HourlyPoints(ctx, refs, mint, maxt)
 	} else {
-		pts, err = q.q.Store.Points(ctx, sids, mint, maxt)
+		pts, err = rd.Points(ctx, refs, mint, maxt)
 		if err == nil && old {
 			// The range starts before the minute tier's retention: hours
 			// before a series' oldest minute window come from the hourly
 			// tier.
 			var hp [][]store.Point
-			if hp, err = q.q.Store.HourlyPoints(ctx, sids, mint, maxt); err == nil {
+			if hp, err = rd.HourlyPoints(ctx, refs, mint, maxt); err == nil {
 				for i := range pts {
 					pts[i] = olderHours(hp[i], pts[i])
 				}
@@ -229,15 +324,19 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	}
 	out := make([]storage.Series, 0, len(sel))
 	var warn annotations.Annotations
+	if n := rd.Corrupt - corrupt; n > 0 {
+		warn.Add(fmt.Errorf("%d stored chunks could not be decoded and were skipped (edgepulse_store_chunks_corrupt_total)", n))
+	}
 	for i, m := range sel {
 		s := &series{ls: m.labels}
-		for k := range pts[i] {
-			if v, ok := m.cand.st.value(&pts[i][k]); ok {
-				s.samples = append(s.samples, fsample{pts[i][k].End, v})
+		ps := pts[idx[i]]
+		for k := range ps {
+			if v, ok := m.cand.st.value(&ps[k]); ok {
+				s.samples = append(s.samples, fsample{ps[k].End, v})
 			}
 		}
-		if hints != nil && len(pts[i]) > 0 && !old {
-			q.detailFor(ctx, m, len(sel), pts[i][0].Width, hints.Step, mint, maxt, s, &warn)
+		if hints != nil && len(ps) > 0 && !old {
+			q.detailFor(ctx, m, len(sel), ps[0].Width, hints.Step, mint, maxt, s, &warn)
 		}
 		if len(s.samples) > 0 {
 			out = append(out, s)

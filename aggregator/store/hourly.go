@@ -2,13 +2,8 @@ package store
 
 import (
 	"cmp"
-	"context"
-	"fmt"
 	"math"
 	"slices"
-	"strconv"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // MergeHour merges the minute windows of one hour into its hourly rollup
@@ -91,85 +86,3 @@ func weightedQuantile(pts []Point, q float64, v func(*Point) float64) float64 {
 	return xs[len(xs)-1].v
 }
 
-// appendPoint encodes p as a ZSET member, in AppendMember's format.
-func appendPoint(b []byte, p *Point) []byte {
-	b = strconv.AppendInt(b, p.End, 10)
-	b = append(b, '|')
-	b = strconv.AppendInt(b, p.Width, 10)
-	b = append(b, '|')
-	b = strconv.AppendUint(b, uint64(p.Count), 10)
-	vs := []float64{p.Sum, p.Min, p.Max, p.First, p.Last, p.P50, p.P90, p.P99}
-	if !p.HasQuantiles {
-		vs = vs[:5]
-	}
-	for _, v := range vs {
-		b = append(b, '|')
-		b = strconv.AppendFloat(b, v, 'g', -1, 64)
-	}
-	return b
-}
-
-// HourlyPoints returns each series' hourly rollups whose hours end in
-// [mint, maxt] (Unix ms), oldest first. Hours after the newest compacted
-// one (the hour in progress, or one whose compaction has not run yet) are
-// merged from the minute windows on the fly, so the tier has no hole at
-// its recent end.
-func (s *Store) HourlyPoints(ctx context.Context, sids []string, mint, maxt int64) ([][]Point, error) {
-	out, err := s.rangePoints(ctx, "h:", "hourly points", sids, mint, maxt)
-	if err != nil {
-		return nil, err
-	}
-	tail := make([]int, len(sids)) // series whose newest hours may not be compacted: all
-	for i := range tail {
-		tail[i] = i
-	}
-	// The tail: minute windows after the newest hourly point (or the whole
-	// range when there is none), merged per hour.
-	from := make([]int64, len(sids))
-	tsids := make([]string, 0, len(tail))
-	for _, i := range tail {
-		from[i] = mint - HourMs
-		if n := len(out[i]); n > 0 {
-			from[i] = out[i][n-1].End
-		}
-		tsids = append(tsids, sids[i])
-	}
-	if len(tsids) == 0 {
-		return out, nil
-	}
-	pipe := s.rdb.Pipeline()
-	mcmds := make([]*redis.StringSliceCmd, len(tail))
-	for k, i := range tail {
-		mcmds[k] = pipe.ZRangeByScore(ctx, s.key("d:", sids[i]), &redis.ZRangeBy{
-			Min: "(" + strconv.FormatInt(max(from[i], mint-HourMs), 10), Max: strconv.FormatInt(maxt, 10),
-		})
-	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, fmt.Errorf("store: recent minute windows of %d series: %w", len(tail), err)
-	}
-	for k, i := range tail {
-		var hour int64 = -1
-		var group []Point
-		flush := func() {
-			if end := hour + HourMs; len(group) > 0 && end >= mint && end <= maxt {
-				if hp, ok := MergeHour(group, end); ok {
-					out[i] = append(out[i], hp)
-				}
-			}
-			group = group[:0]
-		}
-		for _, m := range mcmds[k].Val() {
-			p, err := ParseMember(m)
-			if err != nil {
-				return nil, err
-			}
-			if h := hourOf(p.End - p.Width); h != hour {
-				flush()
-				hour = h
-			}
-			group = append(group, p)
-		}
-		flush()
-	}
-	return out, nil
-}

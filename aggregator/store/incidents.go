@@ -73,9 +73,13 @@ end
 return 0
 `
 
+// incidentTag keeps the incident keys in one Redis Cluster slot: the
+// script above touches all three.
+const incidentTag = "{inc}"
+
 // OpenIncidents returns the incidents that are open now.
 func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
-	m, err := s.rdb.HGetAll(ctx, s.key("inc:open")).Result()
+	m, err := s.rdb.HGetAll(ctx, s.key(incidentTag, "open")).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: open incidents: %w", err)
 	}

@@ -16,18 +16,41 @@ import (
 const WireStateTTL = 8 * 24 * time.Hour
 
 // AppliedSeqs is how many of an agent's newest applied sequence numbers
-// <prefix>ws:<agent> remembers.
+// <p>ws:{agent} remembers.
 const AppliedSeqs = 1024
 
 // WireStateFor returns the decoder state last saved for agent (see
-// codec.Decoder.MarshalState; nil when there is none; key
-// <prefix>w:<agent>, written by Write.SetWireState), and whether frame seq is recorded as applied (in
-// <prefix>ws:<agent>, written with the frame's rollups, before the state):
-// a redelivered frame older than the saved state was applied when it is.
+// codec.Decoder.MarshalState; nil when there is none; key <p>w:{agent},
+// written with the agent's newest frame by Write.SetWireState), and
+// whether frame seq is recorded as applied (in <p>ws:{agent}, written
+// with the frame's windows): a redelivered frame older than the saved
+// state was applied when it is. Keys of the layout before hash tags
+// (<p>w:<agent>, <p>ws:<agent>) are read when the tagged ones are
+// missing, so an upgraded aggregator continues the agents' chains.
 func (s *Store) WireStateFor(ctx context.Context, agent string, seq uint64) ([]byte, bool, error) {
+	q := strconv.FormatUint(seq, 10)
+	pipe := s.rdb.Pipeline()
+	st := pipe.Get(ctx, s.key("w:", tag(agent)))
+	sc := pipe.ZScore(ctx, s.key("ws:", tag(agent)), q)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, false, fmt.Errorf("store: wire state of %s: %w", agent, err)
+	}
+	p, err := st.Bytes()
+	if errors.Is(err, redis.Nil) {
+		p = nil
+	}
+	done := sc.Err() == nil
+	if p == nil && !done {
+		p, done, err = s.legacyWireState(ctx, agent, q)
+	}
+	return p, done, err
+}
+
+// legacyWireState reads the untagged keys of the layout before chunks.
+func (s *Store) legacyWireState(ctx context.Context, agent, seq string) ([]byte, bool, error) {
 	pipe := s.rdb.Pipeline()
 	st := pipe.Get(ctx, s.key("w:", agent))
-	sc := pipe.ZScore(ctx, s.key("ws:", agent), strconv.FormatUint(seq, 10))
+	sc := pipe.ZScore(ctx, s.key("ws:", agent), seq)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, false, fmt.Errorf("store: wire state of %s: %w", agent, err)
 	}
@@ -36,20 +59,4 @@ func (s *Store) WireStateFor(ctx context.Context, agent string, seq uint64) ([]b
 		p = nil
 	}
 	return p, sc.Err() == nil, nil
-}
-
-// MarkApplied queues recording that agent's frame seq is applied; Exec
-// sends it only after the data pipeline (the rollups) succeeded, so the
-// record implies them.
-func (w *Write) MarkApplied(ctx context.Context, agent string, seq uint64) {
-	k := w.s.key("ws:", agent)
-	q := strconv.FormatUint(seq, 10)
-	w.c.args("ZADD", k, q, q)
-	if !w.marked[agent] {
-		if w.marked == nil {
-			w.marked = map[string]bool{}
-		}
-		w.marked[agent] = true
-		w.trim = append(w.trim, k)
-	}
 }

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -14,43 +16,82 @@ import (
 	"github.com/edgepulse/edgepulse/codec"
 )
 
-// Write gathers the Redis writes of several frames — rollups, hourly
-// tier, incidents, backhaul counters, applied seqs, decoder states — and
-// Exec sends them in two pipelines on one connection: the data, then,
-// only when no command of it failed, the records that say it is stored
-// (MarkApplied, SetWireState). So a decoder state or an applied seq in
-// Redis implies the frames' rollups are there. Every command is
-// idempotent except the backhaul counters (a meter: a redelivered frame
-// counts again).
+// Write gathers the Redis writes of several frames and Exec sends them in
+// two pipelines: first the shared entries (label index, window counters,
+// incidents, backhaul meter), then, only when none of those failed, one
+// script per frame that appends the frame's windows to their series'
+// chunks, records its seq as applied and saves the agent's decoder state,
+// atomically (all of an agent's keys share a hash tag, so this holds in a
+// Redis Cluster too). The script does nothing when the seq is already
+// recorded, so a frame applied twice changes nothing, and a decoder state
+// or an applied seq in Redis implies the frame's windows are there.
 //
 // A Write is used by one goroutine; several Writes may run at once.
 type Write struct {
-	s *Store
-	p respPipe // data: sent first
-	// c holds what says the data is stored (applied seqs, decoder
-	// states): sent only after p got no error reply, on the same
-	// connection.
-	c   respPipe
-	now int64 // Unix s, for TTL refreshes
+	s   *Store
+	now time.Time
 
-	touched []*agentSeries // agents whose caches this Write advanced
-	fresh   []freshSeries  // index entries written; known once Exec succeeds
-	agents  map[string]bool
-	buf     []byte
-	n       int             // rollups added
-	marked  map[string]bool // agents with MarkApplied
-	indexed map[string]bool // index entries queued (see index)
-	trim    []string        // their ws: keys
+	cmds    [][]any                // pipeline 1
+	frames  []*frameWrite          // pipeline 2, one script each
+	last    map[string]*frameWrite // each agent's newest frame in w
+	touched []*agentSeries         // agents whose caches this Write advanced
+	fresh   []freshSeries          // index entries queued; known once Exec succeeds
+	indexed map[string]bool        // shared index members queued
+	n       int                    // windows added
 }
 
+// frameWrite is one frame's script: appends (record, expire-at) to the
+// chunk keys, compare-and-set of sealed chunks, the applied seq and the
+// decoder state.
+type frameWrite struct {
+	agent   string
+	seq     string // "" when not marked applied
+	state   []byte
+	appendK []string
+	appendA []any // record, expire-at (Unix ms) pairs
+	casK    []string
+	casA    []any // expected length, sealed value pairs
+}
+
+// applyFrameSrc is the per-frame script (see Write). KEYS: the applied
+// seqs, the decoder state, nA keys to append to, nC keys to seal. ARGV:
+// seq (or ""), state (or ""), their TTL (ms), seqs kept, nA, nC, then
+// (record, expire-at) per append key and (expected length, value) per
+// sealed key: a sealed value replaces the chunk only if its length is
+// still the one read, so a window appended meanwhile is never lost.
+const applyFrameSrc = `
+if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local nA, nC = tonumber(ARGV[5]), tonumber(ARGV[6])
+local c = 7 + 2*nA
+for i = 1, nC do
+  local k = KEYS[2+nA+i]
+  if redis.call('STRLEN', k) == tonumber(ARGV[c]) then redis.call('SET', k, ARGV[c+1], 'KEEPTTL') end
+  c = c + 2
+end
+local a = 7
+for i = 1, nA do
+  local rec = ARGV[a]
+  if redis.call('APPEND', KEYS[2+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[2+i], ARGV[a+1]) end
+  a = a + 2
+end
+if ARGV[1] ~= '' then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[4]) - 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+return 1
+`
+
 // agentSeries caches what the store derives from one agent's series
-// dictionary (labels, series id, key names), so a window costs one ZADD
-// and no string building. Frames of one agent are applied by one
-// partition consumer at a time; mu guards the rare overlap.
+// dictionary (labels, series id, key names). Frames of one agent are
+// applied by one partition consumer at a time; mu guards the rare
+// overlap.
 type agentSeries struct {
 	mu         sync.Mutex
 	name       string // the agent
 	site, host string
+	tag        string // {agent}
 	byID       map[uint32]*seriesInfo
 	// hour is the start (Unix ms) of the newest hour windows were written
 	// for, 0 before the first write (since a restart or handoff).
@@ -68,67 +109,63 @@ type seriesInfo struct {
 	canon  string
 	full   []string // labels as stored (site and instance added)
 	sid    string
-	dkey   string // <p>d:<sid>
-	hkey   string // <p>h:<sid>
-	zadd   []byte // RESP of "ZADD <dkey>" (4 arguments)
-	known  bool   // index entries written
-	queued bool   // index entries queued in a Write not executed yet
-	// expired is when the minute key's TTL was last refreshed (Unix s).
-	expired int64
+	known  bool // index entries written this hour
+	queued bool // index entries queued in a Write not executed yet
 	// hour is the start of the newest hour a window was written for.
 	hour int64
 }
 
-// bufs recycles pipeline buffers (a write of 16 frames is about 2 MB).
-var bufs sync.Pool
-
-func getBuf() []byte {
-	if b, ok := bufs.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, 256<<10)
-}
-
-func putBuf(b []byte) {
-	if cap(b) <= 16<<20 {
-		bufs.Put(&b)
-	}
-}
-
-// NewWrite starts an empty Write. Exec it (even when empty) to recycle
-// its buffer.
+// NewWrite starts an empty Write.
 func (s *Store) NewWrite() *Write {
-	return &Write{s: s, p: respPipe{buf: getBuf()}, now: time.Now().Unix(), agents: map[string]bool{}, buf: make([]byte, 0, 192)}
+	return &Write{s: s, now: time.Now(), last: map[string]*frameWrite{}}
 }
 
-// Len is the number of rollups added so far.
+// Len is the number of windows added so far.
 func (w *Write) Len() int { return w.n }
 
 // Has tells whether a batch of agent is in w.
-func (w *Write) Has(agent string) bool { return w.agents[agent] }
+func (w *Write) Has(agent string) bool { return w.last[agent] != nil }
 
 func (s *Store) agentCache(b *codec.Batch) *agentSeries {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ac := s.agents[b.Agent]
 	if ac == nil || ac.site != b.Site || ac.host != b.Host {
-		ac = &agentSeries{name: b.Agent, site: b.Site, host: b.Host, byID: make(map[uint32]*seriesInfo)}
+		ac = &agentSeries{name: b.Agent, site: b.Site, host: b.Host, tag: tag(b.Site + "/" + b.Host), byID: make(map[uint32]*seriesInfo)}
 		s.agents[b.Agent] = ac
 	}
 	return ac
 }
 
+// HourMs is the width of the hourly tier's windows and of the minute
+// tier's blocks.
+const HourMs = 3_600_000
+
+// DayMs is the width of the hourly tier's blocks.
+const DayMs = 24 * HourMs
+
 // hourOf is the start of the hour a window starting at start (Unix ms)
 // belongs to.
 func hourOf(start int64) int64 { return start - start%HourMs }
 
-// HourMs is the width of the hourly tier's windows.
-const HourMs = 3_600_000
+// ErrBadWindow is a batch whose window cannot be stored (width not in
+// (0, 1 h], or a start before 1970): retrying cannot help.
+var ErrBadWindow = errors.New("store: bad window")
 
-// ClosesHour tells whether adding b compacts an hour of its agent from
+// chunkKey is the minute tier's key of a series' hour block.
+func (s *Store) chunkKey(tag, sid string, hour int64) string {
+	return s.key("c:", tag, sid, ":", strconv.FormatInt(hour/HourMs, 10))
+}
+
+// hourlyKey is the hourly tier's key of a series' day block.
+func (s *Store) hourlyKey(tag, sid string, day int64) string {
+	return s.key("hc:", tag, sid, ":", strconv.FormatInt(day/DayMs, 10))
+}
+
+// ClosesHour tells whether adding b seals an hour of its agent from its
 // stored windows (b is the first window of a new hour, a late window of a
 // closed hour, or the agent's first batch here). When w already holds a
-// batch of that agent, Exec w first, so the compaction reads them.
+// batch of that agent, Exec w first, so the seal reads them.
 func (w *Write) ClosesHour(b *codec.Batch) bool {
 	ac := w.s.agentCache(b)
 	ac.mu.Lock()
@@ -136,37 +173,22 @@ func (w *Write) ClosesHour(b *codec.Batch) bool {
 	return ac.hour != hourOf(b.Start)
 }
 
-// Add queues the writes of b: index entries of new series, one ZADD per
-// rollup and, when b closes an hour of its agent (see ClosesHour), the
-// hourly rollups of that hour computed from the stored windows (one read
-// round trip, once per agent-hour).
+// Add queues the writes of b: index entries of series new here (and of
+// every series once an hour), one record per rollup appended to its
+// series' hour chunk and, when b closes an hour of its agent (see
+// ClosesHour), the seal of that hour: each series' chunk rewritten as one
+// compressed segment and its hourly window appended to the hourly tier
+// (one read round trip, once per agent-hour).
 func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
+	if b.Width <= 0 || b.Width > HourMs || b.Start < 0 {
+		return fmt.Errorf("%w: batch %s seq %d has window start %d width %d ms", ErrBadWindow, b.Agent, b.Seq, b.Start, b.Width)
+	}
 	ac := w.s.agentCache(b)
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
 	end := b.Start + b.Width
 	h := hourOf(b.Start)
-	var compact []*seriesInfo
-	compactHour := int64(-1)
-	switch {
-	case ac.hour == h:
-	case ac.hour != 0 && h > ac.hour:
-		// A new hour: the previous one is complete.
-		compactHour = ac.hour
-		for _, si := range ac.byID {
-			if si.hour == ac.hour {
-				compact = append(compact, si)
-			}
-		}
-	default:
-		// A late window of a closed hour (compacted again with it), or the
-		// agent's first batch here: the member that applied the hour
-		// before may not have compacted it.
-		compactHour = h
-		if ac.hour == 0 {
-			compactHour = h - HourMs
-		}
-	}
+	fw := &frameWrite{agent: b.Agent}
 	var serByID map[uint32]*codec.Series
 	infos := make([]*seriesInfo, len(b.Rollups))
 	for i := range b.Rollups {
@@ -190,171 +212,226 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 		if si == nil || si.name != ser.Name || !slices.Equal(si.labels, ser.Labels) {
 			full := SeriesLabels(b, ser)
 			canon := Canon(ser.Name, full)
-			sid := SeriesID(canon)
-			si = &seriesInfo{name: ser.Name, labels: slices.Clone(ser.Labels), canon: canon, full: full, sid: sid,
-				dkey: w.s.key("d:", sid), hkey: w.s.key("h:", sid)}
+			si = &seriesInfo{name: ser.Name, labels: slices.Clone(ser.Labels), canon: canon, full: full, sid: SeriesID(canon)}
 			ac.byID[r.ID] = si
 		}
 		infos[i] = si
-		if compactHour == h && ac.hour != 0 {
-			compact = append(compact, si) // late window: its own series
+	}
+	windows := make([]codec.Window, len(b.Rollups))
+	for i := range b.Rollups {
+		windows[i] = windowOf(end, b.Width, &b.Rollups[i])
+	}
+	switch {
+	case ac.hour == h:
+	case ac.hour == 0:
+		// The agent's first batch here: the member that applied the hour
+		// before may not have sealed it.
+		if err := w.seal(ctx, ac, fw, infos, h-HourMs); err != nil {
+			return fmt.Errorf("store: seal of %s hour %d: %w", b.Agent, h-HourMs, err)
 		}
-	}
-	if ac.hour == 0 {
-		compact = infos
-	}
-	if compactHour >= 0 && len(compact) > 0 {
-		var late map[*seriesInfo]*codec.Rollup
-		if compactHour == h {
-			late = make(map[*seriesInfo]*codec.Rollup, len(infos))
-			for i, si := range infos {
-				late[si] = &b.Rollups[i]
+	case h > ac.hour:
+		// A new hour: the previous one is complete.
+		var sis []*seriesInfo
+		for _, si := range ac.byID {
+			if si.hour == ac.hour {
+				sis = append(sis, si)
 			}
+			si.known = false // index entries again, once an hour
 		}
-		if err := w.compact(ctx, compact, compactHour, late, end, b.Width); err != nil {
-			return fmt.Errorf("store: hourly tier of %s hour %d: %w", b.Agent, compactHour, err)
+		if err := w.seal(ctx, ac, fw, sis, ac.hour); err != nil {
+			return fmt.Errorf("store: seal of %s hour %d: %w", b.Agent, ac.hour, err)
+		}
+	default:
+		// A late window of a closed hour: its hourly window again, with it.
+		if err := w.late(ctx, ac, fw, infos, windows, h); err != nil {
+			return fmt.Errorf("store: hourly tier of %s hour %d: %w", b.Agent, h, err)
 		}
 	}
+	at := h + HourMs + w.s.opts.Retention.Milliseconds()
+	var rec []byte
 	for i, si := range infos {
 		if !si.known && !si.queued {
 			si.queued = true // by this Write; the cache is dropped if it fails
 			w.fresh = append(w.fresh, freshSeries{ac, si})
-			w.p.args("HSET", w.s.key("series"), si.sid, si.canon)
-			w.p.args("SADD", w.s.key("name:", si.name), si.sid)
-			// Names and label values are shared by many series: each is
-			// written once per process (again after a failed write).
-			w.index("names", "", si.name)
-			for j := 0; j < len(si.full); j += 2 {
-				w.index("lnames", "", si.full[j])
-				w.index("lv:", si.full[j], si.full[j+1])
-			}
+			w.index(si, h)
 		}
-		w.buf = AppendMember(w.buf[:0], end, b.Width, &b.Rollups[i])
-		if si.zadd == nil {
-			var h respPipe
-			h.cmd(4)
-			h.str("ZADD")
-			h.str(si.dkey)
-			si.zadd = h.buf
-		}
-		w.p.n++
-		w.p.buf = append(w.p.buf, si.zadd...)
-		w.p.int(end)
-		w.p.bytes(w.buf)
-		if w.now-si.expired >= expireEvery {
-			si.expired = w.now // undone by Exec on failure
-			w.pexpire(si.dkey, w.s.opts.Retention)
-		}
-		if h > si.hour {
-			si.hour = h
-		}
+		rec = codec.AppendRecord(rec[:0], &windows[i])
+		fw.appendK = append(fw.appendK, w.s.chunkKey(ac.tag, si.sid, h))
+		fw.appendA = append(fw.appendA, string(rec), at)
+		si.hour = max(si.hour, h)
 	}
-	if h > ac.hour {
-		ac.hour = h
-	}
+	ac.hour = max(ac.hour, h)
+	w.cmds = append(w.cmds,
+		[]any{"INCRBY", w.s.key("wc:", strconv.FormatInt(h/HourMs, 10)), len(b.Rollups)},
+		[]any{"PEXPIREAT", w.s.key("wc:", strconv.FormatInt(h/HourMs, 10)), at + HourMs})
+	w.frames = append(w.frames, fw)
+	w.last[b.Agent] = fw
 	w.touched = append(w.touched, ac)
-	w.agents[b.Agent] = true
 	w.n += len(b.Rollups)
 	return nil
 }
 
-// index queues SADD <p><set><suffix> member unless it is known written.
-func (w *Write) index(set, suffix, member string) {
+// windowOf is the stored form of a rollup.
+func windowOf(end, width int64, r *codec.Rollup) codec.Window {
+	p := codec.Window{End: end, Width: width, Count: r.Count, Sum: r.Sum, Min: r.Min, Max: r.Max, First: r.First, Last: r.Last}
+	if len(r.Quantiles) == 3 {
+		p.P50, p.P90, p.P99, p.HasQuantiles = r.Quantiles[0], r.Quantiles[1], r.Quantiles[2], true
+	}
+	return p
+}
+
+// index queues the index entries of a series (see index.go). Members
+// shared by many series (names, label names and values) are queued once
+// per Write and per hour.
+func (w *Write) index(si *seriesInfo, hour int64) {
+	w.cmds = append(w.cmds,
+		[]any{"HSET", w.s.key("series"), si.sid, si.canon},
+		[]any{"SADD", w.s.key("name:", si.name), si.sid},
+		[]any{"ZADD", w.s.key("seen"), hour, si.sid})
+	w.shared("names", "", si.name)
+	for j := 0; j+1 < len(si.full); j += 2 {
+		w.cmds = append(w.cmds, []any{"SADD", w.s.postingKey(si.full[j], si.full[j+1]), si.sid})
+		w.shared("lnames", "", si.full[j])
+		w.shared("lv:", si.full[j], si.full[j+1])
+	}
+}
+
+// shared queues SADD <p><set><suffix> member once per Write.
+func (w *Write) shared(set, suffix, member string) {
 	k := set + suffix + "\x00" + member
-	w.s.mu.Lock()
-	_, ok := w.s.indexed[k]
-	w.s.mu.Unlock()
-	if ok || w.indexed[k] {
+	if w.indexed[k] {
 		return
 	}
 	if w.indexed == nil {
 		w.indexed = map[string]bool{}
 	}
 	w.indexed[k] = true
-	w.p.args("SADD", w.s.key(set, suffix), member)
+	w.cmds = append(w.cmds, []any{"SADD", w.s.key(set, suffix), member})
 }
 
-// compact reads the stored windows of hour (start, Unix ms) of each series
-// and queues its hourly rollup, replacing any earlier one: a pure function
-// of the stored windows, so compacting again changes nothing. late, when
-// set, holds windows of this very Write (not stored yet) to merge in.
-func (w *Write) compact(ctx context.Context, sis []*seriesInfo, hour int64, late map[*seriesInfo]*codec.Rollup, lateEnd, lateWidth int64) error {
-	pipe := w.s.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(sis))
-	lo, hi := strconv.FormatInt(hour+1, 10), strconv.FormatInt(hour+HourMs, 10)
-	for i, si := range sis {
-		cmds[i] = pipe.ZRangeByScore(ctx, si.dkey, &redis.ZRangeBy{Min: lo, Max: hi})
+// seal reads the hour's chunks of the given series and queues, in fw's
+// script, each one's replacement by a single compressed segment and its
+// hourly window appended to the hourly tier. A chunk that is one segment
+// already (sealed before, by this member or another) is left alone, so
+// sealing again changes nothing.
+func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sis []*seriesInfo, hour int64) error {
+	if len(sis) == 0 || hour < 0 {
+		return nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	vals, err := w.s.getChunks(ctx, ac.tag, sis, hour)
+	if err != nil {
 		return err
 	}
-	end := hour + HourMs
-	score := strconv.FormatInt(end, 10)
-	var pts []Point
+	var ws []codec.Window
 	for i, si := range sis {
-		pts = pts[:0]
-		for _, m := range cmds[i].Val() {
-			p, err := ParseMember(m)
-			if err != nil {
-				return err
-			}
-			pts = append(pts, p)
-		}
-		if r := late[si]; r != nil {
-			p, err := ParseMember(string(AppendMember(nil, lateEnd, lateWidth, r)))
-			if err != nil {
-				return err
-			}
-			pts = append(pts, p)
-		}
-		hp, ok := MergeHour(pts, end)
-		if !ok {
+		if vals[i] == nil {
 			continue
 		}
-		w.buf = appendPoint(w.buf[:0], &hp)
-		w.p.args("ZREMRANGEBYSCORE", si.hkey, score, score)
-		w.p.cmd(4)
-		w.p.str("ZADD")
-		w.p.str(si.hkey)
-		w.p.str(score)
-		w.p.bytes(w.buf)
-		w.pexpire(si.hkey, w.s.opts.HourlyRetention)
+		ws, _, err = codec.DecodeChunk(ws[:0], vals[i])
+		if err != nil {
+			w.s.corrupt.Add(1)
+			continue // left as it is: reads report it
+		}
+		seg := codec.AppendSegment(nil, ws)
+		if bytes.Equal(seg, vals[i]) {
+			continue
+		}
+		k := w.s.chunkKey(ac.tag, si.sid, hour)
+		fw.casK = append(fw.casK, k)
+		fw.casA = append(fw.casA, len(vals[i]), string(seg))
+		w.hourly(ac, fw, si, ws, hour)
 	}
 	return nil
 }
 
-func (w *Write) pexpire(key string, ttl time.Duration) {
-	w.p.cmd(3)
-	w.p.str("PEXPIRE")
-	w.p.str(key)
-	w.p.int(ttl.Milliseconds())
+// late queues the hourly windows of a closed hour again, merged from its
+// stored windows and the late ones of this batch (the newest record of a
+// window end wins when the hourly chunk is read).
+func (w *Write) late(ctx context.Context, ac *agentSeries, fw *frameWrite, sis []*seriesInfo, windows []codec.Window, hour int64) error {
+	vals, err := w.s.getChunks(ctx, ac.tag, sis, hour)
+	if err != nil {
+		return err
+	}
+	var ws []codec.Window
+	for i, si := range sis {
+		ws = ws[:0]
+		if vals[i] != nil {
+			if ws, _, err = codec.DecodeChunk(ws, vals[i]); err != nil {
+				w.s.corrupt.Add(1)
+				ws = ws[:0]
+			}
+		}
+		ws = append(ws, windows[i])
+		w.hourly(ac, fw, si, ws, hour)
+	}
+	return nil
 }
 
-// SetWireState queues saving agent's decoder state (<prefix>w:<agent>), so
-// whichever member owns the agent's partition next continues its frames.
+// hourly queues the hour's merged window for the hourly tier.
+func (w *Write) hourly(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []codec.Window, hour int64) {
+	hp, ok := MergeHour(ws, hour+HourMs)
+	if !ok {
+		return
+	}
+	day := hour - hour%DayMs
+	fw.appendK = append(fw.appendK, w.s.hourlyKey(ac.tag, si.sid, day))
+	fw.appendA = append(fw.appendA, string(codec.AppendRecord(nil, &hp)), day+DayMs+w.s.opts.HourlyRetention.Milliseconds())
+}
+
+// getChunks reads the hour's chunk of each series (nil where there is
+// none).
+func (s *Store) getChunks(ctx context.Context, tag string, sis []*seriesInfo, hour int64) ([][]byte, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(sis))
+	for i, si := range sis {
+		cmds[i] = pipe.Get(ctx, s.chunkKey(tag, si.sid, hour))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([][]byte, len(sis))
+	for i, c := range cmds {
+		if b, err := c.Bytes(); err == nil {
+			out[i] = b
+		}
+	}
+	return out, nil
+}
+
+// MarkApplied records, with agent's newest frame added to w (seq), that
+// the frame is applied: its script then does nothing when seq is recorded
+// already, and records it with the frame's windows.
+func (w *Write) MarkApplied(ctx context.Context, agent string, seq uint64) {
+	if fw := w.last[agent]; fw != nil {
+		fw.seq = strconv.FormatUint(seq, 10)
+	}
+}
+
+// SetWireState saves agent's decoder state (<p>w:{agent}) with the
+// agent's newest frame in w, so whichever member owns the agent's
+// partition next continues its frames.
 func (w *Write) SetWireState(ctx context.Context, agent string, state []byte) {
-	w.c.cmd(5)
-	w.c.str("SET")
-	w.c.str(w.s.key("w:", agent))
-	w.c.bytes(state)
-	w.c.str("PX")
-	w.c.int(WireStateTTL.Milliseconds())
+	if fw := w.last[agent]; fw != nil {
+		fw.state = state
+	}
 }
 
-// AddBackhaul queues counting one frame of host at site: its bytes go into the
-// site's counter of the minute it was applied in, and the host into that
-// minute's set of reporting hosts. Keys: <prefix>bh:<site>:<minute> (hash:
-// bytes, frames) and <prefix>bhh:<site>:<minute> (HyperLogLog of hosts);
+// AddBackhaul queues counting one frame of host at site: its bytes go into
+// the site's counter of the minute it was applied in, and the host into
+// that minute's set of reporting hosts. Keys: <p>bh:<site>:<minute> (hash:
+// bytes, frames) and <p>bhh:<site>:<minute> (HyperLogLog of hosts);
 // minute is Unix seconds / 60. Every member adds to the same keys.
 func (w *Write) AddBackhaul(ctx context.Context, site, host string, bytes int, at time.Time) {
 	m := strconv.FormatInt(at.Unix()/60, 10)
 	kb, kh := w.s.key("bh:", site, ":", m), w.s.key("bhh:", site, ":", m)
-	w.p.args("HINCRBY", kb, "bytes", strconv.Itoa(bytes))
-	w.p.args("HINCRBY", kb, "frames", "1")
-	w.pexpire(kb, backhaulTTL)
-	w.p.args("PFADD", kh, host)
-	w.pexpire(kh, backhaulTTL)
-	w.p.args("SADD", w.s.key("bhsites"), site)
+	ttl := backhaulTTL.Milliseconds()
+	w.cmds = append(w.cmds,
+		[]any{"HINCRBY", kb, "bytes", bytes},
+		[]any{"HINCRBY", kb, "frames", 1},
+		[]any{"PEXPIRE", kb, ttl},
+		[]any{"PFADD", kh, host},
+		[]any{"PEXPIRE", kh, ttl},
+		[]any{"SADD", w.s.key("bhsites"), site})
 }
 
 // AddIncidents queues recording incident transitions (applyIncidentSrc).
@@ -364,38 +441,20 @@ func (w *Write) AddIncidents(ctx context.Context, incs []Incident) error {
 		if err != nil {
 			return fmt.Errorf("store: incident %s: %w", incs[i].Key(), err)
 		}
-		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT, and
-		// Redis caches the compiled script by its hash anyway.
-		w.p.cmd(10)
-		for _, a := range []string{"EVAL", applyIncidentSrc, "3", w.s.key("inc:open"), w.s.key("inc:closed"), w.s.key("inc:log"),
-			incs[i].Key(), incs[i].State} {
-			w.p.str(a)
-		}
-		w.p.bytes(doc)
-		w.p.int(incs[i].Time)
+		w.cmds = append(w.cmds, []any{"EVAL", applyIncidentSrc, 3, w.s.key(incidentTag, "open"), w.s.key(incidentTag, "closed"),
+			w.s.key(incidentTag, "log"), incs[i].Key(), incs[i].State, string(doc), incs[i].Time})
 	}
 	return nil
 }
 
-// Exec sends everything queued in one round trip. On failure some prefix
-// of the commands may have run; every caller redelivers the frames, and
-// the caches it advanced are dropped so the next write starts over.
+// Exec sends everything queued. On failure some of it may have run;
+// every caller redelivers the frames, and the caches it advanced are
+// dropped so the next write starts over from what Redis holds.
 func (w *Write) Exec(ctx context.Context) error {
-	if w.p.n+w.c.n == 0 {
-		putBuf(w.p.buf)
-		w.p = respPipe{}
+	if len(w.cmds)+len(w.frames) == 0 {
 		return nil
 	}
-	for _, k := range w.trim {
-		w.c.args("ZREMRANGEBYRANK", k, "0", strconv.Itoa(-AppliedSeqs-1))
-		w.c.cmd(3)
-		w.c.str("PEXPIRE")
-		w.c.str(k)
-		w.c.int(WireStateTTL.Milliseconds())
-	}
-	err := w.s.execResp(ctx, &w.p, &w.c)
-	putBuf(w.p.buf)
-	w.p = respPipe{}
+	err := w.exec(ctx)
 	if err != nil {
 		w.s.mu.Lock()
 		for _, ac := range w.touched {
@@ -404,17 +463,47 @@ func (w *Write) Exec(ctx context.Context) error {
 			}
 		}
 		w.s.mu.Unlock()
-		return fmt.Errorf("store: write of %d rollups: %w", w.n, err)
+		return fmt.Errorf("store: write of %d windows: %w", w.n, err)
 	}
-	w.s.mu.Lock()
-	for k := range w.indexed {
-		w.s.indexed[k] = struct{}{}
-	}
-	w.s.mu.Unlock()
 	for _, f := range w.fresh {
 		f.ac.mu.Lock()
-		f.si.known = true
+		f.si.known, f.si.queued = true, false
 		f.ac.mu.Unlock()
 	}
 	return nil
+}
+
+func (w *Write) exec(ctx context.Context) error {
+	if len(w.cmds) > 0 {
+		pipe := w.s.rdb.Pipeline()
+		for _, c := range w.cmds {
+			pipe.Do(ctx, c...)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+	}
+	if len(w.frames) == 0 {
+		return nil
+	}
+	pipe := w.s.rdb.Pipeline()
+	ttl := WireStateTTL.Milliseconds()
+	for _, fw := range w.frames {
+		t := tag(fw.agent)
+		keys := make([]string, 0, 2+len(fw.appendK)+len(fw.casK))
+		keys = append(keys, w.s.key("ws:", t), w.s.key("w:", t))
+		keys = append(keys, fw.appendK...)
+		keys = append(keys, fw.casK...)
+		args := make([]any, 0, 6+len(fw.appendA)+len(fw.casA))
+		state := ""
+		if fw.state != nil {
+			state = string(fw.state)
+		}
+		args = append(args, fw.seq, state, ttl, AppliedSeqs, len(fw.appendK), len(fw.casK))
+		args = append(args, fw.appendA...)
+		args = append(args, fw.casA...)
+		pipe.Eval(ctx, applyFrameSrc, keys, args...)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }

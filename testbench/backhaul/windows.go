@@ -280,7 +280,11 @@ func checkFidelity(ctx context.Context, st *store.Store, logs map[string][]*code
 				}
 			}
 		}
-		pts, err := st.Points(ctx, order, from+width, to+width)
+		refs := make([]store.SeriesRef, len(order))
+		for i, sid := range order {
+			refs[i] = store.SeriesRef{ID: sid, Agent: windows[0].Site + "/" + windows[0].Host}
+		}
+		pts, err := st.Points(ctx, refs, from+width, to+width)
 		if err != nil {
 			return f, err
 		}

@@ -36,7 +36,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/edgepulse/edgepulse/aggregator"
 	"github.com/edgepulse/edgepulse/aggregator/store"
@@ -525,24 +524,27 @@ func countOwned(owners map[int]string, name string) int {
 // (agent, window) is lost when some series has no point at the window's end,
 // and duplicated when some series has more than one.
 func verify(ctx context.Context, addr string, pub *publisher) (lost, dups int, err error) {
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	st, err := store.Open(ctx, store.Options{Addr: addr})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer st.Close()
+	var ends []int64
+	for w := int64(1); w <= pub.w; w++ {
+		ends = append(ends, pub.base+w*windowMS+windowMS)
+	}
 	for i, a := range pub.agents {
 		b := &codec.Batch{Site: a.site, Host: a.host}
-		pipe := rdb.Pipeline()
-		cmds := make([]*redis.ZSliceCmd, len(pub.series))
+		perWindow := make([]map[int64]int, len(pub.series))
 		for j := range pub.series {
 			sid := store.SeriesID(store.Canon(pub.series[j].Name, store.SeriesLabels(b, &pub.series[j])))
-			cmds[j] = pipe.ZRangeWithScores(ctx, "ep:d:"+sid, 0, -1)
-		}
-		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-			return 0, 0, fmt.Errorf("redis: %w", err)
-		}
-		perWindow := make([]map[int64]int, len(cmds))
-		for j, c := range cmds {
+			copies, err := st.WindowCopies(ctx, a.site+"/"+a.host, sid, windowMS, ends)
+			if err != nil {
+				return 0, 0, err
+			}
 			perWindow[j] = make(map[int64]int)
-			for _, z := range c.Val() {
-				perWindow[j][int64(z.Score)]++
+			for k, c := range copies {
+				perWindow[j][ends[k]] = len(c)
 			}
 		}
 		for w := int64(1); w <= pub.w; w++ {

@@ -37,16 +37,15 @@ type Sighting struct {
 	First        time.Time // first seen at the hub
 	Count        int       // times seen
 	hash         uint64    // of Members: a resend may be packed differently, never hold other values
-	// Members are the Redis entries the aggregator must hold for it: the
-	// key <prefix>d:<sid>, the score (window end) and the member.
+	// Members are the windows the aggregator must hold for it: one per
+	// series, in the chunks of the agent's series (aggregator/store).
 	Members []Member
 }
 
-// Member is one expected ZSET entry.
+// Member is one expected stored window.
 type Member struct {
-	Key   string
-	Score int64
-	Value string
+	Agent, SID string
+	Value      store.Point
 }
 
 // End is the window's end (Unix ms), the ZSET score.
@@ -140,7 +139,7 @@ func (r *Recorder) unpack(af *agentFrames, f *codec.Frame, prefix string) {
 	ms := members(b, prefix)
 	h := fnv.New64a()
 	for _, m := range ms {
-		fmt.Fprintf(h, "%s|%d|%s\n", m.Key, m.Score, m.Value)
+		fmt.Fprintf(h, "%s|%s|%v\n", m.Agent, m.SID, m.Value)
 	}
 	s := r.agents[f.Agent][f.Seq]
 	if s.Members == nil {
@@ -155,8 +154,7 @@ func (r *Recorder) unpack(af *agentFrames, f *codec.Frame, prefix string) {
 	}
 }
 
-// members computes the ZSET entries the store writes for b (the key
-// schema in aggregator/store/doc.go).
+// members computes the windows the store writes for b.
 func members(b *codec.Batch, prefix string) []Member {
 	byID := make(map[uint32]*codec.Series, len(b.Series))
 	for i := range b.Series {
@@ -171,7 +169,7 @@ func members(b *codec.Batch, prefix string) []Member {
 			continue // a malformed batch; the store would fail on it too
 		}
 		sid := store.SeriesID(store.Canon(ser.Name, store.SeriesLabels(b, ser)))
-		out = append(out, Member{Key: prefix + "d:" + sid, Score: end, Value: string(store.AppendMember(nil, end, b.Width, r))})
+		out = append(out, Member{Agent: b.Site + "/" + b.Host, SID: sid, Value: store.WindowOf(end, b.Width, r)})
 	}
 	return out
 }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/edge/spool"
 )
 
@@ -137,8 +136,11 @@ func readSpool(a *Agent) (spoolState, error) {
 // verify checks what the agents shipped (the recorder's sightings and
 // their stopped spools) against Redis, and fills r's window counters.
 func verify(ctx context.Context, f *Fleet, rec *Recorder, agents []*Agent, r *Result) error {
-	rdb := redis.NewClient(&redis.Options{Addr: f.Redis.Addr})
-	defer rdb.Close()
+	db, err := store.Open(ctx, store.Options{Addr: f.Redis.Addr})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	r.Agents = len(agents)
 	_, r.DecodeErrors, r.Conflicts = rec.Counts()
 	type window struct {
@@ -181,14 +183,13 @@ func verify(ctx context.Context, f *Fleet, rec *Recorder, agents []*Agent, r *Re
 		r.WindowsExpected += len(byWindow) + unseen
 		r.Lost += unseen
 
-		// Every window's rollups in Redis.
-		pipe := rdb.Pipeline()
+		// Every window's rollups in Redis: the records of each series'
+		// window ends.
 		type check struct {
-			w   window
-			m   Member
-			cmd *redis.StringSliceCmd
+			w window
+			m Member
 		}
-		var checks []check
+		bySID := map[string][]check{}
 		undecoded := 0
 		for w, ss := range byWindow {
 			for _, s := range ss {
@@ -196,16 +197,26 @@ func verify(ctx context.Context, f *Fleet, rec *Recorder, agents []*Agent, r *Re
 					undecoded++ // its base frame never reached the hub
 				}
 				for _, m := range s.Members {
-					sc := strconv.FormatInt(m.Score, 10)
-					checks = append(checks, check{w, m, pipe.ZRangeByScore(ctx, m.Key, &redis.ZRangeBy{Min: sc, Max: sc})})
+					bySID[m.SID] = append(bySID[m.SID], check{w, m})
 				}
 			}
 		}
 		if undecoded > 0 {
 			r.Problems = append(r.Problems, fmt.Sprintf("%s: %d frames seen at the hub never decoded (base missing)", a.ID, undecoded))
 		}
-		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-			return fmt.Errorf("faults: redis check of %s: %w", a.ID, err)
+		got := map[*check][]store.Point{}
+		for sid, cs := range bySID {
+			ends := make([]int64, len(cs))
+			for i := range cs {
+				ends[i] = cs[i].m.Value.End
+			}
+			copies, err := db.WindowCopies(ctx, cs[0].m.Agent, sid, cs[0].m.Value.Width, ends)
+			if err != nil {
+				return fmt.Errorf("faults: redis check of %s: %w", a.ID, err)
+			}
+			for i := range cs {
+				got[&cs[i]] = copies[i]
+			}
 		}
 		const (
 			ok = iota
@@ -220,18 +231,14 @@ func verify(ctx context.Context, f *Fleet, rec *Recorder, agents []*Agent, r *Re
 				state[w] = dup
 			}
 		}
-		for _, c := range checks {
-			got, err := c.cmd.Result()
-			if err != nil && err != redis.Nil {
-				return err
-			}
+		for c, ps := range got {
 			s := ok
 			switch {
-			case len(got) == 0:
+			case len(ps) == 0:
 				s = missing
-			case len(got) > 1:
+			case len(ps) > 1:
 				s = dup
-			case got[0] != c.m.Value:
+			case !samePoint(ps[0], c.m.Value):
 				s = wrong
 			}
 			state[c.w] = max(state[c.w], s)
@@ -298,4 +305,12 @@ func drain(rec *Recorder, agents []*Agent, restore time.Time) (seconds float64, 
 		return 0, 0
 	}
 	return last.Sub(restore).Seconds(), backlog
+}
+
+// samePoint compares stored windows bit for bit (NaN equals NaN).
+func samePoint(a, b store.Point) bool {
+	same := func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) }
+	return a.End == b.End && a.Width == b.Width && a.Count == b.Count && a.HasQuantiles == b.HasQuantiles &&
+		same(a.Sum, b.Sum) && same(a.Min, b.Min) && same(a.Max, b.Max) && same(a.First, b.First) && same(a.Last, b.Last) &&
+		same(a.P50, b.P50) && same(a.P90, b.P90) && same(a.P99, b.P99)
 }

@@ -285,7 +285,7 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 	if err != nil {
 		return err
 	}
-	key := "ep:d:" + store.SeriesID(store.Canon("load_g0", []string{"idx", "0", "instance", "probe", "site", "lat"}))
+	probeSID := store.SeriesID(store.Canon("load_g0", []string{"idx", "0", "instance", "probe", "site", "lat"}))
 	var e2e []float64
 	for w, f := range lat {
 		end := now.Add(-time.Duration(nProbes-w-1) * time.Minute).UnixMilli()
@@ -293,17 +293,16 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: f.subject, Data: f.data, Header: nats.Header{nats.MsgIdHdr: []string{f.id}}}); err != nil {
 			return err
 		}
-		sc := strconv.FormatInt(end, 10)
 		for {
-			n, err := rdb.ZCount(ctx, key, sc, sc).Result()
+			c, err := a.Store().WindowCopies(ctx, "lat/probe", probeSID, 60_000, []int64{end})
 			if err != nil {
 				return err
 			}
-			if n > 0 {
+			if len(c[0]) > 0 {
 				break
 			}
 			if time.Since(t0) > 30*time.Second {
-				return fmt.Errorf("probe window %d not queryable after 30 s (key %s)", w, key)
+				return fmt.Errorf("probe window %d not queryable after 30 s (series %s)", w, probeSID)
 			}
 			time.Sleep(200 * time.Microsecond)
 		}

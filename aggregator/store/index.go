@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The label index. Every series written has, besides its data:
+//
+//	<p>series           HASH sid → "name\x00k\x00v…"
+//	<p>names            SET  metric names
+//	<p>name:<metric>    SET  sids of that metric (the __name__ postings)
+//	<p>lnames           SET  label names
+//	<p>lv:<label>       SET  values seen for that label
+//	<p>pl:<label>=<v>   SET  sids whose label has that value (postings)
+//	<p>seen             ZSET sid → the last hour (Unix ms) it was written
+//
+// A selector reads the postings of its equality matchers and intersects
+// them, so {instance="h"} touches that host's series only. Entries are
+// written with the series' first window after a process start, and again
+// once an hour per agent (so an index lost with a Redis that restarted
+// empty is rebuilt within the hour); Sweep removes the series not
+// written for longer than both tiers keep data.
+
+// SeriesRef is one stored series: its id, metric name, labels and the
+// agent whose keys hold its data.
+type SeriesRef struct {
+	ID     string
+	Name   string
+	Labels []string // sorted name/value pairs, without __name__
+	Agent  string   // site/instance: the hash tag of its data keys
+}
+
+// Names lists the stored metric names.
+func (s *Store) Names(ctx context.Context) ([]string, error) {
+	v, err := s.rdb.SMembers(ctx, s.key("names")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: names: %w", err)
+	}
+	return v, nil
+}
+
+// SeriesOf returns the series of the given metric names.
+func (s *Store) SeriesOf(ctx context.Context, names []string) ([]SeriesRef, error) {
+	pairs := make([][2]string, len(names))
+	for i, n := range names {
+		pairs[i] = [2]string{MetricName, n}
+	}
+	sids, err := s.postings(ctx, pairs, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.Series(ctx, sids)
+}
+
+// MetricName is the label name of the metric name in selectors.
+const MetricName = "__name__"
+
+// postingKey is the key of the postings of label=value.
+func (s *Store) postingKey(label, value string) string {
+	if label == MetricName {
+		return s.key("name:", value)
+	}
+	return s.key("pl:", label, "=", value)
+}
+
+// Postings returns the sids that have every one of the label=value pairs
+// (the intersection of their postings; "__name__" is the metric name),
+// sorted.
+func (s *Store) Postings(ctx context.Context, pairs [][2]string) ([]string, error) {
+	return s.postings(ctx, pairs, true)
+}
+
+// UnionPostings returns the sids that have any of the pairs, sorted.
+func (s *Store) UnionPostings(ctx context.Context, pairs [][2]string) ([]string, error) {
+	return s.postings(ctx, pairs, false)
+}
+
+func (s *Store) postings(ctx context.Context, pairs [][2]string, intersect bool) ([]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	// SMEMBERS each and combine here: SINTER needs its keys in one
+	// Redis Cluster slot.
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(pairs))
+	for i, p := range pairs {
+		cmds[i] = pipe.SMembers(ctx, s.postingKey(p[0], p[1]))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("store: postings of %d label values: %w", len(pairs), err)
+	}
+	var out []string
+	for i, c := range cmds {
+		v := c.Val()
+		slices.Sort(v)
+		switch {
+		case i == 0:
+			out = v
+		case intersect:
+			out = intersectSorted(out, v)
+		default:
+			out = append(out, v...)
+		}
+	}
+	if !intersect {
+		slices.Sort(out)
+		out = slices.Compact(out)
+	}
+	return out, nil
+}
+
+func intersectSorted(a, b []string) []string {
+	out := a[:0]
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch c := strings.Compare(a[i], b[j]); {
+		case c < 0:
+			i++
+		case c > 0:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// Series returns the labels of the given sids (unknown ones are left
+// out).
+func (s *Store) Series(ctx context.Context, sids []string) ([]SeriesRef, error) {
+	if len(sids) == 0 {
+		return nil, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, s.key("series"), sids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: labels of %d series: %w", len(sids), err)
+	}
+	out := make([]SeriesRef, 0, len(sids))
+	for i, v := range vals {
+		canon, ok := v.(string)
+		if !ok {
+			continue
+		}
+		r, err := parseCanon(sids[i], canon)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// parseCanon turns a stored series text into a SeriesRef.
+func parseCanon(sid, canon string) (SeriesRef, error) {
+	parts := strings.Split(canon, "\x00")
+	if len(parts)%2 != 1 {
+		return SeriesRef{}, fmt.Errorf("store: series %s has malformed labels %q", sid, canon)
+	}
+	r := SeriesRef{ID: sid, Name: parts[0], Labels: parts[1:]}
+	var site, host string
+	for i := 0; i+1 < len(r.Labels); i += 2 {
+		switch r.Labels[i] {
+		case "site":
+			site = r.Labels[i+1]
+		case "instance":
+			host = r.Labels[i+1]
+		}
+	}
+	r.Agent = site + "/" + host
+	return r, nil
+}
+
+// LabelNames lists the stored label names.
+func (s *Store) LabelNames(ctx context.Context) ([]string, error) {
+	v, err := s.rdb.SMembers(ctx, s.key("lnames")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: label names: %w", err)
+	}
+	return v, nil
+}
+
+// LabelValues lists the values stored for a label.
+func (s *Store) LabelValues(ctx context.Context, name string) ([]string, error) {
+	v, err := s.rdb.SMembers(ctx, s.key("lv:", name)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: label %q values: %w", name, err)
+	}
+	return v, nil
+}

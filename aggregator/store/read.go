@@ -1,0 +1,232 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgepulse/edgepulse/codec"
+)
+
+// Reader reads stored windows for one query. Every chunk it reads is
+// kept until the Reader is dropped, so a query asking several statistics
+// of a series (node_load1:avg and node_load1:max, or a selector and its
+// offset) reads the series' chunks from Redis once. A Reader is used by
+// one goroutine.
+type Reader struct {
+	s     *Store
+	cache map[string][]codec.Window
+	// Corrupt counts chunks skipped because they did not decode;
+	// Repeats counts windows stored more than once (the newest record
+	// of a window end is taken).
+	Corrupt, Repeats int
+}
+
+// NewReader starts a Reader with an empty chunk cache.
+func (s *Store) NewReader() *Reader {
+	return &Reader{s: s, cache: map[string][]codec.Window{}}
+}
+
+// Points returns the stored windows of each series ending in [mint,
+// maxt] (Unix ms), oldest first, one per window end.
+func (s *Store) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64) ([][]Point, error) {
+	return s.NewReader().Points(ctx, refs, mint, maxt)
+}
+
+// HourlyPoints is Reader.HourlyPoints on a fresh Reader.
+func (s *Store) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt int64) ([][]Point, error) {
+	return s.NewReader().HourlyPoints(ctx, refs, mint, maxt)
+}
+
+// Points returns the minute tier's windows of each series ending in
+// [mint, maxt] (Unix ms), oldest first, one per window end.
+func (r *Reader) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64) ([][]Point, error) {
+	if maxt < mint {
+		return make([][]Point, len(refs)), nil
+	}
+	// A window of width ≤ 1 h ending at mint started at mint−1h at the
+	// earliest; its block is the hour it started in.
+	first, last := hourOf(max(mint-HourMs, 0)), hourOf(max(maxt, 0))
+	keys := make([][]string, len(refs))
+	for i, ref := range refs {
+		for h := first; h <= last; h += HourMs {
+			keys[i] = append(keys[i], r.s.chunkKey(tag(ref.Agent), ref.ID, h))
+		}
+	}
+	if err := r.fetch(ctx, keys); err != nil {
+		return nil, fmt.Errorf("store: windows of %d series: %w", len(refs), err)
+	}
+	out := make([][]Point, len(refs))
+	for i := range refs {
+		out[i] = r.collect(keys[i], mint, maxt)
+	}
+	return out, nil
+}
+
+// fetch reads the chunks not cached yet, in one pipeline.
+func (r *Reader) fetch(ctx context.Context, keys [][]string) error {
+	var want []string
+	for _, ks := range keys {
+		for _, k := range ks {
+			if _, ok := r.cache[k]; !ok {
+				r.cache[k] = nil
+				want = append(want, k)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	pipe := r.s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(want))
+	for i, k := range want {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		for _, k := range want {
+			delete(r.cache, k)
+		}
+		return err
+	}
+	for i, c := range cmds {
+		p, err := c.Bytes()
+		if err != nil {
+			continue // no such block
+		}
+		ws, rep, err := codec.DecodeChunk(nil, p)
+		if err != nil {
+			r.Corrupt++
+			r.s.corrupt.Add(1)
+			continue
+		}
+		r.Repeats += rep
+		r.cache[want[i]] = ws
+	}
+	return nil
+}
+
+// collect concatenates the cached windows of keys ending in [mint, maxt],
+// sorted by end, one per end.
+func (r *Reader) collect(keys []string, mint, maxt int64) []Point {
+	var out []Point
+	sorted := true
+	for _, k := range keys {
+		for _, w := range r.cache[k] {
+			if w.End < mint || w.End > maxt {
+				continue
+			}
+			if n := len(out); n > 0 && out[n-1].End >= w.End {
+				sorted = false
+			}
+			out = append(out, w)
+		}
+	}
+	if !sorted {
+		slices.SortStableFunc(out, func(a, b Point) int { return cmp.Compare(a.End, b.End) })
+		out = slices.CompactFunc(out, func(a, b Point) bool { return a.End == b.End })
+	}
+	return out
+}
+
+// HourlyPoints returns each series' hourly windows whose hours end in
+// [mint, maxt] (Unix ms), oldest first. Hours after the newest one in the
+// hourly tier (the hour in progress, or one not sealed yet) are merged
+// from the minute windows on the fly, so the tier has no hole at its
+// recent end.
+func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt int64) ([][]Point, error) {
+	out := make([][]Point, len(refs))
+	if maxt < mint {
+		return out, nil
+	}
+	// An hourly window ending in [mint, maxt] started an hour before; its
+	// block is the day it started in.
+	first, last := max(mint-HourMs, 0), max(maxt-HourMs, 0)
+	first, last = first-first%DayMs, last-last%DayMs
+	keys := make([][]string, len(refs))
+	for i, ref := range refs {
+		for d := first; d <= last; d += DayMs {
+			keys[i] = append(keys[i], r.s.hourlyKey(tag(ref.Agent), ref.ID, d))
+		}
+	}
+	if err := r.fetch(ctx, keys); err != nil {
+		return nil, fmt.Errorf("store: hourly windows of %d series: %w", len(refs), err)
+	}
+	// The tail: minute windows of the hours after the newest hourly one.
+	tails := make([][]string, len(refs))
+	from := make([]int64, len(refs))
+	for i, ref := range refs {
+		out[i] = r.collect(keys[i], mint, maxt)
+		from[i] = max(mint-HourMs, 0)
+		if n := len(out[i]); n > 0 {
+			from[i] = out[i][n-1].End
+		}
+		for h := hourOf(from[i]); h <= hourOf(max(maxt, 0)); h += HourMs {
+			tails[i] = append(tails[i], r.s.chunkKey(tag(ref.Agent), ref.ID, h))
+		}
+	}
+	if err := r.fetch(ctx, tails); err != nil {
+		return nil, fmt.Errorf("store: recent minute windows of %d series: %w", len(refs), err)
+	}
+	for i := range refs {
+		ws := r.collect(tails[i], from[i]+1, maxt)
+		for len(ws) > 0 {
+			h := hourOf(ws[0].End - ws[0].Width)
+			n := 1
+			for n < len(ws) && hourOf(ws[n].End-ws[n].Width) == h {
+				n++
+			}
+			if end := h + HourMs; end >= mint && end <= maxt {
+				if hp, ok := MergeHour(ws[:n], end); ok {
+					out[i] = append(out[i], hp)
+				}
+			}
+			ws = ws[n:]
+		}
+	}
+	return out, nil
+}
+
+// WindowCopies returns, for each window end in ends (windows of the
+// given width), every record of the series' window stored there: none
+// when it is missing, more than one when it was written more than once
+// and not sealed since (sealing keeps one). For fault checks and tests.
+func (s *Store) WindowCopies(ctx context.Context, agent, sid string, width int64, ends []int64) ([][]Point, error) {
+	blocks := map[int64]*redis.StringCmd{}
+	pipe := s.rdb.Pipeline()
+	for _, e := range ends {
+		h := hourOf(max(e-width, 0))
+		if blocks[h] == nil {
+			blocks[h] = pipe.Get(ctx, s.chunkKey(tag(agent), sid, h))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: windows of %s %s: %w", agent, sid, err)
+	}
+	byEnd := map[int64][]Point{}
+	for _, c := range blocks {
+		p, err := c.Bytes()
+		if err != nil {
+			continue
+		}
+		ws, err := codec.DecodeChunkAll(nil, p)
+		if err != nil {
+			return nil, fmt.Errorf("store: chunk of %s %s: %w", agent, sid, err)
+		}
+		for _, w := range ws {
+			byEnd[w.End] = append(byEnd[w.End], w)
+		}
+	}
+	out := make([][]Point, len(ends))
+	for i, e := range ends {
+		out[i] = byEnd[e]
+	}
+	return out, nil
+}
+
+// WindowOf is the stored form of a batch's rollup: the window ending at
+// end, width wide.
+func WindowOf(end, width int64, r *codec.Rollup) Point { return windowOf(end, width, r) }
