@@ -165,8 +165,29 @@ func newChunkCoder(g grid, first *Window) *chunkCoder {
 	for i := range c.t {
 		c.t[i] = probHalf
 	}
+	// Priors: a window is like the one before (same width, next End, same
+	// count, a field coded as it was), and a grid value needs no nudge.
+	const likely, unlikely = probOne - probOne/16, probOne / 16
+	for _, i := range [...]int{cpWidth, cpEnd, cpCount, cpQuant, cpQuant + 1, cpInts + cmNudge*intModelLen + pZero} {
+		c.t[i] = likely
+	}
+	for f := range nChunkFields {
+		for pk := range nKinds {
+			ctx := cpKind + (f*nKinds+pk)*(nKinds-1)
+			for s := range min(pk+1, nKinds-1) {
+				c.t[ctx+s] = unlikely
+			}
+			if pk < nKinds-1 {
+				c.t[ctx+pk] = likely
+			}
+		}
+	}
 	c.prev = Window{End: first.End - first.Width, Width: first.Width, Count: first.Count, First: math.NaN()}
 	c.lastInc = g.offset
+	for f := range c.kind {
+		c.kind[f] = kGrid // against zeros, values are on the grid or not
+	}
+	c.kind[cfFirst] = kSame // (NaN: not sent)
 	return c
 }
 
@@ -201,8 +222,31 @@ func appendChunkPart(dst []byte, kind byte, ws []Window) []byte {
 	for i := range ws {
 		c.put(&e, &ws[i])
 	}
+	if kind == chunkSegment {
+		out := e.finish()
+		return append(dst, out[1:]...) // the first byte is always 0
+	}
+	out := finishShort(&e)[1:]
+	dst = binary.AppendUvarint(dst, uint64(len(out)))
+	return append(dst, out...)
+}
+
+// finishShort flushes e with the value of its final range that has the
+// most trailing zero bytes, and drops them: a decoder reading past the
+// end reads zeros.
+func finishShort(e *rcEncoder) []byte {
+	for z := 4; z > 0; z-- {
+		m := uint64(1)<<(8*z) - 1
+		if v := (e.low + m) &^ m; v < e.low+uint64(e.rng) {
+			e.low = v
+			break
+		}
+	}
 	out := e.finish()
-	return append(dst, out[1:]...) // the first byte is always 0
+	for len(out) > 1 && out[len(out)-1] == 0 {
+		out = out[:len(out)-1]
+	}
+	return out
 }
 
 // fieldsOf points at a window's statistics in coding order.
@@ -493,21 +537,36 @@ func decodeChunkPart(dst *[]Window, p []byte, off int) (int, error) {
 		return 0, fmt.Errorf("header: %d windows in %d bytes, count %d", n, len(r.p), c)
 	}
 	w0.Count = uint32(c)
-	body := len(p) - len(r.p)
+	coded, slack := r.p, 0 // a segment's coded windows end themselves
+	if kind == chunkRecord {
+		// A record's, with their length, its trailing zero bytes dropped
+		// (one window reads a bounded number past them).
+		coded, slack = r.bytes(r.uvarint()), math.MaxInt
+		if r.err != nil {
+			return 0, fmt.Errorf("record: %w", r.err)
+		}
+	}
+	body := len(p) - len(coded)
 	cc := newChunkCoder(newGrid(variant), &w0)
-	d := rcDecoder{p: r.p, rng: 0xFFFFFFFF}
+	d := rcDecoder{p: coded, rng: 0xFFFFFFFF}
 	for range 4 {
 		d.code = d.code<<8 | uint32(d.next())
 	}
 	for range n {
 		var w Window
 		cc.get(&d, &w)
-		if d.over > 0 {
+		if d.over > slack {
 			return 0, fmt.Errorf("windows end %d bytes past the input", d.over)
 		}
 		*dst = append(*dst, w)
 	}
-	return body + len(r.p) - len(d.p), nil
+	if kind == chunkRecord {
+		if len(d.p) != 0 {
+			return 0, fmt.Errorf("%d bytes after the record's window", len(d.p))
+		}
+		return len(p) - len(r.p), nil
+	}
+	return body + len(coded) - len(d.p), nil
 }
 
 func b2i(b bool) int {
