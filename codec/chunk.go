@@ -37,8 +37,11 @@ type Window struct {
 // (uvarint; a record holds one window), the first window's End (uvarint
 // End/Width when aligned, else varint End) and its Count (uvarint). Then
 // the windows, range-coded (rcEncoder, LZMA's coder, without its leading
-// zero byte; the stream ends itself, no length) with adaptive models that
-// start afresh in every segment or record. Each window is coded against
+// zero byte) with adaptive models that start afresh in every segment or
+// record, from priors that expect each window to be like the one before.
+// A segment's coded bytes end themselves (no length); a record's follow
+// a uvarint length, with the coder's flush trimmed to the fewest bytes
+// (the decoder reads zeros past them). Each window is coded against
 // the previous one (the first against a virtual window one Width before
 // it with the header's Count, zero statistics and First NaN):
 //
