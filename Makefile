@@ -39,7 +39,8 @@ test-short:
 # Fuzz every decoder for FUZZTIME each (corpus kept in testdata/fuzz).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run x -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./codec/
+	$(GO) test -run x -fuzz FuzzDecode$$ -fuzztime $(FUZZTIME) ./codec/
+	$(GO) test -run x -fuzz FuzzDecodeChunk -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run x -fuzz FuzzCSVReader -fuzztime $(FUZZTIME) ./detect/
 	$(GO) test -run x -fuzz FuzzDecodeBlock -fuzztime $(FUZZTIME) ./edge/history/
 

@@ -27,10 +27,20 @@
 // saved and restored ([Decoder.MarshalState]), so another process can
 // continue an agent's chain.
 //
+// # Chunks
+//
+// The aggregator's regional store keeps each series' windows ([Window])
+// as chunks: per series and hour a concatenation of range-coded segments
+// ([AppendSegment], an hour's windows at a few bytes each) and
+// self-contained records ([AppendRecord], one late or open-hour window),
+// lossless to the bit; [DecodeChunk] reads any such concatenation, the
+// last of several windows with one End winning (format: chunk.go,
+// docs/chunks.md).
+//
 // # Decoding
 //
 // [ParseFrame] and [Decoder.Decode] are how bytes from the network become a
-// Batch; [Decode] reads a spooled batch. Each checks
+// Batch; [Decode] reads a spooled batch; [DecodeChunk] a stored chunk. Each checks
 // the schema version before anything else and rejects unknown versions with
 // [ErrVersion], truncated or malformed input with [ErrMalformed], and
 // trailing bytes. Every decoder here has a go test -fuzz target with its
