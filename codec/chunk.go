@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sync"
 )
 
 // Window is one stored window of one series: statistics of the samples
@@ -163,8 +164,28 @@ type chunkCoder struct {
 	lastInc int64
 }
 
+// chunkPriors is the models' starting table, built once (newChunkCoder
+// copies it: building it per part cost more than coding a record).
+var chunkPriors = sync.OnceValue(func() *[chunkTable]prob {
+	var c chunkCoder
+	c.initPriors()
+	return &c.t
+})
+
+// machineExp is probeExp, probed once per process.
+var machineExp = sync.OnceValue(probeExp)
+
+// coders recycles chunkCoders (a model table is about 5 KB).
+var coders = sync.Pool{New: func() any { return new(chunkCoder) }}
+
 func newChunkCoder(g grid, first *Window) *chunkCoder {
-	c := &chunkCoder{g: g}
+	c := coders.Get().(*chunkCoder)
+	*c = chunkCoder{g: g, t: *chunkPriors()}
+	c.start(first)
+	return c
+}
+
+func (c *chunkCoder) initPriors() {
 	for i := range c.t {
 		c.t[i] = probHalf
 	}
@@ -185,17 +206,20 @@ func newChunkCoder(g grid, first *Window) *chunkCoder {
 			}
 		}
 	}
+}
+
+func (c *chunkCoder) start(first *Window) {
+	g := c.g
 	c.prev = Window{End: first.End - first.Width, Width: first.Width, Count: first.Count, First: math.NaN()}
 	c.lastInc = g.offset
 	for f := range c.kind {
 		c.kind[f] = kGrid // against zeros, values are on the grid or not
 	}
 	c.kind[cfFirst] = kSame // (NaN: not sent)
-	return c
 }
 
 func appendChunkPart(dst []byte, kind byte, ws []Window) []byte {
-	g := newGrid(probeExp())
+	g := newGrid(machineExp())
 	w0 := &ws[0]
 	tag := kind | byte(g.variant)
 	if w0.Width == 60_000 {
@@ -220,6 +244,7 @@ func appendChunkPart(dst []byte, kind byte, ws []Window) []byte {
 	dst = binary.AppendUvarint(dst, uint64(w0.Count))
 
 	c := newChunkCoder(g, w0)
+	defer coders.Put(c)
 	var e rcEncoder
 	e.reset(nil)
 	for i := range ws {
@@ -508,6 +533,21 @@ func DecodeChunk(dst []Window, p []byte) (ws []Window, repeats int, err error) {
 	return dst[:start+len(out)], repeats, nil
 }
 
+// DecodeChunkAll decodes a chunk value like DecodeChunk but returns every
+// window in the order appended, repeats of an End included (to tell a
+// window stored twice from one stored once).
+func DecodeChunkAll(dst []Window, p []byte) ([]Window, error) {
+	start := len(dst)
+	for off := 0; off < len(p); {
+		n, err := decodeChunkPart(&dst, p, off)
+		if err != nil {
+			return dst[:start], fmt.Errorf("%w: chunk at offset %d: %w", ErrMalformed, off, err)
+		}
+		off = n
+	}
+	return dst, nil
+}
+
 // decodeChunkPart decodes the segment or record at p[off:] onto *dst and
 // returns the offset after it.
 func decodeChunkPart(dst *[]Window, p []byte, off int) (int, error) {
@@ -551,6 +591,7 @@ func decodeChunkPart(dst *[]Window, p []byte, off int) (int, error) {
 	}
 	body := len(p) - len(coded)
 	cc := newChunkCoder(newGrid(variant), &w0)
+	defer coders.Put(cc)
 	d := rcDecoder{p: coded, rng: 0xFFFFFFFF}
 	for range 4 {
 		d.code = d.code<<8 | uint32(d.next())

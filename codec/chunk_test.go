@@ -380,3 +380,13 @@ func BenchmarkDecodeChunk(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkAppendRecord(b *testing.B) {
+	w := Window{End: 1_700_000_040_000, Width: 60_000, Count: 60, Sum: 60 * 1.5, Min: 0.5, Max: 2, First: math.NaN(), Last: 1.5, P50: 1.5, P90: 1.8, P99: 1.9, HasQuantiles: true}
+	b.ReportAllocs()
+	var dst []byte
+	for b.Loop() {
+		dst = AppendRecord(dst[:0], &w)
+	}
+	b.ReportMetric(float64(len(dst)), "B/record")
+}
