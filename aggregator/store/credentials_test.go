@@ -59,7 +59,7 @@ func TestCredentialsAndPrefix(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			err = s.Apply(ctx, batch(1, 1_700_000_040_000, 1))
+			err = s.Apply(ctx, batch(1, t0+40_000, 1))
 			if tt.applyOK != (err == nil) {
 				t.Fatalf("Apply = %v, want ok=%v", err, tt.applyOK)
 			}

@@ -3,10 +3,11 @@ package store
 import (
 	"context"
 	"reflect"
-	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/edgepulse/edgepulse/codec"
 )
 
 func TestMergeHour(t *testing.T) {
@@ -53,7 +54,7 @@ func TestMergeHour(t *testing.T) {
 func TestHourlyTier(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	h0 := int64(1_700_000_000_000) / HourMs * HourMs
+	h0 := t0
 	var seq uint64
 	apply := func(w int) {
 		t.Helper()
@@ -69,32 +70,51 @@ func TestHourlyTier(t *testing.T) {
 	if err != nil || len(refs) != 1 {
 		t.Fatalf("SeriesOf = %v, %v", refs, err)
 	}
-	sid := refs[0].ID
-	hk := "t:h:" + sid
-	got := s.rdb.ZRangeWithScores(ctx, hk, 0, -1).Val()
-	if len(got) != 2 || got[0].Score != float64(h0+HourMs) || got[1].Score != float64(h0+2*HourMs) {
-		t.Fatalf("hourly tier holds %v, want the hours ending %d and %d", got, h0+HourMs, h0+2*HourMs)
+	ref := refs[0]
+	sid := ref.ID
+	hourly := func(hour int64) []Point {
+		t.Helper()
+		v, err := s.rdb.Get(ctx, s.hourlyKey(tag("s1/h1"), sid, hour-hour%DayMs)).Bytes()
+		if err != nil {
+			t.Fatalf("hourly chunk of hour %d: %v", hour, err)
+		}
+		ws, _, err := codec.DecodeChunk(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []Point
+		for _, w := range ws {
+			if w.End > hour && w.End <= hour+HourMs {
+				out = append(out, w)
+			}
+		}
+		return out
 	}
-	minutes, err := s.Points(ctx, []string{sid}, h0+1, h0+HourMs)
+	got := append(hourly(h0), hourly(h0+HourMs)...)
+	if len(got) != 2 || got[0].End != h0+HourMs || got[1].End != h0+2*HourMs {
+		t.Fatalf("hourly tier holds %+v, want the hours ending %d and %d", got, h0+HourMs, h0+2*HourMs)
+	}
+	minutes, err := s.Points(ctx, []SeriesRef{ref}, h0+1, h0+HourMs)
 	if err != nil || len(minutes[0]) != 60 {
 		t.Fatalf("minute windows of the first hour: %d, %v", len(minutes[0]), err)
 	}
 	want, _ := MergeHour(minutes[0], h0+HourMs)
-	if p, err := ParseMember(got[0].Member.(string)); err != nil || !reflect.DeepEqual(p, want) {
-		t.Fatalf("hourly point %+v (%v), want %+v", p, err, want)
+	if p := got[0]; !reflect.DeepEqual(p, want) {
+		t.Fatalf("hourly point %+v, want %+v", p, want)
 	}
 	if want.Count != 3600 || want.Min != 0.5 || want.Max != 14 {
 		t.Fatalf("merged hour %+v: want count 3600, min 0.5, max 14", want)
 	}
-	if ttl := s.rdb.PTTL(ctx, hk).Val(); ttl <= s.opts.Retention || ttl > s.opts.HourlyRetention {
-		t.Fatalf("hourly TTL %v, want (%v, %v]", ttl, s.opts.Retention, s.opts.HourlyRetention)
+	// The first hour's minute chunk is sealed: one segment.
+	v, _ := s.rdb.Get(ctx, s.chunkKey(tag("s1/h1"), sid, h0)).Bytes()
+	if ws, _, _ := codec.DecodeChunk(nil, v); string(codec.AppendSegment(nil, ws)) != string(v) {
+		t.Fatalf("hour %d not sealed: %d bytes for %d windows", h0, len(v), len(ws))
 	}
 
 	before := dump(t, s)
-	// A fresh process redelivers windows of both compacted hours, then the
+	// A fresh process redelivers windows of both sealed hours, then the
 	// newest again: nothing changes.
 	s.agents = make(map[string]*agentSeries)
-	s.indexed = make(map[string]struct{})
 	for _, w := range []int{124, 10, 70, 124} {
 		if err := s.Apply(ctx, batch(uint64(w+1), h0+int64(w)*60_000, 1+float64(w%7))); err != nil {
 			t.Fatal(err)
@@ -104,21 +124,22 @@ func TestHourlyTier(t *testing.T) {
 		t.Fatalf("re-applying changed Redis:\nbefore %v\nafter  %v", before, after)
 	}
 
-	// A late window of a compacted hour (one that was missing) is merged in.
-	if err := s.rdb.ZRemRangeByScore(ctx, "t:d:"+sid, "(0", strconv64(h0+30*60_000+60_000)).Err(); err != nil {
+	// A late window of a sealed hour (one that was missing) is merged in.
+	ck := s.chunkKey(tag("s1/h1"), sid, h0)
+	half := minutes[0][:30]
+	if err := s.rdb.Set(ctx, ck, codec.AppendSegment(nil, half), redis.KeepTTL).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(ctx, batch(31, h0+30*60_000, 1+float64(30%7))); err != nil {
+	if err := s.Apply(ctx, batch(131, h0+30*60_000, 1+float64(30%7))); err != nil {
 		t.Fatal(err)
 	}
-	got2 := s.rdb.ZRangeByScore(ctx, hk, &redis.ZRangeBy{Min: strconv64(h0 + HourMs), Max: strconv64(h0 + HourMs)}).Val()
-	if p, _ := ParseMember(got2[0]); len(got2) != 1 || p.Count != 30*60 {
-		t.Fatalf("after removing 30 windows and a late one: hourly %v, want one hour of count 1800", got2)
+	if got := hourly(h0); len(got) != 1 || got[0].Count != 31*60 {
+		t.Fatalf("after removing 30 windows and a late one: hourly %+v, want one hour of count 1860", got)
 	}
 
-	// HourlyPoints: two compacted hours, and the hour in progress merged
+	// HourlyPoints: two sealed hours, and the hour in progress merged
 	// from its 5 minute windows.
-	hp, err := s.HourlyPoints(ctx, []string{sid}, h0, h0+3*HourMs)
+	hp, err := s.HourlyPoints(ctx, []SeriesRef{ref}, h0, h0+3*HourMs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +147,3 @@ func TestHourlyTier(t *testing.T) {
 		t.Fatalf("HourlyPoints = %+v, want 3 hours, the last of count 300", hp[0])
 	}
 }
-
-func strconv64(v int64) string { return strconv.FormatInt(v, 10) }

@@ -51,6 +51,7 @@ func (r *Reader) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64)
 	// A window of width ≤ 1 h ending at mint started at mint−1h at the
 	// earliest; its block is the hour it started in.
 	first, last := hourOf(max(mint-HourMs, 0)), hourOf(max(maxt, 0))
+	first, last = r.s.clamp(first, last, r.s.opts.Retention.Milliseconds(), HourMs)
 	keys := make([][]string, len(refs))
 	for i, ref := range refs {
 		for h := first; h <= last; h += HourMs {
@@ -65,6 +66,18 @@ func (r *Reader) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64)
 		out[i] = r.collect(keys[i], mint, maxt)
 	}
 	return out, nil
+}
+
+// clamp limits the blocks [first, last] (block starts, Unix ms) to the
+// ones that can exist: none ends before now − retention (they expired),
+// none starts more than a day ahead of this clock.
+func (s *Store) clamp(first, last, retention, block int64) (int64, int64) {
+	now := s.now().UnixMilli()
+	lo := now - retention - block
+	lo -= lo % block
+	hi := now + DayMs
+	hi -= hi % block
+	return max(first, lo), min(last, hi)
 }
 
 // fetch reads the chunks not cached yet, in one pipeline.
@@ -146,6 +159,7 @@ func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt 
 	// block is the day it started in.
 	first, last := max(mint-HourMs, 0), max(maxt-HourMs, 0)
 	first, last = first-first%DayMs, last-last%DayMs
+	first, last = r.s.clamp(first, last, r.s.opts.HourlyRetention.Milliseconds(), DayMs)
 	keys := make([][]string, len(refs))
 	for i, ref := range refs {
 		for d := first; d <= last; d += DayMs {
@@ -164,7 +178,8 @@ func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt 
 		if n := len(out[i]); n > 0 {
 			from[i] = out[i][n-1].End
 		}
-		for h := hourOf(from[i]); h <= hourOf(max(maxt, 0)); h += HourMs {
+		lo, hi := r.s.clamp(hourOf(from[i]), hourOf(max(maxt, 0)), r.s.opts.Retention.Milliseconds(), HourMs)
+		for h := lo; h <= hi; h += HourMs {
 			tails[i] = append(tails[i], r.s.chunkKey(tag(ref.Agent), ref.ID, h))
 		}
 	}

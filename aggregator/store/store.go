@@ -153,6 +153,7 @@ type Store struct {
 	// corrupt counts chunks that could not be decoded (left as they
 	// are; reads skip them and say so).
 	corrupt atomic.Uint64
+	now     func() time.Time // the clock; time.Now
 }
 
 // Corrupt is the number of stored chunks found undecodable so far.
@@ -185,7 +186,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("store: redis %s: %w", opts.Where(), err)
 	}
-	return &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries)}, nil
+	return &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), now: time.Now}, nil
 }
 
 // Retention is the minute tier's TTL (Options.Retention after defaults).

@@ -6,8 +6,10 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -30,6 +32,11 @@ func openStore(t *testing.T) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// t0 is an hour boundary three hours ago: data keys expire at their
+// block's end plus the retention, in the windows' own time, so tests
+// write recent windows.
+var t0 = time.Now().Add(-3*time.Hour).UnixMilli() / HourMs * HourMs
 
 func batch(seq uint64, start int64, load float64) *codec.Batch {
 	return &codec.Batch{
@@ -56,6 +63,9 @@ func dump(t *testing.T, s *Store) map[string]any {
 	}
 	out := make(map[string]any)
 	for _, k := range keys {
+		if strings.HasPrefix(k, "t:wc:") {
+			continue // a meter of windows written, like the backhaul counters
+		}
 		switch typ := s.rdb.Type(ctx, k).Val(); typ {
 		case "set":
 			m := s.rdb.SMembers(ctx, k).Val()
@@ -65,6 +75,8 @@ func dump(t *testing.T, s *Store) map[string]any {
 			out[k] = s.rdb.HGetAll(ctx, k).Val()
 		case "zset":
 			out[k] = s.rdb.ZRangeWithScores(ctx, k, 0, -1).Val()
+		case "string":
+			out[k] = s.rdb.Get(ctx, k).Val()
 		default:
 			t.Fatalf("unexpected key type %s for %s", typ, k)
 		}
@@ -75,7 +87,7 @@ func dump(t *testing.T, s *Store) map[string]any {
 func TestApplyTwiceChangesNothing(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	b1, b2 := batch(1, 1_700_000_040_000, 1.5), batch(2, 1_700_000_100_000, 2.5)
+	b1, b2 := batch(1, t0+40_000, 1.5), batch(2, t0+100_000, 2.5)
 	for _, b := range []*codec.Batch{b1, b2} {
 		if err := s.Apply(ctx, b); err != nil {
 			t.Fatal(err)
@@ -84,7 +96,6 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	before := dump(t, s)
 	// Redelivery, also by a fresh aggregator that has not cached the index.
 	s.agents = make(map[string]*agentSeries)
-	s.indexed = make(map[string]struct{})
 	for _, b := range []*codec.Batch{b2, b1, b1} {
 		if err := s.Apply(ctx, b); err != nil {
 			t.Fatal(err)
@@ -93,26 +104,46 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	if after := dump(t, s); !reflect.DeepEqual(before, after) {
 		t.Fatalf("re-applying changed Redis:\nbefore %v\nafter  %v", before, after)
 	}
-	zsets := 0
+	chunks := 0
 	for k, v := range before {
-		if z, ok := v.([]redis.Z); ok {
-			zsets++
-			if len(z) != 2 {
-				t.Errorf("%s holds %d windows, want 2", k, len(z))
-			}
-		}
-	}
-	if zsets != 2 {
-		t.Fatalf("%d data keys, want 2", zsets)
-	}
-	// Every data key carries the retention TTL, though it is refreshed at
-	// most once an hour.
-	for k := range before {
-		if !strings.HasPrefix(k, "ep:d:") {
+		if !strings.HasPrefix(k, "t:c:{s1/h1}") {
 			continue
 		}
-		if ttl := s.rdb.PTTL(ctx, k).Val(); ttl <= 0 || ttl > s.opts.Retention {
-			t.Errorf("%s has TTL %v, want (0, %v]", k, ttl, s.opts.Retention)
+		chunks++
+		ws, err := codec.DecodeChunkAll(nil, []byte(v.(string)))
+		if err != nil || len(ws) != 2 {
+			t.Errorf("%s holds %d windows (%v), want 2", k, len(ws), err)
+		}
+		// Every chunk expires at its hour's end plus the retention.
+		want := time.UnixMilli(t0 + HourMs).Add(s.opts.Retention)
+		if at := s.rdb.PExpireTime(ctx, k).Val(); at != time.Duration(want.UnixMilli())*time.Millisecond {
+			t.Errorf("%s expires at %v, want %v", k, at, want)
+		}
+	}
+	if chunks != 2 {
+		t.Fatalf("%d chunk keys, want 2", chunks)
+	}
+}
+
+// TestRetentionExpiresBlocks: a block whose end is older than the
+// retention is gone at once; memory follows series × retention.
+func TestRetentionExpiresBlocks(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	old := t0 - s.opts.Retention.Milliseconds() - 2*HourMs
+	if err := s.Apply(ctx, batch(1, old, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, batch(2, t0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	keys := s.rdb.Keys(ctx, "t:c:*").Val()
+	if len(keys) != 2 {
+		t.Fatalf("chunk keys %v: want only the recent hour's 2", keys)
+	}
+	for _, k := range keys {
+		if !strings.HasSuffix(k, ":"+strconv.FormatInt(t0/HourMs, 10)) {
+			t.Fatalf("chunk %s is not of the recent hour", k)
 		}
 	}
 }
@@ -120,7 +151,7 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 func TestPointsRoundTrip(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	b := batch(1, 1_700_000_040_000, 1.5)
+	b := batch(1, t0+40_000, 1.5)
 	if err := s.Apply(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +163,7 @@ func TestPointsRoundTrip(t *testing.T) {
 		t.Fatalf("SeriesOf = %v", refs)
 	}
 	for _, r := range refs {
-		pts, err := s.Points(ctx, []string{r.ID}, 0, math.MaxInt64)
+		pts, err := s.Points(ctx, []SeriesRef{r}, 0, math.MaxInt64)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,14 +185,6 @@ func TestPointsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestParseMemberRejects(t *testing.T) {
-	for _, m := range []string{"", "1|2|3", "1|2|3|4|5|6|7|x", "1|2|3|4|5|6|7|8|9"} {
-		if _, err := ParseMember(m); err == nil {
-			t.Errorf("ParseMember(%q) accepted", m)
-		}
-	}
-}
-
 func TestSeriesLabelsIdentityWins(t *testing.T) {
 	b := &codec.Batch{Site: "s1", Host: "h1"}
 	got := SeriesLabels(b, &codec.Series{Labels: []string{"a", "1", "instance", "spoofed", "z", "2"}})
@@ -169,3 +192,5 @@ func TestSeriesLabelsIdentityWins(t *testing.T) {
 		t.Fatalf("SeriesLabels = %v", got)
 	}
 }
+
+func redisZ(seq float64) redis.Z { return redis.Z{Score: seq, Member: seq} }
