@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -35,6 +36,10 @@ type Options struct {
 	// HourlyRetention is the TTL of the hourly tier (<p>h:<sid>), merged
 	// from the minute windows; default 400 days, at least Retention.
 	HourlyRetention time.Duration `yaml:"hourly_retention"`
+	// MemoryWarnFraction is the share of maxmemory above which the
+	// aggregator warns (and sets edgepulse_store_memory_warning); default
+	// 0.8, range (0, 1].
+	MemoryWarnFraction float64 `yaml:"memory_warn_fraction"`
 }
 
 // Validate names the first bad field.
@@ -50,6 +55,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("store: db %d must be between 0 and 15", o.DB)
 	case len(o.Prefix) > 64:
 		return fmt.Errorf("store: prefix of %d bytes must be at most 64", len(o.Prefix))
+	case o.MemoryWarnFraction < 0 || o.MemoryWarnFraction > 1 || math.IsNaN(o.MemoryWarnFraction):
+		return fmt.Errorf("store: memory_warn_fraction %v must be in (0, 1] (0: the default 0.8)", o.MemoryWarnFraction)
 	case o.Password != "" && o.PasswordFile != "":
 		return errors.New("store: set password or password_file, not both")
 	}
@@ -86,7 +93,16 @@ func (o *Options) defaults() {
 	if o.HourlyRetention == 0 {
 		o.HourlyRetention = max(400*24*time.Hour, o.Retention)
 	}
+	if o.MemoryWarnFraction == 0 {
+		o.MemoryWarnFraction = DefaultMemoryWarnFraction
+	}
 }
+
+// DefaultMemoryWarnFraction is Options.MemoryWarnFraction's default.
+const DefaultMemoryWarnFraction = 0.8
+
+// MemoryWarnFraction is Options.MemoryWarnFraction after defaults.
+func (s *Store) MemoryWarnFraction() float64 { return s.opts.MemoryWarnFraction }
 
 // Store reads and writes rollups in Redis.
 type Store struct {

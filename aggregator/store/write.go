@@ -252,6 +252,7 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 	if h > ac.hour {
 		ac.hour = h
 	}
+	w.countWindows(b.Start, len(b.Rollups))
 	w.touched = append(w.touched, ac)
 	w.agents[b.Agent] = true
 	w.n += len(b.Rollups)
