@@ -70,6 +70,9 @@ type Stats struct {
 	// AgentsDecoding is the number of agents whose decoder states this
 	// member holds (agents idle for 15 minutes are dropped).
 	AgentsDecoding int
+	// StoreWriteErrors splits StoreErrors by store.ErrorReason (every
+	// reason of store.ErrorReasons present).
+	StoreWriteErrors map[string]uint64
 }
 
 // Aggregator is one running regional aggregator.
@@ -104,6 +107,12 @@ type Aggregator struct {
 	writeNs   atomic.Int64 // time spent in Redis batch writes
 	// writeSlots bounds the pipelined writes in flight (concurrentWrites).
 	writeSlots chan struct{}
+
+	// Redis health and capacity (health.go).
+	writeErrs writeErrors // failed writes by reason
+	writes    streak      // outcomes of the data path's writes
+	probe     streak      // outcomes of the readiness probe
+	capacity  capacity    // the store's last capacity, the memory warning
 }
 
 // New starts the hub (or connects to nats.url), connects to Redis, creates
@@ -116,13 +125,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, err
 	}
 	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64), started: time.Now().UTC(), closed: make(chan struct{}), wire: newDecoders(),
-		writeSlots: make(chan struct{}, concurrentWrites)}
+		writeSlots: make(chan struct{}, concurrentWrites), writeErrs: newWriteErrors()}
 	a.parts = newPartitions(a)
 	a.guard = newGuard(cfg.Batches)
 	var err error
 	if a.store, err = store.Open(ctx, cfg.Redis); err != nil {
 		return nil, err
 	}
+	a.capacity.warn.fraction = a.store.MemoryWarnFraction()
 	if cfg.NATS.URL != "" {
 		a.nc, err = nats.Connect(cfg.NATS.URL, nats.Name("edgepulse-aggregator "+cfg.Name), nats.MaxReconnects(-1))
 	} else {
@@ -259,7 +269,7 @@ func (a *Aggregator) Stats() Stats {
 		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), KeyframesAsked: a.keyframes.asked.Load(), FrameBytes: a.wireBytes.Load(),
 		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
 		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load(),
-		AgentsDecoding: a.wire.agents()}
+		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot()}
 }
 
 // Ring is the stored partition assignment this member consumes by (see
@@ -288,10 +298,13 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	var mwg sync.WaitGroup
 	mwg.Go(func() { a.runMembership(rctx) })
 	mwg.Go(func() { a.watchdog(rctx) })
+	mwg.Go(func() { a.probeLoop(rctx) })
+	mwg.Go(func() { a.capacityLoop(rctx) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.api)
 	mux.HandleFunc("/healthz", a.healthz)
+	mux.HandleFunc("/readyz", a.readyz)
 	mux.HandleFunc("/statz", a.statz)
 	mux.HandleFunc("/metrics", a.metrics)
 	mux.Handle("/api/v1/backhaul", a.api.Guard(http.HandlerFunc(a.backhaul)))
@@ -414,7 +427,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			a.keyframes.ask(f.Site, f.Host)
 			continue
 		case err != nil:
-			a.storeErrs.Add(1)
+			a.storeFailed(err)
 			a.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
 			failed = addFailed(failed, f.Agent)
 			m.NakWithDelay(2 * time.Second)
@@ -450,7 +463,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			continue
 		}
 		if err != nil {
-			a.storeErrs.Add(1)
+			a.storeFailed(err)
 			a.log.Warn("queueing a batch's writes failed; it will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
 			a.wire.discard(f.Agent, f.Seq)
 			failed = addFailed(failed, f.Agent)
@@ -503,8 +516,12 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 	}
 	a.writeNs.Add(int64(time.Since(start)))
 	if err != nil {
-		a.storeErrs.Add(1)
-		a.log.Warn("redis write failed; batches will be redelivered", "frames", len(queued), "err", err)
+		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+			// Not this member stopping or handing the partition over.
+			a.storeFailed(err)
+			a.writes.fail(err, time.Now())
+		}
+		a.log.Warn("redis write failed; batches will be redelivered", "frames", len(queued), "reason", store.ErrorReason(err), "err", err)
 		for _, name := range agents {
 			a.wire.forget(name)
 		}
@@ -513,6 +530,7 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 		}
 		return
 	}
+	a.writes.ok(time.Now())
 	a.wire.commit(agents)
 	for _, q := range queued {
 		if q.b != nil {
@@ -550,21 +568,6 @@ func (a *Aggregator) publishAlerts(b *codec.Batch, incs []store.Incident) {
 		}
 		a.alerts.Add(1)
 	}
-}
-
-func (a *Aggregator) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := a.store.Client().Ping(ctx).Err(); err != nil {
-		http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	if (a.ns != nil && !a.ns.JetStreamEnabled()) || a.nc.Status() != nats.CONNECTED {
-		http.Error(w, "nats: not ready", http.StatusServiceUnavailable)
-		return
-	}
-	st := a.Stats()
-	fmt.Fprintf(w, "ok member=%s members=%d owned=%d applied=%d\n", a.cfg.Name, len(st.Members), len(st.Owned), st.Applied)
 }
 
 // statz serves Stats as JSON.

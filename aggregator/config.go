@@ -52,6 +52,11 @@ type Config struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// Membership is the ring membership through the KV bucket.
 	Membership MembershipConfig `yaml:"membership"`
+	// RedisUnreadyAfter is how long Redis writes (or the readiness probe's
+	// PING and write) must keep failing before /readyz answers 503, so a
+	// blip does not take every member out of the service at once; default
+	// 30 s, range 1s–1h. /healthz (liveness) never depends on Redis.
+	RedisUnreadyAfter time.Duration `yaml:"redis_unready_after"`
 }
 
 // MembershipConfig configures the heartbeats in the membership KV bucket.
@@ -157,13 +162,15 @@ func DefaultConfig() Config {
 			Host: "127.0.0.1", Port: 4250, LeafHost: "127.0.0.1", LeafPort: 7422,
 			StoreDir: "/var/lib/edgepulse-aggregator/jetstream",
 		},
-		Partitions:   64,
-		Redis:        store.Options{Addr: "127.0.0.1:6379", Prefix: "ep:", Retention: 15 * 24 * time.Hour},
-		HTTP:         "127.0.0.1:9470",
-		StreamMaxAge: 7 * 24 * time.Hour,
-		DedupWindow:  2 * time.Hour,
-		AckWait:      10 * time.Second,
-		Membership:   MembershipConfig{Bucket: "EP_MEMBERS", Heartbeat: 2 * time.Second, TTL: 10 * time.Second},
+		Partitions: 64,
+		Redis: store.Options{Addr: "127.0.0.1:6379", Prefix: "ep:", Retention: 15 * 24 * time.Hour,
+			MemoryWarnFraction: store.DefaultMemoryWarnFraction},
+		HTTP:              "127.0.0.1:9470",
+		StreamMaxAge:      7 * 24 * time.Hour,
+		DedupWindow:       2 * time.Hour,
+		AckWait:           10 * time.Second,
+		Membership:        MembershipConfig{Bucket: "EP_MEMBERS", Heartbeat: 2 * time.Second, TTL: 10 * time.Second},
+		RedisUnreadyAfter: 30 * time.Second,
 	}
 }
 
@@ -210,6 +217,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: replicas %d must be between 0 (auto) and 5", c.Replicas)
 	case c.AckWait < time.Second || c.AckWait > 5*time.Minute:
 		return fmt.Errorf("config: ack_wait %v must be between 1s and 5m", c.AckWait)
+	case c.RedisUnreadyAfter < time.Second || c.RedisUnreadyAfter > time.Hour:
+		return fmt.Errorf("config: redis_unready_after %v must be between 1s and 1h", c.RedisUnreadyAfter)
 	case c.Membership.Bucket == "" || !validKey.MatchString(c.Membership.Bucket) || strings.Contains(c.Membership.Bucket, "."):
 		return fmt.Errorf("config: membership.bucket %q must be set and hold only letters, digits, '-' and '_'", c.Membership.Bucket)
 	case c.Membership.Heartbeat < 100*time.Millisecond || c.Membership.Heartbeat > time.Minute:

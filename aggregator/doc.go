@@ -50,6 +50,19 @@
 // touch only atomic counters, the mutex-guarded stats and their agents'
 // decoder states (an agent's frames land in one partition).
 //
+// # Health
+//
+// /healthz is liveness: the embedded hub runs with JetStream and the NATS
+// connection is not closed; it never asks Redis, so an orchestrator (or the
+// systemd watchdog) does not restart the hub that buffers the sites'
+// batches through a Redis outage. /readyz is readiness: 503 with the
+// reason while NATS is not connected, or while the data path's Redis
+// writes or a probe (PING and a SET every few seconds) have kept failing
+// for longer than redis_unready_after. Failed writes are counted by
+// [store.ErrorReason] (Stats.StoreWriteErrors). A background loop computes
+// [store.Capacity] every 30 s for /metrics and warns once per crossing of
+// redis.memory_warn_fraction × maxmemory (health.go).
+//
 // # Imports
 //
 // aggregator must not import edge.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
 )
 
 // metrics serves the aggregator's own counters in the Prometheus text
@@ -40,6 +42,35 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(b, "# HELP edgepulse_aggregator_series_dropped_total New series dropped by a cardinality cap, by scope.\n# TYPE edgepulse_aggregator_series_dropped_total counter\n")
 	fmt.Fprintf(b, "edgepulse_aggregator_series_dropped_total{scope=\"host\"} %d\nedgepulse_aggregator_series_dropped_total{scope=\"site\"} %d\n", st.SeriesDroppedHost, st.SeriesDroppedSite)
+	fmt.Fprintf(b, "# HELP edgepulse_aggregator_store_write_errors_total Failed Redis writes (the batch is redelivered), by reason.\n# TYPE edgepulse_aggregator_store_write_errors_total counter\n")
+	for _, r := range store.ErrorReasons {
+		fmt.Fprintf(b, "edgepulse_aggregator_store_write_errors_total{reason=%q} %d\n", r, st.StoreWriteErrors[r])
+	}
+	now := time.Now()
+	wf, _ := a.writes.failing(now, a.writeStale())
+	metric("edgepulse_aggregator_store_write_failing_seconds", "gauge", "How long Redis writes have kept failing (0 after a success); /readyz fails past redis_unready_after.", wf.Seconds())
+	ready := 1.0
+	if a.ready(now) != nil {
+		ready = 0
+	}
+	metric("edgepulse_aggregator_ready", "gauge", "1 while /readyz answers 200.", ready)
+	// The store's capacity, computed every capacityEvery (store-wide: every
+	// member reports the same numbers). On failure the last value stays.
+	if c, at, warn := a.capacity.last(); !at.IsZero() {
+		metric("edgepulse_store_series", "gauge", "Series in the store's index.", float64(c.Series))
+		metric("edgepulse_store_windows", "gauge", "Windows stored in the minute tier within retention.", float64(c.StoredWindows))
+		metric("edgepulse_store_redis_used_memory_bytes", "gauge", "Redis used_memory summed over masters.", float64(c.UsedMemory))
+		metric("edgepulse_store_redis_max_memory_bytes", "gauge", "Redis maxmemory summed over masters (0: no limit on some master).", float64(c.MaxMemory))
+		metric("edgepulse_store_bytes_per_window", "gauge", "Redis used_memory per stored window.", c.BytesPerWindow)
+		metric("edgepulse_store_redis_masters", "gauge", "Redis masters the store writes to.", float64(c.Masters))
+		w := 0.0
+		if warn {
+			w = 1
+		}
+		metric("edgepulse_store_memory_warning", "gauge", "1 while Redis used_memory is above redis.memory_warn_fraction of maxmemory.", w)
+		metric("edgepulse_store_capacity_age_seconds", "gauge", "Age of the capacity numbers above.", now.Sub(at).Seconds())
+	}
+	metric("edgepulse_store_capacity_errors_total", "counter", "Failures to compute the store's capacity (the gauges keep their last value).", float64(a.capacity.errs.Load()))
 	metric("edgepulse_aggregator_agents_decoding", "gauge", "Agents whose frame decoder states this member holds.", float64(st.AgentsDecoding))
 	metric("edgepulse_aggregator_series_tracked", "gauge", "Distinct series the cardinality caps track on this member.", float64(st.SeriesTracked))
 	gs := a.api.GuardStats()

@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/nats-io/nats.go"
 )
 
 // watchdog tells systemd the aggregator is ready and then pings its
-// watchdog while the NATS connection is up and Redis answers; when either
-// stays broken past the watchdog timeout, systemd restarts the process.
+// watchdog while it is live (health.go: the hub and the NATS connection;
+// never Redis, so a Redis outage does not restart the hub that buffers
+// through it); when that stays broken past the watchdog timeout, systemd
+// restarts the process.
 // Without $NOTIFY_SOCKET it does nothing.
 func (a *Aggregator) watchdog(ctx context.Context) {
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
@@ -29,13 +30,10 @@ func (a *Aggregator) watchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, d/4)
-			err := a.store.Client().Ping(pctx).Err()
-			cancel()
-			if err == nil && a.nc.Status() == nats.CONNECTED {
+			if err := a.live(); err == nil {
 				daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 			} else {
-				a.log.Warn("unhealthy; withholding the systemd watchdog ping", "redis_err", err, "nats", a.nc.Status())
+				a.log.Warn("not live; withholding the systemd watchdog ping", "err", err)
 			}
 		}
 	}

@@ -7,8 +7,9 @@ certs:
 
 # Validates every deployment file: nats-server -t on each NATS config,
 # systemd-analyze verify on the units (when present), the binaries'
-# --check-config on the example configs and the k8s ConfigMap, and a
-# parse + required-keys check of the k8s manifests.
+# --check-config on the example configs and the k8s ConfigMap, a
+# parse + required-keys check of the k8s manifests, and the example Redis
+# Sentinel and Cluster configs run on real redis-server processes.
 deploy-check: $(BIN)/nats-server certs
 	@set -eu; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	echo "== building edgepulse-agent and edgepulse-aggregator into $$tmp"; \
@@ -38,4 +39,6 @@ deploy-check: $(BIN)/nats-server certs
 	"$$tmp/edgepulse-aggregator" --config "$$tmp/cm/aggregator.yaml" --check-config && echo " deploy/k8s/aggregator.yaml ConfigMap aggregator.yaml"; \
 	echo "== hub tier leaf permissions on real nats-server processes"; \
 	$(GO) test -count=1 -run TestLeafSitePermissions ./deploy/check/ >"$$tmp/perm.log" 2>&1 || { cat "$$tmp/perm.log"; exit 1; }; tail -n 1 "$$tmp/perm.log"; \
+	echo "== deploy/redis-sentinel and deploy/redis-cluster on real redis-server processes"; \
+	$(GO) test -count=1 -v -run TestRedisConfigs ./deploy/check/ >"$$tmp/redis.log" 2>&1 || { cat "$$tmp/redis.log"; exit 1; }; grep -E '^(--- |ok|.*SKIP)' "$$tmp/redis.log"; \
 	echo "deploy-check: all ok"

@@ -101,6 +101,7 @@ func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
 	a.mux.HandleFunc("/api/v1/labels", a.labelNames)
 	a.mux.HandleFunc("/api/v1/label/{name}/values", a.labelValues)
 	a.mux.HandleFunc("/api/v1/status/buildinfo", a.buildinfo)
+	a.mux.HandleFunc("/api/v1/status/tsdb", a.tsdbStatus) // tsdb.go
 	a.mux.HandleFunc("/api/v1/alerts", a.alerts)
 	a.mux.HandleFunc("/api/v1/metadata", func(w http.ResponseWriter, r *http.Request) { a.ok(w, map[string]any{}) })
 	return a

@@ -12,6 +12,8 @@
 //	<p>h:<sid>           ZSET  hourly tier: score = hour end, member = the hour merged
 //	<p>w:<agent>         STRING decoder state after the agent's newest frame
 //	<p>ws:<agent>        ZSET  the agent's last applied frame seqs
+//	<p>wc:<hour>         STRING windows written starting in that hour (Unix ms / 3600000), for Capacity
+//	<p>probe:<member>    STRING the readiness probe's write (Probe)
 //
 // <p> is the key prefix (default "ep:"); sid is the 16-hex-digit FNV-1a-64
 // of the canonical series text. A rollup member is the text
@@ -26,7 +28,10 @@
 // and a few hand-written RESP connections for the write path. [Write]
 // gathers the writes of several frames into one pipelined round trip;
 // one goroutine uses a Write. [MergeHour] merges minute windows into an
-// hourly rollup.
+// hourly rollup. [Store.Capacity] counts series and stored windows and
+// reads Redis's memory; [ErrorReason] classifies a Redis error into the
+// small fixed set [ErrorReasons] (timeout, connection, readonly, oom,
+// cluster, loading, auth, other); [Store.Probe] is the readiness probe.
 //
 // # Imports
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -54,8 +55,9 @@ type Options struct {
 	// hour, merged from the minute windows); default 400 days, at least
 	// Retention.
 	HourlyRetention time.Duration `yaml:"hourly_retention"`
-	// MemoryWarnFraction: the aggregator warns when Redis used_memory
-	// passes this fraction of maxmemory; default 0.8.
+	// MemoryWarnFraction is the share of maxmemory above which the
+	// aggregator warns (and sets edgepulse_store_memory_warning); default
+	// 0.8, range (0, 1].
 	MemoryWarnFraction float64 `yaml:"memory_warn_fraction"`
 }
 
@@ -82,10 +84,10 @@ func (o Options) Validate() error {
 		return errors.New("store: sentinel_addrs needs master_name (the master's name in Sentinel)")
 	case len(o.Prefix) > 64:
 		return fmt.Errorf("store: prefix of %d bytes must be at most 64", len(o.Prefix))
+	case o.MemoryWarnFraction < 0 || o.MemoryWarnFraction > 1 || math.IsNaN(o.MemoryWarnFraction):
+		return fmt.Errorf("store: memory_warn_fraction %v must be in (0, 1] (0: the default 0.8)", o.MemoryWarnFraction)
 	case o.Password != "" && o.PasswordFile != "":
 		return errors.New("store: set password or password_file, not both")
-	case o.MemoryWarnFraction < 0 || o.MemoryWarnFraction > 1:
-		return fmt.Errorf("store: memory_warn_fraction %v must be between 0 and 1", o.MemoryWarnFraction)
 	}
 	for _, c := range []byte(o.Prefix) {
 		if c <= ' ' || c >= 0x7f || c == '{' || c == '}' {
@@ -126,7 +128,7 @@ func (o *Options) defaults() {
 		o.HourlyRetention = max(400*24*time.Hour, o.Retention)
 	}
 	if o.MemoryWarnFraction == 0 {
-		o.MemoryWarnFraction = 0.8
+		o.MemoryWarnFraction = DefaultMemoryWarnFraction
 	}
 }
 
@@ -140,6 +142,12 @@ func (o Options) Where() string {
 	}
 	return o.Addr
 }
+
+// DefaultMemoryWarnFraction is Options.MemoryWarnFraction's default.
+const DefaultMemoryWarnFraction = 0.8
+
+// MemoryWarnFraction is Options.MemoryWarnFraction after defaults.
+func (s *Store) MemoryWarnFraction() float64 { return s.opts.MemoryWarnFraction }
 
 // Store reads and writes rollups in Redis.
 type Store struct {

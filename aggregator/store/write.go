@@ -261,9 +261,7 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 		si.hour = max(si.hour, h)
 	}
 	ac.hour = max(ac.hour, h)
-	w.cmds = append(w.cmds,
-		[]any{"INCRBY", w.s.key("wc:", strconv.FormatInt(h/HourMs, 10)), len(b.Rollups)},
-		[]any{"PEXPIREAT", w.s.key("wc:", strconv.FormatInt(h/HourMs, 10)), at + HourMs})
+	w.countWindows(b.Start, len(b.Rollups))
 	w.frames = append(w.frames, fw)
 	w.last[b.Agent] = fw
 	w.touched = append(w.touched, ac)

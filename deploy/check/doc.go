@@ -7,7 +7,10 @@
 // Every document must have apiVersion, kind and metadata.name; Services
 // need ports, StatefulSets and Deployments a selector matching the pod
 // template's labels, containers with images, and (StatefulSets) a
-// serviceName; every container port a probe names must exist. With
+// serviceName; every container port a probe names must exist, and a
+// container's liveness and readiness probes may not get the same path;
+// PodDisruptionBudgets need a selector and one of maxUnavailable and
+// minAvailable. With
 // -configmaps, each ConfigMap data entry is written to DIR/<key> so the
 // caller can validate it with the owning binary's --check-config.
 //

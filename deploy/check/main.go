@@ -139,11 +139,25 @@ func checkDoc(d doc, out string) error {
 				ports[get(p, "name")] = true
 				ports[get(p, "containerPort")] = true
 			}
-			for _, probe := range []string{"readinessProbe", "livenessProbe"} {
+			for _, probe := range []string{"readinessProbe", "livenessProbe", "startupProbe"} {
 				if p := get(c, probe, "httpGet", "port"); p != nil && !ports[p] {
 					return fmt.Errorf("container %s: %s port %v is not a container port", str(c, "name"), probe, p)
 				}
 			}
+			// Liveness must not hang on a dependency readiness watches:
+			// the same httpGet for both restarts pods through an outage
+			// of Redis (aggregator /healthz vs /readyz).
+			live, ready := str(c, "livenessProbe", "httpGet", "path"), str(c, "readinessProbe", "httpGet", "path")
+			if live != "" && live == ready {
+				return fmt.Errorf("container %s: livenessProbe and readinessProbe both get %s", str(c, "name"), live)
+			}
+		}
+	case "PodDisruptionBudget":
+		if sel, _ := get(d, "spec", "selector", "matchLabels").(map[string]any); len(sel) == 0 {
+			return errors.New("spec.selector.matchLabels is empty")
+		}
+		if (get(d, "spec", "maxUnavailable") == nil) == (get(d, "spec", "minAvailable") == nil) {
+			return errors.New("spec needs exactly one of maxUnavailable and minAvailable")
 		}
 	}
 	return nil
