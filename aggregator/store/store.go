@@ -19,6 +19,11 @@ import (
 // Options configure a Store.
 type Options struct {
 	Addr string `yaml:"addr"` // host:port; default 127.0.0.1:6379
+	// Addrs are the seed nodes of a Redis Cluster (host:port each).
+	Addrs []string `yaml:"addrs"`
+	// MasterName is the master the Sentinels at SentinelAddrs monitor.
+	MasterName    string   `yaml:"master_name"`
+	SentinelAddrs []string `yaml:"sentinel_addrs"`
 	// Username is the Redis 6+ ACL user; empty means the default user.
 	Username string `yaml:"username"`
 	// Password is the ACL user's password (or requirepass); optional.

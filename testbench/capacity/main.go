@@ -275,7 +275,7 @@ func run(o options) error {
 		o.hosts, len(defs), nWindows, first.Format(time.RFC3339), now.Format(time.RFC3339),
 		float64(o.hosts*len(defs)*nWindows)/1e6, o.retention, float64(o.hosts*len(defs)*(nWindows-wB))/1e6)
 
-	mem0, err := usedMemory(ctx, rdb)
+	mem0, err := harness.RedisUsedMemory(ctx, rdb)
 	if err != nil {
 		return err
 	}
@@ -341,7 +341,7 @@ func run(o options) error {
 		stored += int64(o.hosts * len(defs) * (w1 - w0))
 		hourMem := int64(-1)
 		if w1 == wA || w1 == wB || w1 == nWindows || (w1/60)%6 == 0 {
-			if hourMem, err = settledMemory(ctx, rdb); err != nil {
+			if hourMem, err = harness.RedisSettledMemory(ctx, rdb); err != nil {
 				return err
 			}
 		}
@@ -445,37 +445,6 @@ func waitApplied(ctx context.Context, js jetstream.JetStream, a *aggregator.Aggr
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// usedMemory is INFO memory used_memory minus mem_clients_normal.
-func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
-	info, err := harness.RedisInfo(ctx, rdb, "memory")
-	if err != nil {
-		return 0, err
-	}
-	used, err1 := strconv.ParseInt(info["used_memory"], 10, 64)
-	clients, err2 := strconv.ParseInt(info["mem_clients_normal"], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("redis INFO memory: %w", err)
-	}
-	return used - clients, nil
-}
-
-// settledMemory SCANs every key, so the ones past their expiry are
-// deleted now rather than by the active expiry cycle, and returns
-// usedMemory.
-func settledMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
-	var cursor uint64
-	for {
-		_, next, err := rdb.Scan(ctx, cursor, "*", 10_000).Result()
-		if err != nil {
-			return 0, fmt.Errorf("redis SCAN: %w", err)
-		}
-		if cursor = next; cursor == 0 {
-			break
-		}
-	}
-	return usedMemory(ctx, rdb)
 }
 
 // queryLatency runs query_range of query over [start, end] at a 60 s step

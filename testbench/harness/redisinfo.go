@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -60,4 +61,37 @@ func RedisInfoInt(ctx context.Context, rdb redis.UniversalClient, section, field
 		return 0, fmt.Errorf("redis INFO %s: no field %s", section, field)
 	}
 	return strconv.ParseInt(v, 10, 64)
+}
+
+// RedisUsedMemory is INFO memory used_memory minus mem_clients_normal:
+// the memory of the data, without the buffers of client connections
+// (a writer's pipelines).
+func RedisUsedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
+	info, err := RedisInfo(ctx, rdb, "memory")
+	if err != nil {
+		return 0, err
+	}
+	used, err1 := strconv.ParseInt(info["used_memory"], 10, 64)
+	clients, err2 := strconv.ParseInt(info["mem_clients_normal"], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("redis INFO memory: %w", err)
+	}
+	return used - clients, nil
+}
+
+// RedisSettledMemory SCANs every key first, so that keys past their
+// expiry are deleted now (SCAN expires what it visits) rather than by
+// Redis's sampling active-expiry cycle, and then returns RedisUsedMemory.
+func RedisSettledMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
+	var cursor uint64
+	for {
+		_, next, err := rdb.Scan(ctx, cursor, "*", 10_000).Result()
+		if err != nil {
+			return 0, fmt.Errorf("redis SCAN: %w", err)
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	return RedisUsedMemory(ctx, rdb)
 }
