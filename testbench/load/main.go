@@ -20,12 +20,9 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"regexp"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -91,7 +88,7 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 	defer rd.Stop()
 
 	// The ceiling: redis-benchmark's pipelined SET on the same Redis.
-	setRate, err := redisBenchmark(rd.Addr)
+	setRate, err := harness.RedisBenchmarkSet(rd.Addr)
 	if err != nil {
 		return err
 	}
@@ -411,22 +408,4 @@ func selfCPU() float64 {
 		return math.NaN()
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-var setRE = regexp.MustCompile(`SET: ([0-9.]+) requests per second`)
-
-func redisBenchmark(addr string) (float64, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0, err
-	}
-	out, err := exec.Command("redis-benchmark", "-h", host, "-p", port, "-P", "64", "-t", "set", "-n", "2000000", "-q").CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("redis-benchmark: %w: %s (install with apt-get install -y redis-tools)", err, out)
-	}
-	m := setRE.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("redis-benchmark: no SET rate in %q", out)
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
 }
