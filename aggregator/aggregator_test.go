@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/testbench/harness"
 )
@@ -51,7 +52,7 @@ func startAggregator(t *testing.T) (*Aggregator, context.Context) {
 
 func testBatchOf(seq uint64) *codec.Batch {
 	return &codec.Batch{
-		Agent: "s1/h1", Site: "s1", Host: "h1", Seq: seq, Start: 1_700_000_040_000 + int64(seq)*60_000, Width: 60_000,
+		Agent: "s1/h1", Site: "s1", Host: "h1", Seq: seq, Start: testBase+60_000 + int64(seq)*60_000, Width: 60_000,
 		Series:  []codec.Series{{ID: 0, Name: "node_load1"}},
 		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60 * float64(seq), Min: 1, Max: float64(seq), First: 1, Last: float64(seq)}},
 	}
@@ -150,7 +151,7 @@ func TestPoisonAndDuplicates(t *testing.T) {
 	}
 
 	// Both windows are queryable, each once.
-	q := url.Values{"query": {"node_load1:count"}, "start": {"1700000000"}, "end": {"1700000300"}, "step": {"60"}}
+	q := url.Values{"query": {"node_load1:count"}, "start": {strconv.FormatInt(testBase/1000, 10)}, "end": {strconv.FormatInt(testBase/1000+300, 10)}, "step": {"60"}}
 	resp, err := http.Get("http://" + a.HTTPAddr() + "/api/v1/query_range?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
@@ -168,11 +169,23 @@ func TestPoisonAndDuplicates(t *testing.T) {
 	if len(pr.Data.Result) != 1 || pr.Data.Result[0].Metric["site"] != "s1" {
 		t.Fatalf("result %+v", pr.Data.Result)
 	}
-	n, err := a.Store().Client().ZCard(ctx, "ep:d:"+sidOf(t, a, ctx)).Result()
+	refs, err := a.Store().SeriesOf(ctx, []string{"node_load1"})
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("SeriesOf: %v %v", refs, err)
+	}
+	pts, err := a.Store().Points(ctx, refs, 0, time.Now().UnixMilli())
+	n := 0
+	if err == nil {
+		n = len(pts[0])
+	}
 	if err != nil || n != 2 {
 		t.Fatalf("stored windows = %d (%v), want 2", n, err)
 	}
 }
+
+// testBase is an hour boundary three hours ago (Unix ms): stored blocks
+// expire at their end plus the retention, in the windows' own time.
+var testBase = time.Now().Add(-3*time.Hour).UnixMilli() / store.HourMs * store.HourMs
 
 func sidOf(t *testing.T, a *Aggregator, ctx context.Context) string {
 	refs, err := a.Store().SeriesOf(ctx, []string{"node_load1"})
@@ -233,8 +246,8 @@ func TestIncidentsRepublishedAndQueryable(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	withEvent := func(seq uint64, kind codec.EventKind) []byte {
 		b := testBatchOf(seq)
-		b.Events = []codec.Event{{Kind: kind, Incident: 1_700_000_100_000, Series: "cpu_busy_percent", TS: 1_700_000_100_000 + int64(seq),
-			Score: 0.97, Value: 99, Reason: "ewma,spot", Start: 1_700_000_070_000, Step: 1000, Context: []float64{3, 4, 99}}}
+		b.Events = []codec.Event{{Kind: kind, Incident: uint64(testBase + 120_000), Series: "cpu_busy_percent", TS: testBase+120_000 + int64(seq),
+			Score: 0.97, Value: 99, Reason: "ewma,spot", Start: testBase+70_000, Step: 1000, Context: []float64{3, 4, 99}}}
 		return keyframe(b)
 	}
 	openAlerts := func() int {
@@ -393,7 +406,7 @@ func TestDeltaFrames(t *testing.T) {
 	}
 
 	// Every window is stored with its values (within the wire precision).
-	q := url.Values{"query": {"node_load1:max"}, "start": {"1700000000"}, "end": {"1700000600"}, "step": {"60"}}
+	q := url.Values{"query": {"node_load1:max"}, "start": {strconv.FormatInt(testBase/1000, 10)}, "end": {strconv.FormatInt(testBase/1000+600, 10)}, "step": {"60"}}
 	resp, err := http.Get("http://" + a.HTTPAddr() + "/api/v1/query_range?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)

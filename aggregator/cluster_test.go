@@ -38,7 +38,7 @@ func hostsPerPartition(t *testing.T) []string {
 func hostBatch(t *testing.T, host string, seq uint64) []byte {
 	t.Helper()
 	return keyframe(&codec.Batch{
-		Agent: "s1/" + host, Site: "s1", Host: host, Seq: seq, Start: 1_700_000_040_000 + int64(seq)*60_000, Width: 60_000,
+		Agent: "s1/" + host, Site: "s1", Host: host, Seq: seq, Start: testBase+60_000 + int64(seq)*60_000, Width: 60_000,
 		Series:  []codec.Series{{ID: 0, Name: "node_load1"}},
 		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60, Min: 1, Max: 1, First: 1, Last: float64(seq)}},
 	})
@@ -241,11 +241,13 @@ func TestClusterHandoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every host's two windows are stored, each once.
-	rdb := aggs[survivors[0]].Store().Client()
+	st := aggs[survivors[0]].Store()
 	for _, h := range hosts {
 		sid := store.SeriesID(store.Canon("node_load1", []string{"instance", h, "site", "s1"}))
-		if n, err := rdb.ZCard(ctx, "ep:d:"+sid).Result(); err != nil || n != 2 {
-			t.Fatalf("host %s: %d windows stored (%v), want 2", h, n, err)
+		ends := []int64{testBase + 60_000 + 60_000 + 60_000, testBase + 60_000 + 2*60_000 + 60_000}
+		copies, err := st.WindowCopies(ctx, "s1/"+h, sid, 60_000, ends)
+		if err != nil || len(copies[0]) != 1 || len(copies[1]) != 1 {
+			t.Fatalf("host %s: windows stored %v (%v), want each of seqs 1 and 2 once", h, copies, err)
 		}
 	}
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/edgepulse/edgepulse/testbench/harness"
 )
 
-const t0 = 1_700_000_000_000 // a window boundary, Unix ms
+// t0 is a window boundary six hours ago (Unix ms): stored blocks expire at
+// their end plus the retention, in the windows' own time.
+var t0 = time.Now().Add(-6*time.Hour).UnixMilli() / store.HourMs * store.HourMs
 
 // openStore starts a Redis of the test's own and opens a store on it.
 func openStore(t testing.TB) *store.Store {
@@ -208,8 +210,9 @@ func TestHourlyTierQuery(t *testing.T) {
 		{"node_load1:count", 3600, []float64{3600, 3600, 1800}},
 		{"node_load1:max", 3600, []float64{1.59, 2.59, 3.29}},
 		{"node_load1:avg", 3600, []float64{1, 2, 3}},
-		// A 30 min step still reads minute windows.
-		{"node_load1:count", 1800, []float64{60, 60, 60, 60, 60}},
+		// A 30 min step still reads minute windows (none within the
+		// lookback of the range's end, 30 minutes after the last).
+		{"node_load1:count", 1800, []float64{60, 60, 60, 60}},
 	}
 	for _, tt := range tests {
 		got := rangeQuery(tt.q, tt.step)
