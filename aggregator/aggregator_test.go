@@ -52,7 +52,7 @@ func startAggregator(t *testing.T) (*Aggregator, context.Context) {
 
 func testBatchOf(seq uint64) *codec.Batch {
 	return &codec.Batch{
-		Agent: "s1/h1", Site: "s1", Host: "h1", Seq: seq, Start: testBase+60_000 + int64(seq)*60_000, Width: 60_000,
+		Agent: "s1/h1", Site: "s1", Host: "h1", Seq: seq, Start: testBase + 60_000 + int64(seq)*60_000, Width: 60_000,
 		Series:  []codec.Series{{ID: 0, Name: "node_load1"}},
 		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60 * float64(seq), Min: 1, Max: float64(seq), First: 1, Last: float64(seq)}},
 	}
@@ -246,8 +246,8 @@ func TestIncidentsRepublishedAndQueryable(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	withEvent := func(seq uint64, kind codec.EventKind) []byte {
 		b := testBatchOf(seq)
-		b.Events = []codec.Event{{Kind: kind, Incident: uint64(testBase + 120_000), Series: "cpu_busy_percent", TS: testBase+120_000 + int64(seq),
-			Score: 0.97, Value: 99, Reason: "ewma,spot", Start: testBase+70_000, Step: 1000, Context: []float64{3, 4, 99}}}
+		b.Events = []codec.Event{{Kind: kind, Incident: uint64(testBase + 120_000), Series: "cpu_busy_percent", TS: testBase + 120_000 + int64(seq),
+			Score: 0.97, Value: 99, Reason: "ewma,spot", Start: testBase + 70_000, Step: 1000, Context: []float64{3, 4, 99}}}
 		return keyframe(b)
 	}
 	openAlerts := func() int {

@@ -38,7 +38,7 @@ func hostsPerPartition(t *testing.T) []string {
 func hostBatch(t *testing.T, host string, seq uint64) []byte {
 	t.Helper()
 	return keyframe(&codec.Batch{
-		Agent: "s1/" + host, Site: "s1", Host: host, Seq: seq, Start: testBase+60_000 + int64(seq)*60_000, Width: 60_000,
+		Agent: "s1/" + host, Site: "s1", Host: host, Seq: seq, Start: testBase + 60_000 + int64(seq)*60_000, Width: 60_000,
 		Series:  []codec.Series{{ID: 0, Name: "node_load1"}},
 		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60, Min: 1, Max: 1, First: 1, Last: float64(seq)}},
 	})

@@ -18,7 +18,7 @@ import (
 
 func goodBatch() *codec.Batch {
 	return &codec.Batch{
-		Version: codec.Version, Agent: "s1/h1", Site: "s1", Host: "h1", Seq: 1, Start: testBase+60_000, Width: 60_000,
+		Version: codec.Version, Agent: "s1/h1", Site: "s1", Host: "h1", Seq: 1, Start: testBase + 60_000, Width: 60_000,
 		Series:  []codec.Series{{ID: 0, Name: "node_cpu_seconds_total", Kind: codec.Counter, Labels: []string{"cpu", "0", "mode", "user"}}},
 		Rollups: []codec.Rollup{{ID: 0, Count: 60, Sum: 60, Min: 1, Max: 1, First: 1, Last: 1}},
 		Events:  []codec.Event{{Kind: codec.Open, Incident: 1, Series: "node_load1", Labels: []string{"cpu", "1"}, Reason: "zscore"}},

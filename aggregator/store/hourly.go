@@ -85,4 +85,3 @@ func weightedQuantile(pts []Point, q float64, v func(*Point) float64) float64 {
 	}
 	return xs[len(xs)-1].v
 }
-
