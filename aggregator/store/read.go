@@ -65,7 +65,14 @@ func (r *Reader) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64)
 	for i := range refs {
 		out[i] = r.collect(keys[i], mint, maxt)
 	}
+	if err := r.legacyPoints(ctx, "d:", refs, mint, maxt, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+func sortPoints(ps []Point) {
+	slices.SortStableFunc(ps, func(a, b Point) int { return cmp.Compare(a.End, b.End) })
 }
 
 // clamp limits the blocks [first, last] (block starts, Unix ms) to the
@@ -172,8 +179,13 @@ func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt 
 	// The tail: minute windows of the hours after the newest hourly one.
 	tails := make([][]string, len(refs))
 	from := make([]int64, len(refs))
-	for i, ref := range refs {
+	for i := range refs {
 		out[i] = r.collect(keys[i], mint, maxt)
+	}
+	if err := r.legacyPoints(ctx, "h:", refs, mint, maxt, out); err != nil {
+		return nil, err
+	}
+	for i, ref := range refs {
 		from[i] = max(mint-HourMs, 0)
 		if n := len(out[i]); n > 0 {
 			from[i] = out[i][n-1].End

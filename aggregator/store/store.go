@@ -162,6 +162,9 @@ type Store struct {
 	// are; reads skip them and say so).
 	corrupt atomic.Uint64
 	now     func() time.Time // the clock; time.Now
+	// legacy is set when keys of the layout before chunks exist
+	// (legacy.go): reads then read them alongside.
+	legacy atomic.Bool
 }
 
 // Corrupt is the number of stored chunks found undecodable so far.
@@ -194,7 +197,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("store: redis %s: %w", opts.Where(), err)
 	}
-	return &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), now: time.Now}, nil
+	s := &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), now: time.Now}
+	go func() {
+		lctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.findLegacy(lctx)
+	}()
+	return s, nil
 }
 
 // Retention is the minute tier's TTL (Options.Retention after defaults).
