@@ -1,37 +1,44 @@
 // Package store writes window rollups to Redis and reads them back for the
 // query API.
 //
-// # Key schema (see docs/redis-schema.md)
+// # Key schema (docs/redis-schema.md has the full table)
 //
-//	<p>series            HASH  sid → "name\x00k\x00v…"  every series ever written
-//	<p>names             SET   metric names
-//	<p>name:<metric>     SET   sids of that metric
-//	<p>lnames            SET   label names
-//	<p>lv:<label>        SET   values seen for that label
-//	<p>d:<sid>           ZSET  score = window end (Unix ms), member = one rollup
-//	<p>h:<sid>           ZSET  hourly tier: score = hour end, member = the hour merged
-//	<p>w:<agent>         STRING decoder state after the agent's newest frame
-//	<p>ws:<agent>        ZSET  the agent's last applied frame seqs
-//	<p>wc:<hour>         STRING windows written starting in that hour (Unix ms / 3600000), for Capacity
-//	<p>probe:<member>    STRING the readiness probe's write (Probe)
+//	<p>c:{agent}<sid>:<hour>   STRING minute tier: a chunk of the series' windows of that hour
+//	<p>hc:{agent}<sid>:<day>   STRING hourly tier: a chunk of one merged window per hour
+//	<p>w:{agent}               STRING decoder state after the agent's newest applied frame
+//	<p>ws:{agent}              ZSET   the agent's last applied frame seqs
+//	<p>series                  HASH   sid → "name\x00k\x00v…"
+//	<p>names, <p>name:<metric> SET    metric names; sids of a metric
+//	<p>pl:<label>=<value>      SET    postings: sids with that label value
+//	<p>lnames, <p>lv:<label>   SET    label names; values of a label
+//	<p>seen                    ZSET   sid → newest hour written
+//	<p>wc:<hour>               STRING windows written in that hour (Capacity)
+//	<p>{inc}open|closed|log           incidents (one slot)
+//	<p>probe:<member>          STRING the readiness probe's write (Probe)
 //
 // <p> is the key prefix (default "ep:"); sid is the 16-hex-digit FNV-1a-64
-// of the canonical series text. A rollup member is the text
-// "end|width|count|sum|min|max|first|last|p50|p90|p99", so writing the
-// same batch twice adds the same members again — a no-op: redelivery can
-// never double-count. Data keys expire after the retention unless written
-// again.
+// of the canonical series text; {agent} is the Redis Cluster hash tag
+// {site/host}, so one agent's chunks, decoder state and applied seqs share
+// a slot and one Lua script (write.go) applies a frame atomically in a
+// cluster too. A chunk is records appended while the hour is open, sealed
+// into one range-coded segment when the agent's next hour begins (codec
+// chunk.go, docs/chunks.md). A data key expires at its block's end plus
+// the tier's retention in data time (PEXPIREAT), so memory is bounded by
+// series × retention. A frame whose seq is in ws: is not applied again:
+// redelivery never double-counts. Keys of the layout before chunks
+// (<p>d:, <p>h: ZSETs) are read alongside until they expire (legacy.go).
 //
 // # Types
 //
-// [Store] is safe for concurrent use; it owns a go-redis client for reads
-// and a few hand-written RESP connections for the write path. [Write]
-// gathers the writes of several frames into one pipelined round trip;
-// one goroutine uses a Write. [MergeHour] merges minute windows into an
-// hourly rollup. [Store.Capacity] counts series and stored windows and
-// reads Redis's memory; [ErrorReason] classifies a Redis error into the
-// small fixed set [ErrorReasons] (timeout, connection, readonly, oom,
-// cluster, loading, auth, other); [Store.Probe] is the readiness probe.
+// [Store] is safe for concurrent use; it owns one go-redis UniversalClient
+// (standalone, Cluster or Sentinel, from [Options]). [Write] gathers the
+// writes of several frames into pipelined round trips; one goroutine uses
+// a Write. [Reader] reads chunks for one query, each chunk once.
+// [MergeHour] merges minute windows into an hourly rollup.
+// [Store.Capacity] counts series and stored windows and reads Redis's
+// memory; [ErrorReason] classifies a Redis error into the small fixed set
+// [ErrorReasons] (timeout, connection, readonly, oom, cluster, loading,
+// auth, other); [Store.Probe] is the readiness probe.
 //
 // # Imports
 //
