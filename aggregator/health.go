@@ -204,7 +204,14 @@ type capacity struct {
 	at   time.Time // zero before the first success
 	errs atomic.Uint64
 	warn memWarn
+	// The index sweep (store.Sweep), run every indexSweepEvery from this loop.
+	swept, sweepErrs atomic.Uint64
+	sweptAt          time.Time
 }
+
+// indexSweepEvery is how often a member sweeps the index of series gone for
+// longer than the retentions.
+const indexSweepEvery = time.Hour
 
 func (c *capacity) last() (store.Capacity, time.Time, bool) {
 	c.mu.Lock()
@@ -219,11 +226,33 @@ func (a *Aggregator) capacityLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		a.refreshCapacity(ctx)
+		if time.Since(a.capacity.sweptAt) >= indexSweepEvery {
+			a.capacity.sweptAt = time.Now()
+			a.sweepIndex(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// sweepIndex removes the index entries of series whose data has expired
+// from both tiers, so the index is bounded by the series written within
+// the retention.
+func (a *Aggregator) sweepIndex(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	n, err := a.store.Sweep(sctx, time.Now())
+	cancel()
+	a.capacity.swept.Add(uint64(n))
+	if err != nil && ctx.Err() == nil {
+		a.capacity.sweepErrs.Add(1)
+		a.log.Warn("sweeping the index of expired series; the next sweep continues", "swept", n, "err", err)
+		return
+	}
+	if n > 0 {
+		a.log.Info("swept the index of series past both retentions", "series", n)
 	}
 }
 

@@ -71,6 +71,8 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 		metric("edgepulse_store_capacity_age_seconds", "gauge", "Age of the capacity numbers above.", now.Sub(at).Seconds())
 	}
 	metric("edgepulse_store_capacity_errors_total", "counter", "Failures to compute the store's capacity (the gauges keep their last value).", float64(a.capacity.errs.Load()))
+	metric("edgepulse_store_index_swept_series_total", "counter", "Series removed from the index after their data expired from both tiers.", float64(a.capacity.swept.Load()))
+	metric("edgepulse_store_index_sweep_errors_total", "counter", "Index sweeps that failed (the next one continues).", float64(a.capacity.sweepErrs.Load()))
 	metric("edgepulse_aggregator_agents_decoding", "gauge", "Agents whose frame decoder states this member holds.", float64(st.AgentsDecoding))
 	metric("edgepulse_aggregator_series_tracked", "gauge", "Distinct series the cardinality caps track on this member.", float64(st.SeriesTracked))
 	gs := a.api.GuardStats()

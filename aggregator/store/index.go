@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -192,4 +194,101 @@ func (s *Store) LabelValues(ctx context.Context, name string) ([]string, error) 
 		return nil, fmt.Errorf("store: label %q values: %w", name, err)
 	}
 	return v, nil
+}
+
+// sweepBatch is how many series one Sweep round trip removes.
+const sweepBatch = 1000
+
+// Sweep removes the index entries of every series whose newest window
+// was written before now − the longer of the two retentions (so neither
+// tier holds data of it any more): its series text, its postings, its
+// seen entry; and a metric name, label value or label name no series has
+// any more. It returns how many series it removed. Sweeping is idempotent
+// and any member may run it; a series written again after being swept is
+// indexed again by the write path within the hour (index entries are
+// rewritten once an agent-hour).
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	keep := max(s.opts.Retention, s.opts.HourlyRetention)
+	// seen holds the hour a window started in; its hourly window lands in
+	// a day block that ends up to 24 h later.
+	before := now.Add(-keep - 25*time.Hour).UnixMilli()
+	removed := 0
+	for {
+		sids, err := s.rdb.ZRangeByScore(ctx, s.key("seen"), &redis.ZRangeBy{
+			Min: "-inf", Max: "(" + strconv.FormatInt(before, 10), Count: sweepBatch}).Result()
+		if err != nil {
+			return removed, fmt.Errorf("store: sweeping the index: %w", err)
+		}
+		if len(sids) == 0 {
+			return removed, nil
+		}
+		if err := s.sweep(ctx, sids); err != nil {
+			return removed, err
+		}
+		removed += len(sids)
+	}
+}
+
+// sweep removes the index entries of sids.
+func (s *Store) sweep(ctx context.Context, sids []string) error {
+	vals, err := s.rdb.HMGet(ctx, s.key("series"), sids...).Result()
+	if err != nil {
+		return fmt.Errorf("store: sweeping the index: %w", err)
+	}
+	type pair struct{ set, suffix, member string } // a shared member and its postings key
+	shared := map[pair]string{}
+	pipe := s.rdb.Pipeline()
+	for i, v := range vals {
+		if canon, ok := v.(string); ok {
+			r, err := parseCanon(sids[i], canon)
+			if err == nil {
+				pipe.SRem(ctx, s.key("name:", r.Name), r.ID)
+				shared[pair{"names", "", r.Name}] = s.key("name:", r.Name)
+				for j := 0; j+1 < len(r.Labels); j += 2 {
+					pk := s.postingKey(r.Labels[j], r.Labels[j+1])
+					pipe.SRem(ctx, pk, r.ID)
+					shared[pair{"lv:", r.Labels[j], r.Labels[j+1]}] = pk
+				}
+			}
+		}
+		pipe.HDel(ctx, s.key("series"), sids[i])
+	}
+	pipe.ZRem(ctx, s.key("seen"), toAny(sids)...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("store: sweeping the index: %w", err)
+	}
+	// The names and label values whose postings are empty now.
+	pairs := make([]pair, 0, len(shared))
+	cards := make([]*redis.IntCmd, 0, len(shared))
+	pipe = s.rdb.Pipeline()
+	for p, k := range shared {
+		pairs = append(pairs, p)
+		cards = append(cards, pipe.SCard(ctx, k))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("store: sweeping the index: %w", err)
+	}
+	pipe = s.rdb.Pipeline()
+	n := 0
+	for i, c := range cards {
+		if c.Val() == 0 {
+			pipe.SRem(ctx, s.key(pairs[i].set, pairs[i].suffix), pairs[i].member)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("store: sweeping the index: %w", err)
+	}
+	return nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
