@@ -110,11 +110,14 @@ func (a *Aggregator) probeLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, max(every, 2*time.Second))
-		err := a.store.Probe(pctx, a.cfg.Name)
+		lost, err := a.store.Probe(pctx, a.cfg.Name)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
+		case lost:
+			a.log.Warn("redis lost writes since the last probe (restarted empty or from an older snapshot, or a failover); writing the index again")
+			a.probe.ok(time.Now())
 		case err != nil:
 			if d, _ := a.probe.failing(time.Now(), 0); d == 0 {
 				a.log.Warn("redis probe failed", "reason", store.ErrorReason(err), "err", err)

@@ -294,8 +294,14 @@ func (a *API) result(w http.ResponseWriter, res *promql.Result) {
 		a.fail(w, res.Err)
 		return
 	}
+	warns, _ := res.Warnings.AsStrings("", 10, 10)
+	if b, ok := appendResult(make([]byte, 0, 4096), res.Value, warns); ok {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+		return
+	}
 	data := map[string]any{"resultType": res.Value.Type(), "result": res.Value}
-	if warns, _ := res.Warnings.AsStrings("", 10, 10); len(warns) > 0 {
+	if len(warns) > 0 {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data, "warnings": warns})
 		return

@@ -62,3 +62,54 @@ func TestSweepIndex(t *testing.T) {
 		t.Fatalf("series hash has %d entries after sweeping all", c)
 	}
 }
+
+// A Redis that comes back empty gets the index again with the next
+// writes: the probe notices the lost writes and the store forgets which
+// series it had indexed.
+func TestIndexHealsAfterLostWrites(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	if err := s.Apply(ctx, batch(1, t0, 1.5)); err != nil {
+		t.Fatal(err)
+	}
+	if lost, err := s.Probe(ctx, "m"); err != nil || lost {
+		t.Fatalf("first probe = %v, %v", lost, err)
+	}
+	if lost, err := s.Probe(ctx, "m"); err != nil || lost {
+		t.Fatalf("second probe = %v, %v; nothing was lost", lost, err)
+	}
+	if err := s.rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Without forgetting, the next window of the same hour writes no
+	// index entries: the store believes they are there.
+	if err := s.Apply(ctx, batch(2, t0+60_000, 1.5)); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := s.Names(ctx); len(names) != 0 {
+		t.Fatalf("names = %v before the probe; the test no longer shows the stale cache", names)
+	}
+	lost, err := s.Probe(ctx, "m")
+	if err != nil || !lost {
+		t.Fatalf("probe after FLUSHALL = %v, %v; want lost", lost, err)
+	}
+	if s.Forgets() != 1 {
+		t.Fatalf("Forgets = %d", s.Forgets())
+	}
+	if err := s.Apply(ctx, batch(3, t0+120_000, 1.5)); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := s.Names(ctx)
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"node_cpu_seconds_total", "node_load1"}) {
+		t.Fatalf("names after the next write = %v", names)
+	}
+	refs, err := s.SeriesOf(ctx, []string{"node_load1"})
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("SeriesOf = %v, %v", refs, err)
+	}
+	pts, err := s.Points(ctx, refs, 0, t0+10*HourMs)
+	if err != nil || len(pts[0]) != 2 {
+		t.Fatalf("points after the flush = %v, %v; want the two windows written since", pts, err)
+	}
+}

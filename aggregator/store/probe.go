@@ -2,26 +2,61 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // probeTTL is how long a probe's key lives.
 const probeTTL = time.Minute
 
 // Probe checks that Redis answers and takes writes: a PING, then a SET of
-// <p>probe:<member> (the time, expiring after a minute), so a replica
-// (READONLY), a full Redis under noeviction (OOM) or a lost ACL (NOPERM)
-// fail it as they would fail the write path. ErrorReason classifies its
-// error.
-func (s *Store) Probe(ctx context.Context, member string) error {
+// <p>probe:<member> (a fresh value, expiring after a minute), so a
+// replica (READONLY), a full Redis under noeviction (OOM) or a lost ACL
+// (NOPERM) fail it as they would fail the write path. ErrorReason
+// classifies its error.
+//
+// The SET also returns the value it replaced (SET … GET): when that is
+// not the one the previous probe wrote, Redis lost writes in between (it
+// restarted empty or from an older snapshot, a failover lost the newest
+// writes, or the key expired through a minute without probes), and Probe
+// drops the store's write caches (ForgetWrites) so the index entries are
+// written again; it reports that with lost = true.
+func (s *Store) Probe(ctx context.Context, member string) (lost bool, err error) {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("PING: %w", err)
+		return false, fmt.Errorf("PING: %w", err)
 	}
 	k := s.key("probe:", member)
-	if err := s.rdb.Set(ctx, k, strconv.FormatInt(time.Now().UnixMilli(), 10), probeTTL).Err(); err != nil {
-		return fmt.Errorf("SET %s: %w", k, err)
+	v := strconv.FormatInt(time.Now().UnixNano(), 36)
+	old, err := s.rdb.SetArgs(ctx, k, v, redis.SetArgs{TTL: probeTTL, Get: true}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("SET %s: %w", k, err)
 	}
-	return nil
+	s.probeMu.Lock()
+	prev := s.probeLast
+	s.probeLast = v
+	s.probeMu.Unlock()
+	if prev != "" && old != prev {
+		s.ForgetWrites()
+		return true, nil
+	}
+	return false, nil
 }
+
+// ForgetWrites drops what the store remembers of past writes (which
+// series are indexed, which hour each agent is in), so the next write of
+// every agent writes its index entries again and seals from what Redis
+// holds. Writes are idempotent, so forgetting costs only those writes.
+func (s *Store) ForgetWrites() {
+	s.mu.Lock()
+	clear(s.agents)
+	s.mu.Unlock()
+	s.forgets.Add(1)
+}
+
+// Forgets counts ForgetWrites calls: failed writes and probes that found
+// writes lost.
+func (s *Store) Forgets() uint64 { return s.forgets.Load() }

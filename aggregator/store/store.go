@@ -162,10 +162,21 @@ type Store struct {
 	// are; reads skip them and say so).
 	corrupt atomic.Uint64
 	now     func() time.Time // the clock; time.Now
+	// probeLast is the value the last Probe wrote (probe.go).
+	probeMu   sync.Mutex
+	probeLast string
+	forgets   atomic.Uint64
+	// expired counts windows not written because their block's expiry
+	// (end + retention, data time) had passed when they arrived.
+	expired atomic.Uint64
 	// legacy is set when keys of the layout before chunks exist
 	// (legacy.go): reads then read them alongside.
 	legacy atomic.Bool
 }
+
+// Expired is the number of windows not written because they arrived
+// after their hour's expiry (older than the retention).
+func (s *Store) Expired() uint64 { return s.expired.Load() }
 
 // Corrupt is the number of stored chunks found undecodable so far.
 func (s *Store) Corrupt() uint64 { return s.corrupt.Load() }

@@ -146,6 +146,13 @@ func TestRetentionExpiresBlocks(t *testing.T) {
 			t.Fatalf("chunk %s is not of the recent hour", k)
 		}
 	}
+	if s.Expired() != 2 {
+		t.Fatalf("Expired = %d, want the old batch's 2 windows", s.Expired())
+	}
+	// The old frame is applied all the same: applying it again is a no-op.
+	if n := s.rdb.ZCard(ctx, s.key("ws:", tag("s1/h1"))).Val(); n != 2 {
+		t.Fatalf("applied seqs = %d, want 2", n)
+	}
 }
 
 func TestPointsRoundTrip(t *testing.T) {

@@ -34,44 +34,54 @@ type Write struct {
 	cmds    [][]any                // pipeline 1
 	frames  []*frameWrite          // pipeline 2, one script each
 	last    map[string]*frameWrite // each agent's newest frame in w
-	touched []*agentSeries         // agents whose caches this Write advanced
 	fresh   []freshSeries          // index entries queued; known once Exec succeeds
 	indexed map[string]bool        // shared index members queued
 	n       int                    // windows added
 }
 
-// frameWrite is one frame's script: appends (record, expire-at) to the
-// chunk keys, compare-and-set of sealed chunks, the applied seq and the
-// decoder state.
+// frameWrite is one frame's script: records appended to the minute
+// tier's chunks of one hour (one expire-at for all), records appended to
+// the hourly tier's chunks (each with its expire-at), compare-and-set of
+// sealed chunks, the applied seq and the decoder state.
 type frameWrite struct {
-	agent   string
-	seq     string // "" when not marked applied
-	state   []byte
-	appendK []string
-	appendA []any // record, expire-at (Unix ms) pairs
-	casK    []string
-	casA    []any // expected length, sealed value pairs
+	agent    string
+	seq      string // "" when not marked applied
+	state    []byte
+	minuteK  []string
+	minuteA  []any // records
+	minuteAt int64 // expire-at (Unix ms) of the minute keys
+	hourK    []string
+	hourA    []any // record, expire-at (Unix ms) pairs
+	casK     []string
+	casA     []any // expected length, sealed value pairs
 }
 
 // applyFrameSrc is the per-frame script (see Write). KEYS: the applied
-// seqs, the decoder state, nA keys to append to, nC keys to seal. ARGV:
-// seq (or ""), state (or ""), their TTL (ms), seqs kept, nA, nC, then
-// (record, expire-at) per append key and (expected length, value) per
+// seqs, the decoder state, nM minute-tier keys, nH hourly-tier keys, nC
+// keys to seal. ARGV: seq (or ""), state (or ""), their TTL (ms), seqs
+// kept, nM, nH, nC, the minute keys' expire-at, then a record per minute
+// key, (record, expire-at) per hourly key and (expected length, value) per
 // sealed key: a sealed value replaces the chunk only if its length is
-// still the one read, so a window appended meanwhile is never lost.
+// still the one read, so a window appended meanwhile is never lost. A key
+// that an APPEND created gets its expire-at.
 const applyFrameSrc = `
 if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local nA, nC = tonumber(ARGV[5]), tonumber(ARGV[6])
-local c = 7 + 2*nA
+local nM, nH, nC = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local c = 9 + nM + 2*nH
 for i = 1, nC do
-  local k = KEYS[2+nA+i]
+  local k = KEYS[2+nM+nH+i]
   if redis.call('STRLEN', k) == tonumber(ARGV[c]) then redis.call('SET', k, ARGV[c+1], 'KEEPTTL') end
   c = c + 2
 end
-local a = 7
-for i = 1, nA do
+local at = ARGV[8]
+for i = 1, nM do
+  local rec = ARGV[8+i]
+  if redis.call('APPEND', KEYS[2+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[2+i], at) end
+end
+local a = 9 + nM
+for i = 1, nH do
   local rec = ARGV[a]
-  if redis.call('APPEND', KEYS[2+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[2+i], ARGV[a+1]) end
+  if redis.call('APPEND', KEYS[2+nM+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[2+nM+i], ARGV[a+1]) end
   a = a + 2
 end
 if ARGV[1] ~= '' then
@@ -247,7 +257,11 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 			return fmt.Errorf("store: hourly tier of %s hour %d: %w", b.Agent, h, err)
 		}
 	}
-	at := h + HourMs + w.s.opts.Retention.Milliseconds()
+	// The hour's chunks expire at its end plus the retention (data time).
+	// Windows of an hour already past that are not written: their key
+	// would be gone at once. They are counted (Expired).
+	fw.minuteAt = h + HourMs + w.s.opts.Retention.Milliseconds()
+	expired := fw.minuteAt <= w.now.UnixMilli()
 	var rec []byte
 	for i, si := range infos {
 		if !si.known && !si.queued {
@@ -255,16 +269,22 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 			w.fresh = append(w.fresh, freshSeries{ac, si})
 			w.index(si, h)
 		}
-		rec = codec.AppendRecord(rec[:0], &windows[i])
-		fw.appendK = append(fw.appendK, w.s.chunkKey(ac.tag, si.sid, h))
-		fw.appendA = append(fw.appendA, string(rec), at)
 		si.hour = max(si.hour, h)
+		if expired {
+			continue
+		}
+		rec = codec.AppendRecord(rec[:0], &windows[i])
+		fw.minuteK = append(fw.minuteK, w.s.chunkKey(ac.tag, si.sid, h))
+		fw.minuteA = append(fw.minuteA, string(rec))
 	}
 	ac.hour = max(ac.hour, h)
-	w.countWindows(b.Start, len(b.Rollups))
+	if expired {
+		w.s.expired.Add(uint64(len(b.Rollups)))
+	} else {
+		w.countWindows(b.Start, len(b.Rollups))
+	}
 	w.frames = append(w.frames, fw)
 	w.last[b.Agent] = fw
-	w.touched = append(w.touched, ac)
 	w.n += len(b.Rollups)
 	return nil
 }
@@ -372,8 +392,12 @@ func (w *Write) hourly(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []cod
 		return
 	}
 	day := hour - hour%DayMs
-	fw.appendK = append(fw.appendK, w.s.hourlyKey(ac.tag, si.sid, day))
-	fw.appendA = append(fw.appendA, string(codec.AppendRecord(nil, &hp)), day+DayMs+w.s.opts.HourlyRetention.Milliseconds())
+	at := day + DayMs + w.s.opts.HourlyRetention.Milliseconds()
+	if at <= w.now.UnixMilli() {
+		return
+	}
+	fw.hourK = append(fw.hourK, w.s.hourlyKey(ac.tag, si.sid, day))
+	fw.hourA = append(fw.hourA, string(codec.AppendRecord(nil, &hp)), at)
 }
 
 // getChunks reads the hour's chunk of each series (nil where there is
@@ -454,13 +478,10 @@ func (w *Write) Exec(ctx context.Context) error {
 	}
 	err := w.exec(ctx)
 	if err != nil {
-		w.s.mu.Lock()
-		for _, ac := range w.touched {
-			if w.s.agents[ac.name] == ac {
-				delete(w.s.agents, ac.name)
-			}
-		}
-		w.s.mu.Unlock()
+		// What failed may be Redis restarting (empty, or from an older
+		// snapshot) or failing over: the caches of every agent may be
+		// ahead of what Redis holds now.
+		w.s.ForgetWrites()
 		return fmt.Errorf("store: write of %d windows: %w", w.n, err)
 	}
 	for _, f := range w.fresh {
@@ -488,17 +509,19 @@ func (w *Write) exec(ctx context.Context) error {
 	ttl := WireStateTTL.Milliseconds()
 	for _, fw := range w.frames {
 		t := tag(fw.agent)
-		keys := make([]string, 0, 2+len(fw.appendK)+len(fw.casK))
+		keys := make([]string, 0, 2+len(fw.minuteK)+len(fw.hourK)+len(fw.casK))
 		keys = append(keys, w.s.key("ws:", t), w.s.key("w:", t))
-		keys = append(keys, fw.appendK...)
+		keys = append(keys, fw.minuteK...)
+		keys = append(keys, fw.hourK...)
 		keys = append(keys, fw.casK...)
-		args := make([]any, 0, 6+len(fw.appendA)+len(fw.casA))
+		args := make([]any, 0, 8+len(fw.minuteA)+len(fw.hourA)+len(fw.casA))
 		state := ""
 		if fw.state != nil {
 			state = string(fw.state)
 		}
-		args = append(args, fw.seq, state, ttl, AppliedSeqs, len(fw.appendK), len(fw.casK))
-		args = append(args, fw.appendA...)
+		args = append(args, fw.seq, state, ttl, AppliedSeqs, len(fw.minuteK), len(fw.hourK), len(fw.casK), fw.minuteAt)
+		args = append(args, fw.minuteA...)
+		args = append(args, fw.hourA...)
 		args = append(args, fw.casA...)
 		pipe.Eval(ctx, applyFrameSrc, keys, args...)
 	}
