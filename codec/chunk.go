@@ -29,7 +29,8 @@ type Window struct {
 //
 // Every segment or record starts with a tag byte:
 //
-//	bits 7–4  1: segment (format 1), 2: record (format 1); others refused
+//	bits 7–4  1: segment (format 1), 2: record (format 1), 3 and 4: plain
+//	          record (plainrecord.go); others refused
 //	bits 1–0  the exp variant grid values are computed with (gridExp)
 //	bit  2    End of the first window is a multiple of its Width
 //	bit  3    Width of the first window is 60 s (else a uvarint follows)
@@ -135,9 +136,14 @@ const (
 
 func chunkModel(t []prob, m int) intModel { return intModel{t, cpInts + m*intModelLen} }
 
-// AppendRecord appends w as a self-contained record.
+// AppendRecord appends w as a self-contained record: a plain record
+// (plainrecord.go), or a range-coded one when w has quantile values
+// without HasQuantiles (a plain record would drop them).
 func AppendRecord(dst []byte, w *Window) []byte {
-	return appendChunkPart(dst, chunkRecord, []Window{*w})
+	if !w.HasQuantiles && (w.P50 != 0 || w.P90 != 0 || w.P99 != 0 || math.Signbit(w.P50) || math.Signbit(w.P90) || math.Signbit(w.P99)) {
+		return appendChunkPart(dst, chunkRecord, []Window{*w})
+	}
+	return appendPlainRecord(dst, w)
 }
 
 // AppendSegment appends ws (sorted by End ascending, ends unique) as one
@@ -554,8 +560,14 @@ func decodeChunkPart(dst *[]Window, p []byte, off int) (int, error) {
 	r := &reader{p: p[off:]}
 	tag := r.byte1()
 	kind, variant := tag&chunkKindMask, int(tag&chunkExpMask)
-	if kind != chunkSegment && kind != chunkRecord || variant >= nExpVariants {
+	if kind != chunkSegment && kind != chunkRecord && kind != chunkPlain && kind != chunkPlainQ || variant >= nExpVariants {
 		return 0, fmt.Errorf("unknown tag %#x", tag)
+	}
+	if kind == chunkPlain || kind == chunkPlainQ {
+		if err := decodePlainRecord(dst, r, tag); err != nil {
+			return 0, err
+		}
+		return len(p) - len(r.p), nil
 	}
 	var w0 Window
 	w0.Width = 60_000

@@ -132,6 +132,21 @@ func TestChunkRoundTrip(t *testing.T) {
 			t.Fatalf("%s: records: %v, %d repeats", tc.name, err, rep)
 		}
 		checkWindows(t, tc.name+" records", got, tc.ws)
+		// Range-coded records (format 2, written before plain records)
+		// still decode, also interleaved with plain ones.
+		recs = recs[:0]
+		for i := range tc.ws {
+			if i%2 == 0 {
+				recs = appendChunkPart(recs, chunkRecord, tc.ws[i:i+1])
+			} else {
+				recs = AppendRecord(recs, &tc.ws[i])
+			}
+		}
+		got, rep, err = DecodeChunk(got[:0], recs)
+		if err != nil || rep != 0 {
+			t.Fatalf("%s: range-coded records: %v, %d repeats", tc.name, err, rep)
+		}
+		checkWindows(t, tc.name+" range-coded records", got, tc.ws)
 		// Half as a segment, the rest as records, then the whole again.
 		h := len(tc.ws) / 2
 		mixed := AppendSegment(nil, tc.ws[:h])
@@ -320,6 +335,9 @@ func chunkSeeds(tb testing.TB) [][]byte {
 	for n := range 4 {
 		out = append(out, AppendSegment(nil, randomWindows(rng, 1+3*n)))
 	}
+	for _, w := range randomWindows(rng, 4) {
+		out = append(out, AppendRecord(appendChunkPart(nil, chunkRecord, []Window{w}), &w))
+	}
 	return out
 }
 
@@ -389,4 +407,44 @@ func BenchmarkAppendRecord(b *testing.B) {
 		dst = AppendRecord(dst[:0], &w)
 	}
 	b.ReportMetric(float64(len(dst)), "B/record")
+}
+
+// BenchmarkRecords: an hour of the synthetic mix's windows appended as
+// records and decoded, plain records (what AppendRecord writes) against
+// the range-coded records written before them.
+func BenchmarkRecords(b *testing.B) {
+	var ws []Window
+	for _, s := range genChunkData(b, 1, 9) {
+		ws = append(ws, s.ws[:60]...)
+	}
+	for _, v := range []struct {
+		name string
+		app  func([]byte, *Window) []byte
+	}{
+		{"plain", AppendRecord},
+		{"range_coded", func(dst []byte, w *Window) []byte { return appendChunkPart(dst, chunkRecord, []Window{*w}) }},
+	} {
+		var p []byte
+		for i := range ws {
+			p = v.app(p, &ws[i])
+		}
+		b.Run(v.name+"/append", func(b *testing.B) {
+			var dst []byte
+			for b.Loop() {
+				dst = dst[:0]
+				for i := range ws {
+					dst = v.app(dst, &ws[i])
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ws)), "ns/window")
+			b.ReportMetric(float64(len(p))/float64(len(ws)), "B/window")
+		})
+		b.Run(v.name+"/decode", func(b *testing.B) {
+			var out []Window
+			for b.Loop() {
+				out, _ = DecodeChunkAll(out[:0], p)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ws)), "ns/window")
+		})
+	}
 }

@@ -1,6 +1,9 @@
 package codec
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // The wire decoder computes grid values with math.Exp, whose last bit
 // depends on the machine: amd64 has two assembly versions (with and
@@ -26,9 +29,18 @@ type grid struct {
 }
 
 func newGrid(variant int) grid {
-	q := newQuantizer(chunkPrecision)
-	return grid{q: q, variant: variant, offset: q.offset}
+	return grids()[variant]
 }
+
+// grids are the grids of every exp variant, built once (a quantizer costs
+// a logarithm to build: more than a plain record to decode).
+var grids = sync.OnceValue(func() (gs [nExpVariants]grid) {
+	q := newQuantizer(chunkPrecision)
+	for v := range gs {
+		gs[v] = grid{q: q, variant: v, offset: q.offset}
+	}
+	return gs
+})
 
 // value is quantizer.value with the grid's exp.
 func (g grid) value(k int64) float64 {

@@ -330,9 +330,18 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	for i, m := range sel {
 		s := &series{ls: m.labels}
 		ps := pts[idx[i]]
+		// The samples point into one array: a chunks.Sample holding a
+		// pointer costs no allocation of its own.
+		backing := make([]fsample, 0, len(ps))
 		for k := range ps {
 			if v, ok := m.cand.st.value(&ps[k]); ok {
-				s.samples = append(s.samples, fsample{ps[k].End, v})
+				backing = append(backing, fsample{ps[k].End, v})
+			}
+		}
+		if len(backing) > 0 {
+			s.samples = make([]chunks.Sample, len(backing))
+			for k := range backing {
+				s.samples[k] = &backing[k]
 			}
 		}
 		if hints != nil && len(ps) > 0 && !old {
