@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -145,5 +146,93 @@ func TestHourlyTier(t *testing.T) {
 	}
 	if len(hp[0]) != 3 || hp[0][2].End != h0+3*HourMs || hp[0][2].Count != 5*60 {
 		t.Fatalf("HourlyPoints = %+v, want 3 hours, the last of count 300", hp[0])
+	}
+}
+
+// TestHourlyDaySealed: the day's last hour seals the day's hourly chunk
+// into one segment of its 24 hours; a chunk appended to meanwhile gets
+// the last hour as a record instead.
+func TestHourlyDaySealed(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	day := time.Now().UnixMilli()/DayMs*DayMs - 2*DayMs
+	var seq uint64
+	apply := func(start int64) {
+		t.Helper()
+		seq++
+		if err := s.Apply(ctx, batch(seq, start, 1+float64(seq%5))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two windows in each hour of the day, then the next day's first.
+	for h := range int64(24) {
+		apply(day + h*HourMs)
+		apply(day + h*HourMs + 30*60_000)
+	}
+	refs, err := s.SeriesOf(ctx, []string{"node_load1"})
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("SeriesOf = %v, %v", refs, err)
+	}
+	hk := s.hourlyKey(tag("s1/h1"), refs[0].ID, day)
+	before, _ := s.rdb.Get(ctx, hk).Bytes()
+	apply(day + DayMs)
+	v, err := s.rdb.Get(ctx, hk).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _, err := codec.DecodeChunk(nil, v)
+	if err != nil || len(ws) != 24 {
+		t.Fatalf("day chunk: %d windows, %v", len(ws), err)
+	}
+	if string(codec.AppendSegment(nil, ws)) != string(v) {
+		t.Fatalf("day chunk not sealed: %d bytes for 24 hours", len(v))
+	}
+	if len(v) >= len(before) {
+		t.Fatalf("sealed day chunk %d B, not smaller than its 23 records' %d B", len(v), len(before))
+	}
+	pts, err := s.HourlyPoints(ctx, refs, day, day+DayMs)
+	if err != nil || len(pts[0]) != 24 {
+		t.Fatalf("HourlyPoints: %d, %v", len(pts[0]), err)
+	}
+	for i, p := range pts[0] {
+		if p.End != day+int64(i+1)*HourMs || p.Count != 120 {
+			t.Fatalf("hour %d: %+v", i, p)
+		}
+	}
+	ttl := s.rdb.PTTL(ctx, hk).Val()
+	if ttl <= 0 {
+		t.Fatalf("sealed day chunk lost its expiry: %v", ttl)
+	}
+
+	// The next day, with a record appended to its hourly chunk between
+	// the seal's read and its write (another member, a late window): the
+	// seal gives way and the last hour arrives as a record.
+	day2 := day + DayMs
+	for h := range int64(24) {
+		if h > 0 {
+			apply(day2 + h*HourMs)
+		}
+		apply(day2 + h*HourMs + 30*60_000)
+	}
+	hk2 := s.hourlyKey(tag("s1/h1"), refs[0].ID, day2)
+	w := s.NewWrite()
+	seq++
+	if err := w.Add(ctx, batch(seq, day2+DayMs, 1)); err != nil {
+		t.Fatal(err)
+	}
+	extra := codec.Window{End: day2 + HourMs, Width: HourMs, Count: 7, Sum: 7, Min: 1, Max: 1, First: 1, Last: 1}
+	if err := s.rdb.Append(ctx, hk2, string(codec.AppendRecord(nil, &extra))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v2, _ := s.rdb.Get(ctx, hk2).Bytes()
+	all, err := codec.DecodeChunkAll(nil, v2)
+	if err != nil || len(all) != 25 {
+		t.Fatalf("day 2 chunk: %d windows appended, %v; want 23 hours, the extra and the last hour", len(all), err)
+	}
+	if last := all[len(all)-1]; last.End != day2+DayMs || last.Count != 120 {
+		t.Fatalf("day 2's last hour %+v, want it appended after the extra record", last)
 	}
 }

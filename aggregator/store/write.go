@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,25 +54,28 @@ type frameWrite struct {
 	hourK    []string
 	hourA    []any // record, expire-at (Unix ms) pairs
 	casK     []string
-	casA     []any // expected length, sealed value pairs
+	casA     []any // expected length, sealed value, fallback record triples
 }
 
 // applyFrameSrc is the per-frame script (see Write). KEYS: the applied
 // seqs, the decoder state, nM minute-tier keys, nH hourly-tier keys, nC
 // keys to seal. ARGV: seq (or ""), state (or ""), their TTL (ms), seqs
 // kept, nM, nH, nC, the minute keys' expire-at, then a record per minute
-// key, (record, expire-at) per hourly key and (expected length, value) per
-// sealed key: a sealed value replaces the chunk only if its length is
-// still the one read, so a window appended meanwhile is never lost. A key
-// that an APPEND created gets its expire-at.
+// key, (record, expire-at) per hourly key and (expected length, value,
+// fallback) per sealed key: a sealed value replaces the chunk only if its
+// length is still the one read, so a window appended meanwhile is never
+// lost; when it is not, the fallback (a record of what the sealed value
+// added, or "") is appended instead. A key that an APPEND created gets its
+// expire-at.
 const applyFrameSrc = `
 if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local nM, nH, nC = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local c = 9 + nM + 2*nH
 for i = 1, nC do
   local k = KEYS[2+nM+nH+i]
-  if redis.call('STRLEN', k) == tonumber(ARGV[c]) then redis.call('SET', k, ARGV[c+1], 'KEEPTTL') end
-  c = c + 2
+  if redis.call('STRLEN', k) == tonumber(ARGV[c]) then redis.call('SET', k, ARGV[c+1], 'KEEPTTL')
+  elseif ARGV[c+2] ~= '' then redis.call('APPEND', k, ARGV[c+2]) end
+  c = c + 3
 end
 local at = ARGV[8]
 for i = 1, nM do
@@ -336,7 +340,12 @@ func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sis [
 	if len(sis) == 0 || hour < 0 {
 		return nil
 	}
-	vals, err := w.s.getChunks(ctx, ac.tag, sis, hour)
+	// The day's last hour also seals the day's hourly chunks.
+	day := int64(-1)
+	if (hour+HourMs)%DayMs == 0 {
+		day = hour + HourMs - DayMs
+	}
+	vals, days, err := w.s.getChunks(ctx, ac.tag, sis, hour, day)
 	if err != nil {
 		return err
 	}
@@ -356,17 +365,46 @@ func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sis [
 		}
 		k := w.s.chunkKey(ac.tag, si.sid, hour)
 		fw.casK = append(fw.casK, k)
-		fw.casA = append(fw.casA, len(vals[i]), string(seg))
-		w.hourly(ac, fw, si, ws, hour)
+		fw.casA = append(fw.casA, len(vals[i]), string(seg), "")
+		if day >= 0 && days[i] != nil {
+			w.sealDay(ac, fw, si, ws, hour, day, days[i])
+		} else {
+			w.hourly(ac, fw, si, ws, hour)
+		}
 	}
 	return nil
+}
+
+// sealDay queues the replacement of a day's hourly chunk (cur, as read)
+// by one segment of its windows and the last hour's, merged from ws; if
+// the chunk changed meanwhile, the last hour's window is appended as a
+// record instead.
+func (w *Write) sealDay(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []codec.Window, hour, day int64, cur []byte) {
+	hp, ok := MergeHour(ws, hour+HourMs)
+	if !ok {
+		return
+	}
+	hours, _, err := codec.DecodeChunk(nil, cur)
+	if err != nil {
+		w.s.corrupt.Add(1)
+		w.hourly(ac, fw, si, ws, hour) // left as it is: reads report it
+		return
+	}
+	i, found := slices.BinarySearchFunc(hours, hp.End, func(x codec.Window, end int64) int { return cmp.Compare(x.End, end) })
+	if found {
+		hours[i] = hp
+	} else {
+		hours = slices.Insert(hours, i, hp)
+	}
+	fw.casK = append(fw.casK, w.s.hourlyKey(ac.tag, si.sid, day))
+	fw.casA = append(fw.casA, len(cur), string(codec.AppendSegment(nil, hours)), string(codec.AppendRecord(nil, &hp)))
 }
 
 // late queues the hourly windows of a closed hour again, merged from its
 // stored windows and the late ones of this batch (the newest record of a
 // window end wins when the hourly chunk is read).
 func (w *Write) late(ctx context.Context, ac *agentSeries, fw *frameWrite, sis []*seriesInfo, windows []codec.Window, hour int64) error {
-	vals, err := w.s.getChunks(ctx, ac.tag, sis, hour)
+	vals, _, err := w.s.getChunks(ctx, ac.tag, sis, hour, -1)
 	if err != nil {
 		return err
 	}
@@ -400,24 +438,37 @@ func (w *Write) hourly(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []cod
 	fw.hourA = append(fw.hourA, string(codec.AppendRecord(nil, &hp)), at)
 }
 
-// getChunks reads the hour's chunk of each series (nil where there is
-// none).
-func (s *Store) getChunks(ctx context.Context, tag string, sis []*seriesInfo, hour int64) ([][]byte, error) {
+// getChunks reads the hour's chunk of each series and, with day ≥ 0,
+// the day's hourly chunk (nil where there is none).
+func (s *Store) getChunks(ctx context.Context, tag string, sis []*seriesInfo, hour, day int64) (hours, days [][]byte, err error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(sis))
+	var dcmds []*redis.StringCmd
 	for i, si := range sis {
 		cmds[i] = pipe.Get(ctx, s.chunkKey(tag, si.sid, hour))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	out := make([][]byte, len(sis))
-	for i, c := range cmds {
-		if b, err := c.Bytes(); err == nil {
-			out[i] = b
+	if day >= 0 {
+		dcmds = make([]*redis.StringCmd, len(sis))
+		for i, si := range sis {
+			dcmds[i] = pipe.Get(ctx, s.hourlyKey(tag, si.sid, day))
 		}
 	}
-	return out, nil
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, err
+	}
+	bs := func(cs []*redis.StringCmd) [][]byte {
+		if cs == nil {
+			return nil
+		}
+		out := make([][]byte, len(cs))
+		for i, c := range cs {
+			if b, err := c.Bytes(); err == nil {
+				out[i] = b
+			}
+		}
+		return out
+	}
+	return bs(cmds), bs(dcmds), nil
 }
 
 // MarkApplied records, with agent's newest frame added to w (seq), that
