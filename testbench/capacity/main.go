@@ -128,6 +128,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgepulse/edgepulse/aggregator"
+	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/testbench/harness"
 )
@@ -399,6 +400,9 @@ func run(o options) error {
 		bpw, float64(retained)/1e6, growth)
 	if keys, err := rdb.DBSize(ctx).Result(); err == nil {
 		progress("keys at the end: %d", keys)
+	}
+	if err := breakdown(ctx, rdb, now.Add(-time.Hour).UnixMilli()/store.HourMs, int64(o.hosts*len(defs))); err != nil {
+		return fmt.Errorf("breakdown by key class: %w", err)
 	}
 
 	// Queries, with the fleet stored.
