@@ -13,6 +13,10 @@
 //	X:first      first value     X:p50 X:p90 X:p99  quantiles, when the agent sketched them
 //
 // Every series carries the labels the agent sent plus site and instance.
+// A selector without a matcher on __name__ ({instance="h"}) selects the
+// stored series (X) only, as it would on a Prometheus server; the
+// statistics' series are selected by name ({__name__=~".+", instance="h"}
+// selects all of them).
 //
 // # Types
 //

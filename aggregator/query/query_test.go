@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +142,21 @@ func TestDashboardQueries(t *testing.T) {
 	rs = instant(t, api, `node_load1:count`, 200)
 	if len(rs) != 2 || value(t, rs[0]) != 60 {
 		t.Errorf("count: %v", rs)
+	}
+	// Without a name matcher a selector gets the stored series, not their
+	// statistics' views; with one it gets every name it matches.
+	rs = instant(t, api, `{instance="h2"}`, 200)
+	for _, r := range rs {
+		if strings.Contains(r.Metric["__name__"], ":") {
+			t.Errorf("{instance=\"h2\"} selected the view %v", r.Metric)
+		}
+	}
+	if len(rs) == 0 {
+		t.Error(`{instance="h2"} selected nothing`)
+	}
+	all := instant(t, api, `{__name__=~"node_load1.*", instance="h2"}`, 200)
+	if len(all) < 9 {
+		t.Errorf(`{__name__=~"node_load1.*"} selected %d series, want node_load1 and its statistics`, len(all))
 	}
 
 	// Bad PromQL is a 400 with the parser's words; an unknown metric is

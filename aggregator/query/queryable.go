@@ -116,9 +116,16 @@ func (q *querier) candidates(ctx context.Context, ms []*labels.Matcher) ([]candi
 	if err != nil {
 		return nil, err
 	}
+	// A selector without a matcher on the name ({instance="h"}) selects
+	// the stored series themselves, as on a Prometheus server: the
+	// statistics' series (X:avg, …) are views of them, selected by name.
+	named := slices.ContainsFunc(ms, func(m *labels.Matcher) bool { return m.Name == labels.MetricName })
 	var out []candidate
 	for _, b := range bases {
 		for k := range stats {
+			if !named && stats[k].suffix != "" {
+				continue
+			}
 			name := b + stats[k].suffix
 			ok := true
 			for _, m := range ms {
