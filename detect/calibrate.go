@@ -39,11 +39,12 @@ func fastLog2(x float64) float64 {
 // score is added so that ties beyond everything seen stay ordered.
 // Calibration is computed before the score is counted (predictive).
 //
-// State: 100 bytes. Cost: O(calBins) adds and one fastLog2 per sample
+// State: 108 bytes. Cost: O(calBins) adds and one fastLog2 per sample
 // (~40-100 ns measured, BenchmarkCalibrator).
 type calibrator struct {
 	counts [calBins]uint32
 	total  uint32
+	hi     float64 // highest raw score seen, for pushLogP's extrapolation
 }
 
 // calBin returns the bin of s and the position of s within it in [0, 1]
@@ -82,6 +83,39 @@ func (c *calibrator) push(s float64) float64 {
 	if math.IsNaN(s) {
 		return 0
 	}
+	log2p := c.pushLog2P(s)
+	out := 0.0
+	if log2p < 0 {
+		out = severityScore(log2p / log2CalRefP)
+	}
+	return clamp01(out*(1-1e-3) + 1e-3*clamp01(s))
+}
+
+// pushLogP returns the natural log of the empirical tail probability of s
+// (the share of past scores ≥ s, at least 1/(count+1)), then counts s.
+// Beyond the highest score seen the empirical share cannot shrink any
+// more, so the evidence the raw score adds beyond that highest score, read
+// through the detectors' common scale (raw 0.5 at the alarm level, see
+// tailLogP), is added: the result keeps decreasing with the raw score and
+// a sample far beyond anything seen gets a correspondingly tiny p. NaN has
+// no evidence: 0.
+func (c *calibrator) pushLogP(s float64) float64 {
+	if math.IsNaN(s) {
+		return 0
+	}
+	hi := c.hi
+	lp := c.pushLog2P(s) * math.Ln2
+	if s > hi && c.total > 1 {
+		lp += math.Min(0, tailLogP(s)-tailLogP(hi))
+	}
+	if s > c.hi {
+		c.hi = s
+	}
+	return math.Max(minLogP, lp)
+}
+
+// pushLog2P is log2 of the tail probability of s; it then counts s.
+func (c *calibrator) pushLog2P(s float64) float64 {
 	k, frac := calBin(s)
 	above := 0.0
 	for i := k + 1; i < calBins; i++ {
@@ -91,7 +125,7 @@ func (c *calibrator) push(s float64) float64 {
 	p := (above + 1) / (float64(c.total) + 1)
 	out := 0.0
 	if p < 1 {
-		out = severityScore(fastLog2(p) / log2CalRefP)
+		out = fastLog2(p)
 	}
 	c.counts[k]++
 	c.total++
@@ -102,5 +136,5 @@ func (c *calibrator) push(s float64) float64 {
 			c.total += c.counts[i]
 		}
 	}
-	return clamp01(out*(1-1e-3) + 1e-3*clamp01(s))
+	return out
 }
