@@ -32,6 +32,10 @@ type flags struct {
 	bin     string
 	binArgs []string
 	tune    bool
+	// before, beforeConfig: an older scoring command and its config, scored
+	// in the same run as "detect (before)" for comparison.
+	before       string
+	beforeConfig string
 }
 
 func main() {
@@ -45,6 +49,8 @@ func main() {
 	flag.StringVar(&f.keep, "keep", "", "keep the CLI's score files in this directory")
 	flag.StringVar(&f.bin, "bin", "", "scoring command to exec, e.g. \"edgepulse-agent detect\"; default: build edge/internal/detectcli/cmd/edgepulse-detect")
 	flag.BoolVar(&f.tune, "tune", false, "tuning mode: score synthetic anomalies injected into held-out training rows; reads no test file or label")
+	flag.StringVar(&f.before, "before", "", "also score with this older scoring command (e.g. a binary built from an earlier commit), reported as \"detect (before)\"")
+	flag.StringVar(&f.beforeConfig, "before-config", "", "config passed to the -before command")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "evaldetect:", err)
@@ -248,6 +254,9 @@ func run(f flags, out io.Writer) error {
 		return tune(f, tmp, out)
 	}
 	names := []string{"detect", "z-score (train mean/std)", fmt.Sprintf("windowed Gaussian w=%d", f.window)}
+	if f.before != "" {
+		names = append(names, "detect (before)")
+	}
 	total := make([]method, len(names))
 	for i := range total {
 		total[i].name = names[i]
@@ -287,6 +296,15 @@ func run(f flags, out io.Writer) error {
 			squash(trainZScores(train, test, f.minStd)),
 			squash(windowedGaussian(train, test, f.window, f.minStd)),
 		}
+		if f.before != "" {
+			old := f
+			old.bin, old.binArgs, old.config = strings.Fields(f.before)[0], strings.Fields(f.before)[1:], f.beforeConfig
+			before, err := scoreOurs(&old, tmp, name+"_before", trainPath, testPath)
+			if err != nil {
+				return err
+			}
+			all = append(all, before)
+		}
 		for i, sc := range all {
 			lf, or := evalScores(sc, labels)
 			total[i].labelFree.add(lf)
@@ -317,8 +335,8 @@ func run(f flags, out io.Writer) error {
 		}
 	}
 	ours := total[0]
-	bestLF, bestOr := 0, 0 // the better baseline at each threshold, by F1
-	for i := 1; i < len(total); i++ {
+	bestLF, bestOr := 0, 0   // the better baseline at each threshold, by F1
+	for i := 1; i < 3; i++ { // the baselines
 		if bestLF == 0 || total[i].labelFree.f1() > total[bestLF].labelFree.f1() {
 			bestLF = i
 		}
