@@ -192,3 +192,42 @@ func TestFusedHostRate(t *testing.T) {
 		})
 	}
 }
+
+// A column constant in training borrows the host's resolution: the same
+// value scores 0; one quantum away was never seen in 5,000 rows (p ≈
+// 2/5001·e⁻¹, rarer than PRef but not extreme); ten quanta away is
+// certain; and a series constant at start does not score every later
+// change as certain (Dist keeps warming up until the values spread).
+func TestDistConstantColumns(t *testing.T) {
+	sc, err := NewScorer(distOnly(), []string{"varying", "constant"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 5000; i++ {
+		sc.Train(0, []float64{math.Round((0.5+0.1*r.NormFloat64())*100) / 100, 0})
+	}
+	for _, tc := range []struct {
+		x        float64
+		min, max float64
+	}{{0, 0, 0.01}, {0.01, 0.5, 0.9}, {0.1, 0.99, 1}} {
+		sc.Score(0, []float64{0.5, tc.x})
+		if s := sc.ColumnScores()[1]; s < tc.min || s > tc.max {
+			t.Errorf("constant column at %v: score %.4f, want in [%v, %v]", tc.x, s, tc.min, tc.max)
+		}
+	}
+
+	d := NewDist(DistConfig{})
+	for i := 0; i < 100; i++ {
+		d.Push(7)
+	}
+	high := 0
+	for i := 0; i < 2000; i++ {
+		if d.Push(7+r.NormFloat64()) >= 0.5 {
+			high++
+		}
+	}
+	if high > 40 {
+		t.Errorf("after a constant start, %d of 2000 normal samples scored ≥ 0.5", high)
+	}
+}

@@ -162,6 +162,10 @@ func (d *Dist) Fit(v []float64) {
 	}
 	slices.Sort(v)
 	n := len(v)
+	if v[0] == v[n-1] {
+		d.fitConstant(v[0], n)
+		return
+	}
 	k := min(int(d.tailK), n/10)
 	d.setLevels(float64(k) / float64(n))
 	d.fromSorted(v)
@@ -176,10 +180,53 @@ func (d *Dist) Fit(v []float64) {
 	d.trained, d.ready = true, true
 }
 
+// fitConstant fits training values that all equal v. A different value
+// was not seen in n samples: its tail probability starts at 1/(n+1) (the
+// rule of succession) and decays with the distance on the scale
+// max(MinStd, 1e-3·|v|); when that is 0 (v = 0, no MinStd) there is no
+// scale to measure the distance in, and the scale stays +Inf (every other
+// value has p = 2/(n+1)) until SetConstantScale gives one.
+func (d *Dist) fitConstant(v float64, n int) {
+	d.setLevels(1 / float64(n+1))
+	for i := range d.q {
+		d.q[i] = v
+	}
+	d.floor = math.Max(d.floor, 1e-3*math.Abs(v))
+	if d.floor == 0 {
+		d.floor = math.Inf(1)
+	}
+	d.sHi, d.sLo = d.floor, d.floor
+	d.trained, d.ready = true, true
+}
+
+// Constant reports whether Fit saw a single distinct value.
+func (d *Dist) Constant() bool { return d.trained && d.q[0] == d.q[distKnots-1] }
+
+// Resolution returns the tail-scale floor Fit derived from the data (the
+// smallest gap between distinct values, or MinStd): the series' unit of
+// change. It is +Inf for a constant series without a scale.
+func (d *Dist) Resolution() float64 { return d.floor }
+
+// SetConstantScale gives a Dist fitted to constant values with no scale
+// of its own (Resolution +Inf) the tail scale s — e.g. the typical
+// resolution of the other series of the same host — so the distance of a
+// new value keeps counting. It does nothing otherwise.
+func (d *Dist) SetConstantScale(s float64) {
+	if d.Constant() && math.IsInf(d.floor, 1) && s > 0 && !math.IsInf(s, 0) {
+		d.floor, d.sHi, d.sLo = s, s, s
+	}
+}
+
 // warmUp turns the first distKnots samples, kept in q, into the summary.
 func (d *Dist) warmUp() {
 	tmp := d.q
 	slices.Sort(tmp[:])
+	if tmp[0] == tmp[distKnots-1] {
+		// No spread to scale anything by: keep warming up, on half of
+		// the samples, until a different value arrives.
+		d.n = distKnots / 2
+		return
+	}
 	d.setLevels(0.5 / distKnots)
 	d.fromSorted(tmp[:])
 	// Until exceedances teach it the tail, assume a Gaussian one: the mean

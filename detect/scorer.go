@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 )
@@ -128,13 +129,34 @@ func (s *Scorer) Train(t time.Duration, row []float64) {
 // for the first Score after Train, which fits the distribution detectors.
 func (s *Scorer) Score(t time.Duration, row []float64) float64 {
 	if s.trainVals != nil {
-		for i := range s.series {
-			s.series[i].FitDist(s.trainVals[i])
-		}
-		s.trainVals = nil
+		s.fitDist()
 	}
 	s.score = s.step(t, row, true)
 	return s.score
+}
+
+// fitDist fits every column's Dist to its training values and frees them.
+// A column constant in training has no scale of its own; it borrows the
+// median resolution of the host's other columns (the data's quantum when
+// they share one), so a new value still scores by its distance.
+func (s *Scorer) fitDist() {
+	var res []float64
+	for i := range s.series {
+		s.series[i].FitDist(s.trainVals[i])
+		d := s.series[i].Dist()
+		if d.Trained() && !d.Constant() {
+			res = append(res, d.Resolution())
+		}
+	}
+	s.trainVals = nil
+	if len(res) == 0 {
+		return
+	}
+	slices.Sort(res)
+	med := res[len(res)/2]
+	for i := range s.series {
+		s.series[i].Dist().SetConstantScale(med)
+	}
 }
 
 // step pushes one row through every detector (Dist only when dist is

@@ -102,6 +102,9 @@ func (s *Series) FitDist(values []float64) {
 	}
 }
 
+// Dist returns the series' distribution detector.
+func (s *Series) Dist() *Dist { return &s.dist }
+
 // Push feeds the sample x observed at time t (any monotonic clock; only
 // rules use it) to every enabled detector and returns the fused score.
 // NaN is missing.
