@@ -32,6 +32,7 @@ type flags struct {
 	bin     string
 	binArgs []string
 	tune    bool
+	online  bool
 	// before, beforeConfig: an older scoring command and its config, scored
 	// in the same run as "detect (before)" for comparison.
 	before       string
@@ -49,6 +50,7 @@ func main() {
 	flag.StringVar(&f.keep, "keep", "", "keep the CLI's score files in this directory")
 	flag.StringVar(&f.bin, "bin", "", "scoring command to exec, e.g. \"edgepulse-agent detect\"; default: build edge/internal/detectcli/cmd/edgepulse-detect")
 	flag.BoolVar(&f.tune, "tune", false, "tuning mode: score synthetic anomalies injected into held-out training rows; reads no test file or label")
+	flag.BoolVar(&f.online, "online", false, "with -tune: score without --train (the detector learns online from the training part, as the agent and the no-train CLI path do)")
 	flag.StringVar(&f.before, "before", "", "also score with this older scoring command (e.g. a binary built from an earlier commit), reported as \"detect (before)\"")
 	flag.StringVar(&f.beforeConfig, "before-config", "", "config passed to the -before command")
 	flag.Parse()

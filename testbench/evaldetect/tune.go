@@ -133,9 +133,29 @@ func tune(f flags, tmp string, out io.Writer) error {
 		if err := writeRows(valPath, inj); err != nil {
 			return err
 		}
-		ours, err := scoreOurs(&f, tmp, name+"_tune", fitPath, valPath)
-		if err != nil {
-			return err
+		var ours []float64
+		if f.online {
+			// No --train: the CLI streams the training part and then the
+			// validation part, learning online as the agent does; only the
+			// validation rows are scored.
+			bothPath := filepath.Join(tmp, name+"_both.csv")
+			if err := writeRows(bothPath, append(append([][]float64(nil), fit...), inj...)); err != nil {
+				return err
+			}
+			scored := filepath.Join(tmp, name+"_online_scores.csv")
+			if err := cli(&f, "--in", bothPath, "--out", scored); err != nil {
+				return err
+			}
+			all, err := readScores(scored)
+			if err != nil {
+				return err
+			}
+			ours = all[len(fit):]
+		} else {
+			ours, err = scoreOurs(&f, tmp, name+"_tune", fitPath, valPath)
+			if err != nil {
+				return err
+			}
 		}
 		for i, sc := range [][]float64{ours, squash(trainZScores(fit, inj, f.minStd)), squash(windowedGaussian(fit, inj, f.window, f.minStd))} {
 			lf, or := evalScores(sc, labels)
@@ -143,7 +163,7 @@ func tune(f flags, tmp string, out io.Writer) error {
 			total[i].oracle.add(or)
 		}
 	}
-	fmt.Fprintf(out, "TUNE config=%s\n", f.config)
+	fmt.Fprintf(out, "TUNE config=%s online=%v\n", f.config, f.online)
 	for i, m := range total {
 		fmt.Fprintf(out, "  %-12s 0.5: P=%.3f R=%.3f F1=%.3f segrec=%.3f fa/day=%.2f | oracle: P=%.3f R=%.3f F1=%.3f segrec=%.3f fa/day=%.2f\n",
 			names[i], m.labelFree.precision(), m.labelFree.recall(), m.labelFree.f1(), m.labelFree.segRecall(), m.labelFree.faPerDay(),
