@@ -231,3 +231,30 @@ func TestDistConstantColumns(t *testing.T) {
 		t.Errorf("after a constant start, %d of 2000 normal samples scored ≥ 0.5", high)
 	}
 }
+
+// With training data the first scored row is already judged against the
+// training distribution (no warm-up), NaN cells in training are skipped,
+// and a value inside the training range scores low.
+func TestScorerTrainFitsDist(t *testing.T) {
+	sc, err := NewScorer(DefaultConfig(), []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	for i := 0; i < 3000; i++ {
+		b := 20 + 2*r.NormFloat64()
+		if i%10 == 0 {
+			b = math.NaN()
+		}
+		sc.Train(time.Duration(i)*time.Second, []float64{r.NormFloat64(), b})
+	}
+	if s := sc.Score(0, []float64{0.1, 20}); s >= 0.5 {
+		t.Errorf("typical row right after training: host score %.3f, want < 0.5", s)
+	}
+	if !sc.Series(1).Dist().Trained() {
+		t.Fatal("column b: Dist not fitted to the training rows")
+	}
+	if s := sc.Score(time.Second, []float64{0.1, 20 + 2*8}); s < 0.99 {
+		t.Errorf("8σ in column b right after training: host score %.4f, want ≥ 0.99", s)
+	}
+}
