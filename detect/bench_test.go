@@ -42,6 +42,17 @@ func BenchmarkSPOT(b *testing.B)  { d := NewSPOT(SPOTConfig{}); benchUnivariate(
 func BenchmarkDSPOT(b *testing.B) { d := NewDSPOT(SPOTConfig{}); benchUnivariate(b, &d) }
 func BenchmarkCUSUM(b *testing.B) { d := NewCUSUM(CUSUMConfig{}); benchUnivariate(b, &d) }
 
+// BenchmarkDist: online is the no-training path (warm-up, then a quantile
+// step per sample); fitted scores only, after Fit on 8,640 values.
+func BenchmarkDist(b *testing.B) {
+	b.Run("online", func(b *testing.B) { d := NewDist(DistConfig{}); benchUnivariate(b, &d) })
+	b.Run("fitted", func(b *testing.B) {
+		d := NewDist(DistConfig{})
+		d.Fit(append([]float64(nil), benchStream()[:8640]...))
+		benchUnivariate(b, &d)
+	})
+}
+
 func BenchmarkRuleState(b *testing.B) {
 	r := Rule{Name: "r", Series: "s", Op: OpGT, Threshold: 55, For: 3 * time.Second}
 	s := NewRuleState(&r)

@@ -39,12 +39,24 @@ func fastLog2(x float64) float64 {
 // score is added so that ties beyond everything seen stay ordered.
 // Calibration is computed before the score is counted (predictive).
 //
-// State: 100 bytes. Cost: O(calBins) adds and one fastLog2 per sample
+// State: 108 bytes. Cost: O(calBins) adds and one fastLog2 per sample
 // (~40-100 ns measured, BenchmarkCalibrator).
 type calibrator struct {
 	counts [calBins]uint32
 	total  uint32
+	// For pushLogP, in the severity r = √(s/(1−s)): hi is the highest r
+	// seen, u tracks r's 1−calTail quantile and exc the mean excess of r
+	// beyond u (the slope of an exponential tail).
+	hi, u, exc float32
 }
+
+// calTail is the tail level whose mean excess gives pushLogP's slope
+// beyond the highest score seen.
+const calTail = 1.0 / 64
+
+// calTailAfter is how many scores pushLogP counts before it trusts its
+// slope (about calTailAfter·calTail exceedances).
+const calTailAfter = 1024
 
 // calBin returns the bin of s and the position of s within it in [0, 1]
 // (linear in 1-s), without logarithms: with 1-s = m·2^e (m in [0.5, 1),
@@ -82,6 +94,63 @@ func (c *calibrator) push(s float64) float64 {
 	if math.IsNaN(s) {
 		return 0
 	}
+	log2p := c.pushLog2P(s)
+	out := 0.0
+	if log2p < 0 {
+		out = severityScore(log2p / log2CalRefP)
+	}
+	return clamp01(out*(1-1e-3) + 1e-3*clamp01(s))
+}
+
+// pushLogP returns the natural log of the tail probability of s, then
+// counts s. Up to the highest score seen it is the empirical share of
+// past scores ≥ s (the histogram, at least 1/(count+1)), which stays
+// calibrated whatever the shape and drift of the detector's scores.
+// Beyond it the share cannot shrink any more, so the probability keeps
+// decreasing exponentially with the severity r = √(s/(1−s)) — each
+// detector's distance from normal in units of its alarm level — beyond
+// the highest severity seen, with the slope of an exponential tail fitted
+// online (exc, the running mean excess beyond the 1−calTail quantile u,
+// learned by a scale-free stochastic quantile step); before calTailAfter
+// scores it uses the detectors' common scale instead (see tailLogP). A
+// sample far beyond anything seen gets a correspondingly tiny p. NaN has
+// no evidence: 0.
+func (c *calibrator) pushLogP(s float64) float64 {
+	if math.IsNaN(s) {
+		return 0
+	}
+	r := math.Inf(1)
+	if s < 1 {
+		r = math.Sqrt(math.Max(s, 0) / (1 - s))
+	}
+	lp := c.pushLog2P(s) * math.Ln2
+	hi, u, exc := float64(c.hi), float64(c.u), float64(c.exc)
+	if r > hi && c.total > 1 {
+		if c.total > calTailAfter && exc > 0 {
+			lp -= (r - hi) / exc
+		} else {
+			lp += math.Min(0, tailLogP(s)-tailLogP(hi*hi/(1+hi*hi)))
+		}
+		c.hi = float32(math.Min(r, math.MaxFloat32))
+	}
+	switch {
+	case c.u == 0:
+		c.u = float32(math.Min(r, math.MaxFloat32))
+	case r > u:
+		e := r - u
+		if exc > 0 {
+			e = math.Min(e, 10*exc)
+		}
+		c.exc = float32(exc + 0.02*(e-exc))
+		c.u = float32(u * math.Exp(0.01*(1-calTail)))
+	default:
+		c.u = float32(u * math.Exp(-0.01*calTail))
+	}
+	return math.Max(minLogP, math.Min(0, lp))
+}
+
+// pushLog2P is log2 of the tail probability of s; it then counts s.
+func (c *calibrator) pushLog2P(s float64) float64 {
 	k, frac := calBin(s)
 	above := 0.0
 	for i := k + 1; i < calBins; i++ {
@@ -91,7 +160,7 @@ func (c *calibrator) push(s float64) float64 {
 	p := (above + 1) / (float64(c.total) + 1)
 	out := 0.0
 	if p < 1 {
-		out = severityScore(fastLog2(p) / log2CalRefP)
+		out = fastLog2(p)
 	}
 	c.counts[k]++
 	c.total++
@@ -102,5 +171,5 @@ func (c *calibrator) push(s float64) float64 {
 			c.total += c.counts[i]
 		}
 	}
-	return clamp01(out*(1-1e-3) + 1e-3*clamp01(s))
+	return out
 }

@@ -25,8 +25,10 @@ type Config struct {
 	SampleInterval time.Duration `yaml:"sample_interval"`
 	EWMA           EWMAConfig    `yaml:"ewma"`
 	// SPOT configures the per-series DSPOT detector.
-	SPOT   SPOTConfig   `yaml:"spot"`
-	CUSUM  CUSUMConfig  `yaml:"cusum"`
+	SPOT  SPOTConfig  `yaml:"spot"`
+	CUSUM CUSUMConfig `yaml:"cusum"`
+	// Dist configures the per-series distribution detector ([Dist]).
+	Dist   DistConfig   `yaml:"dist"`
 	PCA    PCAConfig    `yaml:"pca"`
 	Fusion FusionConfig `yaml:"fusion"`
 	// Rules are threshold rules, matched to series by exact name.
@@ -36,13 +38,19 @@ type Config struct {
 // FusionConfig says how detector scores become one score per series and
 // per host. A weight of 0 disables the detector (it is not run at all).
 type FusionConfig struct {
-	// Series fuses a series' detector scores. Default "max".
+	// Series fuses a series' detector scores. Default "sidak": the
+	// smallest tail probability of the enabled detectors, corrected for
+	// their number, so 0.5 means a rate of PRef per series.
 	Series FuseMethod `yaml:"series"`
-	// Host fuses the series scores and the PCA score. Default "max".
+	// Host fuses the series scores and the PCA score. Default "sidak":
+	// the smallest tail probability over the inputs, corrected for their
+	// number, so 0.5 means a rate of PRef per host row whatever the
+	// number of series.
 	Host FuseMethod `yaml:"host"`
 	// Smooth is the number of recent rows whose fused host scores are
-	// averaged into the host score, so an isolated one-row blip weighs
-	// less than a lasting anomaly. Default 1 (no smoothing); range [1, 16].
+	// averaged into the host score (with "sidak": their log tail
+	// probabilities), so an isolated one-row blip weighs less than a
+	// lasting anomaly. Default 1 (no smoothing); range [1, 16].
 	Smooth int `yaml:"smooth"`
 	// Calibrate maps each detector's score through its own history on the
 	// series (see Series) before fusing. Default true.
@@ -51,11 +59,14 @@ type FusionConfig struct {
 }
 
 // Weights of each detector in fusion; nil means the default 1, 0 disables.
-// Weights lie in [0, 1] so that fused scores stay in [0, 1].
+// Weights lie in [0, 1] so that fused scores stay in [0, 1]. With the
+// "sidak" fusion a weight w raises the input's tail probability to the
+// power w (p^w: less evidence).
 type Weights struct {
 	EWMA   *float64 `yaml:"ewma"`
 	SPOT   *float64 `yaml:"spot"`
 	CUSUM  *float64 `yaml:"cusum"`
+	Dist   *float64 `yaml:"dist"`
 	Rules  *float64 `yaml:"rules"`
 	PCA    *float64 `yaml:"pca"`
 	Series *float64 `yaml:"series"`
@@ -73,12 +84,13 @@ func (c Config) withDefaults() Config {
 	c.EWMA = c.EWMA.withDefaults()
 	c.SPOT = c.SPOT.withDefaults()
 	c.CUSUM = c.CUSUM.withDefaults()
+	c.Dist = c.Dist.withDefaults()
 	c.PCA = c.PCA.withDefaults()
 	if c.Fusion.Series == "" {
-		c.Fusion.Series = FuseMax
+		c.Fusion.Series = FuseSidak
 	}
 	if c.Fusion.Host == "" {
-		c.Fusion.Host = FuseMax
+		c.Fusion.Host = FuseSidak
 	}
 	if c.Fusion.Smooth == 0 {
 		c.Fusion.Smooth = 1
@@ -88,7 +100,7 @@ func (c Config) withDefaults() Config {
 		c.Fusion.Calibrate = &t
 	}
 	w := &c.Fusion.Weights
-	for _, p := range []**float64{&w.EWMA, &w.SPOT, &w.CUSUM, &w.Rules, &w.PCA, &w.Series} {
+	for _, p := range []**float64{&w.EWMA, &w.SPOT, &w.CUSUM, &w.Dist, &w.Rules, &w.PCA, &w.Series} {
 		if *p == nil {
 			one := 1.0
 			*p = &one
@@ -126,6 +138,7 @@ func (c Config) Validate() error {
 		{"ewma", c.EWMA.Validate()},
 		{"spot", c.SPOT.Validate()},
 		{"cusum", c.CUSUM.Validate()},
+		{"dist", c.Dist.Validate()},
 		{"pca", c.PCA.Validate()},
 	}
 	for _, ch := range checks {
@@ -146,7 +159,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"ewma", *w.EWMA}, {"spot", *w.SPOT}, {"cusum", *w.CUSUM}, {"rules", *w.Rules}, {"pca", *w.PCA}, {"series", *w.Series}} {
+	}{{"ewma", *w.EWMA}, {"spot", *w.SPOT}, {"cusum", *w.CUSUM}, {"dist", *w.Dist}, {"rules", *w.Rules}, {"pca", *w.PCA}, {"series", *w.Series}} {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fmt.Errorf("detect: config: fusion.weights.%s: %v out of range [0, 1]", f.name, f.v)
 		}

@@ -15,6 +15,10 @@
 //   - [SPOT] and [DSPOT]: extreme-value thresholds (Siffer et al., KDD 2017)
 //     with a generalized Pareto tail fitted by Grimshaw's method ([FitGPD]).
 //   - [CUSUM]: two-sided cumulative sum for level shifts and slow leaks.
+//   - [Dist]: the two-sided tail probability of the value under the
+//     series' own distribution — 32 quantiles plus exponential tails,
+//     fitted to the training data ([Dist.Fit]) or to the first samples and
+//     then adapted online.
 //   - [RuleState]: one YAML threshold [Rule] with a `for` duration and
 //     hysteresis, evaluated on one series.
 //
@@ -29,13 +33,29 @@
 //
 // # Scores
 //
-// Every detector turns its own statistic into a severity r ≥ 0 — 1 at that
-// detector's alarm level (|z| = Scale, z_q, S = H) — and reports
-// r²/(1+r²), so 0.5 means "at the alarm level" for all of them and scores
-// never saturate before r = ∞. [Series] then calibrates each detector's
-// score against that detector's own history on the series (0.5 at an
-// empirical tail rate of 1e-3) before weighted fusion, so a detector with a
-// heavy-tailed score distribution cannot dominate [FuseMax].
+// Scores are monotone in a tail probability p — how often a normal sample
+// is at least as extreme — through [TailScore]: 1/(1+√(p/PRef)), so 0.5
+// means p = PRef = 1e-3 and the score keeps growing with the distance
+// from normal (a sample 10 robust standard deviations out scores ≥ 0.99;
+// TestMagnitudeTenSigma). [Dist] computes p directly. EWMA, DSPOT and
+// CUSUM turn their statistics into a severity r (1 at the detector's
+// alarm level) and report r²/(1+r²); [Series] calibrates those against
+// the detector's own history on the series (the empirical share of past
+// scores at least as high, extended beyond the highest score seen by an
+// exponential tail), giving their p.
+//
+// With the default "sidak" fusion a [Series] takes the smallest p of its
+// detectors and a [Scorer] the smallest over its series and PCA, each
+// Šidák-corrected for the number of inputs (1 − (1 − p)^m), so 0.5 means
+// an expected rate of PRef per sample per series and per row per host
+// whatever the number of series (TestFusedHostRate: 10, 100 and 500
+// series). fusion.smooth averages the host's log p over the last rows.
+// The "max", "mean" and "noisy_or" fusions of calibrated scores remain;
+// the agent uses "max" without Dist (see edge/agent).
+//
+// With training data ([Scorer.Train]) the online detectors learn the
+// rows as they would online and each column's [Dist] is fitted to all of
+// them (kept until the first Score, then freed).
 //
 // # Cost
 //

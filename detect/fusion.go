@@ -17,15 +17,21 @@ const (
 	FuseMean FuseMethod = "mean"
 	// FuseNoisyOr is 1 - Π(1-sᵢ)^wᵢ: independent pieces of evidence add up.
 	FuseNoisyOr FuseMethod = "noisy_or"
+	// FuseSidak reads each score as a tail probability (see [TailScore]),
+	// raises it to its weight and returns the TailScore of the smallest,
+	// Šidák-corrected for the number of inputs with a non-zero weight:
+	// 1 − (1 − p_min)^m. On independent inputs at their null, the fused
+	// score reaches 0.5 at the rate PRef whatever m.
+	FuseSidak FuseMethod = "sidak"
 )
 
 // Validate reports whether m is a known method.
 func (m FuseMethod) Validate() error {
 	switch m {
-	case FuseMax, FuseMean, FuseNoisyOr:
+	case FuseMax, FuseMean, FuseNoisyOr, FuseSidak:
 		return nil
 	}
-	return fmt.Errorf("%q is not one of \"max\", \"mean\", \"noisy_or\"", string(m))
+	return fmt.Errorf("%q is not one of \"max\", \"mean\", \"noisy_or\", \"sidak\"", string(m))
 }
 
 // Fuse combines scores with weights (same length; extra weights are
@@ -52,6 +58,18 @@ func Fuse(m FuseMethod, scores, weights []float64) float64 {
 			return 0
 		}
 		return clamp01(num / den)
+	case FuseSidak:
+		lp, m := 0.0, 0
+		for i, s := range scores {
+			if w(i) == 0 {
+				continue
+			}
+			m++
+			if v := w(i) * tailLogP(s); v < lp {
+				lp = v
+			}
+		}
+		return TailScore(sidak(lp, m))
 	case FuseNoisyOr:
 		// Σ wᵢ·log(1-sᵢ), with log1p for accuracy near 0.
 		l := 0.0

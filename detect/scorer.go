@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 )
@@ -24,10 +25,19 @@ type Scorer struct {
 	colScores []float64
 	inputs    []float64 // host fusion inputs: series scores then PCA
 	weights   []float64
-	recent    []float64 // last fused scores, for fusion.smooth
+	recent    []float64 // last fused scores (log p with "sidak"), for fusion.smooth
 	head      int
 	score     float64
+	// trainVals holds each column's training values until the first Score
+	// fits the distribution detectors to them (nil otherwise).
+	trainVals [][]float64
+	trainSeen int
 }
+
+// maxTrainValues bounds the training values kept per column for fitting
+// [Dist]: beyond it a uniform reservoir sample is kept, which estimates
+// the same quantiles.
+const maxTrainValues = 1 << 17
 
 // NewScorer returns a Scorer for rows with the given column names (which
 // rules refer to). It validates cfg; a rule naming no column is an error.
@@ -76,34 +86,136 @@ func NewScorer(cfg Config, columns []string) (*Scorer, error) {
 // Columns returns the column names.
 func (s *Scorer) Columns() []string { return s.columns }
 
-// Train learns one row without using its score (the same update as Score).
-func (s *Scorer) Train(t time.Duration, row []float64) { s.Score(t, row) }
+// Train learns one row of normal (training) data without using its score:
+// the online detectors learn it as Score would, and the row is kept (up to
+// maxTrainValues per column, reservoir-sampled beyond) until the first
+// Score fits every column's [Dist] to all training rows and frees them.
+// Training memory is therefore proportional to the training data, not
+// part of the per-series state.
+func (s *Scorer) Train(t time.Duration, row []float64) {
+	useDist := *s.cfg.Fusion.Weights.Dist > 0
+	if useDist {
+		if s.trainVals == nil {
+			s.trainVals = make([][]float64, len(s.series))
+		}
+		s.trainSeen++
+		slot := -1
+		if s.trainSeen > maxTrainValues {
+			// Reservoir sampling with a deterministic generator (splitmix64
+			// of the row count), so runs are reproducible.
+			z := uint64(s.trainSeen) * 0x9e3779b97f4a7c15
+			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+			z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+			z ^= z >> 31
+			if j := int(z % uint64(s.trainSeen)); j < maxTrainValues {
+				slot = j
+			}
+		}
+		for i, x := range row {
+			switch {
+			case s.trainSeen <= maxTrainValues:
+				s.trainVals[i] = append(s.trainVals[i], x)
+			case slot >= 0:
+				s.trainVals[i][slot] = x
+			}
+		}
+	}
+	s.score = s.step(t, row, !useDist)
+}
 
 // Score scores one row observed at time t (for rules' durations), then
 // learns it, and returns the host score in [0, 1]. len(row) must equal the
-// number of columns; NaN cells are missing. It does not allocate.
+// number of columns; NaN cells are missing. It does not allocate, except
+// for the first Score after Train, which fits the distribution detectors.
 func (s *Scorer) Score(t time.Duration, row []float64) float64 {
+	if s.trainVals != nil {
+		s.fitDist()
+	}
+	s.score = s.step(t, row, true)
+	return s.score
+}
+
+// fitDist fits every column's Dist to its training values and frees them.
+// A column constant in training has no scale of its own; it borrows the
+// median resolution of the host's other columns (the data's quantum when
+// they share one), so a new value still scores by its distance.
+func (s *Scorer) fitDist() {
+	var res []float64
+	for i := range s.series {
+		s.series[i].FitDist(s.trainVals[i])
+		d := s.series[i].Dist()
+		if d.Trained() && !d.Constant() {
+			res = append(res, d.Resolution())
+		}
+	}
+	s.trainVals = nil
+	if len(res) == 0 {
+		return
+	}
+	slices.Sort(res)
+	med := res[len(res)/2]
+	for i := range s.series {
+		s.series[i].Dist().SetConstantScale(med)
+	}
+}
+
+// step pushes one row through every detector (Dist only when dist is
+// true) and returns the fused, smoothed host score.
+func (s *Scorer) step(t time.Duration, row []float64, dist bool) float64 {
+	sidakMode := s.cfg.Fusion.Host == FuseSidak
+	minLP, m := 0.0, 0
 	for i := range s.series {
 		x := row[i]
-		v := s.series[i].Push(t, x)
+		var v float64
+		if dist {
+			v = s.series[i].Push(t, x)
+		} else {
+			v = s.series[i].Learn(t, x)
+		}
 		s.colScores[i] = v
 		s.inputs[i] = v
+		if sidakMode && s.weights[i] > 0 {
+			m++
+			if lp := s.weights[i] * s.series[i].LogP(); lp < minLP {
+				minLP = lp
+			}
+		}
 	}
 	if s.usePCA {
 		v := s.pca.Push(row)
-		if *s.cfg.Fusion.Calibrate {
+		var lp float64
+		switch {
+		case *s.cfg.Fusion.Calibrate && sidakMode:
+			lp = s.pcaCal.pushLogP(v)
+			v = TailScore(lp)
+		case *s.cfg.Fusion.Calibrate:
 			v = s.pcaCal.push(v)
+			lp = tailLogP(v)
+		default:
+			lp = tailLogP(v)
 		}
 		s.inputs[len(s.series)] = v
+		if sidakMode {
+			m++
+			if lp *= s.weights[len(s.series)]; lp < minLP {
+				minLP = lp
+			}
+		}
 	}
-	s.recent[s.head] = Fuse(s.cfg.Fusion.Host, s.inputs, s.weights)
+	if sidakMode {
+		s.recent[s.head] = sidak(minLP, m)
+	} else {
+		s.recent[s.head] = Fuse(s.cfg.Fusion.Host, s.inputs, s.weights)
+	}
 	s.head = (s.head + 1) % len(s.recent)
 	sum := 0.0
 	for _, v := range s.recent {
 		sum += v
 	}
-	s.score = sum / float64(len(s.recent))
-	return s.score
+	if sidakMode {
+		return TailScore(sum / float64(len(s.recent)))
+	}
+	return sum / float64(len(s.recent))
 }
 
 // ColumnScores returns each column's fused series score for the last row.

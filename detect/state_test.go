@@ -14,6 +14,7 @@ func TestStateSizePerSeries(t *testing.T) {
 	cfg.Rules = []Rule{{Name: "r", Series: "s", Op: OpGT, Threshold: 1, For: time.Second}}
 	ewma := NewEWMA(cfg.EWMA)
 	spot := NewSPOT(cfg.SPOT)
+	dist := NewDist(cfg.Dist)
 	dspot := NewDSPOT(cfg.SPOT)
 	cusum := NewCUSUM(cfg.CUSUM)
 	rule := NewRuleState(&cfg.Rules[0])
@@ -28,6 +29,7 @@ func TestStateSizePerSeries(t *testing.T) {
 		spot.Push(x)
 		dspot.Push(x)
 		cusum.Push(x)
+		dist.Push(x)
 		rule.Push(time.Duration(i)*time.Second, x)
 		series.Push(time.Duration(i)*time.Second, x)
 		inc.Push(x / 17)
@@ -40,6 +42,7 @@ func TestStateSizePerSeries(t *testing.T) {
 		{"spot", spot.Footprint().StateBytes},
 		{"dspot", dspot.Footprint().StateBytes},
 		{"cusum", cusum.Footprint().StateBytes},
+		{"dist", dist.Footprint().StateBytes},
 		{"rule", rule.Footprint().StateBytes},
 		{"incident", inc.Footprint().StateBytes},
 		{"series (all detectors, one rule)", series.Footprint().StateBytes},

@@ -58,6 +58,20 @@ func (c DetectConfig) withDefaults() (DetectConfig, error) {
 		f := false
 		c.Detectors.Fusion.Calibrate = &f
 	}
+	// The agent keeps the max fusion of calibrated online detectors and no
+	// distribution detector unless configured: Dist learns the level a
+	// series had in its first samples, and a slow, steady level change
+	// (a disk filling) would keep it in its tail and open incidents.
+	if c.Detectors.Fusion.Series == "" {
+		c.Detectors.Fusion.Series = detect.FuseMax
+	}
+	if c.Detectors.Fusion.Host == "" {
+		c.Detectors.Fusion.Host = detect.FuseMax
+	}
+	if c.Detectors.Fusion.Weights.Dist == nil {
+		zero := 0.0
+		c.Detectors.Fusion.Weights.Dist = &zero
+	}
 	if c.Detectors.Rules == nil {
 		rs, err := detect.ParseRules([]byte(DefaultRules))
 		if err != nil {

@@ -63,33 +63,47 @@ func windowedGaussian(seed, rows [][]float64, w int, minStd float64) []float64 {
 	return out
 }
 
-// baselineEval thresholds the baseline like the detectors: the quantile of
-// its online scores on the training rows (after skip), then scores the test
-// rows with the window primed by the end of the training rows.
-// With smooth > 1 both score series are first averaged over the last
-// smooth rows (the same post-processing as fusion.smooth), as a control.
-func baselineEval(train, test [][]float64, labels []bool, w int, minStd float64, skip int, q float64, smooth int) metrics {
-	calib := smoothScores(windowedGaussian(nil, train, w, minStd), smooth)
-	th := quantileThreshold(calib, max(skip, w), q)
-	scores := smoothScores(windowedGaussian(train, test, w, minStd), smooth)
-	m := evaluate(flagAbove(scores, th), labels)
-	m.threshold = th
-	return m
+// trainZScores is the simplest baseline: per metric, z against the mean
+// and standard deviation of the training rows (floored at minStd); host
+// score = max |z| over metrics. Missing cells are skipped.
+func trainZScores(train, rows [][]float64, minStd float64) []float64 {
+	if len(rows) == 0 {
+		return nil
+	}
+	d := len(rows[0])
+	mean := make([]float64, d)
+	sd := make([]float64, d)
+	for j := range d {
+		s, sq, n := 0.0, 0.0, 0.0
+		for _, r := range train {
+			if v := r[j]; !math.IsNaN(v) {
+				s += v
+				sq += v * v
+				n++
+			}
+		}
+		if n > 0 {
+			mean[j] = s / n
+			sd[j] = math.Sqrt(math.Max(sq/n-mean[j]*mean[j], 0))
+		}
+		sd[j] = math.Max(sd[j], minStd)
+	}
+	out := make([]float64, len(rows))
+	for i, r := range rows {
+		for j, v := range r {
+			if z := math.Abs(v-mean[j]) / sd[j]; z > out[i] {
+				out[i] = z
+			}
+		}
+	}
+	return out
 }
 
-// smoothScores replaces each score by the mean of it and the n-1 before it.
-func smoothScores(s []float64, n int) []float64 {
-	if n <= 1 {
-		return s
-	}
-	out := make([]float64, len(s))
-	sum := 0.0
-	for i, v := range s {
-		sum += v
-		if i >= n {
-			sum -= s[i-n]
-		}
-		out[i] = sum / float64(n)
+// squash maps |z| to [0, 1] with 0.5 at |z| = 3: z²/(z²+9).
+func squash(z []float64) []float64 {
+	out := make([]float64, len(z))
+	for i, v := range z {
+		out[i] = v * v / (v*v + 9)
 	}
 	return out
 }

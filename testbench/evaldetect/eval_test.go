@@ -42,10 +42,29 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
-func TestQuantileThreshold(t *testing.T) {
-	s := []float64{100, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	if th := quantileThreshold(s, 2, 0.9); th != 9 {
-		t.Errorf("q0.9 of 1..10 after skipping 2 = %v, want 9", th)
+func TestOracleThreshold(t *testing.T) {
+	scores := []float64{0.1, 0.9, 0.8, 0.2, 0.7, 0.3}
+	labels := bools("011010")
+	if th := oracleThreshold(scores, labels); th != 0.7 {
+		t.Errorf("oracle threshold = %v, want 0.7 (flags exactly the labelled points)", th)
+	}
+	// A lone top score on a normal point: cutting below the positives wins.
+	scores = []float64{0.95, 0.6, 0.6, 0.1}
+	labels = bools("0110")
+	if th := oracleThreshold(scores, labels); th != 0.6 {
+		t.Errorf("oracle threshold = %v, want 0.6", th)
+	}
+}
+
+func TestTrainZScores(t *testing.T) {
+	train := [][]float64{{0, 10}, {2, 10}, {0, 10}, {2, 10}}
+	s := trainZScores(train, [][]float64{{1, 10}, {4, 10}, {1, 10.5}}, 0.01)
+	// Column 0: mean 1, std 1; column 1: constant, std floored at 0.01.
+	if s[0] != 0 || math.Abs(s[1]-3) > 1e-12 || math.Abs(s[2]-50) > 1e-9 {
+		t.Errorf("z = %v", s)
+	}
+	if q := squash([]float64{3, 0}); q[0] != 0.5 || q[1] != 0 {
+		t.Errorf("squash = %v", q)
 	}
 }
 
@@ -62,8 +81,5 @@ func TestWindowedGaussian(t *testing.T) {
 	// Window of 0/1 alternating: mean 0.5, std 0.5; 10 is z = 19.
 	if math.Abs(s[30]-19) > 1e-9 || s[29] > 1.0000001 {
 		t.Errorf("s[29] = %v, s[30] = %v", s[29], s[30])
-	}
-	if sm := smoothScores([]float64{3, 3, 6}, 3); sm[2] != 4 || sm[0] != 1 {
-		t.Errorf("smoothScores = %v", sm)
 	}
 }

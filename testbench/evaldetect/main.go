@@ -22,26 +22,27 @@ import (
 const minutesPerSample = 5
 
 type flags struct {
-	data     string
-	config   string
-	quantile float64
-	skip     int
-	window   int
-	minStd   float64
-	servers  int
-	sweep    bool
-	keep     string
-	bin      string
-	binArgs  []string
-	tune     bool
+	data    string
+	config  string
+	window  int
+	minStd  float64
+	servers int
+	sweep   bool
+	keep    string
+	bin     string
+	binArgs []string
+	tune    bool
+	online  bool
+	// before, beforeConfig: an older scoring command and its config, scored
+	// in the same run as "detect (before)" for comparison.
+	before       string
+	beforeConfig string
 }
 
 func main() {
 	var f flags
 	flag.StringVar(&f.data, "data", "/work/shared/data/asd", "directory with omi-N_{train,test,test_label}.csv")
 	flag.StringVar(&f.config, "config", "testbench/evaldetect/detect.yaml", "detect config passed to the CLI (--config)")
-	flag.Float64Var(&f.quantile, "quantile", 0.99, "threshold = this quantile of the online scores on the training file")
-	flag.IntVar(&f.skip, "skip", 2000, "training rows ignored when taking the quantile (warm-up)")
 	flag.IntVar(&f.window, "window", 288, "baseline window in samples (288 = one day)")
 	flag.Float64Var(&f.minStd, "baseline-min-std", 0.01, "baseline standard-deviation floor (the data's quantum)")
 	flag.IntVar(&f.servers, "servers", 12, "evaluate omi-1 .. omi-N")
@@ -49,6 +50,9 @@ func main() {
 	flag.StringVar(&f.keep, "keep", "", "keep the CLI's score files in this directory")
 	flag.StringVar(&f.bin, "bin", "", "scoring command to exec, e.g. \"edgepulse-agent detect\"; default: build edge/internal/detectcli/cmd/edgepulse-detect")
 	flag.BoolVar(&f.tune, "tune", false, "tuning mode: score synthetic anomalies injected into held-out training rows; reads no test file or label")
+	flag.BoolVar(&f.online, "online", false, "with -tune: score without --train (the detector learns online from the training part, as the agent and the no-train CLI path do)")
+	flag.StringVar(&f.before, "before", "", "also score with this older scoring command (e.g. a binary built from an earlier commit), reported as \"detect (before)\"")
+	flag.StringVar(&f.beforeConfig, "before-config", "", "config passed to the -before command")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "evaldetect:", err)
@@ -157,26 +161,79 @@ func evaluate(flagged, labels []bool) metrics {
 	return m
 }
 
-// quantileThreshold returns the q-quantile of scores[skip:] (nearest rank).
-func quantileThreshold(scores []float64, skip int, q float64) float64 {
-	if skip >= len(scores) {
-		skip = 0
-	}
-	s := slices.Clone(scores[skip:])
-	slices.Sort(s)
-	i := int(math.Ceil(q*float64(len(s)))) - 1
-	i = max(0, min(i, len(s)-1))
-	return s[i]
-}
-
-// flag marks scores strictly above the threshold, so that a threshold
-// equal to a common score (e.g. 0) does not flag everything.
-func flagAbove(scores []float64, th float64) []bool {
+// flagAtLeast marks scores at or above the threshold.
+func flagAtLeast(scores []float64, th float64) []bool {
 	out := make([]bool, len(scores))
 	for i, s := range scores {
-		out[i] = s > th
+		out[i] = s >= th
 	}
 	return out
+}
+
+// labelFreeThreshold is the threshold every method's [0, 1] score is cut
+// at without looking at labels: 0.5 is each score's documented alarm level.
+const labelFreeThreshold = 0.5
+
+// oracleThreshold returns the threshold th (flag score >= th) with the best
+// point F1 against labels — an oracle that reads the labels, reported the
+// way papers report best-F1, never used to choose anything.
+func oracleThreshold(scores []float64, labels []bool) float64 {
+	idx := make([]int, len(scores))
+	pos := 0
+	for i := range idx {
+		idx[i] = i
+		if labels[i] {
+			pos++
+		}
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		switch {
+		case scores[a] > scores[b]:
+			return -1
+		case scores[a] < scores[b]:
+			return 1
+		}
+		return 0
+	})
+	best, bestTh := -1.0, math.Inf(1)
+	tp, fp := 0, 0
+	for k := 0; k < len(idx); {
+		v := scores[idx[k]]
+		for k < len(idx) && scores[idx[k]] == v {
+			if labels[idx[k]] {
+				tp++
+			} else {
+				fp++
+			}
+			k++
+		}
+		if tp == 0 {
+			continue
+		}
+		p := float64(tp) / float64(tp+fp)
+		r := float64(tp) / float64(pos)
+		if f := 2 * p * r / (p + r); f > best {
+			best, bestTh = f, v
+		}
+	}
+	return bestTh
+}
+
+// method is one scoring method's figures at both thresholds.
+type method struct {
+	name              string
+	labelFree, oracle metrics
+}
+
+// evalScores evaluates one server's scores at the label-free and the oracle
+// threshold.
+func evalScores(scores []float64, labels []bool) (labelFree, oracle metrics) {
+	labelFree = evaluate(flagAtLeast(scores, labelFreeThreshold), labels)
+	labelFree.threshold = labelFreeThreshold
+	th := oracleThreshold(scores, labels)
+	oracle = evaluate(flagAtLeast(scores, th), labels)
+	oracle.threshold = th
+	return labelFree, oracle
 }
 
 func run(f flags, out io.Writer) error {
@@ -198,28 +255,21 @@ func run(f flags, out io.Writer) error {
 	if f.tune {
 		return tune(f, tmp, out)
 	}
-	// The control row smooths the baseline like our config smooths the
-	// host score.
-	smooth := 1
-	if f.config != "" {
-		b, err := os.ReadFile(f.config)
-		if err != nil {
-			return err
-		}
-		cfg, err := detect.LoadConfig(b)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.config, err)
-		}
-		smooth = max(1, cfg.Fusion.Smooth)
+	names := []string{"detect", "z-score (train mean/std)", fmt.Sprintf("windowed Gaussian w=%d", f.window)}
+	if f.before != "" {
+		names = append(names, "detect (before)")
 	}
-	var ours, base, baseSmooth metrics
+	total := make([]method, len(names))
+	for i := range total {
+		total[i].name = names[i]
+	}
 	sweepWindows := []int{30, 60, 144, 288, 576, 1440}
-	sweep := make([]metrics, len(sweepWindows))
-	fmt.Fprintf(out, "ASD evaluation: %d servers, threshold = q%.4g of online training scores (rows >= %d), config %s\n",
-		f.servers, f.quantile, f.skip, f.config)
-	fmt.Fprintf(out, "baseline: windowed Gaussian, window %d samples, host score = max |z| over metrics, same threshold rule\n\n", f.window)
+	sweep := make([]method, len(sweepWindows))
+	fmt.Fprintf(out, "ASD evaluation: %d servers, config %s; thresholds: label-free score >= %.1f, and the oracle best-F1 threshold per server (reads the labels)\n",
+		f.servers, f.config, labelFreeThreshold)
+	fmt.Fprintf(out, "baselines: per-metric z against the training mean/std, and windowed Gaussian (window %d); host score max |z| over metrics, squashed z²/(z²+9) (0.5 at |z| = 3)\n\n", f.window)
 	fmt.Fprintln(out, "| server | method | threshold | P | R | F1 | segments found | mean delay (min) | false alarms/day |")
-	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "|---|---|---|---:|---:|---:|---:|---:|---:|")
 	for s := 1; s <= f.servers; s++ {
 		name := fmt.Sprintf("omi-%d", s)
 		trainPath := filepath.Join(f.data, name+"_train.csv")
@@ -228,15 +278,6 @@ func run(f flags, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		// Ours, through the CLI contract.
-		m, err := scoreOurs(&f, tmp, name, trainPath, testPath, labels)
-		if err != nil {
-			return err
-		}
-		ours.add(m)
-		row(out, name, "detect", m)
-
-		// Baseline, in the same run.
 		train, err := readRows(trainPath)
 		if err != nil {
 			return err
@@ -245,70 +286,90 @@ func run(f flags, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		bm := baselineEval(train, test, labels, f.window, f.minStd, f.skip, f.quantile, 1)
-		base.add(bm)
-		baseSmooth.add(baselineEval(train, test, labels, f.window, f.minStd, f.skip, f.quantile, smooth))
-		row(out, name, fmt.Sprintf("baseline w=%d", f.window), bm)
+		ours, err := scoreOurs(&f, tmp, name, trainPath, testPath)
+		if err != nil {
+			return err
+		}
+		if len(ours) != len(labels) {
+			return fmt.Errorf("%s: %d scores for %d labels", name, len(ours), len(labels))
+		}
+		all := [][]float64{
+			ours,
+			squash(trainZScores(train, test, f.minStd)),
+			squash(windowedGaussian(train, test, f.window, f.minStd)),
+		}
+		if f.before != "" {
+			old := f
+			old.bin, old.binArgs, old.config = strings.Fields(f.before)[0], strings.Fields(f.before)[1:], f.beforeConfig
+			before, err := scoreOurs(&old, tmp, name+"_before", trainPath, testPath)
+			if err != nil {
+				return err
+			}
+			all = append(all, before)
+		}
+		for i, sc := range all {
+			lf, or := evalScores(sc, labels)
+			total[i].labelFree.add(lf)
+			total[i].oracle.add(or)
+			row(out, name, names[i], "0.5", lf)
+			row(out, name, names[i], fmt.Sprintf("oracle %.4f", or.threshold), or)
+		}
 		if f.sweep {
 			for i, w := range sweepWindows {
-				sweep[i].add(baselineEval(train, test, labels, w, f.minStd, f.skip, f.quantile, 1))
+				lf, or := evalScores(squash(windowedGaussian(train, test, w, f.minStd)), labels)
+				sweep[i].labelFree.add(lf)
+				sweep[i].oracle.add(or)
 			}
 		}
 	}
-	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
-	row(out, "all", "detect", ours)
-	row(out, "all", fmt.Sprintf("baseline w=%d", f.window), base)
-	row(out, "all", fmt.Sprintf("(control) baseline w=%d, mean of %d rows", f.window, smooth), baseSmooth)
+	fmt.Fprintln(out, "|---|---|---|---:|---:|---:|---:|---:|---:|")
+	for _, m := range total {
+		row(out, "all", m.name, "0.5", m.labelFree)
+		row(out, "all", m.name, "oracle (per server)", m.oracle)
+	}
 	if f.sweep {
-		fmt.Fprintln(out, "\nbaseline window sweep (all servers):")
-		fmt.Fprintln(out, "| window | P | R | F1 | segment recall | mean delay (min) | false alarms/day |")
-		fmt.Fprintln(out, "|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(out, "\nwindowed Gaussian window sweep (all servers):")
+		fmt.Fprintln(out, "| window | F1 at 0.5 | false alarms/day at 0.5 | oracle F1 | oracle false alarms/day |")
+		fmt.Fprintln(out, "|---:|---:|---:|---:|---:|")
 		for i, w := range sweepWindows {
 			m := sweep[i]
-			fmt.Fprintf(out, "| %d | %.3f | %.3f | %.3f | %.3f | %.1f | %.2f |\n", w, m.precision(), m.recall(), m.f1(), m.segRecall(), m.meanDelayMin(), m.faPerDay())
+			fmt.Fprintf(out, "| %d | %.3f | %.2f | %.3f | %.2f |\n", w, m.labelFree.f1(), m.labelFree.faPerDay(), m.oracle.f1(), m.oracle.faPerDay())
 		}
 	}
-	fmt.Fprintf(out, "\npoint F1: detect %.3f vs baseline %.3f; false alarms/day: detect %.2f vs baseline %.2f; elapsed %.1fs\n",
-		ours.f1(), base.f1(), ours.faPerDay(), base.faPerDay(), time.Since(start).Seconds())
-	fmt.Fprintf(out, "RESULT asd_point_f1=%.4f asd_segment_recall=%.4f asd_false_alarms_per_day=%.4f baseline_point_f1=%.4f\n",
-		ours.f1(), ours.segRecall(), ours.faPerDay(), base.f1())
+	ours := total[0]
+	bestLF, bestOr := 0, 0   // the better baseline at each threshold, by F1
+	for i := 1; i < 3; i++ { // the baselines
+		if bestLF == 0 || total[i].labelFree.f1() > total[bestLF].labelFree.f1() {
+			bestLF = i
+		}
+		if bestOr == 0 || total[i].oracle.f1() > total[bestOr].oracle.f1() {
+			bestOr = i
+		}
+	}
+	fmt.Fprintf(out, "\nlabel-free (0.5): detect F1 %.3f vs better baseline (%s) %.3f = %.2f×; false alarms/day %.2f vs %.2f\n",
+		ours.labelFree.f1(), total[bestLF].name, total[bestLF].labelFree.f1(), ours.labelFree.f1()/total[bestLF].labelFree.f1(),
+		ours.labelFree.faPerDay(), total[bestLF].labelFree.faPerDay())
+	fmt.Fprintf(out, "oracle:           detect F1 %.3f vs better baseline (%s) %.3f = %.2f×; false alarms/day %.2f vs %.2f\n",
+		ours.oracle.f1(), total[bestOr].name, total[bestOr].oracle.f1(), ours.oracle.f1()/total[bestOr].oracle.f1(),
+		ours.oracle.faPerDay(), total[bestOr].oracle.faPerDay())
+	fmt.Fprintf(out, "elapsed %.1fs\n", time.Since(start).Seconds())
+	fmt.Fprintf(out, "RESULT asd_point_f1=%.4f asd_oracle_f1=%.4f asd_segment_recall=%.4f asd_false_alarms_per_day=%.4f baseline_point_f1=%.4f baseline_oracle_f1=%.4f baseline_false_alarms_per_day=%.4f\n",
+		ours.labelFree.f1(), ours.oracle.f1(), ours.labelFree.segRecall(), ours.labelFree.faPerDay(),
+		total[bestLF].labelFree.f1(), total[bestOr].oracle.f1(), total[bestLF].labelFree.faPerDay())
 	return nil
 }
 
-// scoreOurs runs the CLI twice — online over the training file for the
-// threshold, then over the scored file after learning the training file —
-// and evaluates the flags against labels.
-func scoreOurs(f *flags, tmp, name, trainPath, testPath string, labels []bool) (metrics, error) {
-	calib := filepath.Join(tmp, name+"_train_scores.csv")
-	if err := cli(f, "--in", trainPath, "--out", calib); err != nil {
-		return metrics{}, err
-	}
+// scoreOurs runs the CLI over the scored file after learning the training
+// file and returns the host scores.
+func scoreOurs(f *flags, tmp, name, trainPath, testPath string) ([]float64, error) {
 	scored := filepath.Join(tmp, name+"_test_scores.csv")
 	if err := cli(f, "--train", trainPath, "--in", testPath, "--out", scored); err != nil {
-		return metrics{}, err
+		return nil, err
 	}
-	calibScores, err := readScores(calib)
-	if err != nil {
-		return metrics{}, err
-	}
-	testScores, err := readScores(scored)
-	if err != nil {
-		return metrics{}, err
-	}
-	if len(testScores) != len(labels) {
-		return metrics{}, fmt.Errorf("%s: %d scores for %d labels", scored, len(testScores), len(labels))
-	}
-	th := quantileThreshold(calibScores, f.skip, f.quantile)
-	m := evaluate(flagAbove(testScores, th), labels)
-	m.threshold = th
-	return m, nil
+	return readScores(scored)
 }
 
-func row(out io.Writer, server, method string, m metrics) {
-	th := "-"
-	if server != "all" {
-		th = fmt.Sprintf("%.4f", m.threshold)
-	}
+func row(out io.Writer, server, method, th string, m metrics) {
 	fmt.Fprintf(out, "| %s | %s | %s | %.3f | %.3f | %.3f | %d/%d | %.1f | %.2f |\n",
 		server, method, th, m.precision(), m.recall(), m.f1(), m.found, m.segs, m.meanDelayMin(), m.faPerDay())
 }

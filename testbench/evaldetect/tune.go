@@ -111,9 +111,11 @@ func writeRows(path string, rows [][]float64) error {
 }
 
 // tune scores the validation parts of every server with the current config
-// and the baseline and prints the totals.
+// and the baselines and prints the totals at both thresholds (the oracle
+// one here reads only the synthetic labels).
 func tune(f flags, tmp string, out io.Writer) error {
-	var ours, base metrics
+	names := []string{"detect", "z-score", fmt.Sprintf("wgauss w=%d", f.window)}
+	total := make([]method, len(names))
 	for s := 1; s <= f.servers; s++ {
 		name := fmt.Sprintf("omi-%d", s)
 		all, err := readRows(filepath.Join(f.data, name+"_train.csv"))
@@ -131,15 +133,41 @@ func tune(f flags, tmp string, out io.Writer) error {
 		if err := writeRows(valPath, inj); err != nil {
 			return err
 		}
-		m, err := scoreOurs(&f, tmp, name+"_tune", fitPath, valPath, labels)
-		if err != nil {
-			return err
+		var ours []float64
+		if f.online {
+			// No --train: the CLI streams the training part and then the
+			// validation part, learning online as the agent does; only the
+			// validation rows are scored.
+			bothPath := filepath.Join(tmp, name+"_both.csv")
+			if err := writeRows(bothPath, append(append([][]float64(nil), fit...), inj...)); err != nil {
+				return err
+			}
+			scored := filepath.Join(tmp, name+"_online_scores.csv")
+			if err := cli(&f, "--in", bothPath, "--out", scored); err != nil {
+				return err
+			}
+			all, err := readScores(scored)
+			if err != nil {
+				return err
+			}
+			ours = all[len(fit):]
+		} else {
+			ours, err = scoreOurs(&f, tmp, name+"_tune", fitPath, valPath)
+			if err != nil {
+				return err
+			}
 		}
-		ours.add(m)
-		base.add(baselineEval(fit, inj, labels, f.window, f.minStd, f.skip, f.quantile, 1))
+		for i, sc := range [][]float64{ours, squash(trainZScores(fit, inj, f.minStd)), squash(windowedGaussian(fit, inj, f.window, f.minStd))} {
+			lf, or := evalScores(sc, labels)
+			total[i].labelFree.add(lf)
+			total[i].oracle.add(or)
+		}
 	}
-	fmt.Fprintf(out, "TUNE config=%s q=%.4g detect: P=%.3f R=%.3f F1=%.3f segrec=%.3f delay=%.1fmin fa/day=%.2f | baseline w=%d: P=%.3f R=%.3f F1=%.3f segrec=%.3f fa/day=%.2f\n",
-		f.config, f.quantile, ours.precision(), ours.recall(), ours.f1(), ours.segRecall(), ours.meanDelayMin(), ours.faPerDay(),
-		f.window, base.precision(), base.recall(), base.f1(), base.segRecall(), base.faPerDay())
+	fmt.Fprintf(out, "TUNE config=%s online=%v\n", f.config, f.online)
+	for i, m := range total {
+		fmt.Fprintf(out, "  %-12s 0.5: P=%.3f R=%.3f F1=%.3f segrec=%.3f fa/day=%.2f | oracle: P=%.3f R=%.3f F1=%.3f segrec=%.3f fa/day=%.2f\n",
+			names[i], m.labelFree.precision(), m.labelFree.recall(), m.labelFree.f1(), m.labelFree.segRecall(), m.labelFree.faPerDay(),
+			m.oracle.precision(), m.oracle.recall(), m.oracle.f1(), m.oracle.segRecall(), m.oracle.faPerDay())
+	}
 	return nil
 }
