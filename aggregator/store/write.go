@@ -495,15 +495,22 @@ func (w *Write) SetWireState(ctx context.Context, agent string, state []byte) {
 // bytes, frames) and <p>bhh:<site>:<minute> (HyperLogLog of hosts);
 // minute is Unix seconds / 60. Every member adds to the same keys.
 func (w *Write) AddBackhaul(ctx context.Context, site, host string, bytes int, at time.Time) {
-	m := strconv.FormatInt(at.Unix()/60, 10)
+	// The minute's keys expire backhaulTTL after the minute, in the
+	// frames' own time like the chunks: a backlog of old frames does not
+	// keep meter keys for another 48 h.
+	minute := at.Unix() / 60
+	expireAt := (minute+1)*60_000 + backhaulTTL.Milliseconds()
+	if expireAt <= w.now.UnixMilli() {
+		return
+	}
+	m := strconv.FormatInt(minute, 10)
 	kb, kh := w.s.key("bh:", site, ":", m), w.s.key("bhh:", site, ":", m)
-	ttl := backhaulTTL.Milliseconds()
 	w.cmds = append(w.cmds,
 		[]any{"HINCRBY", kb, "bytes", bytes},
 		[]any{"HINCRBY", kb, "frames", 1},
-		[]any{"PEXPIRE", kb, ttl},
+		[]any{"PEXPIREAT", kb, expireAt},
 		[]any{"PFADD", kh, host},
-		[]any{"PEXPIRE", kh, ttl},
+		[]any{"PEXPIREAT", kh, expireAt},
 		[]any{"SADD", w.s.key("bhsites"), site})
 }
 

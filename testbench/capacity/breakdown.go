@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 )
 
@@ -26,11 +27,13 @@ type keyClass struct {
 func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series int64) error {
 	const maxSample = 3000
 	classes := map[string]*keyClass{}
-	order := []string{"minute tier, sealed hours", "minute tier, open hour", "hourly tier", "index", "other"}
+	order := []string{"minute tier, sealed hours", "minute tier, open hour", "hourly tier, sealed days", "hourly tier, open day", "index", "other"}
 	for _, c := range order {
 		classes[c] = &keyClass{}
 	}
 	openSuffix := ":" + strconv.FormatInt(openHour, 10)
+	openDay := ":" + strconv.FormatInt(openHour*store.HourMs/store.DayMs, 10)
+	var others []string
 	it := rdb.Scan(ctx, 0, "*", 5000).Iterator()
 	for it.Next(ctx) {
 		k := it.Val()
@@ -40,13 +43,18 @@ func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series in
 			c = "minute tier, open hour"
 		case strings.HasPrefix(k, "ep:c:"):
 			c = "minute tier, sealed hours"
+		case strings.HasPrefix(k, "ep:hc:") && strings.HasSuffix(k, openDay):
+			c = "hourly tier, open day"
 		case strings.HasPrefix(k, "ep:hc:"):
-			c = "hourly tier"
+			c = "hourly tier, sealed days"
 		case k == "ep:series" || k == "ep:seen" || k == "ep:names" || k == "ep:lnames" ||
 			strings.HasPrefix(k, "ep:name:") || strings.HasPrefix(k, "ep:pl:") || strings.HasPrefix(k, "ep:lv:"):
 			c = "index"
 		default:
 			c = "other"
+			if len(others) < 4 {
+				others = append(others, k)
+			}
 		}
 		kc := classes[c]
 		kc.keys++
@@ -84,7 +92,7 @@ func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series in
 		case name == "index":
 			progress("breakdown: %s: %d keys, %.1f MB, %.0f B per series (%d series)", name, c.keys, float64(c.bytes)/1e6, float64(c.bytes)/float64(series), series)
 		case name == "other":
-			progress("breakdown: %s: %d keys, %.0f B each (sampled %d)", name, c.keys, float64(c.bytes)/float64(c.sampled), c.sampled)
+			progress("breakdown: %s: %d keys, %.0f B each (sampled %d; e.g. %s)", name, c.keys, float64(c.bytes)/float64(c.sampled), c.sampled, strings.Join(others, " "))
 		default:
 			progress("breakdown: %s: %d keys, %.1f windows per key, %.2f B per window in Redis (value %.2f B, key and object overhead the rest; sampled %d keys)",
 				name, c.keys, float64(c.windows)/float64(c.sampled), float64(c.bytes)/float64(c.windows), float64(c.value)/float64(c.windows), c.sampled)
