@@ -66,7 +66,7 @@ func TestAdmitQueue(t *testing.T) {
 func TestHeavySlots(t *testing.T) {
 	api := NewAPI(&Queryable{Store: fill(t)}, Limits{MaxConcurrent: 1, HeavySamples: 20, HeavySlots: 1, QueueTimeout: 3 * time.Second},
 		slog.New(slog.DiscardHandler))
-	api.adm.heavy <- struct{}{} // the heavy slot is taken
+	api.adm.heavy <- struct{}{}                                // the heavy slot is taken
 	heavy := queryAt("sum(rate(node_cpu_seconds_total[10m]))") // 8 series × 10 windows
 	done := make(chan int)
 	go func() { done <- do(api, "/api/v1/query", heavy).Code }()
