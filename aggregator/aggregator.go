@@ -73,6 +73,10 @@ type Stats struct {
 	// StoreWriteErrors splits StoreErrors by store.ErrorReason (every
 	// reason of store.ErrorReasons present).
 	StoreWriteErrors map[string]uint64
+	// Skewed counts decoded windows whose end was more than clock.max_ahead
+	// after, or clock.max_behind before, the time their frame reached the
+	// hub, by reason (SkewAhead, SkewBehind). They are stored as stamped.
+	Skewed map[string]uint64
 }
 
 // Aggregator is one running regional aggregator.
@@ -89,6 +93,7 @@ type Aggregator struct {
 	kv     jetstream.KeyValue
 	parts  *partitions
 	guard  *guard // batch validation and cardinality caps (validate.go)
+	clock  *clockCheck
 
 	started   time.Time
 	closed    chan struct{}
@@ -130,6 +135,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		writeSlots: make(chan struct{}, concurrentWrites), writeErrs: newWriteErrors()}
 	a.parts = newPartitions(a)
 	a.guard = newGuard(cfg.Batches)
+	a.clock = newClockCheck(cfg.Clock, log)
 	a.baseGrace.Store(int64(baseGrace))
 	var err error
 	if a.store, err = store.Open(ctx, cfg.Redis); err != nil {
@@ -272,7 +278,7 @@ func (a *Aggregator) Stats() Stats {
 		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), KeyframesAsked: a.keyframes.asked.Load(), FrameBytes: a.wireBytes.Load(),
 		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
 		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load(),
-		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot()}
+		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot(), Skewed: a.clock.counts()}
 }
 
 // Ring is the stored partition assignment this member consumes by (see
@@ -475,6 +481,9 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		if a.rejected(m, b) {
 			continue
+		}
+		if md, err := m.Metadata(); err == nil {
+			a.clock.check(b, md.Timestamp)
 		}
 		if w.ClosesHour(b) && w.Has(b.Agent) {
 			// The hour's compaction reads the agent's stored windows: store

@@ -46,6 +46,10 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 	for _, r := range store.ErrorReasons {
 		fmt.Fprintf(b, "edgepulse_aggregator_store_write_errors_total{reason=%q} %d\n", r, st.StoreWriteErrors[r])
 	}
+	fmt.Fprintf(b, "# HELP edgepulse_aggregator_windows_skewed_total Windows whose end was more than clock.max_ahead after, or clock.max_behind before, the time their frame reached the hub (stored as stamped), by reason.\n# TYPE edgepulse_aggregator_windows_skewed_total counter\n")
+	for _, r := range []string{SkewAhead, SkewBehind} {
+		fmt.Fprintf(b, "edgepulse_aggregator_windows_skewed_total{reason=%q} %d\n", r, st.Skewed[r])
+	}
 	now := time.Now()
 	wf, _ := a.writes.failing(now, a.writeStale())
 	metric("edgepulse_aggregator_store_write_failing_seconds", "gauge", "How long Redis writes have kept failing (0 after a success); /readyz fails past redis_unready_after.", wf.Seconds())
