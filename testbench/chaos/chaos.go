@@ -36,7 +36,9 @@ type Options struct {
 	// Unbounded runs the flood with the admission limits off (the
 	// behaviour before issue 18) for the before/after comparison.
 	Unbounded bool
-	Log       io.Writer
+	// AggExtra is appended to the aggregator's config (e.g. limits).
+	AggExtra string
+	Log      io.Writer
 }
 
 func (o *Options) defaults() {
@@ -80,6 +82,7 @@ func Run(ctx context.Context, o Options) ([]string, error) {
 	if o.Unbounded {
 		extra = unbounded
 	}
+	extra += "\n" + o.AggExtra
 	st, err := harness.StartStack(ctx, harness.StackOptions{Dir: o.Dir, ProcRoot: "/proc", Window: "2s", AggExtra: extra})
 	if err != nil {
 		return nil, err
