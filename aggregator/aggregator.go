@@ -51,8 +51,8 @@ type Stats struct {
 	// Duplicates counts frames applied before and acknowledged again.
 	Duplicates uint64
 	// BaseWaits counts deliveries of delta frames put back to wait for
-	// the frame they are packed against; BaseLost those dropped after
-	// waiting baseWait for it.
+	// the frame they are packed against; BaseLost those dropped once the
+	// agent's chain moved past them (or after baseGiveUp).
 	BaseWaits, BaseLost uint64
 	// KeyframesAsked counts keyframe requests sent to agents whose chain
 	// of frames broke here.
@@ -73,6 +73,10 @@ type Stats struct {
 	// StoreWriteErrors splits StoreErrors by store.ErrorReason (every
 	// reason of store.ErrorReasons present).
 	StoreWriteErrors map[string]uint64
+	// Skewed counts decoded windows whose end was more than clock.max_ahead
+	// after, or clock.max_behind before, the time their frame reached the
+	// hub, by reason (SkewAhead, SkewBehind). They are stored as stamped.
+	Skewed map[string]uint64
 }
 
 // Aggregator is one running regional aggregator.
@@ -89,6 +93,7 @@ type Aggregator struct {
 	kv     jetstream.KeyValue
 	parts  *partitions
 	guard  *guard // batch validation and cardinality caps (validate.go)
+	clock  *clockCheck
 
 	started   time.Time
 	closed    chan struct{}
@@ -107,6 +112,8 @@ type Aggregator struct {
 	writeNs   atomic.Int64 // time spent in Redis batch writes
 	// writeSlots bounds the pipelined writes in flight (concurrentWrites).
 	writeSlots chan struct{}
+	// baseGrace is the baseGrace constant; tests shorten it.
+	baseGrace atomic.Int64
 
 	// Redis health and capacity (health.go).
 	writeErrs writeErrors // failed writes by reason
@@ -128,6 +135,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		writeSlots: make(chan struct{}, concurrentWrites), writeErrs: newWriteErrors()}
 	a.parts = newPartitions(a)
 	a.guard = newGuard(cfg.Batches)
+	a.clock = newClockCheck(cfg.Clock, log)
+	a.baseGrace.Store(int64(baseGrace))
 	var err error
 	if a.store, err = store.Open(ctx, cfg.Redis); err != nil {
 		return nil, err
@@ -269,7 +278,7 @@ func (a *Aggregator) Stats() Stats {
 		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), KeyframesAsked: a.keyframes.asked.Load(), FrameBytes: a.wireBytes.Load(),
 		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
 		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load(),
-		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot()}
+		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot(), Skewed: a.clock.counts()}
 }
 
 // Ring is the stored partition assignment this member consumes by (see
@@ -338,12 +347,43 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	return nil
 }
 
-// A delta frame whose base is missing is retried every baseRetry for
-// baseWait, then dropped and counted.
+// A delta frame whose base is missing waits for it (it may sit behind it
+// in the stream, resent) while the agent is asked for a keyframe at once.
+// It is dropped and counted when the agent's chain has moved past it (a
+// later frame, the keyframe, is applied here) and it has waited baseGrace
+// since it was stored in the stream, or, whatever happens, after
+// baseGiveUp in the stream. Agents send periodic keyframes, so the chain
+// moves on while the agent lives; the give-up bounds the redeliveries of
+// frames of an agent that is gone.
 const (
-	baseRetry = 2 * time.Second
-	baseWait  = 5 * time.Minute
+	baseGrace  = 30 * time.Second
+	baseGiveUp = 24 * time.Hour
 )
+
+// A message put back (base missing, Redis failing) is redelivered after
+// retryFirst, doubling per delivery up to retryMax: during a Redis outage
+// each waiting frame costs one delivery per retryMax, not one per 2 s.
+const (
+	retryFirst = 2 * time.Second
+	retryMax   = 16 * time.Second
+)
+
+// retryDelay is the redelivery delay of m after its nth delivery.
+func retryDelay(m jetstream.Msg) time.Duration {
+	md, err := m.Metadata()
+	if err != nil || md.NumDelivered <= 1 {
+		return retryFirst
+	}
+	return backoff(md.NumDelivered)
+}
+
+func backoff(delivered uint64) time.Duration {
+	d := retryFirst
+	for i := uint64(1); i < delivered && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
+}
 
 // writeTimeout bounds one pipelined write; concurrentWrites is how many
 // partitions' writes are in flight at once.
@@ -393,7 +433,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			continue
 		}
 		if failed[f.Agent] {
-			m.NakWithDelay(baseRetry)
+			m.NakWithDelay(retryDelay(m))
 			continue
 		}
 		b, err := a.wire.decode(wctx, a.store, f)
@@ -407,18 +447,24 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			queued = append(queued, pending{m: m, f: f}) // acknowledged with the write
 			continue
 		case errors.Is(err, codec.ErrBaseMissing):
-			// The frame it was packed against has not been applied yet (it was
-			// resent after this one, or sits behind it): wait for it, for
-			// baseWait at most.
-			if md, merr := m.Metadata(); merr == nil && md.NumDelivered*uint64(baseRetry/time.Second) < uint64(baseWait/time.Second) {
-				a.baseWaits.Add(1)
-				m.NakWithDelay(baseRetry)
+			// The frame it was packed against has not been applied here, and
+			// the state saved in Redis is older (or missing: Redis restarted
+			// on an older snapshot, or empty). Ask the agent for a keyframe
+			// now; the frame waits in case its base is only behind it.
+			a.keyframes.ask(f.Site, f.Host)
+			var age time.Duration
+			if md, merr := m.Metadata(); merr == nil {
+				age = time.Since(md.Timestamp)
+			}
+			if newest := a.wire.newest(f.Agent); (newest > f.Seq && age >= time.Duration(a.baseGrace.Load())) || age >= baseGiveUp {
+				a.baseLost.Add(1)
+				a.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base,
+					"newest_applied", newest, "age", age.Round(time.Second), "err", err)
+				m.TermWithReason(err.Error())
 				continue
 			}
-			a.baseLost.Add(1)
-			a.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base, "err", err)
-			m.TermWithReason(err.Error())
-			a.keyframes.ask(f.Site, f.Host)
+			a.baseWaits.Add(1)
+			m.NakWithDelay(retryDelay(m))
 			continue
 		case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):
 			a.decodeErrs.Add(1)
@@ -430,11 +476,14 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			a.storeFailed(err)
 			a.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
 			failed = addFailed(failed, f.Agent)
-			m.NakWithDelay(2 * time.Second)
+			m.NakWithDelay(retryDelay(m))
 			continue
 		}
 		if a.rejected(m, b) {
 			continue
+		}
+		if md, err := m.Metadata(); err == nil {
+			a.clock.check(b, md.Timestamp)
 		}
 		if w.ClosesHour(b) && w.Has(b.Agent) {
 			// The hour's compaction reads the agent's stored windows: store
@@ -467,7 +516,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			a.log.Warn("queueing a batch's writes failed; it will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
 			a.wire.discard(f.Agent, f.Seq)
 			failed = addFailed(failed, f.Agent)
-			m.NakWithDelay(2 * time.Second)
+			m.NakWithDelay(retryDelay(m))
 			continue
 		}
 		queued = append(queued, pending{m: m, f: f, b: b, incs: incs})
@@ -522,11 +571,13 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 			a.writes.fail(err, time.Now())
 		}
 		a.log.Warn("redis write failed; batches will be redelivered", "frames", len(queued), "reason", store.ErrorReason(err), "err", err)
-		for _, name := range agents {
-			a.wire.forget(name)
-		}
+		// The states decoded for this write are dropped; the applied
+		// ones stay: they follow from the frames, whatever Redis kept, so
+		// after Redis comes back (even on an older snapshot) the agents'
+		// next frames decode here without waiting for a keyframe.
+		a.wire.abort(agents)
 		for _, q := range queued {
-			q.m.NakWithDelay(2 * time.Second)
+			q.m.NakWithDelay(retryDelay(q.m))
 		}
 		return
 	}

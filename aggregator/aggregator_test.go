@@ -26,6 +26,12 @@ import (
 )
 
 func startAggregator(t *testing.T) (*Aggregator, context.Context) {
+	a, ctx, _ := startAggregatorRedis(t)
+	return a, ctx
+}
+
+// startAggregatorRedis is startAggregator that returns its Redis too.
+func startAggregatorRedis(t *testing.T) (*Aggregator, context.Context, *harness.Redis) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -33,7 +39,7 @@ func startAggregator(t *testing.T) (*Aggregator, context.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.Stop)
+	t.Cleanup(func() { r.Stop() }) // r.Proc changes on Restart
 	cfg := DefaultConfig()
 	cfg.Name = "test-hub"
 	cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, t.TempDir()
@@ -47,7 +53,7 @@ func startAggregator(t *testing.T) (*Aggregator, context.Context) {
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return a, ctx
+	return a, ctx, r
 }
 
 func testBatchOf(seq uint64) *codec.Batch {
@@ -450,8 +456,8 @@ func TestDeltaFrames(t *testing.T) {
 }
 
 // TestKeyframeAsked: a frame whose body is corrupt breaks its agent's
-// chain, so the aggregator asks the agent for a keyframe — once a minute
-// at most.
+// chain, so the aggregator asks the agent for a keyframe — once per
+// keyframeEvery at most.
 func TestKeyframeAsked(t *testing.T) {
 	a, ctx := startAggregator(t)
 	nc, err := nats.Connect(a.ClientURL())

@@ -57,6 +57,9 @@ type Config struct {
 	// blip does not take every member out of the service at once; default
 	// 30 s, range 1s–1h. /healthz (liveness) never depends on Redis.
 	RedisUnreadyAfter time.Duration `yaml:"redis_unready_after"`
+	// Clock bounds the skew between a window's end and the hub's clock
+	// before the window is counted and logged (clock.go).
+	Clock ClockConfig `yaml:"clock"`
 }
 
 // MembershipConfig configures the heartbeats in the membership KV bucket.
@@ -265,6 +268,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Batches.Validate(); err != nil {
+		return err
+	}
+	if err := c.Clock.Validate(); err != nil {
 		return err
 	}
 	return c.Redis.Validate()

@@ -11,12 +11,16 @@ import (
 	"github.com/edgepulse/edgepulse/codec"
 )
 
-// keyframeEvery bounds how often one agent is asked for a keyframe.
-const keyframeEvery = time.Minute
+// keyframeEvery bounds how often one agent is asked for a keyframe: the
+// first delta whose base is missing asks at once, and while frames keep
+// missing their base (the keyframe is on its way, or the request was lost
+// with the agent offline) the agent is asked again every 10 s at most.
+const keyframeEvery = 10 * time.Second
 
 // keyframes asks an agent for a keyframe (ep.agent.<site>.<host>.keyframe)
-// when its chain of frames broke here: a delta dropped because its base
-// never came, or a frame rejected as malformed. Without it the chain
+// when its chain of frames broke here: a delta whose base is missing (the
+// state saved in Redis is older than its base, or gone), or a frame
+// rejected as malformed. Without it the chain
 // would stay broken until the agent's next periodic keyframe
 // (wire.keyframe windows later); with it the next window decodes. The
 // request is a fire-and-forget publish: an agent that is offline gets its

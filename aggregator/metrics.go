@@ -46,6 +46,10 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 	for _, r := range store.ErrorReasons {
 		fmt.Fprintf(b, "edgepulse_aggregator_store_write_errors_total{reason=%q} %d\n", r, st.StoreWriteErrors[r])
 	}
+	fmt.Fprintf(b, "# HELP edgepulse_aggregator_windows_skewed_total Windows whose end was more than clock.max_ahead after, or clock.max_behind before, the time their frame reached the hub (stored as stamped), by reason.\n# TYPE edgepulse_aggregator_windows_skewed_total counter\n")
+	for _, r := range []string{SkewAhead, SkewBehind} {
+		fmt.Fprintf(b, "edgepulse_aggregator_windows_skewed_total{reason=%q} %d\n", r, st.Skewed[r])
+	}
 	now := time.Now()
 	wf, _ := a.writes.failing(now, a.writeStale())
 	metric("edgepulse_aggregator_store_write_failing_seconds", "gauge", "How long Redis writes have kept failing (0 after a success); /readyz fails past redis_unready_after.", wf.Seconds())
@@ -81,6 +85,22 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 	metric("edgepulse_query_unauthorized_total", "counter", "Query API requests without a valid bearer token (401).", float64(gs.Unauthorized))
 	metric("edgepulse_query_limited_total", "counter", "Query API requests refused as invalid or over a limit (4xx).", float64(gs.Limited))
 	metric("edgepulse_query_timeouts_total", "counter", "Query API requests that ran out of limits.timeout (503).", float64(gs.Timeouts))
+	as := a.api.AdmitStats()
+	metric("edgepulse_query_admitted_total", "counter", "Query API requests that got a query slot (limits.max_concurrent).", float64(as.Admitted))
+	fmt.Fprintf(b, "# HELP edgepulse_query_overloaded_total Query API requests refused with 503 and Retry-After, by reason: the queue for a slot was full or the wait ran out of limits.queue_timeout (heavy_: for a heavy slot).\n# TYPE edgepulse_query_overloaded_total counter\n")
+	for _, r := range []struct {
+		reason string
+		n      uint64
+	}{{"queue_full", as.Full}, {"queue_timeout", as.TimedOut}, {"heavy_queue_full", as.HeavyFull}, {"heavy_queue_timeout", as.HeavyTimedOut}} {
+		fmt.Fprintf(b, "edgepulse_query_overloaded_total{reason=%q} %d\n", r.reason, r.n)
+	}
+	metric("edgepulse_query_heavy_total", "counter", "Queries that loaded more than limits.heavy_samples and moved to a heavy slot.", float64(as.Heavy))
+	metric("edgepulse_query_sample_budget_exceeded_total", "counter", "Queries refused (422) for loading more than limits.max_samples from the store.", float64(as.Budget))
+	metric("edgepulse_query_running", "gauge", "Query API requests holding an ordinary slot.", float64(as.Running))
+	metric("edgepulse_query_queued", "gauge", "Query API requests waiting for an ordinary slot.", float64(as.Queued))
+	metric("edgepulse_query_heavy_running", "gauge", "Queries holding a heavy slot.", float64(as.HeavyRunning))
+	metric("edgepulse_query_heavy_queued", "gauge", "Queries waiting for a heavy slot.", float64(as.HeavyQueued))
+	metric("edgepulse_query_queue_wait_seconds_total", "counter", "Time Query API requests waited for an ordinary slot.", as.WaitSeconds)
 	metric("edgepulse_aggregator_redis_write_seconds_total", "counter", "Time spent in Redis writes of batches.", time.Duration(a.writeNs.Load()).Seconds())
 	if bh, err := a.store.Backhauls(r.Context(), backhaulMinutes, time.Now()); err == nil && len(bh) > 0 {
 		fmt.Fprintf(b, "# HELP edgepulse_aggregator_backhaul_bytes_per_host_minute Frame bytes per host-minute by site over the last %d whole minutes (protocol overhead not included).\n# TYPE edgepulse_aggregator_backhaul_bytes_per_host_minute gauge\n", backhaulMinutes)

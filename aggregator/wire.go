@@ -194,6 +194,20 @@ func (d *decoders) discard(agent string, seq uint64) {
 	delete(w.pend, seq)
 }
 
+// abort drops the states decoded for a write that failed; the applied
+// states stay.
+func (d *decoders) abort(agents []string) {
+	for _, name := range agents {
+		clear(d.agent(name).pend)
+	}
+}
+
+// newest is the highest seq of agent applied here (0: none since this
+// member last loaded its states).
+func (d *decoders) newest(agent string) uint64 {
+	return d.agent(agent).newest
+}
+
 // forget drops an agent's states, whose newest may not match Redis any
 // more (a write failed): the next frame reloads the saved state.
 func (d *decoders) forget(agent string) {

@@ -34,6 +34,19 @@ type Limits struct {
 	MaxQueryBytes int `yaml:"max_query_bytes"`
 	// MaxMatchers is the number of match[] parameters; default 64.
 	MaxMatchers int `yaml:"max_matchers"`
+
+	// Admission (admit.go). MaxConcurrent requests run at once (default
+	// 16); up to MaxQueued more wait (default 64) for at most QueueTimeout
+	// (default 2 s); beyond either a request gets 503 with Retry-After.
+	MaxConcurrent int           `yaml:"max_concurrent"`
+	MaxQueued     int           `yaml:"max_queued"`
+	QueueTimeout  time.Duration `yaml:"queue_timeout"`
+	// HeavySamples is how many samples a query may load from the store
+	// before it must move to one of HeavySlots heavy slots (default
+	// 200000 and 2), with up to HeavyQueued waiting for one (default 8).
+	HeavySamples int `yaml:"heavy_samples"`
+	HeavySlots   int `yaml:"heavy_slots"`
+	HeavyQueued  int `yaml:"heavy_queued"`
 }
 
 func (l *Limits) defaults() {
@@ -58,6 +71,24 @@ func (l *Limits) defaults() {
 	if l.MaxMatchers == 0 {
 		l.MaxMatchers = 64
 	}
+	if l.MaxConcurrent == 0 {
+		l.MaxConcurrent = 16
+	}
+	if l.MaxQueued == 0 {
+		l.MaxQueued = 64
+	}
+	if l.QueueTimeout == 0 {
+		l.QueueTimeout = 2 * time.Second
+	}
+	if l.HeavySamples == 0 {
+		l.HeavySamples = 200_000
+	}
+	if l.HeavySlots == 0 {
+		l.HeavySlots = 2
+	}
+	if l.HeavyQueued == 0 {
+		l.HeavyQueued = 8
+	}
 }
 
 // API is the Prometheus-compatible HTTP API.
@@ -71,6 +102,7 @@ type API struct {
 	Version string
 	token   string        // bearer token, "" = open (guard.go)
 	gc      guardCounters // requests refused before running (guard.go)
+	adm     *admitter     // query slots (admit.go)
 }
 
 // NewAPI returns the API over q.
@@ -94,6 +126,7 @@ func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
 		log:     log,
 		mux:     http.NewServeMux(),
 		Version: "dev",
+		adm:     newAdmitter(limits),
 	}
 	a.mux.HandleFunc("/api/v1/query", a.instant)
 	a.mux.HandleFunc("/api/v1/query_range", a.rangeQuery)
@@ -129,6 +162,9 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 	if !errors.As(err, &ae) {
 		ae = classify(err)
 	}
+	if errors.Is(err, ErrOverloaded) {
+		w.Header().Set("Retry-After", a.adm.retryAfter())
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(ae.status)
 	json.NewEncoder(w).Encode(map[string]any{"status": "error", "errorType": ae.typ, "error": ae.err.Error()})
@@ -142,6 +178,10 @@ func classify(err error) *apiError {
 		tooMany  promql.ErrTooManySamples
 	)
 	switch {
+	case errors.Is(err, ErrOverloaded):
+		return &apiError{http.StatusServiceUnavailable, "unavailable", err}
+	case errors.Is(err, ErrSampleBudget):
+		return &apiError{http.StatusUnprocessableEntity, "execution", err}
 	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{http.StatusServiceUnavailable, "timeout", err}
 	case errors.As(err, &canceled), errors.Is(err, context.Canceled):

@@ -30,6 +30,17 @@
 // exceeding one is a 422 naming the limit. Bad PromQL is a 400 with the
 // parser's message.
 //
+// # Admission
+//
+// Every request takes one of Limits.MaxConcurrent slots, queueing (at most
+// MaxQueued, for at most QueueTimeout) when they are taken; a query whose
+// Selects loaded more than HeavySamples samples gives its slot back and
+// takes one of HeavySlots heavy slots before it goes on, so heavy queries
+// do not hold the slots light ones need. A request refused is a 503 with
+// Retry-After ([ErrOverloaded]); a query that loads more than MaxSamples
+// is a 422 ([ErrSampleBudget]). The slots are channels; the counters
+// ([API.AdmitStats]) are atomics.
+//
 // # Imports
 //
 // query must not import NATS or edge.

@@ -68,6 +68,23 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("query: limits.max_query_bytes %d must be between 0 (default 16384) and 1048576", l.MaxQueryBytes)
 	case l.MaxMatchers < 0 || l.MaxMatchers > 10000:
 		return fmt.Errorf("query: limits.max_matchers %d must be between 0 (default 64) and 10000", l.MaxMatchers)
+	case l.MaxConcurrent < 0 || l.MaxConcurrent > 4096:
+		return fmt.Errorf("query: limits.max_concurrent %d must be between 0 (default 16) and 4096", l.MaxConcurrent)
+	case l.MaxQueued < 0 || l.MaxQueued > 100_000:
+		return fmt.Errorf("query: limits.max_queued %d must be between 0 (default 64) and 100000", l.MaxQueued)
+	case l.QueueTimeout < 0 || l.QueueTimeout > time.Minute:
+		return fmt.Errorf("query: limits.queue_timeout %v must be between 0 (default 2s) and 1m", l.QueueTimeout)
+	case l.HeavySamples < 0:
+		return fmt.Errorf("query: limits.heavy_samples %d must be ≥ 0 (default 200000)", l.HeavySamples)
+	case l.HeavySlots < 0 || l.HeavySlots > 1024:
+		return fmt.Errorf("query: limits.heavy_slots %d must be between 0 (default 2) and 1024", l.HeavySlots)
+	case l.HeavyQueued < 0 || l.HeavyQueued > 100_000:
+		return fmt.Errorf("query: limits.heavy_queued %d must be between 0 (default 8) and 100000", l.HeavyQueued)
+	}
+	d := l
+	d.defaults()
+	if d.HeavySamples > d.MaxSamples {
+		return fmt.Errorf("query: limits.heavy_samples %d must not exceed limits.max_samples %d", d.HeavySamples, d.MaxSamples)
 	}
 	return nil
 }
@@ -127,9 +144,17 @@ func (a *API) guard(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	ctx, cancel := context.WithTimeout(r.Context(), a.limits.Timeout)
 	defer cancel()
+	t, err := a.adm.admit(ctx)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	defer t.release()
 	sw := &statusWriter{ResponseWriter: w}
-	h.ServeHTTP(sw, r.WithContext(ctx))
+	h.ServeHTTP(sw, r.WithContext(withTicket(ctx, t)))
 	switch {
+	case sw.status == http.StatusServiceUnavailable && sw.Header().Get("Retry-After") != "":
+		// refused by the heavy slots, counted by the admitter
 	case sw.status == http.StatusServiceUnavailable && ctx.Err() != nil:
 		a.gc.timeouts.Add(1)
 	case sw.status == http.StatusBadRequest || sw.status == http.StatusUnprocessableEntity || sw.status == http.StatusRequestEntityTooLarge:

@@ -116,6 +116,11 @@ func TestLimitsValidate(t *testing.T) {
 		{Limits{MaxSeries: -1}, "limits.max_series"},
 		{Limits{Timeout: time.Hour}, "limits.timeout"},
 		{Limits{MaxQueryBytes: 2 << 20}, "limits.max_query_bytes"},
+		{Limits{MaxConcurrent: -1}, "limits.max_concurrent"},
+		{Limits{QueueTimeout: time.Hour}, "limits.queue_timeout"},
+		{Limits{HeavySlots: 5000}, "limits.heavy_slots"},
+		{Limits{MaxSamples: 1000}, "limits.heavy_samples"},
+		{Limits{MaxSamples: 1000, HeavySamples: 500}, ""},
 	}
 	for _, tt := range tests {
 		err := tt.l.Validate()

@@ -329,6 +329,15 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
+	// The samples this Select hands over count against the query's budget
+	// and may move it to a heavy slot (admit.go).
+	n := 0
+	for i := range sel {
+		n += len(pts[idx[i]])
+	}
+	if err := loaded(ctx, n); err != nil {
+		return storage.ErrSeriesSet(err)
+	}
 	out := make([]storage.Series, 0, len(sel))
 	var warn annotations.Annotations
 	if n := rd.Corrupt - corrupt; n > 0 {

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -234,18 +236,40 @@ func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 type Redis struct {
 	*Proc
 	Addr string
+	Dir  string // its working directory (dump.rdb)
+}
+
+// Restart starts redis-server again on the same port and directory, so it
+// loads the dump.rdb there (the last SAVE) as Redis does after a crash.
+// Stop or Kill it first.
+func (r *Redis) Restart(ctx context.Context) error {
+	_, port, _ := strings.Cut(r.Addr, "127.0.0.1:")
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("harness: redis address %s: %w", r.Addr, err)
+	}
+	nr, err := startRedis(ctx, r.Dir, n)
+	if err != nil {
+		return err
+	}
+	r.Proc = nr.Proc
+	return nil
 }
 
 // StartRedis starts redis-server on a free port with its data in dir.
 // It fails with the install command when redis-server is missing.
 func StartRedis(ctx context.Context, dir string) (*Redis, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, errors.New("harness: redis-server not found; install it with: apt-get update && apt-get install -y redis-server")
-	}
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
+	}
+	return startRedis(ctx, dir, port)
+}
+
+func startRedis(ctx context.Context, dir string, port int) (*Redis, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("harness: redis-server not found; install it with: apt-get update && apt-get install -y redis-server")
 	}
 	p, err := Start("redis", dir, nil, bin,
 		"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", dir,
@@ -258,7 +282,7 @@ func StartRedis(ctx context.Context, dir string) (*Redis, error) {
 		p.Stop()
 		return nil, fmt.Errorf("harness: redis on %s: %w\n%s", addr, err, p.Tail(2000))
 	}
-	return &Redis{Proc: p, Addr: addr}, nil
+	return &Redis{Proc: p, Addr: addr, Dir: dir}, nil
 }
 
 // CopyTree copies the regular files of src into dst (for fixture /proc

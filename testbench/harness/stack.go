@@ -20,6 +20,8 @@ type StackOptions struct {
 	Window   string // agent window, e.g. "2s"; default 60s
 	// AgentExtra is appended to the agent's YAML config.
 	AgentExtra string
+	// AggExtra is appended to the aggregator's YAML config.
+	AggExtra string
 }
 
 // Stack is one site's worth of real processes: Redis, the aggregator with
@@ -76,7 +78,8 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, store_dir: %s}
 redis: {addr: %s}
 http: 127.0.0.1:%d
-`, hubPort, leafPort, filepath.Join(o.Dir, "js"), s.Redis.Addr, httpPort), 0o644)
+%s
+`, hubPort, leafPort, filepath.Join(o.Dir, "js"), s.Redis.Addr, httpPort, o.AggExtra), 0o644)
 	if err != nil {
 		return fail(err)
 	}

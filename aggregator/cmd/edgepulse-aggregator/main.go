@@ -52,6 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l}))
+	// A query flood must make the runtime collect harder, not the kernel
+	// kill the unit (and the embedded hub with it).
+	aggregator.SetMemoryLimit(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := aggregator.New(ctx, cfg, log)
