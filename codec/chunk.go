@@ -227,27 +227,7 @@ func (c *chunkCoder) start(first *Window) {
 func appendChunkPart(dst []byte, kind byte, ws []Window) []byte {
 	g := newGrid(machineExp())
 	w0 := &ws[0]
-	tag := kind | byte(g.variant)
-	if w0.Width == 60_000 {
-		tag |= chunkMinute
-	}
-	aligned := w0.Width > 0 && w0.End%w0.Width == 0
-	if aligned {
-		tag |= chunkAligned
-	}
-	dst = append(dst, tag)
-	if w0.Width != 60_000 {
-		dst = binary.AppendUvarint(dst, uint64(w0.Width))
-	}
-	if kind == chunkSegment {
-		dst = binary.AppendUvarint(dst, uint64(len(ws)-1))
-	}
-	if aligned {
-		dst = binary.AppendVarint(dst, w0.End/w0.Width)
-	} else {
-		dst = binary.AppendVarint(dst, w0.End)
-	}
-	dst = binary.AppendUvarint(dst, uint64(w0.Count))
+	dst = appendPartHeader(dst, kind, g, w0, len(ws))
 
 	c := newChunkCoder(g, w0)
 	defer coders.Put(c)
@@ -263,6 +243,32 @@ func appendChunkPart(dst []byte, kind byte, ws []Window) []byte {
 	out := finishShort(&e)[1:]
 	dst = binary.AppendUvarint(dst, uint64(len(out)))
 	return append(dst, out...)
+}
+
+// appendPartHeader appends a part's tag and header: [Width], a segment's
+// window count − 1, the first End and Count (see the format above).
+func appendPartHeader(dst []byte, kind byte, g grid, w0 *Window, n int) []byte {
+	tag := kind | byte(g.variant)
+	if w0.Width == 60_000 {
+		tag |= chunkMinute
+	}
+	aligned := w0.Width > 0 && w0.End%w0.Width == 0
+	if aligned {
+		tag |= chunkAligned
+	}
+	dst = append(dst, tag)
+	if w0.Width != 60_000 {
+		dst = binary.AppendUvarint(dst, uint64(w0.Width))
+	}
+	if kind == chunkSegment {
+		dst = binary.AppendUvarint(dst, uint64(n-1))
+	}
+	if aligned {
+		dst = binary.AppendVarint(dst, w0.End/w0.Width)
+	} else {
+		dst = binary.AppendVarint(dst, w0.End)
+	}
+	return binary.AppendUvarint(dst, uint64(w0.Count))
 }
 
 // finishShort flushes e with the value of its final range that has the

@@ -42,28 +42,11 @@ const (
 // appendPlainRecord appends w as a plain record.
 func appendPlainRecord(dst []byte, w *Window) []byte {
 	g := newGrid(machineExp())
-	tag := byte(chunkPlain)
+	kind := byte(chunkPlain)
 	if w.HasQuantiles {
-		tag = chunkPlainQ
+		kind = chunkPlainQ
 	}
-	tag |= byte(g.variant)
-	if w.Width == 60_000 {
-		tag |= chunkMinute
-	}
-	aligned := w.Width > 0 && w.End%w.Width == 0
-	if aligned {
-		tag |= chunkAligned
-	}
-	dst = append(dst, tag)
-	if w.Width != 60_000 {
-		dst = binary.AppendUvarint(dst, uint64(w.Width))
-	}
-	if aligned {
-		dst = binary.AppendVarint(dst, w.End/w.Width)
-	} else {
-		dst = binary.AppendVarint(dst, w.End)
-	}
-	dst = binary.AppendUvarint(dst, uint64(w.Count))
+	dst = appendPartHeader(dst, kind, g, w, 1)
 
 	all, n := plainFields(w)
 	fs := all[:n]
