@@ -280,14 +280,6 @@ func (q quantizer) entry(r *Rollup, kind Kind, first bool) *entry {
 		e.flags |= flagQuantiles
 		copy(vals[fQ50:], r.Quantiles)
 	}
-	// Quantile estimates lie between the window's extremes: a sketch's
-	// estimate can fall outside them by its relative accuracy (and a
-	// constant's estimates are not the constant itself), so clamp.
-	if e.flags&flagQuantiles != 0 && r.Min <= r.Max {
-		for i := fQ50; i <= fQ99; i++ {
-			vals[i] = min(max(vals[i], r.Min), r.Max)
-		}
-	}
 	e.truth = r.Last // a gauge's level; a counter's raw value
 	if kind == Counter {
 		e.flags |= flagCounter
@@ -298,8 +290,10 @@ func (q quantizer) entry(r *Rollup, kind Kind, first bool) *entry {
 	}
 	// A window whose minimum and maximum are one value (a constant, an
 	// idle counter's zero rate) travels exactly: every statistic is that
-	// value (the sum is value·count), it costs nothing while it stays the
-	// same, and shows the value itself, not a grid point.
+	// value (the sum is value·count, and the quantiles — a sketch's
+	// estimates, which need not equal the constant — are the constant), it
+	// costs nothing while it stays the same, and shows the value itself,
+	// not a grid point.
 	if r.Count > 0 && math.Float64bits(r.Min) == math.Float64bits(r.Max) && !math.IsNaN(r.Min) {
 		e.flags |= flagFlat
 		for _, i := range append([]int{0}, spreadFields(e.flags)...) {

@@ -74,6 +74,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, set: set, reg: collect.NewRegistry(cfg.MaxSeries), wake: make(chan struct{}, 1)}
+	a.reg.SetTargetLabels("job", cfg.JobLabel())
 	if a.q, err = queue.New(cfg.QueueCapacity); err != nil {
 		return nil, err
 	}

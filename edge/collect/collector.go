@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 )
 
 // ErrNoData means a source is absent on this host (no /proc/pressure on an
@@ -35,10 +36,20 @@ func NewSet(log *slog.Logger, cs ...Collector) *Set {
 }
 
 // Collect runs every collector once into e. A failing collector is logged,
-// counted and skipped.
+// counted and skipped. Like node_exporter, each collector's run is
+// reported as node_scrape_collector_duration_seconds{collector} and
+// node_scrape_collector_success{collector} (0 on failure and on no data).
 func (s *Set) Collect(e *Emitter) {
 	for i, c := range s.collectors {
-		if err := c.Collect(e); err != nil {
+		t0 := time.Now()
+		err := c.Collect(e)
+		ok := 1.0
+		if err != nil {
+			ok = 0
+		}
+		e.Gauge("node_scrape_collector_duration_seconds", time.Since(t0).Seconds(), "collector", c.Name())
+		e.Gauge("node_scrape_collector_success", ok, "collector", c.Name())
+		if err != nil {
 			if errors.Is(err, ErrNoData) {
 				if s.log.Enabled(context.Background(), slog.LevelDebug) {
 					s.log.Debug("source has no data", "source", c.Name(), "err", err)
