@@ -403,3 +403,40 @@ func TestTimex(t *testing.T) {
 		t.Errorf("adjtimex on this host: %v", err)
 	}
 }
+
+// TestScrapeDurationsStayPut: a collector's reported run time changes only
+// on a minute boundary (so windows aligned to minutes are flat) and is
+// rounded to three significant bits.
+func TestScrapeDurationsStayPut(t *testing.T) {
+	set, err := Default(slog.New(slog.DiscardHandler), fixtureRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(0)
+	e := NewEmitter(reg)
+	last := map[string]float64{}
+	for sec := int64(0); sec < 180; sec++ {
+		ts := 1_700_000_000_000 + sec*1000
+		e.Reset(ts)
+		set.Collect(e)
+		for _, s := range e.Samples() {
+			d := reg.Desc(s.Series)
+			if d.Name != "node_scrape_collector_duration_seconds" {
+				continue
+			}
+			k := d.String()
+			if v, ok := last[k]; ok && v != s.Value && ts%60_000 != 0 {
+				t.Fatalf("%s changed from %v to %v inside a minute (ts %d)", k, v, s.Value, ts)
+			}
+			if r := roundBits(s.Value, durationBits); r != s.Value || !(s.Value > 0) {
+				t.Fatalf("%s = %v, not rounded to %d bits", k, s.Value, durationBits)
+			}
+			last[k] = s.Value
+		}
+	}
+	for _, c := range []struct{ in, want float64 }{{0.000123, 0.0001220703125}, {1, 1}, {0.7, 0.75}, {3, 3}, {5.1, 5}, {0.9, 0.875}} {
+		if g := roundBits(c.in, 3); g != c.want {
+			t.Errorf("roundBits(%v, 3) = %v, want %v", c.in, g, c.want)
+		}
+	}
+}

@@ -205,7 +205,7 @@ func startPrometheus(ctx context.Context, dir string, interval time.Duration) (s
 		}
 	}
 	ne, err := harness.Start("node-exporter", dir, nil, "prometheus-node-exporter",
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", nePort), "--collector.systemd", "--collector.processes")
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", nePort)) // node_exporter's default collectors
 	if err != nil {
 		return "", nil, err
 	}
