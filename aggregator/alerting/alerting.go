@@ -44,6 +44,9 @@ type Config struct {
 	// Incidents sends the agents' open incidents to Alertmanager; default
 	// on when Alertmanagers are set (false turns it off).
 	Incidents *bool `yaml:"incidents"`
+	// IncidentInterval is how often open incidents are (re-)sent, and
+	// closed ones sent resolved; 1s to 10m, default 30s.
+	IncidentInterval time.Duration `yaml:"incident_interval"`
 }
 
 // Enabled tells whether there is anything to run.
@@ -51,6 +54,9 @@ func (c Config) Enabled() bool { return len(c.RuleFiles) > 0 || len(c.Alertmanag
 
 // Validate names the first field out of range.
 func (c Config) Validate() error {
+	if c.IncidentInterval != 0 && (c.IncidentInterval < time.Second || c.IncidentInterval > 10*time.Minute) {
+		return fmt.Errorf("alerting: incident_interval %v must be between 1s and 10m (0: %v)", c.IncidentInterval, DefaultIncidentInterval)
+	}
 	if c.EvaluationInterval != 0 && (c.EvaluationInterval < time.Second || c.EvaluationInterval > time.Hour) {
 		return fmt.Errorf("alerting: evaluation_interval %v must be between 1s and 1h (0: 1m)", c.EvaluationInterval)
 	}
@@ -68,8 +74,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// IncidentInterval is how often open incidents are sent to Alertmanager.
-const IncidentInterval = 30 * time.Second
+// DefaultIncidentInterval is how often open incidents are sent to
+// Alertmanager by default.
+const DefaultIncidentInterval = 30 * time.Second
 
 // MaxIncidents bounds the incidents forwarded per pass.
 const MaxIncidents = 5000
@@ -98,6 +105,9 @@ func New(cfg Config, q storage.Queryable, engine *promql.Engine, st *store.Store
 	}
 	if cfg.EvaluationInterval == 0 {
 		cfg.EvaluationInterval = time.Minute
+	}
+	if cfg.IncidentInterval == 0 {
+		cfg.IncidentInterval = DefaultIncidentInterval
 	}
 	ext := strings.TrimRight(cfg.ExternalURL, "/")
 	if ext == "" {
@@ -165,7 +175,7 @@ func (s *Service) Run(ctx context.Context) {
 	go s.notifier.Run(tsets)
 	go s.rules.Run()
 	incidents := len(s.cfg.Alertmanagers) > 0 && (s.cfg.Incidents == nil || *s.cfg.Incidents)
-	t := time.NewTicker(IncidentInterval)
+	t := time.NewTicker(s.cfg.IncidentInterval)
 	defer t.Stop()
 	for {
 		if incidents {
@@ -267,5 +277,5 @@ func (s *Service) incidentAlert(in *store.Incident, now time.Time) *notifier.Ale
 		"context_url", s.ext+"/api/v1/query_range?"+q.Encode(),
 	)
 	return &notifier.Alert{Labels: ls, Annotations: ann, StartsAt: start,
-		EndsAt: now.Add(4 * IncidentInterval), GeneratorURL: s.ext + "/api/v1/alerts"}
+		EndsAt: now.Add(4 * s.cfg.IncidentInterval), GeneratorURL: s.ext + "/api/v1/alerts"}
 }

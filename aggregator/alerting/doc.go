@@ -17,7 +17,8 @@
 //
 // # Bounds
 //
-// Incidents are re-sent every [IncidentInterval] with an end 4 intervals
+// Incidents are re-sent every incident_interval (default
+// [DefaultIncidentInterval]) with an end 4 intervals
 // ahead, so an Alertmanager that stops hearing from the aggregator
 // resolves them itself; at most [MaxIncidents] are forwarded per pass.
 // The notifier queues at most 10000 alerts (upstream default), dropping
