@@ -294,7 +294,11 @@ func (q quantizer) entry(r *Rollup, kind Kind, first bool) *entry {
 	// estimates, which need not equal the constant — are the constant), it
 	// costs nothing while it stays the same, and shows the value itself,
 	// not a grid point.
-	if r.Count > 0 && math.Float64bits(r.Min) == math.Float64bits(r.Max) && !math.IsNaN(r.Min) {
+	// At precision 0 the sum must be value·count to the bit as well (a
+	// float sum of 60 copies of 0.1 is not 0.1·60), since every statistic
+	// travels exactly there.
+	if r.Count > 0 && math.Float64bits(r.Min) == math.Float64bits(r.Max) && !math.IsNaN(r.Min) &&
+		(q.p > 0 || math.Float64bits(r.Sum) == math.Float64bits(r.Min*float64(r.Count))) {
 		e.flags |= flagFlat
 		for _, i := range append([]int{0}, spreadFields(e.flags)...) {
 			e.v[i] = math.Float64bits(r.Min)

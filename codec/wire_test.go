@@ -465,3 +465,40 @@ func TestWireLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestWireFlatSumExactAtPrecisionZero: a constant whose float sum is not
+// value·count (0.1 added 60 times) keeps its sum to the bit at precision
+// 0, and at 1 % travels flat with every statistic exact but the sum
+// (value·count, within the precision).
+func TestWireFlatSumExactAtPrecisionZero(t *testing.T) {
+	sum := 0.0
+	for range 60 {
+		sum += 0.1
+	}
+	if sum == 0.1*60 {
+		t.Fatal("test needs a sum that is not value·count")
+	}
+	for _, p := range []float64{0, 0.01} {
+		o := DefaultWireOptions()
+		o.Precision = p
+		enc, _ := NewEncoder(o)
+		b := &Batch{Agent: "s/h", Site: "s", Host: "h", Seq: 1, Start: 0, Width: 60_000,
+			Series:  []Series{{ID: 1, Name: "x"}},
+			Rollups: []Rollup{{ID: 1, Count: 60, Sum: sum, Min: 0.1, Max: 0.1, First: 0.1, Last: 0.1, Quantiles: []float64{0.1, 0.1, 0.1}}}}
+		f, err := enc.Encode(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewDecoder().Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := got.Rollups[0]
+		if r.Min != 0.1 || r.Max != 0.1 || r.Last != 0.1 || r.Quantiles[1] != 0.1 {
+			t.Errorf("precision %v: %+v, want the constant exactly", p, r)
+		}
+		if p == 0 && r.Sum != sum || math.Abs(r.Sum-sum) > p*sum {
+			t.Errorf("precision %v: sum %v, want %v", p, r.Sum, sum)
+		}
+	}
+}
