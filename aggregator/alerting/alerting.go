@@ -173,6 +173,14 @@ func (s *Service) Run(ctx context.Context) {
 	}
 	tsets <- groups
 	go s.notifier.Run(tsets)
+	// The notifier takes its targets asynchronously; alerts sent before
+	// that would reach no Alertmanager. Wait for them (bounded).
+	for deadline := time.Now().Add(5 * time.Second); len(s.notifier.Alertmanagers()) < len(s.cfg.Alertmanagers) && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	go s.rules.Run()
 	incidents := len(s.cfg.Alertmanagers) > 0 && (s.cfg.Incidents == nil || *s.cfg.Incidents)
 	t := time.NewTicker(s.cfg.IncidentInterval)

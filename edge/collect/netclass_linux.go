@@ -12,7 +12,8 @@ import (
 // NetClassCollector reads /sys/class/net/<device>/ like node_exporter's
 // netclass collector: node_network_up (operstate "up"),
 // node_network_carrier, node_network_mtu_bytes, node_network_speed_bytes
-// (speed in Mbit/s × 125000; absent when the driver reports none, -1),
+// (speed in Mbit/s × 125000; -125000 when the driver says -1, unknown, as
+// node_exporter's default; absent when the file cannot be read),
 // node_network_transmit_queue_length, node_network_carrier_changes_total,
 // node_network_info{address,broadcast,device,duplex,ifalias,operstate}
 // and node_network_receive_nohandler_total (statistics/rx_nohandler), all
@@ -75,7 +76,7 @@ func (c *NetClassCollector) Collect(e *Emitter) error {
 		if v, ok := num("mtu"); ok {
 			e.Gauge("node_network_mtu_bytes", v, "device", dev)
 		}
-		if v, ok := num("speed"); ok && v >= 0 {
+		if v, ok := num("speed"); ok { // -1 (unknown) too, as node_exporter without --collector.netclass.ignore-invalid-speed
 			e.Gauge("node_network_speed_bytes", v*125000, "device", dev)
 		}
 		if v, ok := num("tx_queue_len"); ok {

@@ -47,6 +47,10 @@ type Report struct {
 	MismatchList                    []Mismatch
 	ErrorList                       []string
 	RateInterval                    time.Duration
+	// NotCompared counts disagreeing series of the exporter's own metrics
+	// (SelfMetric: the agent's process against node_exporter's).
+	NotCompared int
+	RAMUsed     [2]float64 // the RAM Used stat panel: Edgepulse, Prometheus
 }
 
 // Run starts a one-host stack on this host's /proc (agent windows of
@@ -115,8 +119,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	progress("variables: edgepulse %v, prometheus %v; running %d targets on each", r.Vars, r.PromVars, len(d.Targets))
 	now := time.Now()
-	eo := runTargets(ctx, edge, d.Targets, r.Vars, r.RateInterval, now, o.Span, o.Window)
-	po := runTargets(ctx, pc, d.Targets, r.PromVars, r.RateInterval, now, o.Span, o.Window)
+	eo := runTargets(ctx, edge, d.Targets, r.Vars, r.RateInterval, now, o.Span, o.Window, false)
+	po := runTargets(ctx, pc, d.Targets, r.PromVars, r.RateInterval, now, o.Span, o.Window, true)
 	byRow := map[string]*Class{}
 	for i, t := range d.Targets {
 		c := byRow[t.Row]
@@ -148,7 +152,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				c.OnlyProm = append(c.OnlyProm, t.Expr)
 			}
 		}
-		m := Compare(t, e, p)
+		if t.Panel == "RAM Used" && len(e.Instant) == 1 && len(p.Instant) == 1 {
+			r.RAMUsed = [2]float64{e.Instant[0].Value, p.Instant[0].Value}
+		}
+		m := Compare(t, e, p, r.RateInterval)
+		if SelfMetric(t.Expr) {
+			r.NotCompared += len(m)
+			continue
+		}
 		c.Mismatches += len(m)
 		r.Mismatches += len(m)
 		r.MismatchList = append(r.MismatchList, m...)
@@ -169,8 +180,12 @@ func (r *Report) Print(w io.Writer) {
 		}
 	}
 	for _, m := range r.MismatchList {
-		fmt.Fprintf(w, "mismatch (tolerance %.0f %%): [%s / %s] %s {%s}: edgepulse %g, prometheus %g\n",
-			100*Tolerance(m.Target.Expr), m.Target.Row, m.Target.Panel, shorten(m.Target.Expr), m.Series, m.Edge, m.Prom)
+		fmt.Fprintf(w, "mismatch (tolerance %.0f %%): [%s / %s] %s {%s}: edgepulse %g, prometheus %g (%g to %g over its last two scrapes)\n",
+			100*m.Tolerance, m.Target.Row, m.Target.Panel, shorten(m.Target.Expr), m.Series, m.Edge, m.Prom, m.PromLo, m.PromHi)
+	}
+	fmt.Fprintf(w, "not compared: %d series of the exporter's own process_* and scrape durations differ (the agent is not node_exporter)\n", r.NotCompared)
+	if r.RAMUsed[1] != 0 {
+		fmt.Fprintf(w, "RAM Used: edgepulse %.3f %%, prometheus %.3f %% (%+.2f %% relative)\n", r.RAMUsed[0], r.RAMUsed[1], 100*(r.RAMUsed[0]/r.RAMUsed[1]-1))
 	}
 	for _, e := range r.ErrorList {
 		fmt.Fprintf(w, "error: %s\n", e)

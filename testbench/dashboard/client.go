@@ -33,7 +33,7 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, data any) e
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
 	if err != nil {
 		return err
 	}

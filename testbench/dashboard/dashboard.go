@@ -159,7 +159,12 @@ func promDuration(d time.Duration) string {
 // Outcome is one target's answers from one system.
 type Outcome struct {
 	Instant, Range []Sample // instant: one per series; range: the last point per series
-	Err            error
+	// Low, High: per series, the least and greatest value the target took
+	// over the last two sampling intervals (a subquery at 1 s steps; only
+	// for the reference system), so a value sampled at another instant
+	// within them agrees.
+	Low, High []Sample
+	Err       error
 }
 
 // HasData tells whether either query returned a series.
@@ -168,7 +173,7 @@ func (o Outcome) HasData() bool { return len(o.Instant) > 0 || len(o.Range) > 0 
 // runTargets runs every target as an instant query at now and a range
 // query over [now−span, now] at step, on one system.
 func runTargets(ctx context.Context, c *Client, targets []Target, vars map[string]string, rateInterval time.Duration,
-	now time.Time, span, step time.Duration) []Outcome {
+	now time.Time, span, step time.Duration, band bool) []Outcome {
 	out := make([]Outcome, len(targets))
 	for i, t := range targets {
 		q := Expand(t.Expr, vars, rateInterval)
@@ -179,13 +184,18 @@ func runTargets(ctx context.Context, c *Client, targets []Target, vars map[strin
 		}
 		rng, err := c.QueryRange(ctx, q, now.Add(-span), now, step)
 		out[i] = Outcome{Instant: inst, Range: rng, Err: err}
+		if band {
+			sub := fmt.Sprintf("(%s)[%s:1s]", q, promDuration(2*step))
+			out[i].Low, _ = c.Query(ctx, "min_over_time("+sub+")", now)
+			out[i].High, _ = c.Query(ctx, "max_over_time("+sub+")", now)
+		}
 	}
 	return out
 }
 
-// Identity labels the two systems set differently: the series are
-// matched on the rest.
-var identity = []string{"instance", "job", "site"}
+// Identity labels the two systems set differently (and __name__, which
+// min_over_time drops): the series are matched on the rest.
+var identity = []string{"instance", "job", "site", "__name__"}
 
 func key(labels map[string]string) string {
 	ks := make([]string, 0, len(labels))
@@ -217,34 +227,60 @@ func Tolerance(expr string) float64 {
 
 // Mismatch is one series whose last values disagree.
 type Mismatch struct {
-	Target     Target
-	Series     string
-	Edge, Prom float64
+	Target         Target
+	Series         string
+	Edge, Prom     float64
+	PromLo, PromHi float64 // what Prometheus saw over its last two intervals
+	Tolerance      float64
 }
 
 // Compare lists the series (matched without identity labels) present in
-// both instant results whose values differ by more than the target's
-// tolerance, relative to the larger magnitude.
-func Compare(t Target, edge, prom Outcome) []Mismatch {
-	pm := map[string]float64{}
+// both instant results whose values disagree: Edgepulse's value is
+// further than the tolerance (relative; of expr with its rate interval
+// expanded) from every value Prometheus's answer took over its last two
+// scrape intervals. The two systems sample at different instants (the
+// agent at each window's end, Prometheus at its own scrape phase), so a
+// gauge that moved in between is not a disagreement; a value that
+// neither saw is.
+func Compare(t Target, edge, prom Outcome, rateInterval time.Duration) []Mismatch {
+	type band struct{ last, lo, hi float64 }
+	pm := map[string]*band{}
 	for _, s := range prom.Instant {
-		pm[key(s.Labels)] = s.Value
+		pm[key(s.Labels)] = &band{s.Value, s.Value, s.Value}
 	}
-	tol := Tolerance(t.Expr)
+	for _, s := range prom.Low {
+		if b := pm[key(s.Labels)]; b != nil && s.Value < b.lo {
+			b.lo = s.Value
+		}
+	}
+	for _, s := range prom.High {
+		if b := pm[key(s.Labels)]; b != nil && s.Value > b.hi {
+			b.hi = s.Value
+		}
+	}
+	tol := Tolerance(Expand(t.Expr, nil, rateInterval))
 	var out []Mismatch
 	for _, s := range edge.Instant {
 		k := key(s.Labels)
-		p, ok := pm[k]
+		b, ok := pm[k]
 		if !ok {
 			continue
 		}
 		e := s.Value
-		if math.IsNaN(e) && math.IsNaN(p) || e == p {
+		if math.IsNaN(e) && math.IsNaN(b.last) || e == b.last {
 			continue
 		}
-		if d := math.Abs(e - p); d > tol*math.Max(math.Abs(e), math.Abs(p)) {
-			out = append(out, Mismatch{Target: t, Series: k, Edge: e, Prom: p})
+		if e >= b.lo-tol*math.Abs(b.lo) && e <= b.hi+tol*math.Abs(b.hi) {
+			continue
 		}
+		out = append(out, Mismatch{Target: t, Series: k, Edge: e, Prom: b.last, PromLo: b.lo, PromHi: b.hi, Tolerance: tol})
 	}
 	return out
+}
+
+// SelfMetric tells a target about the exporter process itself (the
+// agent here, node_exporter there): its values describe different
+// programs, so they are listed but not compared.
+func SelfMetric(expr string) bool {
+	return strings.Contains(expr, "process_") || strings.Contains(expr, "node_scrape_collector_duration_seconds")
 }
