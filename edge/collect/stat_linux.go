@@ -124,11 +124,11 @@ func parseStat(r io.Reader, st *procStat) error {
 // node_procs_running and node_procs_blocked.
 //
 // node_procs_running counts the threads running at the instant of the
-// read, the reader included. The agent reads on the tick of every second,
-// the instant its own goroutines (rollup, history, forwarder, detectors)
-// wake too, so its own threads were counted as the host's load: about
-// twice what node_exporter, read by a scrape at a random instant, shows.
-// The agent's own running threads beyond the reader (from
+// read, the reader included. Read on the whole second it counted every
+// second-aligned program waking at that instant (about twice what
+// node_exporter, scraped at its own phase, shows); the agent now reads a
+// per-host phase after the second (edge/agent collectPhase), and the
+// agent's own running threads beyond the reader (from
 // /proc/self/task/*/stat) are taken off, so the value is what a reader
 // alone sees.
 type StatCollector struct {
