@@ -130,7 +130,16 @@ receivers:
 			Events: []codec.Event{{Kind: ev, Incident: uint64(now), Series: "cpu_busy_percent", Labels: []string{"job", "node"},
 				TS: time.Now().UnixMilli(), Score: 0.97, Value: 99.5, Reason: "spot"}},
 		}
-		if err := st.Apply(ctx, b); err != nil {
+		// As the aggregator writes a frame: its rollups, then its incidents.
+		w := st.NewWrite()
+		if err := w.Add(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddIncidents(ctx, []store.Incident{store.IncidentOf(b, &b.Events[0])}); err != nil {
+			t.Fatal(err)
+		}
+		w.MarkApplied(ctx, b.Agent, b.Seq)
+		if err := w.Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
