@@ -763,13 +763,17 @@ func (q quantizer) getCounter(sr symReader, e, b *entry) error {
 const (
 	levelFix  = 9                   // unchanged since the base, but the base's level was off: exactly, against it
 	levelStep = 10                  // + down: moved by a quantized step
-	levelSnap = 12                  // + 2·s + down: moved by a quantized step, then rounded to a multiple of 10^-s (s = 0…3)
-	levelMax  = levelSnap + 2*4 - 1 // 4 = len(snapScales)
+	levelSnap = 12                  // + 2·s + down: moved by a quantized step, then rounded to a multiple of 1/snapScales[s]
+	levelMax  = levelSnap + 2*6 - 1 // 6 = len(snapScales)
 )
 
-// snapScales are the decimal quanta a level can be rounded to: integers
-// (bytes, counts) and /proc's fixed decimals (loadavg's 0.01).
-var snapScales = [...]float64{1, 10, 100, 1000}
+// snapScales are the quanta a level can be rounded to, as 1/quantum,
+// largest quantum first: pages (4096 B) and kB (meminfo's 1024 B), so a
+// step of a few pages rounds back exactly even when its error exceeds a
+// byte; integers (bytes, counts); /proc's fixed decimals (loadavg's 0.01).
+// Every scale is a power of two or an integer, so v·s rounds and divides
+// back exactly.
+var snapScales = [...]float64{1.0 / 4096, 1.0 / 1024, 1, 10, 100, 1000}
 
 // putLevel writes a quantized gauge's last value (its level) the way
 // putCounter writes a counter's, with error feedback: the step is taken
@@ -777,9 +781,9 @@ var snapScales = [...]float64{1, 10, 100, 1000}
 // precision of the step — of the change since the window before, not of
 // the level — and errors never add up; a difference of two large, nearly
 // equal gauges keeps its sign and size. When rounding the decoded level
-// to an integer or to a fixed decimal (10^-1…10^-3) gives the agent's
-// value back, the step says so and the level arrives exactly (counts,
-// loadavg). A level that did not change arrives exactly: "same" when the
+// to a multiple of 4096, of 1024, to an integer or to a fixed decimal
+// (10^-1…10^-3) gives the agent's value back, the step says so and the
+// level arrives exactly (pages, kB, counts, loadavg). A level that did not change arrives exactly: "same" when the
 // decoder holds it already, else the correction, once. A keyframe sends
 // the level exactly.
 func (q quantizer) putLevel(w symWriter, e, b *entry) {

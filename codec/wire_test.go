@@ -424,6 +424,7 @@ func TestWireLevels(t *testing.T) {
 	avail := 20_000_000_000.0
 	load := 1.05
 	procs := 3.0
+	writeback := 0.0
 	for w := range 30 {
 		b := &Batch{Agent: "s/h", Site: "s", Host: "h", Seq: uint64(w + 1), Start: int64(w) * 60_000, Width: 60_000}
 		add := func(id uint32, name string, lo, hi, last float64) {
@@ -436,11 +437,13 @@ func TestWireLevels(t *testing.T) {
 			avail += float64(w*4096) * 1000
 			load = math.Round((load+0.07*float64(w%5-2))*100) / 100
 			procs = float64(2 + w%7)
+			writeback = float64(w%4) * 4096 // 0 to 3 pages: a 1 % step error is 41 B, not under half a byte
 		}
 		add(0, "node_memory_MemTotal_bytes", total, total, total)
 		add(1, "node_memory_MemAvailable_bytes", avail-8192, avail+4096, avail)
 		add(2, "node_load1", load-0.2, load+0.1, load)
 		add(3, "node_procs_running", 1, procs+2, procs)
+		add(4, "node_memory_Writeback_bytes", 0, writeback+4096, writeback)
 		p, err := enc.Encode(nil, b)
 		if err != nil {
 			t.Fatal(err)
@@ -453,8 +456,9 @@ func TestWireLevels(t *testing.T) {
 		if r[0].Last != total || r[0].Min != total || r[0].Max != total || r[0].Sum != total*60 || r[0].Quantiles[2] != total {
 			t.Fatalf("window %d: constant %+v, want exactly %v", w, r[0], total)
 		}
-		if r[2].Last != load || r[3].Last != procs {
-			t.Fatalf("window %d: load1 %v (want %v), procs_running %v (want %v): want exact", w, r[2].Last, load, r[3].Last, procs)
+		if r[2].Last != load || r[3].Last != procs || r[4].Last != writeback {
+			t.Fatalf("window %d: load1 %v (want %v), procs_running %v (want %v), Writeback %v (want %v): want exact",
+				w, r[2].Last, load, r[3].Last, procs, r[4].Last, writeback)
 		}
 		used, want := 1-r[1].Last/r[0].Last, 1-avail/total
 		if w%3 != 1 && r[1].Last != avail {

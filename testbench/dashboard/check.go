@@ -118,7 +118,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("prometheus: %w", err)
 	}
 	progress("variables: edgepulse %v, prometheus %v; running %d targets on each", r.Vars, r.PromVars, len(d.Targets))
-	now := time.Now()
+	// Two windows in the past, so Prometheus's band (±2 scrape intervals)
+	// is complete on both sides.
+	now := time.Now().Add(-2 * o.Window)
 	eo := runTargets(ctx, edge, d.Targets, r.Vars, r.RateInterval, now, o.Span, o.Window, false)
 	po := runTargets(ctx, pc, d.Targets, r.PromVars, r.RateInterval, now, o.Span, o.Window, true)
 	byRow := map[string]*Class{}
@@ -180,7 +182,7 @@ func (r *Report) Print(w io.Writer) {
 		}
 	}
 	for _, m := range r.MismatchList {
-		fmt.Fprintf(w, "mismatch (tolerance %.0f %%): [%s / %s] %s {%s}: edgepulse %g, prometheus %g (%g to %g over its last two scrapes)\n",
+		fmt.Fprintf(w, "mismatch (tolerance %.0f %%): [%s / %s] %s {%s}: edgepulse %g, prometheus %g (%g to %g within two scrapes either side)\n",
 			100*m.Tolerance, m.Target.Row, m.Target.Panel, shorten(m.Target.Expr), m.Series, m.Edge, m.Prom, m.PromLo, m.PromHi)
 	}
 	fmt.Fprintf(w, "not compared: %d series of the exporter's own process_* and scrape durations differ (the agent is not node_exporter)\n", r.NotCompared)

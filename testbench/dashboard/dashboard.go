@@ -160,9 +160,10 @@ func promDuration(d time.Duration) string {
 type Outcome struct {
 	Instant, Range []Sample // instant: one per series; range: the last point per series
 	// Low, High: per series, the least and greatest value the target took
-	// over the last two sampling intervals (a subquery at 1 s steps; only
-	// for the reference system), so a value sampled at another instant
-	// within them agrees.
+	// within two sampling intervals either side of the instant (a subquery
+	// at 1 s steps; only for the reference system, so run at least two
+	// intervals in the past), so a value sampled at another instant within
+	// them agrees.
 	Low, High []Sample
 	Err       error
 }
@@ -185,9 +186,9 @@ func runTargets(ctx context.Context, c *Client, targets []Target, vars map[strin
 		rng, err := c.QueryRange(ctx, q, now.Add(-span), now, step)
 		out[i] = Outcome{Instant: inst, Range: rng, Err: err}
 		if band {
-			sub := fmt.Sprintf("(%s)[%s:1s]", q, promDuration(2*step))
-			out[i].Low, _ = c.Query(ctx, "min_over_time("+sub+")", now)
-			out[i].High, _ = c.Query(ctx, "max_over_time("+sub+")", now)
+			sub := fmt.Sprintf("(%s)[%s:1s]", q, promDuration(4*step))
+			out[i].Low, _ = c.Query(ctx, "min_over_time("+sub+")", now.Add(2*step))
+			out[i].High, _ = c.Query(ctx, "max_over_time("+sub+")", now.Add(2*step))
 		}
 	}
 	return out
@@ -237,8 +238,8 @@ type Mismatch struct {
 // Compare lists the series (matched without identity labels) present in
 // both instant results whose values disagree: Edgepulse's value is
 // further than the tolerance (relative; of expr with its rate interval
-// expanded) from every value Prometheus's answer took over its last two
-// scrape intervals. The two systems sample at different instants (the
+// expanded) from every value Prometheus's answer took within two scrape
+// intervals either side of the instant. The two systems sample at different instants (the
 // agent at each window's end, Prometheus at its own scrape phase), so a
 // gauge that moved in between is not a disagreement; a value that
 // neither saw is.

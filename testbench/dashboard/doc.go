@@ -15,9 +15,15 @@
 // sets $__rate_interval to max(4 × the scrape interval, 1m), and runs
 // every distinct target as an instant query and a range query on both.
 // A target has data when either query returns a series. Series present
-// in both instant answers are matched on their labels without instance,
-// job and site; their values disagree when they differ by more than 1 %
-// (5 % for a rate over less than 5 minutes). [Report.Print] ends with
+// in both instant answers (taken two windows in the past) are matched on
+// their labels without instance, job, site and __name__; they disagree
+// when Edgepulse's value is further than 1 % (5 % for a rate over less
+// than 5 minutes) from every value Prometheus's answer took within two
+// scrape intervals either side (a 1 s subquery): the agent samples at
+// each window's end, Prometheus at its own scrape phase, and a gauge that
+// moved in between is not a disagreement. The exporter's own process_*
+// and scrape durations describe different programs (the agent, node_exporter)
+// and are listed, not compared. [Report.Print] ends with
 //
 //	RESULT dashboard_queries=<n> with_data=<n> prometheus_with_data=<n> errors=<n> value_mismatches=<n>
 //
