@@ -808,7 +808,7 @@ func (q quantizer) putLevel(w symWriter, e, b *entry) {
 			v := q.step(b.raw, k, down == 1)
 			tag := byte(levelStep + down)
 			for s, sc := range snapScales {
-				if r := math.Round(v*sc) / sc; math.Float64bits(r) == math.Float64bits(e.truth) {
+				if r := snap(v, sc); math.Float64bits(r) == math.Float64bits(e.truth) {
 					v, tag = r, byte(levelSnap+2*s+down)
 					break
 				}
@@ -827,6 +827,16 @@ func (q quantizer) putLevel(w symWriter, e, b *entry) {
 	}
 	w.tag(cRawTag, rawAbsolute)
 	w.raw(binary.AppendVarint(appendRaw(nil, e.truth, 0, false), e.inc))
+}
+
+// snap rounds v to a multiple of 1/sc; a zero is +0 (a level stepping
+// down to 0 lands a hair below it, and -0 would not be the agent's 0).
+func snap(v, sc float64) float64 {
+	r := math.Round(v*sc) / sc
+	if r == 0 {
+		return 0
+	}
+	return r
 }
 
 // step is the level base moved by the step of code k.
@@ -869,8 +879,7 @@ func (q quantizer) getLevel(sr symReader, e, b *entry) error {
 		down := tag&1 == 1
 		e.raw, e.inc = q.step(b.raw, k, down), k
 		if tag >= levelSnap {
-			sc := snapScales[(tag-levelSnap)/2]
-			e.raw = math.Round(e.raw*sc) / sc
+			e.raw = snap(e.raw, snapScales[(tag-levelSnap)/2])
 		}
 	case tag == rawAbsolute:
 		r := sr.raw()

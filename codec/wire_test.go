@@ -436,13 +436,13 @@ func TestWireLevels(t *testing.T) {
 		if w%3 == 1 {
 			avail += float64(w*4096) * 1000
 			load = math.Round((load+0.07*float64(w%5-2))*100) / 100
-			procs = float64(2 + w%7)
+			procs = float64(w % 7) // down to 0 too: a step down to 0 lands a hair below it
 			writeback = float64(w%4) * 4096 // 0 to 3 pages: a 1 % step error is 41 B, not under half a byte
 		}
 		add(0, "node_memory_MemTotal_bytes", total, total, total)
 		add(1, "node_memory_MemAvailable_bytes", avail-8192, avail+4096, avail)
 		add(2, "node_load1", load-0.2, load+0.1, load)
-		add(3, "node_procs_running", 1, procs+2, procs)
+		add(3, "node_procs_running", 0, procs+2, procs)
 		add(4, "node_memory_Writeback_bytes", 0, writeback+4096, writeback)
 		p, err := enc.Encode(nil, b)
 		if err != nil {
