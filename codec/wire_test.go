@@ -436,7 +436,7 @@ func TestWireLevels(t *testing.T) {
 		if w%3 == 1 {
 			avail += float64(w*4096) * 1000
 			load = math.Round((load+0.07*float64(w%5-2))*100) / 100
-			procs = float64(w % 7) // down to 0 too: a step down to 0 lands a hair below it
+			procs = float64(w % 7)          // down to 0 too: a step down to 0 lands a hair below it
 			writeback = float64(w%4) * 4096 // 0 to 3 pages: a 1 % step error is 41 B, not under half a byte
 		}
 		add(0, "node_memory_MemTotal_bytes", total, total, total)
