@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"sync/atomic"
 	"time"
 )
@@ -31,6 +32,9 @@ type Set struct {
 	failures   []atomic.Uint64
 	durations  []runTime
 	period     int64 // Unix ms of the current duration period
+
+	root        string // procfs root checked before each cycle ("" = none)
+	rootMissing atomic.Uint64
 }
 
 // runTime is one collector's reported run time: the mean over the last
@@ -73,7 +77,20 @@ func roundBits(v float64, n int) float64 {
 // the duration is the mean run time over the last wall-clock minute,
 // changed only when the mean moved by more than 25 % and rounded to three
 // significant bits (see runTime): within about 40 % of that mean.
+//
+// When the Set has a procfs root (DefaultWith) and it is gone — unmounted,
+// a synthetic host retired — the cycle reports nothing at all, not even
+// the time, timex and scrape series that need no file: an agent that
+// cannot see its host ships no windows. Counted as failures of "procfs".
 func (s *Set) Collect(e *Emitter) {
+	if s.root != "" {
+		if _, err := os.Stat(s.root); err != nil {
+			if s.rootMissing.Add(1) == 1 {
+				s.log.Warn("procfs root unreadable; reporting nothing until it is back (logged once, then counted)", "root", s.root, "err", err)
+			}
+			return
+		}
+	}
 	period := e.ts - e.ts%durationPeriodMs
 	next := period != s.period
 	s.period = period
@@ -113,9 +130,12 @@ func (s *Set) Collect(e *Emitter) {
 
 // Failures returns the failure count per collector name.
 func (s *Set) Failures() map[string]uint64 {
-	m := make(map[string]uint64, len(s.collectors))
+	m := make(map[string]uint64, len(s.collectors)+1)
 	for i, c := range s.collectors {
 		m[c.Name()] = s.failures[i].Load()
+	}
+	if s.root != "" {
+		m["procfs"] = s.rootMissing.Load()
 	}
 	return m
 }

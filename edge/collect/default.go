@@ -31,7 +31,7 @@ func DefaultWith(log *slog.Logger, root string, opts Options) (*Set, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("collect: procfs root %q is not a directory", root)
 	}
-	return NewSet(log,
+	set := NewSet(log,
 		NewStatCollector(root),
 		NewMeminfoCollector(root),
 		NewLoadavgCollector(root),
@@ -57,5 +57,7 @@ func DefaultWith(log *slog.Logger, root string, opts Options) (*Set, error) {
 		NewEntropyCollector(root),
 		NewTextfileCollector(opts.TextfileDirectory),
 		NewSelfCollector(root),
-	), nil
+	)
+	set.root = root
+	return set, nil
 }

@@ -440,3 +440,39 @@ func TestScrapeDurationsStayPut(t *testing.T) {
 		}
 	}
 }
+
+// TestRootGoneReportsNothing: without its procfs root the set reports no
+// series at all (not even time, timex and scrape series, which need no
+// file) and counts it; when the root is back, it reports again.
+func TestRootGoneReportsNothing(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "proc")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	set, err := Default(slog.New(slog.DiscardHandler), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEmitter(NewRegistry(0))
+	e.Reset(1000)
+	set.Collect(e)
+	if len(e.Samples()) == 0 {
+		t.Fatal("an empty root reports the time and scrape series")
+	}
+	if err := os.Rename(root, root+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	e.Reset(2000)
+	set.Collect(e)
+	if n := len(e.Samples()); n != 0 || set.Failures()["procfs"] != 1 {
+		t.Fatalf("root gone: %d samples, procfs failures %d; want 0 and 1", n, set.Failures()["procfs"])
+	}
+	if err := os.Rename(root+".gone", root); err != nil {
+		t.Fatal(err)
+	}
+	e.Reset(3000)
+	set.Collect(e)
+	if len(e.Samples()) == 0 {
+		t.Fatal("root back: nothing reported")
+	}
+}
