@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/edgepulse/edgepulse/aggregator/alerting"
 	"github.com/edgepulse/edgepulse/aggregator/query"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
@@ -81,19 +82,20 @@ type Stats struct {
 
 // Aggregator is one running regional aggregator.
 type Aggregator struct {
-	cfg    Config
-	log    *slog.Logger
-	ns     *server.Server
-	nsOpts *server.Options
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	store  *store.Store
-	api    *query.API
-	ln     net.Listener
-	kv     jetstream.KeyValue
-	parts  *partitions
-	guard  *guard // batch validation and cardinality caps (validate.go)
-	clock  *clockCheck
+	cfg      Config
+	log      *slog.Logger
+	ns       *server.Server
+	nsOpts   *server.Options
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	store    *store.Store
+	api      *query.API
+	alerting *alerting.Service // nil without rules or Alertmanagers
+	ln       net.Listener
+	kv       jetstream.KeyValue
+	parts    *partitions
+	guard    *guard // batch validation and cardinality caps (validate.go)
+	clock    *clockCheck
 
 	started   time.Time
 	closed    chan struct{}
@@ -196,7 +198,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		a.Close()
 		return nil, fmt.Errorf("aggregator: http listen %s: %w", cfg.HTTP, err)
 	}
-	a.api = query.NewAPI(&query.Queryable{Store: a.store, Detail: a.detail}, cfg.Limits, log)
+	qa := &query.Queryable{Store: a.store, Detail: a.detail}
+	a.api = query.NewAPI(qa, cfg.Limits, log)
+	if cfg.Alerting.Enabled() {
+		if a.alerting, err = alerting.New(cfg.Alerting, qa, a.api.Engine(), a.store, a.ln.Addr().String(), log); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.api.SetRules(a.alerting)
+	}
 	tok, err := cfg.Auth.Token()
 	if err != nil {
 		a.Close()
@@ -307,6 +317,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	var mwg sync.WaitGroup
 	mwg.Go(func() { a.runMembership(rctx) })
 	mwg.Go(func() { a.watchdog(rctx) })
+	if a.alerting != nil {
+		mwg.Go(func() { a.alerting.Run(rctx) })
+	}
 	mwg.Go(func() { a.probeLoop(rctx) })
 	mwg.Go(func() { a.capacityLoop(rctx) })
 

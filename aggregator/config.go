@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edgepulse/edgepulse/aggregator/alerting"
 	"github.com/edgepulse/edgepulse/aggregator/query"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 )
@@ -32,6 +33,10 @@ type Config struct {
 	HTTP string `yaml:"http"`
 	// Limits bound each query.
 	Limits query.Limits `yaml:"limits"`
+	// Alerting evaluates Prometheus rule files over the store and sends
+	// alerts (and the agents' incidents) to Alertmanager; see
+	// aggregator/alerting. Default: off.
+	Alerting alerting.Config `yaml:"alerting"`
 	// Auth is the query API's optional bearer token (every /api/ endpoint).
 	Auth query.Auth `yaml:"auth"`
 	// Batches bound each decoded batch and the series per host and site.
@@ -211,6 +216,9 @@ var validKey = regexp.MustCompile(`^[-_=a-zA-Z0-9]+(\.[-_=a-zA-Z0-9]+)*$`)
 
 // Validate names the first bad field and its allowed range.
 func (c Config) Validate() error {
+	if err := c.Alerting.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	switch {
 	case c.Name == "":
 		return errors.New("config: name must be set")

@@ -12,7 +12,15 @@ import (
 
 // FrameVersion is the schema version of a [Frame], the unit on the wire.
 // (A [Batch], version [Version], is what the agent spools.)
-const FrameVersion = 3
+//
+// Version 4 added gauge levels with error feedback (a quantized gauge's
+// last value travels like a counter's raw value; see docs/wire.md). A
+// version 3 frame is a version 4 frame that never uses them, so this
+// build reads both ([MinFrameVersion]).
+const FrameVersion = 4
+
+// MinFrameVersion is the oldest frame version this build reads.
+const MinFrameVersion = 3
 
 // ErrBaseMissing means a delta frame arrived for a decoder that does not
 // hold the frame it was packed against (yet): retry it after the base, or
@@ -63,16 +71,16 @@ func ParseFrame(p []byte) (*Frame, error) {
 	f := new(Frame)
 	rest, err := f.UnmarshalMsg(p)
 	if err != nil {
-		if v, verr := peekFrameVersion(p); verr == nil && v != FrameVersion {
-			return nil, fmt.Errorf("%w: got frame version %d, this build reads %d", ErrVersion, v, FrameVersion)
+		if v, verr := peekFrameVersion(p); verr == nil && (v < MinFrameVersion || v > FrameVersion) {
+			return nil, fmt.Errorf("%w: got frame version %d, this build reads %d to %d", ErrVersion, v, MinFrameVersion, FrameVersion)
 		}
 		return nil, fmt.Errorf("%w: frame: %w", ErrMalformed, err)
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes after frame", ErrMalformed, len(rest))
 	}
-	if f.Version != FrameVersion {
-		return nil, fmt.Errorf("%w: got frame version %d, this build reads %d", ErrVersion, f.Version, FrameVersion)
+	if f.Version < MinFrameVersion || f.Version > FrameVersion {
+		return nil, fmt.Errorf("%w: got frame version %d, this build reads %d to %d", ErrVersion, f.Version, MinFrameVersion, FrameVersion)
 	}
 	switch {
 	case f.Agent == "" || f.Site == "" || f.Host == "":

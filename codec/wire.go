@@ -102,10 +102,12 @@ type entry struct {
 	v     [nFields]uint64 // codes (as uint64) or float64 bits (flagExact)
 	// raw is a counter's raw last value as the decoder has it: exact from a
 	// keyframe or a reset on, then grown by quantized increments (see
-	// appendCounter). truth is the agent's exact value (the encoder's
-	// input; equal to raw at the decoder).
+	// putCounter). For a gauge it is the window's last value as the
+	// decoder has it (the level: exact when the window was flat or exact,
+	// else moved by quantized steps, see putLevel). truth is the agent's
+	// exact value (the encoder's input; equal to raw at the decoder).
 	raw, truth float64
-	inc        int64 // code of the last quantized increment, 0 if none
+	inc        int64 // code of the last quantized increment (a gauge's: of the step's magnitude), 0 if none
 }
 
 const (
@@ -114,7 +116,8 @@ const (
 	flagCounter                     // raw holds the counter's last value
 	flagFlat                        // every statistic is the one value v[0] (float64 bits), exactly
 	flagNoFirst                     // the window's first value was not sent (decodes as NaN)
-	flagsKnown    = flagQuantiles | flagExact | flagCounter | flagFlat | flagNoFirst
+	flagLevel                       // a quantized gauge whose last value is raw, sent as a step from the base's (putLevel; frame version 4)
+	flagsKnown    = flagQuantiles | flagExact | flagCounter | flagFlat | flagNoFirst | flagLevel
 )
 
 // state is one side's memory of a stream: the dictionary and the values of
@@ -277,25 +280,31 @@ func (q quantizer) entry(r *Rollup, kind Kind, first bool) *entry {
 		e.flags |= flagQuantiles
 		copy(vals[fQ50:], r.Quantiles)
 	}
+	e.truth = r.Last // a gauge's level; a counter's raw value
 	if kind == Counter {
 		e.flags |= flagCounter
-		e.truth = r.Last
 		vals[fLast] = 0
 	}
 	if !first {
 		vals[fFirst] = 0
 	}
-	// A window whose statistics are all one value (a constant, an idle
-	// counter's zero rate) travels exactly: it costs nothing while it
-	// stays the same, and shows the value itself, not a grid point.
-	flat := true
-	for _, i := range spreadFields(e.flags) {
-		flat = flat && math.Float64bits(vals[i]) == math.Float64bits(r.Min)
-	}
-	if flat && math.Float64bits(r.Sum) == math.Float64bits(r.Min*float64(r.Count)) && !math.IsNaN(r.Min) {
+	// A window whose minimum and maximum are one value (a constant, an
+	// idle counter's zero rate) travels exactly: every statistic is that
+	// value (the sum is value·count, and the quantiles — a sketch's
+	// estimates, which need not equal the constant — are the constant), it
+	// costs nothing while it stays the same, and shows the value itself,
+	// not a grid point.
+	// At precision 0 the sum must be value·count to the bit as well (a
+	// float sum of 60 copies of 0.1 is not 0.1·60), since every statistic
+	// travels exactly there.
+	if r.Count > 0 && math.Float64bits(r.Min) == math.Float64bits(r.Max) && !math.IsNaN(r.Min) &&
+		(q.p > 0 || math.Float64bits(r.Sum) == math.Float64bits(r.Min*float64(r.Count))) {
 		e.flags |= flagFlat
 		for _, i := range append([]int{0}, spreadFields(e.flags)...) {
 			e.v[i] = math.Float64bits(r.Min)
+		}
+		if kind != Counter {
+			e.raw, e.truth = r.Min, r.Min
 		}
 		return e
 	}
@@ -316,8 +325,34 @@ func (q quantizer) entry(r *Rollup, kind Kind, first bool) *entry {
 		for i, v := range vals {
 			e.v[i] = math.Float64bits(v)
 		}
+		e.raw = e.truth
+		return e
+	}
+	if kind != Counter && r.Count > 0 {
+		// The level travels as a step from the base's (putLevel).
+		e.flags |= flagLevel
+		e.v[fLast] = 0
 	}
 	return e
+}
+
+// hasLevel tells whether e holds a gauge level a following window's step
+// can start from: a gauge with samples, flat, exact or sent as a level.
+func (e *entry) hasLevel() bool {
+	return e.count > 0 && e.flags&flagCounter == 0 && e.flags&(flagFlat|flagExact|flagLevel) != 0
+}
+
+// setLevel fills a flat or exact gauge's level from its values, the same
+// at both ends; the step code is not carried (a saved state could not
+// hold it).
+func (e *entry) setLevel() {
+	switch {
+	case e.flags&flagFlat != 0:
+		e.raw = math.Float64frombits(e.v[0])
+	case e.flags&flagExact != 0:
+		e.raw = math.Float64frombits(e.v[fLast])
+	}
+	e.truth, e.inc = e.raw, 0
 }
 
 // flatBits is the value a flat entry is packed against: the base's value
@@ -344,7 +379,7 @@ func (q quantizer) predict(pred *[nFields]int64, e, b *entry) {
 	for i := 1; i < nFields; i++ {
 		pred[i] = int64(e.v[0])
 	}
-	if quantized && e.flags&flagCounter == 0 && b.flags&flagCounter == 0 {
+	if quantized && e.flags&flagCounter == 0 && b.flags&(flagCounter|flagLevel) == 0 {
 		pred[fFirst] = int64(b.v[fLast])
 	}
 }
@@ -380,8 +415,8 @@ func (q quantizer) readCode(r *reader, p int64) int64 {
 // the ones it has (a counter's last is raw, quantiles may be absent).
 func spreadFields(flags uint8) []int {
 	k := 0
-	if flags&flagCounter != 0 {
-		k |= 1
+	if flags&(flagCounter|flagLevel) != 0 {
+		k |= 1 // the last value is raw
 	}
 	if flags&flagQuantiles != 0 {
 		k |= 2
@@ -392,7 +427,7 @@ func spreadFields(flags uint8) []int {
 	return fieldSets[k]
 }
 
-// fieldSets[counter | quantiles<<1 | noFirst<<2] lists the fields a
+// fieldSets[rawLast | quantiles<<1 | noFirst<<2] lists the fields a
 // quantized entry has besides its level, fMax before fQ90 and fQ99 (which
 // are packed against it).
 var fieldSets = func() (out [8][]int) {
@@ -422,7 +457,7 @@ func (q quantizer) rollup(id uint32, e *entry) Rollup {
 	if e.flags&flagExact == 0 {
 		r.Sum = vals[fSum] * float64(e.count) // the mean, or the flat value
 	}
-	if e.flags&flagCounter != 0 {
+	if e.flags&(flagCounter|flagLevel) != 0 {
 		r.Last = e.raw
 	}
 	if e.flags&flagNoFirst != 0 {
@@ -546,8 +581,13 @@ func packValues(w symWriter, base, next *state, ids []uint32) {
 				w.code(spreadCtx(i, counter, bkt), int64(e.v[i]), p)
 			}
 		}
-		if e.flags&flagCounter != 0 {
+		switch {
+		case e.flags&flagCounter != 0:
 			base.q.putCounter(w, e, b)
+		case e.flags&flagLevel != 0:
+			base.q.putLevel(w, e, b)
+		default:
+			e.setLevel()
 		}
 	}
 }
@@ -713,6 +753,146 @@ func (q quantizer) getCounter(sr symReader, e, b *entry) error {
 		}
 	default:
 		return fmt.Errorf("bad counter tag %d", tag)
+	}
+	e.truth = e.raw
+	return nil
+}
+
+// Tags of a gauge's level (flagLevel) in the raws section, beside the
+// counters' (rawSame and rawAbsolute mean the same for both).
+const (
+	levelFix  = 9                   // unchanged since the base, but the base's level was off: exactly, against it
+	levelStep = 10                  // + down: moved by a quantized step
+	levelSnap = 12                  // + 2·s + down: moved by a quantized step, then rounded to a multiple of 1/snapScales[s]
+	levelMax  = levelSnap + 2*6 - 1 // 6 = len(snapScales)
+)
+
+// snapScales are the quanta a level can be rounded to, as 1/quantum,
+// largest quantum first: pages (4096 B) and kB (meminfo's 1024 B), so a
+// step of a few pages rounds back exactly even when its error exceeds a
+// byte; integers (bytes, counts); /proc's fixed decimals (loadavg's 0.01).
+// Every scale is a power of two or an integer, so v·s rounds and divides
+// back exactly.
+var snapScales = [...]float64{1.0 / 4096, 1.0 / 1024, 1, 10, 100, 1000}
+
+// putLevel writes a quantized gauge's last value (its level) the way
+// putCounter writes a counter's, with error feedback: the step is taken
+// from the level the decoder holds, so the decoded level is within
+// precision of the step — of the change since the window before, not of
+// the level — and errors never add up; a difference of two large, nearly
+// equal gauges keeps its sign and size. When rounding the decoded level
+// to a multiple of 4096, of 1024, to an integer or to a fixed decimal
+// (10^-1…10^-3) gives the agent's value back, the step says so and the
+// level arrives exactly (pages, kB, counts, loadavg). A level that did not change arrives exactly: "same" when the
+// decoder holds it already, else the correction, once. A keyframe sends
+// the level exactly.
+func (q quantizer) putLevel(w symWriter, e, b *entry) {
+	have := b.hasLevel()
+	switch {
+	case have && math.Float64bits(e.truth) == math.Float64bits(b.truth) && math.Float64bits(b.raw) == math.Float64bits(b.truth):
+		e.raw, e.inc = b.raw, b.inc
+		w.tag(cRawTag, rawSame)
+		return
+	case have && math.Float64bits(e.truth) == math.Float64bits(b.truth):
+		e.raw, e.inc = e.truth, b.inc
+		w.tag(cRawTag, levelFix)
+		w.raw(appendRaw(nil, e.truth, b.raw, true))
+		return
+	case have:
+		d := e.truth - b.raw
+		if k, ok := q.code(math.Abs(d)); ok && k > 0 {
+			down := 0
+			if d < 0 {
+				down = 1
+			}
+			v := q.step(b.raw, k, down == 1)
+			tag := byte(levelStep + down)
+			for s, sc := range snapScales {
+				if r := snap(v, sc); math.Float64bits(r) == math.Float64bits(e.truth) {
+					v, tag = r, byte(levelSnap+2*s+down)
+					break
+				}
+			}
+			w.tag(cRawTag, tag)
+			w.code(cInc, k, q.stepPrediction(b))
+			e.raw, e.inc = v, k
+			return
+		}
+	}
+	// Exactly; the step code stays (0 for a fresh entry), so a decoder
+	// state written as a keyframe keeps its predictions.
+	e.raw = e.truth
+	if have {
+		e.inc = b.inc
+	}
+	w.tag(cRawTag, rawAbsolute)
+	w.raw(binary.AppendVarint(appendRaw(nil, e.truth, 0, false), e.inc))
+}
+
+// snap rounds v to a multiple of 1/sc; a zero is +0 (a level stepping
+// down to 0 lands a hair below it, and -0 would not be the agent's 0).
+func snap(v, sc float64) float64 {
+	r := math.Round(v*sc) / sc
+	if r == 0 {
+		return 0
+	}
+	return r
+}
+
+// step is the level base moved by the step of code k.
+func (q quantizer) step(base float64, k int64, down bool) float64 {
+	if down {
+		return base - q.value(k)
+	}
+	return base + q.value(k)
+}
+
+// stepPrediction predicts a level step's code: the base's step, else a
+// thousandth of the base's level.
+func (q quantizer) stepPrediction(b *entry) int64 {
+	if b.inc > 0 {
+		return b.inc
+	}
+	if k, ok := q.code(math.Abs(b.raw) / 1000); ok && k > 0 {
+		return k
+	}
+	return q.offset
+}
+
+// getLevel is putLevel's inverse.
+func (q quantizer) getLevel(sr symReader, e, b *entry) error {
+	have := b.hasLevel()
+	switch tag := sr.tag(cRawTag); {
+	case tag == rawSame && have:
+		e.raw, e.inc = b.raw, b.inc
+	case tag == levelFix && have:
+		r := sr.raw()
+		e.raw, e.inc = readRaw(r, b.raw, true), b.inc
+		if r.err != nil {
+			return r.err
+		}
+	case tag >= levelStep && tag <= levelMax && have:
+		k := sr.code(cInc, q.stepPrediction(b))
+		if k <= 0 || !q.valid(k) {
+			return fmt.Errorf("bad level step code %d", k)
+		}
+		down := tag&1 == 1
+		e.raw, e.inc = q.step(b.raw, k, down), k
+		if tag >= levelSnap {
+			e.raw = snap(e.raw, snapScales[(tag-levelSnap)/2])
+		}
+	case tag == rawAbsolute:
+		r := sr.raw()
+		e.raw = readRaw(r, 0, false)
+		e.inc = r.varint()
+		if r.err != nil {
+			return r.err
+		}
+		if e.inc < 0 || !q.valid(e.inc) {
+			return fmt.Errorf("bad level step code %d", e.inc)
+		}
+	default:
+		return fmt.Errorf("bad level tag %d", tag)
 	}
 	e.truth = e.raw
 	return nil
@@ -1066,7 +1246,8 @@ func unpackValues(sr symReader, base, next *state, ids []uint32) error {
 			b = &entry{}
 		}
 		e := &entry{flags: sr.flags() ^ b.flags}
-		if e.flags&^flagsKnown != 0 || e.flags&flagFlat != 0 && e.flags&flagExact != 0 {
+		if e.flags&^flagsKnown != 0 || e.flags&flagFlat != 0 && e.flags&flagExact != 0 ||
+			e.flags&flagLevel != 0 && e.flags&(flagFlat|flagExact|flagCounter) != 0 {
 			return fmt.Errorf("series id %d: unknown flags %#x", id, e.flags)
 		}
 		if e.flags&(flagExact|flagFlat) == 0 && next.q.p == 0 {
@@ -1118,10 +1299,20 @@ func unpackValues(sr symReader, base, next *state, ids []uint32) error {
 				}
 			}
 		}
-		if e.flags&flagCounter != 0 {
+		switch {
+		case e.flags&flagCounter != 0:
 			if err := next.q.getCounter(sr, e, b); err != nil {
 				return fmt.Errorf("series id %d: %w", id, err)
 			}
+		case e.flags&flagLevel != 0:
+			if e.count == 0 {
+				return fmt.Errorf("series id %d: level without samples", id)
+			}
+			if err := next.q.getLevel(sr, e, b); err != nil {
+				return fmt.Errorf("series id %d: %w", id, err)
+			}
+		default:
+			e.setLevel()
 		}
 		next.cur[id] = e
 	}

@@ -122,7 +122,22 @@ func within(t *testing.T, where string, want, got *Batch, p float64, prev map[ui
 				t.Fatalf("%s: %s raw last %v, want %v within %v of its step %v", where, f, g.Last, w.Last, p, step)
 			}
 		} else {
-			near(f+" last", g.Last, w.Last)
+			// A gauge's level: within p of the step from the level the
+			// decoder held (the true step plus that level's error), exact
+			// when unchanged or on the first sight. prev[^id] keeps the
+			// previous error.
+			last, ok := prev[w.ID]
+			prevErr := prev[^w.ID]
+			d := math.Abs(g.Last - w.Last)
+			prev[w.ID], prev[^w.ID] = w.Last, d
+			switch {
+			case p == 0 || !ok || math.Float64bits(last) == math.Float64bits(w.Last):
+				if d != 0 {
+					t.Fatalf("%s: %s last %v, want exactly %v", where, f, g.Last, w.Last)
+				}
+			case d > p*(1+p)*(math.Abs(w.Last-last)+prevErr)+1e-12*math.Abs(w.Last):
+				t.Fatalf("%s: %s last %v, want %v within %v of its step %v (previous error %v)", where, f, g.Last, w.Last, p, w.Last-last, prevErr)
+			}
 		}
 		if len(g.Quantiles) != len(w.Quantiles) {
 			t.Fatalf("%s: %s has %d quantiles, want %d", where, f, len(g.Quantiles), len(w.Quantiles))
@@ -393,5 +408,101 @@ func BenchmarkWire(b *testing.B) {
 			}
 			b.ReportMetric(float64(total)/float64(b.N), "B/frame")
 		})
+	}
+}
+
+// TestWireLevels: values a dashboard subtracts. A constant whose sketch
+// estimates are not the constant travels exactly; an integer gauge and a
+// fixed-decimal one (loadavg) arrive exactly when they stand still and
+// when a small step rounds back; a large gauge that moves is off by at
+// most the precision of its step, not of its level, so the difference of
+// two large, nearly equal gauges is right.
+func TestWireLevels(t *testing.T) {
+	enc, _ := NewEncoder(DefaultWireOptions())
+	dec := NewDecoder()
+	const total = 25_276_157_952.0
+	avail := 20_000_000_000.0
+	load := 1.05
+	procs := 3.0
+	writeback := 0.0
+	for w := range 30 {
+		b := &Batch{Agent: "s/h", Site: "s", Host: "h", Seq: uint64(w + 1), Start: int64(w) * 60_000, Width: 60_000}
+		add := func(id uint32, name string, lo, hi, last float64) {
+			b.Series = append(b.Series, Series{ID: id, Name: name})
+			// Sketch estimates off by up to 1 %, as DDSketch's are.
+			b.Rollups = append(b.Rollups, Rollup{ID: id, Count: 60, Sum: (lo + hi) / 2 * 60, Min: lo, Max: hi, Last: last,
+				Quantiles: []float64{lo * 1.004, hi * 0.998, hi * 1.007}})
+		}
+		if w%3 == 1 {
+			avail += float64(w*4096) * 1000
+			load = math.Round((load+0.07*float64(w%5-2))*100) / 100
+			procs = float64(w % 7)          // down to 0 too: a step down to 0 lands a hair below it
+			writeback = float64(w%4) * 4096 // 0 to 3 pages: a 1 % step error is 41 B, not under half a byte
+		}
+		add(0, "node_memory_MemTotal_bytes", total, total, total)
+		add(1, "node_memory_MemAvailable_bytes", avail-8192, avail+4096, avail)
+		add(2, "node_load1", load-0.2, load+0.1, load)
+		add(3, "node_procs_running", 0, procs+2, procs)
+		add(4, "node_memory_Writeback_bytes", 0, writeback+4096, writeback)
+		p, err := enc.Encode(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dec.Decode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := got.Rollups
+		if r[0].Last != total || r[0].Min != total || r[0].Max != total || r[0].Sum != total*60 || r[0].Quantiles[2] != total {
+			t.Fatalf("window %d: constant %+v, want exactly %v", w, r[0], total)
+		}
+		if r[2].Last != load || r[3].Last != procs || r[4].Last != writeback {
+			t.Fatalf("window %d: load1 %v (want %v), procs_running %v (want %v), Writeback %v (want %v): want exact",
+				w, r[2].Last, load, r[3].Last, procs, r[4].Last, writeback)
+		}
+		used, want := 1-r[1].Last/r[0].Last, 1-avail/total
+		if w%3 != 1 && r[1].Last != avail {
+			t.Fatalf("window %d: unchanged MemAvailable %v, want exactly %v", w, r[1].Last, avail)
+		}
+		if math.Abs(used-want) > 0.01*float64(w*4096)*1000/total+1e-12 {
+			t.Fatalf("window %d: RAM used %v, want %v", w, used, want)
+		}
+	}
+}
+
+// TestWireFlatSumExactAtPrecisionZero: a constant whose float sum is not
+// value·count (0.1 added 60 times) keeps its sum to the bit at precision
+// 0, and at 1 % travels flat with every statistic exact but the sum
+// (value·count, within the precision).
+func TestWireFlatSumExactAtPrecisionZero(t *testing.T) {
+	sum := 0.0
+	for range 60 {
+		sum += 0.1
+	}
+	if sum == 0.1*60 {
+		t.Fatal("test needs a sum that is not value·count")
+	}
+	for _, p := range []float64{0, 0.01} {
+		o := DefaultWireOptions()
+		o.Precision = p
+		enc, _ := NewEncoder(o)
+		b := &Batch{Agent: "s/h", Site: "s", Host: "h", Seq: 1, Start: 0, Width: 60_000,
+			Series:  []Series{{ID: 1, Name: "x"}},
+			Rollups: []Rollup{{ID: 1, Count: 60, Sum: sum, Min: 0.1, Max: 0.1, First: 0.1, Last: 0.1, Quantiles: []float64{0.1, 0.1, 0.1}}}}
+		f, err := enc.Encode(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewDecoder().Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := got.Rollups[0]
+		if r.Min != 0.1 || r.Max != 0.1 || r.Last != 0.1 || r.Quantiles[1] != 0.1 {
+			t.Errorf("precision %v: %+v, want the constant exactly", p, r)
+		}
+		if p == 0 && r.Sum != sum || math.Abs(r.Sum-sum) > p*sum {
+			t.Errorf("precision %v: sum %v, want %v", p, r.Sum, sum)
+		}
 	}
 }

@@ -101,9 +101,13 @@ type API struct {
 	mux     *http.ServeMux
 	Version string
 	token   string        // bearer token, "" = open (guard.go)
+	rules   RuleSource    // nil: no rules (rules.go)
 	gc      guardCounters // requests refused before running (guard.go)
 	adm     *admitter     // query slots (admit.go)
 }
+
+// Engine is the API's PromQL engine (the rules manager evaluates with it).
+func (a *API) Engine() *promql.Engine { return a.engine }
 
 // NewAPI returns the API over q.
 func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
@@ -136,6 +140,7 @@ func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
 	a.mux.HandleFunc("/api/v1/status/buildinfo", a.buildinfo)
 	a.mux.HandleFunc("/api/v1/status/tsdb", a.tsdbStatus) // tsdb.go
 	a.mux.HandleFunc("/api/v1/alerts", a.alerts)
+	a.mux.HandleFunc("/api/v1/rules", a.rulesList) // rules.go
 	a.mux.HandleFunc("/api/v1/metadata", func(w http.ResponseWriter, r *http.Request) { a.ok(w, map[string]any{}) })
 	return a
 }
@@ -471,8 +476,10 @@ func (a *API) labelList(w http.ResponseWriter, r *http.Request, list func(storag
 	a.ok(w, uniqSorted(out))
 }
 
-// alerts lists the open edge incidents in the shape of Prometheus'
-// /api/v1/alerts, so Grafana and amtool-style readers understand it.
+// alerts lists the rules' active alerts and the open edge incidents in
+// the shape of Prometheus' /api/v1/alerts, so Grafana and amtool-style
+// readers understand it. An incident's labels: alertname (its series),
+// site, instance, incident and the series' labels (job among them).
 func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 	incs, err := a.q.Store.OpenIncidents(r.Context())
 	if err != nil {
@@ -487,6 +494,14 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 		Value       string            `json:"value"`
 	}
 	out := make([]alert, 0, len(incs))
+	if a.rules != nil {
+		for _, r := range a.rules.AlertingRules() {
+			for _, al := range r.ActiveAlerts() {
+				out = append(out, alert{Labels: al.Labels.Map(), Annotations: al.Annotations.Map(),
+					State: al.State.String(), ActiveAt: al.ActiveAt.UTC(), Value: strconv.FormatFloat(al.Value, 'e', -1, 64)})
+			}
+		}
+	}
 	for _, in := range incs {
 		ls := map[string]string{"alertname": in.Series, "site": in.Site, "instance": in.Host, "incident": strconv.FormatUint(in.Incident, 10)}
 		for k, v := range in.Labels {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -74,6 +75,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, set: set, reg: collect.NewRegistry(cfg.MaxSeries), wake: make(chan struct{}, 1)}
+	a.reg.SetTargetLabels("job", cfg.JobLabel())
 	if a.q, err = queue.New(cfg.QueueCapacity); err != nil {
 		return nil, err
 	}
@@ -170,14 +172,21 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // collectLoop is the queue's producer: one collection per interval, aligned
-// to the wall clock, pushed in one batch.
+// to the wall clock, pushed in one batch. Samples are stamped with the
+// aligned instant but read a fixed per-host phase after it (collectPhase),
+// as Prometheus offsets each target's scrapes: on the whole second every
+// second-aligned program on the host wakes at once (agents, aggregators,
+// other tools), and an instantaneous count such as node_procs_running
+// read then counted that herd — about twice what node_exporter shows, and
+// up to 20 times on a busy test host.
 func (a *Agent) collectLoop(ctx context.Context) {
 	e := collect.NewEmitter(a.reg)
 	iv := a.cfg.Interval
+	phase := collectPhase(a.cfg.AgentID(), iv)
 	for {
 		now := time.Now()
-		next := now.Truncate(iv).Add(iv)
-		t := time.NewTimer(next.Sub(now))
+		next := now.Add(-phase).Truncate(iv).Add(iv)
+		t := time.NewTimer(next.Add(phase).Sub(now))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -197,6 +206,19 @@ func (a *Agent) collectLoop(ctx context.Context) {
 		default:
 		}
 	}
+}
+
+// collectPhase is how long after each aligned instant the agent reads:
+// from a hash of the agent id, in [0, min(interval/2, 500ms)), so hosts
+// spread out and no agent reads on the whole second.
+func collectPhase(id string, iv time.Duration) time.Duration {
+	span := min(iv/2, 500*time.Millisecond)
+	if span <= 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return time.Duration(h.Sum32()%uint32(span/time.Millisecond)) * time.Millisecond
 }
 
 // rollupLoop is the queue's single consumer.

@@ -193,3 +193,23 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("/metrics says nothing was published:\n%s", body)
 	}
 }
+
+// TestCollectPhase: every agent reads a fixed phase after the aligned
+// instant, below half the interval and 500 ms, different across hosts.
+func TestCollectPhase(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for i := range 50 {
+		id := fmt.Sprintf("site1/host-%02d", i)
+		p := collectPhase(id, time.Second)
+		if p < 0 || p >= 500*time.Millisecond || p != collectPhase(id, time.Second) {
+			t.Fatalf("phase %v for %s", p, id)
+		}
+		seen[p] = true
+		if q := collectPhase(id, 100*time.Millisecond); q >= 50*time.Millisecond {
+			t.Fatalf("phase %v for a 100ms interval", q)
+		}
+	}
+	if len(seen) < 25 {
+		t.Errorf("50 hosts share %d phases", len(seen))
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -23,6 +25,11 @@ type Config struct {
 	Site string `yaml:"site"`
 	// Host names this host (a subject token); default: the hostname.
 	Host string `yaml:"host"`
+	// Job is the job label every series carries, as Prometheus gives every
+	// series of a scrape job (dashboards filter on it: Node Exporter Full's
+	// $job). Empty or unset: "node", node_exporter's usual job name; at
+	// most 128 characters, no control characters.
+	Job string `yaml:"job"`
 	// NATSURL is the site leaf node the agent publishes through.
 	NATSURL string `yaml:"nats_url"`
 	// Interval between collections; default 1 s.
@@ -73,6 +80,7 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Site:          "site1",
+		Job:           "node",
 		Host:          SanitizeToken(host),
 		NATSURL:       "nats://127.0.0.1:4222",
 		Interval:      time.Second,
@@ -148,6 +156,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: site %q must be 1–64 characters of [A-Za-z0-9_-]", c.Site)
 	case !tokenRE.MatchString(c.Host):
 		return fmt.Errorf("config: host %q must be 1–64 characters of [A-Za-z0-9_-]", c.Host)
+	case len(c.Job) > 128 || strings.ContainsFunc(c.Job, unicode.IsControl):
+		return fmt.Errorf("config: job %q must be at most 128 characters without control characters (empty: \"node\")", c.Job)
 	case c.NATSURL == "":
 		return errors.New("config: nats_url must be set")
 	case c.Interval < 100*time.Millisecond || c.Interval > time.Minute:
@@ -184,6 +194,14 @@ func (c Config) Validate() error {
 		return err
 	}
 	return d.Validate()
+}
+
+// JobLabel is the job label's value: Job, or "node" when empty.
+func (c Config) JobLabel() string {
+	if c.Job == "" {
+		return "node"
+	}
+	return c.Job
 }
 
 // AgentID is the agent's identity in Nats-Msg-Id: site/host.

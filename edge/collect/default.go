@@ -15,7 +15,10 @@ func Default(log *slog.Logger, root string) (*Set, error) {
 // DefaultWith returns the standard collector set over the procfs tree at
 // root, configured by opts (zero fields take defaults), in this order:
 // stat, meminfo, loadavg, vmstat, pressure, diskstats, netdev, netstat,
-// sockstat, filefd, filesystem, processes, hwmon.
+// sockstat, filefd, filesystem, processes, hwmon, then node_exporter's
+// info and smaller sources: uname, os, time, timex, netclass, arp,
+// conntrack, softnet, udp_queues, entropy, textfile and the agent's own
+// process_* metrics.
 func DefaultWith(log *slog.Logger, root string, opts Options) (*Set, error) {
 	o, err := opts.compile(root)
 	if err != nil {
@@ -28,7 +31,7 @@ func DefaultWith(log *slog.Logger, root string, opts Options) (*Set, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("collect: procfs root %q is not a directory", root)
 	}
-	return NewSet(log,
+	set := NewSet(log,
 		NewStatCollector(root),
 		NewMeminfoCollector(root),
 		NewLoadavgCollector(root),
@@ -42,5 +45,19 @@ func DefaultWith(log *slog.Logger, root string, opts Options) (*Set, error) {
 		NewFilesystemCollector(root, o.fsTypesExclude, o.mountPointsExclude, o.mountTimeout),
 		NewProcessesCollector(root),
 		NewHwmonCollector(o.sysRoot),
-	), nil
+		NewUnameCollector(root),
+		NewOSReleaseCollector(o.etcRoot),
+		NewTimeCollector(nil),
+		NewTimexCollector(),
+		NewNetClassCollector(o.sysRoot, o.netDevExclude),
+		NewArpCollector(root),
+		NewConntrackCollector(root),
+		NewSoftnetCollector(root),
+		NewUDPQueuesCollector(root),
+		NewEntropyCollector(root),
+		NewTextfileCollector(opts.TextfileDirectory),
+		NewSelfCollector(root),
+	)
+	set.root = root
+	return set, nil
 }

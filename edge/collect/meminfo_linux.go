@@ -34,7 +34,9 @@ func (c *MeminfoCollector) Collect(e *Emitter) error {
 }
 
 // meminfoMetric maps a meminfo field to node_exporter's metric name:
-// "Active(anon)" becomes node_memory_Active_anon_bytes.
+// "Active(anon)" becomes node_memory_Active_anon_bytes. The HugePages_*
+// fields are page counts, not sizes: node_exporter names them without the
+// _bytes suffix (node_memory_HugePages_Total), and so does this.
 func meminfoMetric(field string) string {
 	b := []byte("node_memory_")
 	for i := 0; i < len(field); i++ {
@@ -45,6 +47,9 @@ func meminfoMetric(field string) string {
 		default:
 			b = append(b, ch)
 		}
+	}
+	if len(field) > len("HugePages_") && field[:len("HugePages_")] == "HugePages_" {
+		return string(b)
 	}
 	return string(append(b, "_bytes"...))
 }

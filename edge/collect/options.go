@@ -44,6 +44,14 @@ type Options struct {
 	// SysRoot is the sysfs root (default: "sys" next to the procfs root,
 	// so /proc gives /sys and testdata/proc gives testdata/sys).
 	SysRoot string `yaml:"sys_root"`
+	// EtcRoot is where os-release is read (default: "etc" next to the
+	// procfs root, so /proc gives /etc and testdata/proc testdata/etc).
+	EtcRoot string `yaml:"etc_root"`
+	// TextfileDirectory holds *.prom files in the Prometheus text format
+	// whose samples are reported like node_exporter's textfile collector
+	// (at most 2000 samples, re-read every 10 cycles). Default: none
+	// (node_textfile_scrape_error 0 only).
+	TextfileDirectory string `yaml:"textfile_directory"`
 	// MountTimeout bounds statfs on network filesystems (nfs, cifs, fuse,
 	// …); a mount that does not answer in time is reported with
 	// node_filesystem_device_error 1 and skipped until it answers again.
@@ -76,7 +84,7 @@ func (o Options) Validate() error {
 type compiled struct {
 	diskExclude, netDevExclude, fsTypesExclude, mountPointsExclude *regexp.Regexp
 	netstatFields, vmstatFields                                    *regexp.Regexp
-	sysRoot                                                        string
+	sysRoot, etcRoot                                               string
 	mountTimeout                                                   time.Duration
 }
 
@@ -119,6 +127,10 @@ func (o Options) compile(root string) (compiled, error) {
 	c.sysRoot = o.SysRoot
 	if c.sysRoot == "" {
 		c.sysRoot = filepath.Join(filepath.Dir(filepath.Clean(root)), "sys")
+	}
+	c.etcRoot = o.EtcRoot
+	if c.etcRoot == "" {
+		c.etcRoot = filepath.Join(filepath.Dir(filepath.Clean(root)), "etc")
 	}
 	return c, nil
 }

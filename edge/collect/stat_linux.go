@@ -122,8 +122,18 @@ func parseStat(r io.Reader, st *procStat) error {
 // node_cpu_guest_seconds_total{cpu,mode}, node_intr_total,
 // node_context_switches_total, node_forks_total, node_boot_time_seconds,
 // node_procs_running and node_procs_blocked.
+//
+// node_procs_running counts the threads running at the instant of the
+// read, the reader included. Read on the whole second it counted every
+// second-aligned program waking at that instant (about twice what
+// node_exporter, scraped at its own phase, shows); the agent now reads a
+// per-host phase after the second (edge/agent collectPhase), and the
+// agent's own running threads beyond the reader (from
+// /proc/self/task/*/stat) are taken off, so the value is what a reader
+// alone sees.
 type StatCollector struct {
 	f    *procFile
+	self *selfTasks
 	st   procStat
 	prev map[int]*cpuTimes // last reported per cpu: counters are never reported going backwards
 	cpus []string          // cached "0", "1", … label values
@@ -131,7 +141,7 @@ type StatCollector struct {
 
 // NewStatCollector reads <root>/stat.
 func NewStatCollector(root string) *StatCollector {
-	return &StatCollector{f: newProcFile(root + "/stat"), prev: make(map[int]*cpuTimes)}
+	return &StatCollector{f: newProcFile(root + "/stat"), self: newSelfTasks(root), prev: make(map[int]*cpuTimes)}
 }
 
 func (c *StatCollector) Name() string { return "stat" }
@@ -175,7 +185,11 @@ func (c *StatCollector) Collect(e *Emitter) error {
 		e.Gauge("node_boot_time_seconds", st.btime)
 	}
 	if st.hasRun {
-		e.Gauge("node_procs_running", st.running)
+		running := st.running
+		if own := c.self.running(); own > 1 {
+			running = max(running-float64(own-1), 1)
+		}
+		e.Gauge("node_procs_running", running)
 	}
 	if st.hasBlocked {
 		e.Gauge("node_procs_blocked", st.blocked)

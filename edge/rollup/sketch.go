@@ -83,7 +83,11 @@ func (s *State) Quantile(q float64) (v float64, ok bool) {
 
 // Quantiles returns the estimates at [codec.QuantileLevels] (p50, p90,
 // p99) in a new slice, ready for codec.Rollup.Quantiles, or nil when
-// [State.Quantile] would not be ok.
+// [State.Quantile] would not be ok. Each is clamped to the window's
+// [Min, Max]: a quantile lies between the extremes, the sketch's estimate
+// can fall outside by its relative accuracy, and a constant's estimates
+// would otherwise not be the constant (and the window would not travel
+// exactly, see docs/wire.md).
 func (s *State) Quantiles() []float64 {
 	if !s.sketched || s.Count == 0 {
 		return nil
@@ -94,7 +98,7 @@ func (s *State) Quantiles() []float64 {
 		if !ok {
 			return nil
 		}
-		out[i] = v
+		out[i] = min(max(v, s.Min), s.Max)
 	}
 	return out
 }

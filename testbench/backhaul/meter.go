@@ -201,7 +201,7 @@ func (r *Result) Print(w io.Writer) {
 	}
 	f := r.Fidelity
 	fmt.Fprintf(w, "\nwindows: expected %d, logged by the agents %d, stored %d, lost %d\n", f.WindowsExpected, f.WindowsLogged, f.WindowsStored, f.WindowsExpected-f.WindowsStored)
-	fmt.Fprintf(w, "fidelity: %d values, %d mismatches (%d rollups missing; tolerance %.2g relative, counts exact, counter raw values exact or within the tolerance of their window's growth)\n", f.Checked, f.Mismatches, f.Missing, r.Tolerance)
+	fmt.Fprintf(w, "fidelity: %d values, %d mismatches (%d rollups missing; tolerance %.2g relative, counts exact, counter raw values and gauge levels exact or within the tolerance of their window's step)\n", f.Checked, f.Mismatches, f.Missing, r.Tolerance)
 	for _, e := range f.Examples {
 		fmt.Fprintf(w, "  %s\n", e)
 	}

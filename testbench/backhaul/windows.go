@@ -248,7 +248,8 @@ type Fidelity struct {
 
 // checkFidelity compares, for every host and logged window with Start in
 // [from, to], every rollup's statistics with what Redis holds: count
-// exact, a counter's raw Last exact, the rest within tol relative.
+// exact, a counter's raw Last and a gauge's Last exact or within their
+// step's bound (counterBounds), the rest within tol relative.
 func checkFidelity(ctx context.Context, st *store.Store, logs map[string][]*codec.Batch, from, to, width int64, tol float64) (Fidelity, error) {
 	var f Fidelity
 	perHost := int((to-from)/width) + 1
@@ -331,8 +332,8 @@ func checkFidelity(ctx context.Context, st *store.Store, logs map[string][]*code
 
 // compareRollup lists the statistics of p that differ from r beyond the
 // wire's bound (docs/wire.md): count exact; the other statistics within
-// tol relative; a counter's raw value within rawBound (0: exactly), see
-// counterBounds.
+// tol relative; a counter's raw value and a gauge's last value within
+// rawBound (0: exactly), see counterBounds.
 func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol, rawBound float64) []string {
 	var bad []string
 	if p.Count != r.Count {
@@ -359,12 +360,15 @@ func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol, rawBoun
 	if !math.IsNaN(p.First) { // NaN: not sent (wire.first off)
 		near("first", r.First, p.First, false)
 	}
-	if kind == codec.Counter && rawBound > 0 {
+	switch {
+	case r.Count == 0 && kind != codec.Counter:
+		near("last", r.Last, p.Last, false)
+	case rawBound > 0:
 		if d := math.Abs(p.Last - r.Last); d > rawBound+1e-12*math.Abs(r.Last) {
 			bad = append(bad, fmt.Sprintf("raw last %v≉%v (bound %v)", p.Last, r.Last, rawBound))
 		}
-	} else {
-		near("last", r.Last, p.Last, kind == codec.Counter)
+	default:
+		near("last", r.Last, p.Last, true)
 	}
 	if len(r.Quantiles) == 3 {
 		if !p.HasQuantiles {
@@ -386,6 +390,10 @@ func compareRollup(r *codec.Rollup, kind codec.Kind, p store.Point, tol, rawBoun
 // error is at most tol·(1+tol)·(g + B). A window where the counter did not
 // move (g = 0) is sent flat and corrects nothing: the bound stays B.
 // The first window of a series and a reset get bound 0 (exact).
+//
+// A gauge's last value (its level) travels the same way with a signed
+// step: bound 0 (exact) on first sight and in every window where it did
+// not change, else tol·(1+tol)·(|step| + B).
 func counterBounds(b *codec.Batch, prevRaw, prevBound map[uint32]float64, tol float64) (raw, bound map[uint32]float64) {
 	counters := make(map[uint32]bool, len(b.Series))
 	for i := range b.Series {
@@ -393,10 +401,20 @@ func counterBounds(b *codec.Batch, prevRaw, prevBound map[uint32]float64, tol fl
 			counters[b.Series[i].ID] = true
 		}
 	}
-	raw, bound = make(map[uint32]float64, len(counters)), make(map[uint32]float64, len(counters))
+	raw, bound = make(map[uint32]float64, len(b.Rollups)), make(map[uint32]float64, len(b.Rollups))
 	for i := range b.Rollups {
 		r := &b.Rollups[i]
 		if !counters[r.ID] {
+			// A gauge's level (frame version 4): exact on first sight and
+			// whenever it did not change, else within tol of its step
+			// from the level the receiver held.
+			if r.Count == 0 {
+				continue
+			}
+			raw[r.ID] = r.Last
+			if p, ok := prevRaw[r.ID]; ok && tol > 0 && math.Float64bits(r.Last) != math.Float64bits(p) {
+				bound[r.ID] = tol * (1 + tol) * (math.Abs(r.Last-p) + prevBound[r.ID])
+			}
 			continue
 		}
 		raw[r.ID] = r.Last
