@@ -9,33 +9,40 @@ import (
 // and node_nf_conntrack_entries_limit from
 // /proc/sys/net/netfilter/nf_conntrack_{count,max}. Without the
 // conntrack module the files do not exist and neither do the series.
-type ConntrackCollector struct {
-	count, max *procFile
-}
+type ConntrackCollector struct{ gaugeFiles }
 
 // NewConntrackCollector reads <root>/sys/net/netfilter.
 func NewConntrackCollector(root string) *ConntrackCollector {
-	return &ConntrackCollector{
-		count: newProcFile(root + "/sys/net/netfilter/nf_conntrack_count"),
-		max:   newProcFile(root + "/sys/net/netfilter/nf_conntrack_max"),
-	}
+	return &ConntrackCollector{gaugeFiles{name: "conntrack", files: []gaugeFile{
+		{newProcFile(root + "/sys/net/netfilter/nf_conntrack_count"), "node_nf_conntrack_entries"},
+		{newProcFile(root + "/sys/net/netfilter/nf_conntrack_max"), "node_nf_conntrack_entries_limit"},
+	}}}
 }
 
-func (c *ConntrackCollector) Name() string { return "conntrack" }
+// gaugeFiles reports gauges read each from a file holding one number; a
+// missing file means the source is absent here (ErrNoData).
+type gaugeFiles struct {
+	name  string
+	files []gaugeFile
+}
 
-func (c *ConntrackCollector) Collect(e *Emitter) error {
-	for _, f := range []struct {
-		f    *procFile
-		name string
-	}{{c.count, "node_nf_conntrack_entries"}, {c.max, "node_nf_conntrack_entries_limit"}} {
+type gaugeFile struct {
+	f      *procFile
+	metric string
+}
+
+func (c *gaugeFiles) Name() string { return c.name }
+
+func (c *gaugeFiles) Collect(e *Emitter) error {
+	for _, f := range c.files {
 		v, err := readNumber(f.f)
 		if errors.Is(err, fs.ErrNotExist) {
 			return ErrNoData
 		}
 		if err != nil {
-			return wrap(c.Name(), f.f.path, err)
+			return wrap(c.name, f.f.path, err)
 		}
-		e.Gauge(f.name, v)
+		e.Gauge(f.metric, v)
 	}
 	return nil
 }
