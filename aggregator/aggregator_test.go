@@ -25,6 +25,21 @@ import (
 	"github.com/edgepulse/edgepulse/testbench/harness"
 )
 
+// connect is a client of a's hub, closed when the test ends.
+func connect(t *testing.T, a *Aggregator) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(a.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 func startAggregator(t *testing.T) (*Aggregator, context.Context) {
 	a, ctx, _ := startAggregatorRedis(t)
 	return a, ctx
@@ -84,12 +99,7 @@ func testBatch(seq uint64) []byte { return keyframe(testBatchOf(seq)) }
 // blocking the good ones behind them, and the duplicate is stored once.
 func TestPoisonAndDuplicates(t *testing.T) {
 	a, ctx := startAggregator(t)
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connect(t, a)
 	pub := func(data []byte, id string) *jetstream.PubAck {
 		ack, err := js.Publish(ctx, "tele.s1.h1", data, jetstream.WithMsgID(id))
 		if err != nil {
@@ -109,7 +119,7 @@ func TestPoisonAndDuplicates(t *testing.T) {
 	if ack := pub(testBatch(2), "s1/h1/2"); !ack.Duplicate {
 		t.Fatalf("second publish of s1/h1/2 not flagged duplicate: %+v", ack)
 	}
-	err = harness.WaitFor(ctx, 20*time.Second, func() error {
+	err := harness.WaitFor(ctx, 20*time.Second, func() error {
 		if st := a.Stats(); st.Applied != 2 || st.DecodeErrors != 2 {
 			return fmt.Errorf("stats %+v, want applied=2 decode_errors=2", st)
 		}
@@ -206,12 +216,7 @@ func sidOf(t *testing.T, a *Aggregator, ctx context.Context) string {
 // FNV-1a 32 over site and host concatenated, modulo 64.
 func TestSubjectPartition(t *testing.T) {
 	a, ctx := startAggregator(t)
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connect(t, a)
 	want := map[int]uint64{}
 	for i, host := range []string{"hostA", "hostB", "hostC", "gw-17"} {
 		bt := testBatchOf(uint64(i + 1))
@@ -223,7 +228,7 @@ func TestSubjectPartition(t *testing.T) {
 		h.Write([]byte("siteA" + host))
 		want[int(h.Sum32()%64)]++
 	}
-	err = harness.WaitFor(ctx, 10*time.Second, func() error {
+	err := harness.WaitFor(ctx, 10*time.Second, func() error {
 		if got := a.Stats().Partitions; !maps.Equal(got, want) {
 			return fmt.Errorf("batches per partition %v, want %v", got, want)
 		}
@@ -240,11 +245,7 @@ func TestSubjectPartition(t *testing.T) {
 // redelivered open after the close does not reopen it.
 func TestIncidentsRepublishedAndQueryable(t *testing.T) {
 	a, ctx := startAggregator(t)
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := connect(t, a)
 	sub, err := nc.SubscribeSync("alerts.>")
 	if err != nil {
 		t.Fatal(err)
@@ -311,12 +312,7 @@ func TestIncidentsRepublishedAndQueryable(t *testing.T) {
 // saved in Redis.
 func TestDeltaFrames(t *testing.T) {
 	a, ctx := startAggregator(t)
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connect(t, a)
 	enc, err := codec.NewEncoder(codec.DefaultWireOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -460,11 +456,7 @@ func TestDeltaFrames(t *testing.T) {
 // keyframeEvery at most.
 func TestKeyframeAsked(t *testing.T) {
 	a, ctx := startAggregator(t)
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := connect(t, a)
 	asks, err := nc.SubscribeSync(codec.AgentSubject("s1", "h1", codec.EndpointKeyframe))
 	if err != nil {
 		t.Fatal(err)

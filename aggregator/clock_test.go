@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/edgepulse/edgepulse/testbench/harness"
@@ -40,12 +39,7 @@ func TestSkewOf(t *testing.T) {
 // window stamped now is not.
 func TestClockSkewCounted(t *testing.T) {
 	a, ctx := startAggregator(t)
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connect(t, a)
 	now := time.Now()
 	for i, off := range []time.Duration{10 * time.Minute, 365 * 24 * time.Hour, -20 * 24 * time.Hour, -30 * time.Second} {
 		b := testBatchOf(uint64(i + 1))

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
@@ -102,12 +101,7 @@ func metricValue(page, series string) (float64, bool) {
 // during the outage is stored.
 func TestHealthThroughRedisOutage(t *testing.T) {
 	a, r, ctx := startAggregatorWith(t, func(c *Config) { c.RedisUnreadyAfter = time.Second })
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connect(t, a)
 	expect := func(path string, code int, body string) error {
 		got, b := get(t, a, path)
 		if got != code || !strings.Contains(b, body) {
@@ -139,7 +133,7 @@ func TestHealthThroughRedisOutage(t *testing.T) {
 	if _, err := js.Publish(ctx, "tele.s1.h1", testBatch(2), jetstream.WithMsgID("s1/h1/2")); err != nil {
 		t.Fatal(err)
 	}
-	err = harness.WaitFor(ctx, 30*time.Second, func() error {
+	err := harness.WaitFor(ctx, 30*time.Second, func() error {
 		if err := expect("/healthz", 200, "ok member=test-hub"); err != nil {
 			t.Fatalf("liveness failed during the Redis outage: %v", err)
 		}
@@ -204,12 +198,7 @@ func TestHealthThroughRedisOutage(t *testing.T) {
 // memory warning against a real Redis's maxmemory.
 func TestCapacityMetrics(t *testing.T) {
 	a, _, ctx := startAggregatorWith(t, func(*Config) {})
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connect(t, a)
 	start := time.Now().Add(-10*time.Minute).UnixMilli() / 60_000 * 60_000
 	for seq := range uint64(3) {
 		b := testBatchOf(seq + 1)

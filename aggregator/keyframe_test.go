@@ -27,12 +27,7 @@ import (
 func TestKeyframeOnStaleState(t *testing.T) {
 	a, ctx, r := startAggregatorRedis(t)
 	a.baseGrace.Store(int64(time.Second))
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	nc, js := connect(t, a)
 	// The agent: a delta encoder that starts over with a keyframe when
 	// asked, as edge/forward does.
 	enc, err := codec.NewEncoder(codec.DefaultWireOptions())

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/testbench/harness"
 )
@@ -154,12 +151,7 @@ func TestCardinalityCaps(t *testing.T) {
 // good ones are applied and the work queue ends empty.
 func TestRogueBatchesRejected(t *testing.T) {
 	a, ctx := startAggregator(t)
-	nc, err := nats.Connect(a.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connect(t, a)
 	pub := func(b *codec.Batch) {
 		if _, err := js.Publish(ctx, "tele.s1.h1", keyframe(b)); err != nil {
 			t.Fatal(err)
@@ -178,7 +170,7 @@ func TestRogueBatchesRejected(t *testing.T) {
 	pub(rogue)
 	good.Seq, good.Start = 5, good.Start+60_000
 	pub(good)
-	err = harness.WaitFor(ctx, 20*time.Second, func() error {
+	err := harness.WaitFor(ctx, 20*time.Second, func() error {
 		st := a.Stats()
 		if st.Applied != 2 || st.Rejected[ReasonSiteMismatch] != 1 || st.Rejected[ReasonHostMismatch] != 1 || st.Rejected[ReasonLabel] != 1 {
 			return fmt.Errorf("stats applied=%d rejected=%v", st.Applied, st.Rejected)

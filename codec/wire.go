@@ -736,14 +736,8 @@ func (q quantizer) getCounter(sr symReader, e, b *entry) error {
 		}
 		e.raw = b.raw + q.value(e.inc)
 	case tag == rawAbsolute:
-		r := sr.raw()
-		e.raw = readRaw(r, 0, false)
-		e.inc = r.varint()
-		if r.err != nil {
-			return r.err
-		}
-		if e.inc < 0 || !q.valid(e.inc) {
-			return fmt.Errorf("bad counter increment code %d", e.inc)
+		if err := q.getAbsolute(sr, e, "counter increment"); err != nil {
+			return err
 		}
 	case tag == rawExact && q.p == 0:
 		r := sr.raw()
@@ -860,6 +854,21 @@ func (q quantizer) stepPrediction(b *entry) int64 {
 }
 
 // getLevel is putLevel's inverse.
+// getAbsolute reads a raw value and the last code (an increment or a
+// step, named by what) sent in full.
+func (q quantizer) getAbsolute(sr symReader, e *entry, what string) error {
+	r := sr.raw()
+	e.raw = readRaw(r, 0, false)
+	e.inc = r.varint()
+	if r.err != nil {
+		return r.err
+	}
+	if e.inc < 0 || !q.valid(e.inc) {
+		return fmt.Errorf("bad %s code %d", what, e.inc)
+	}
+	return nil
+}
+
 func (q quantizer) getLevel(sr symReader, e, b *entry) error {
 	have := b.hasLevel()
 	switch tag := sr.tag(cRawTag); {
@@ -882,14 +891,8 @@ func (q quantizer) getLevel(sr symReader, e, b *entry) error {
 			e.raw = snap(e.raw, snapScales[(tag-levelSnap)/2])
 		}
 	case tag == rawAbsolute:
-		r := sr.raw()
-		e.raw = readRaw(r, 0, false)
-		e.inc = r.varint()
-		if r.err != nil {
-			return r.err
-		}
-		if e.inc < 0 || !q.valid(e.inc) {
-			return fmt.Errorf("bad level step code %d", e.inc)
+		if err := q.getAbsolute(sr, e, "level step"); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("bad level tag %d", tag)
