@@ -122,6 +122,8 @@ type Aggregator struct {
 	writes    streak      // outcomes of the data path's writes
 	probe     streak      // outcomes of the readiness probe
 	capacity  capacity    // the store's last capacity, the memory warning
+
+	regions regionsExtras // pre-aggregates, global query, path latency (regions.go)
 }
 
 // New starts the hub (or connects to nats.url), connects to Redis, creates
@@ -213,6 +215,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, err
 	}
 	a.api.SetBearerToken(tok)
+	if err := a.setupRegions(qa, tok); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -322,6 +328,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 	mwg.Go(func() { a.probeLoop(rctx) })
 	mwg.Go(func() { a.capacityLoop(rctx) })
+	a.runRegions(rctx, &mwg)
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.api)
@@ -330,6 +337,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	mux.HandleFunc("/statz", a.statz)
 	mux.HandleFunc("/metrics", a.metrics)
 	mux.Handle("/api/v1/backhaul", a.api.Guard(http.HandlerFunc(a.backhaul)))
+	a.mountRegions(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: max(a.cfg.Limits.Timeout, 30*time.Second) + 30*time.Second, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
@@ -562,6 +570,14 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 		}
 	}
 	a.wire.saveStates(ctx, w, agents)
+	if err := a.observePreagg(ctx, queued); err != nil {
+		a.log.Warn("pre-aggregation failed; batches will be redelivered", "frames", len(queued), "err", err)
+		a.wire.abort(agents)
+		for _, q := range queued {
+			q.m.NakWithDelay(retryDelay(q.m))
+		}
+		return
+	}
 	// Redis runs one command at a time: a few large pipelines in flight
 	// keep it busy; 64 partitions' worth would only queue, and time out.
 	select {
@@ -595,6 +611,7 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 		return
 	}
 	a.writes.ok(time.Now())
+	a.recordPath(queued, start, time.Now())
 	a.wire.commit(agents)
 	for _, q := range queued {
 		if q.b != nil {

@@ -14,6 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/edgepulse/edgepulse/aggregator/alerting"
+	"github.com/edgepulse/edgepulse/aggregator/global"
+	"github.com/edgepulse/edgepulse/aggregator/preagg"
 	"github.com/edgepulse/edgepulse/aggregator/query"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 )
@@ -65,6 +67,12 @@ type Config struct {
 	// Clock bounds the skew between a window's end and the hub's clock
 	// before the window is counted and logged (clock.go).
 	Clock ClockConfig `yaml:"clock"`
+	// Regions are the other regions' query APIs the /global/api/v1/
+	// endpoints fan out to (aggregator/global, docs/regions.md). Default: none.
+	Regions global.Config `yaml:"regions"`
+	// Preagg are aggregation rules computed as frames are applied
+	// (aggregator/preagg, docs/regions.md). Default: none.
+	Preagg preagg.Config `yaml:"preagg"`
 }
 
 // MembershipConfig configures the heartbeats in the membership KV bucket.
@@ -280,6 +288,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Clock.Validate(); err != nil {
 		return err
+	}
+	if err := c.Regions.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Preagg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	return c.Redis.Validate()
 }

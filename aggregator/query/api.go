@@ -94,6 +94,7 @@ func (l *Limits) defaults() {
 // API is the Prometheus-compatible HTTP API.
 type API struct {
 	q       *Queryable
+	sq      storage.Queryable // what queries read; q unless SetQueryable
 	engine  *promql.Engine
 	parser  parser.Parser
 	limits  Limits
@@ -143,6 +144,18 @@ func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
 	a.mux.HandleFunc("/api/v1/rules", a.rulesList) // rules.go
 	a.mux.HandleFunc("/api/v1/metadata", func(w http.ResponseWriter, r *http.Request) { a.ok(w, map[string]any{}) })
 	return a
+}
+
+// SetQueryable makes queries, series and label lookups read sq (a
+// wrapper of the Queryable NewAPI was given: pre-aggregates merged over
+// partitions, or several regions) instead. Call it before serving.
+func (a *API) SetQueryable(sq storage.Queryable) { a.sq = sq }
+
+func (a *API) queryable() storage.Queryable {
+	if a.sq != nil {
+		return a.sq
+	}
+	return a.q
 }
 
 type apiError struct {
@@ -267,7 +280,7 @@ func (a *API) instant(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.limits.Timeout)
 	defer cancel()
-	q, err := a.engine.NewInstantQuery(ctx, a.q, nil, qs, ts)
+	q, err := a.engine.NewInstantQuery(ctx, a.queryable(), nil, qs, ts)
 	if err != nil {
 		a.fail(w, badData("invalid parameter \"query\": %v", err))
 		return
@@ -318,7 +331,7 @@ func (a *API) rangeQuery(w http.ResponseWriter, r *http.Request) {
 	if a.q.Hourly(step.Milliseconds(), start.UnixMilli(), time.Now()) {
 		opts = promql.NewPrometheusQueryOpts(false, time.Duration(store.HourMs)*time.Millisecond+time.Minute, nil)
 	}
-	q, err := a.engine.NewRangeQuery(ctx, a.q, opts, qs, start, end, step)
+	q, err := a.engine.NewRangeQuery(ctx, a.queryable(), opts, qs, start, end, step)
 	if err != nil {
 		a.fail(w, badData("invalid parameter \"query\": %v", err))
 		return
@@ -411,7 +424,7 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	q, _ := a.q.Querier(mint, maxt)
+	q, _ := a.queryable().Querier(mint, maxt)
 	defer q.Close()
 	seen := make(map[string]bool)
 	out := []labels.Labels{}
@@ -459,7 +472,7 @@ func (a *API) labelList(w http.ResponseWriter, r *http.Request, list func(storag
 		a.fail(w, err)
 		return
 	}
-	q, _ := a.q.Querier(math.MinInt64, math.MaxInt64)
+	q, _ := a.queryable().Querier(math.MinInt64, math.MaxInt64)
 	defer q.Close()
 	if len(sets) == 0 {
 		sets = [][]*labels.Matcher{nil}

@@ -1,0 +1,67 @@
+package preagg
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Run closes, once a second until ctx ends, the windows of every rule and
+// partition whose deadline passed, whichever member observed them: the
+// open sets are in Redis, so the windows of a member that died close too.
+// Several members closing the same window is harmless: the script closes
+// it once.
+func (e *Engine) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.CloseDue(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("preagg: closing due windows", "err", err)
+		}
+	}
+}
+
+// CloseDue closes the windows whose deadline passed.
+func (e *Engine) CloseDue(ctx context.Context) error {
+	now := strconv.FormatInt(e.now().UnixMilli(), 10)
+	pipe := e.rdb.Pipeline()
+	type ref struct{ rule, part int }
+	var refs []ref
+	var cmds []*redis.StringSliceCmd
+	for ri := range e.cfg.Rules {
+		for p := range e.partitions {
+			refs = append(refs, ref{ri, p})
+			cmds = append(cmds, pipe.ZRangeByScore(ctx, e.openKey(&e.cfg.Rules[ri], p), &redis.ZRangeBy{Min: "-inf", Max: now, Count: 64}))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		e.m.errors.Inc()
+		return err
+	}
+	var outs []closed
+	for i, cmd := range cmds {
+		for _, m := range cmd.Val() {
+			end, err := strconv.ParseInt(m, 10, 64)
+			if err != nil {
+				continue
+			}
+			// width is read back from the hash; 0 here only names the
+			// previous window, which a forced close does not consult.
+			c, err := e.run(ctx, window{refs[i].rule, refs[i].part, end, 0}, true, nil)
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				outs = append(outs, *c)
+			}
+		}
+	}
+	return e.write(ctx, outs)
+}

@@ -1,0 +1,305 @@
+package preagg
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
+)
+
+// Engine computes the rules' partials as frames are applied and closes
+// the windows whose deadline passed. It keeps no window state in memory:
+// the hashes in Redis are the state, so any member continues any
+// partition's windows.
+type Engine struct {
+	cfg        Config
+	st         *store.Store
+	rdb        redis.UniversalClient
+	prefix     string
+	region     string
+	partitions int
+	log        *slog.Logger
+	m          *Metrics
+	now        func() time.Time
+}
+
+// Frame is a decoded frame and the stream partition it came through.
+type Frame struct {
+	Partition int
+	Batch     *codec.Batch
+}
+
+// New returns an Engine over st; region is the value of a "region"
+// grouping label, partitions the stream's partition count (the deadline
+// loop visits each). It returns nil, nil when cfg has no rules.
+func New(cfg Config, st *store.Store, region string, partitions int, log *slog.Logger) (*Engine, error) {
+	if len(cfg.Rules) == 0 {
+		return nil, nil
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	for i := range cfg.Rules {
+		if err := cfg.Rules[i].compile(); err != nil {
+			return nil, err
+		}
+	}
+	return &Engine{cfg: cfg, st: st, rdb: st.Client(), prefix: st.Options().Prefix, region: region, partitions: partitions,
+		log: log, m: newMetrics(), now: time.Now}, nil
+}
+
+// Metrics are the engine's counters (register them on /metrics).
+func (e *Engine) Metrics() *Metrics { return e.m }
+
+// hashKey is the partial's hash of rule r, partition p, window end.
+func (e *Engine) hashKey(r *Rule, p int, end int64) string {
+	return e.prefix + "pa:{" + r.Name + ":" + strconv.Itoa(p) + "}:" + strconv.FormatInt(end, 10)
+}
+
+func (e *Engine) openKey(r *Rule, p int) string {
+	return e.prefix + "pa:{" + r.Name + ":" + strconv.Itoa(p) + "}:open"
+}
+
+// window identifies one partial.
+type window struct {
+	rule       int
+	part       int
+	end, width int64
+}
+
+// Observe adds the frames' contributions to their partials and writes
+// the partials whose window closes (or that a late host updates). Call it
+// before the frames are acknowledged; on error hand them back: writing a
+// host's contribution again changes nothing.
+func (e *Engine) Observe(ctx context.Context, frames []Frame) error {
+	fields := map[window][]any{}
+	var order []window
+	for _, f := range frames {
+		b := f.Batch
+		for ri := range e.cfg.Rules {
+			c := e.contribution(&e.cfg.Rules[ri], b)
+			if c == nil {
+				continue
+			}
+			w := window{ri, f.Partition, b.Start + b.Width, b.Width}
+			if _, ok := fields[w]; !ok {
+				order = append(order, w)
+			}
+			fields[w] = append(fields[w], b.Host, c)
+		}
+	}
+	var outs []closed
+	for _, w := range order {
+		c, err := e.run(ctx, w, false, fields[w])
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			outs = append(outs, *c)
+		}
+	}
+	return e.write(ctx, outs)
+}
+
+// contribution encodes b's contribution to rule r, nil when no series of
+// b matches.
+func (e *Engine) contribution(r *Rule, b *codec.Batch) []byte {
+	byID := make(map[uint32]*codec.Series, len(b.Series))
+	for i := range b.Series {
+		byID[b.Series[i].ID] = &b.Series[i]
+	}
+	groups := map[string]*part{}
+	var keys []string
+	for i := range b.Rollups {
+		ru := &b.Rollups[i]
+		s := byID[ru.ID]
+		if s == nil || s.Name != r.metric {
+			continue
+		}
+		lbls := store.SeriesLabels(b, s)
+		if !matches(r.matchers, s.Name, lbls) {
+			continue
+		}
+		v, ok := value(r.Value, ru)
+		if !ok {
+			continue
+		}
+		key := groupKey(r.By, lbls, e.region)
+		g := groups[key]
+		if g == nil {
+			g = &part{}
+			groups[key] = g
+			keys = append(keys, key)
+		}
+		g.add(v)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	var out []byte
+	for _, k := range keys {
+		out = appendContrib(out, k, *groups[k])
+	}
+	return out
+}
+
+// matches applies the matchers to a series' name and stored labels
+// (sorted name, value pairs).
+func matches(ms []*labels.Matcher, name string, lbls []string) bool {
+	for _, m := range ms {
+		v := name
+		if m.Name != labels.MetricName {
+			v = labelValue(lbls, m.Name)
+		}
+		if !m.Matches(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func labelValue(lbls []string, name string) string {
+	for i := 0; i+1 < len(lbls); i += 2 {
+		if lbls[i] == name {
+			return lbls[i+1]
+		}
+	}
+	return ""
+}
+
+// groupKey joins the values of the by labels (region is the engine's).
+func groupKey(by []string, lbls []string, region string) string {
+	var sb strings.Builder
+	for i, l := range by {
+		if i > 0 {
+			sb.WriteByte(0)
+		}
+		if l == "region" {
+			sb.WriteString(region)
+		} else {
+			sb.WriteString(labelValue(lbls, l))
+		}
+	}
+	return sb.String()
+}
+
+// value is the statistic of a rollup a rule aggregates.
+func value(stat string, r *codec.Rollup) (float64, bool) {
+	if r.Count == 0 {
+		return 0, false
+	}
+	switch stat {
+	case "last":
+		return r.Last, true
+	case "min":
+		return r.Min, true
+	case "max":
+		return r.Max, true
+	default:
+		return r.Sum / float64(r.Count), true
+	}
+}
+
+// closeSrc adds host contributions to a partial's hash and decides its
+// version. KEYS: the window's hash, the previous window's, the rule and
+// partition's open set. ARGV: close share, close deadline (Unix ms),
+// expire-at of the hash, window end, force ("1": the deadline passed),
+// width, then host, contribution pairs. It returns {0, expected} when
+// nothing is to be written, else {version, expected, HGETALL}.
+const closeSrc = `
+local added = 0
+if #ARGV > 6 then
+  redis.call('HSETNX', KEYS[1], '\0v', 0)
+  redis.call('HSET', KEYS[1], '\0w', ARGV[6])
+  for i = 7, #ARGV, 2 do added = added + redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[4])
+  return {0, 0}
+end
+local n = redis.call('HLEN', KEYS[1]) - 2
+local e = redis.call('HLEN', KEYS[2])
+if e > 0 then e = e - 2 end
+local v = tonumber(redis.call('HGET', KEYS[1], '\0v'))
+if v > 0 then
+  if added == 0 then return {0, e} end
+  v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
+elseif ARGV[5] == '1' or (e > 0 and n >= tonumber(ARGV[1]) * e) then
+  v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
+  redis.call('ZREM', KEYS[3], ARGV[4])
+else
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[4])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[3])
+  return {0, e}
+end
+return {v, e, redis.call('HGETALL', KEYS[1])}
+`
+
+var closeScript = redis.NewScript(closeSrc)
+
+// closed is a partial to write: its version and the hosts' fields.
+type closed struct {
+	w        window
+	version  int64
+	expected int64
+	hosts    map[string]string
+	late     bool
+}
+
+// run executes closeSrc for w with the given host, contribution pairs
+// (none for a deadline close); nil when nothing is to be written.
+func (e *Engine) run(ctx context.Context, w window, force bool, pairs []any) (*closed, error) {
+	r := &e.cfg.Rules[w.rule]
+	keys := []string{e.hashKey(r, w.part, w.end), e.hashKey(r, w.part, w.end-w.width), e.openKey(r, w.part)}
+	f := "0"
+	if force {
+		f = "1"
+	}
+	args := append([]any{e.cfg.CloseShare, w.end + e.cfg.Deadline.Milliseconds(), w.end + e.cfg.Late.Milliseconds(), w.end, f, w.width}, pairs...)
+	res, err := closeScript.Run(ctx, e.rdb, keys, args...).Slice()
+	if err != nil {
+		e.m.errors.Inc()
+		return nil, fmt.Errorf("preagg: rule %s partition %d window %d: %w", r.Name, w.part, w.end, err)
+	}
+	v, _ := res[0].(int64)
+	if v == 0 || len(res) < 3 {
+		return nil, nil
+	}
+	c := &closed{w: w, version: v, hosts: map[string]string{}, late: v > 1}
+	c.expected, _ = res[1].(int64)
+	kv, _ := res[2].([]any)
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, _ := kv[i].(string)
+		val, _ := kv[i+1].(string)
+		switch k {
+		case "\x00v":
+		case "\x00w":
+			if wd, err := strconv.ParseInt(val, 10, 64); err == nil && wd > 0 {
+				c.w.width = wd
+			}
+		default:
+			c.hosts[k] = val
+		}
+	}
+	switch {
+	case c.late:
+		e.m.late.Inc()
+	case force:
+		e.m.closed.WithLabelValues("deadline").Inc()
+	default:
+		e.m.closed.WithLabelValues("share").Inc()
+	}
+	return c, nil
+}

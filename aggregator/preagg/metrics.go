@@ -1,0 +1,49 @@
+package preagg
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the engine's counters, client_golang collectors.
+type Metrics struct {
+	closed  *prometheus.CounterVec
+	late    prometheus.Counter
+	dropped prometheus.Counter
+	errors  prometheus.Counter
+}
+
+func newMetrics() *Metrics {
+	return &Metrics{
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgepulse_preagg_windows_closed_total",
+			Help: "Partials of a rule's window written for the first time, by what closed them (share of the expected hosts, or the deadline)."}, []string{"by"}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_late_updates_total",
+			Help: "New versions of a closed partial written because a host reported after the close."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_groups_dropped_total",
+			Help: "Groups of a partial dropped by preagg.max_groups."}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_errors_total",
+			Help: "Failed pre-aggregation writes or reads (the frames are redelivered) and malformed contributions."}),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.closed.Describe(ch)
+	m.late.Describe(ch)
+	m.dropped.Describe(ch)
+	m.errors.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.closed.Collect(ch)
+	m.late.Collect(ch)
+	m.dropped.Collect(ch)
+	m.errors.Collect(ch)
+}
+
+// Late is the number of late updates so far.
+func (m *Metrics) Late() float64 { return counterValue(m.late) }
+
+func counterValue(c prometheus.Counter) float64 {
+	var out dtoMetric
+	_ = c.Write(&out.m)
+	return out.m.GetCounter().GetValue()
+}
