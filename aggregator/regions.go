@@ -42,6 +42,7 @@ func (a *Aggregator) setupRegions(qa *query.Queryable, token string) error {
 	}
 	var local storage.Queryable = qa
 	if x.preagg != nil {
+		x.preagg.SetOwned(a.parts.owned)
 		x.reg.MustRegister(x.preagg.Metrics())
 		pq := preagg.NewQueryable(qa, a.cfg.Preagg)
 		a.api.SetQueryable(pq)

@@ -8,11 +8,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Run closes, once a second until ctx ends, the windows of every rule and
-// partition whose deadline passed, whichever member observed them: the
-// open sets are in Redis, so the windows of a member that died close too.
-// Several members closing the same window is harmless: the script closes
-// it once.
+// Run closes, once a second until ctx ends, the windows whose deadline
+// passed of every rule and of the partitions this member owns, whichever
+// member observed them: the open sets are in Redis, so the windows a
+// member that died left open close on the member that takes its
+// partitions.
 func (e *Engine) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -35,8 +35,12 @@ func (e *Engine) CloseDue(ctx context.Context) error {
 	type ref struct{ rule, part int }
 	var refs []ref
 	var cmds []*redis.StringSliceCmd
+	parts := e.allPartitions()
+	if e.owned != nil {
+		parts = e.owned()
+	}
 	for ri := range e.cfg.Rules {
-		for p := range e.partitions {
+		for _, p := range parts {
 			refs = append(refs, ref{ri, p})
 			cmds = append(cmds, pipe.ZRangeByScore(ctx, e.openKey(&e.cfg.Rules[ri], p), &redis.ZRangeBy{Min: "-inf", Max: now, Count: 64}))
 		}
@@ -45,7 +49,6 @@ func (e *Engine) CloseDue(ctx context.Context) error {
 		e.m.errors.Inc()
 		return err
 	}
-	var outs []closed
 	for i, cmd := range cmds {
 		for _, m := range cmd.Val() {
 			end, err := strconv.ParseInt(m, 10, 64)
@@ -54,14 +57,18 @@ func (e *Engine) CloseDue(ctx context.Context) error {
 			}
 			// width is read back from the hash; 0 here only names the
 			// previous window, which a forced close does not consult.
-			c, err := e.run(ctx, window{refs[i].rule, refs[i].part, end, 0}, true, nil)
-			if err != nil {
+			if err := e.closeAndWrite(ctx, window{refs[i].rule, refs[i].part, end, 0}, true, nil); err != nil {
 				return err
-			}
-			if c != nil {
-				outs = append(outs, *c)
 			}
 		}
 	}
-	return e.write(ctx, outs)
+	return nil
+}
+
+func (e *Engine) allPartitions() []int {
+	out := make([]int, e.partitions)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }

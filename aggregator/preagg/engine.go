@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -30,6 +31,14 @@ type Engine struct {
 	log        *slog.Logger
 	m          *Metrics
 	now        func() time.Time
+	// owned lists the partitions this member consumes (nil: all); the
+	// deadline loop closes only theirs, so one process writes a
+	// partition's partials.
+	owned func() []int
+	// locks serialise, per partition, a partial's script and its write
+	// (the consumer's Observe and the deadline loop): the store's reader
+	// takes a window's newest record, so versions must land in order.
+	locks []sync.Mutex
 }
 
 // Frame is a decoded frame and the stream partition it came through.
@@ -55,7 +64,20 @@ func New(cfg Config, st *store.Store, region string, partitions int, log *slog.L
 		}
 	}
 	return &Engine{cfg: cfg, st: st, rdb: st.Client(), prefix: st.Options().Prefix, region: region, partitions: partitions,
-		log: log, m: newMetrics(), now: time.Now}, nil
+		log: log, m: newMetrics(), now: time.Now, locks: make([]sync.Mutex, partitions)}, nil
+}
+
+// SetOwned tells the engine which partitions this member consumes now.
+func (e *Engine) SetOwned(owned func() []int) { e.owned = owned }
+
+// lock takes partition p's lock (a partition outside the configured
+// count, which the stream never produces, shares lock 0).
+func (e *Engine) lock(p int) func() {
+	if p < 0 || p >= len(e.locks) {
+		p = 0
+	}
+	e.locks[p].Lock()
+	return e.locks[p].Unlock
 }
 
 // Metrics are the engine's counters (register them on /metrics).
@@ -98,17 +120,23 @@ func (e *Engine) Observe(ctx context.Context, frames []Frame) error {
 			fields[w] = append(fields[w], b.Host, c)
 		}
 	}
-	var outs []closed
 	for _, w := range order {
-		c, err := e.run(ctx, w, false, fields[w])
-		if err != nil {
+		if err := e.closeAndWrite(ctx, w, false, fields[w]); err != nil {
 			return err
 		}
-		if c != nil {
-			outs = append(outs, *c)
-		}
 	}
-	return e.write(ctx, outs)
+	return nil
+}
+
+// closeAndWrite runs the script for w and writes the partial it returns,
+// under w's partition lock.
+func (e *Engine) closeAndWrite(ctx context.Context, w window, force bool, pairs []any) error {
+	defer e.lock(w.part)()
+	c, err := e.run(ctx, w, force, pairs)
+	if err != nil || c == nil {
+		return err
+	}
+	return e.write(ctx, []closed{*c})
 }
 
 // contribution encodes b's contribution to rule r, nil when no series of
