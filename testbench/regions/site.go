@@ -35,7 +35,7 @@ func (s *site) start(bins harness.Bins, root, procSrc string) error {
 		return err
 	}
 	s.leaf, err = harness.Start("leaf-"+s.name, s.dir, []string{"EDGEPULSE_HUB_LEAF_URL=" + s.hubs},
-		bins.NATSServer, "-c", filepath.Join(root, "deploy", "leaf.conf"), "-p", strconv.Itoa(s.client), "-m", strconv.Itoa(s.mon))
+		bins.NATSServer, "-c", filepath.Join(root, "deploy", "leaf.conf"), "-n", "leaf-"+s.name, "-p", strconv.Itoa(s.client), "-m", strconv.Itoa(s.mon))
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func (s *site) start(bins harness.Bins, root, procSrc string) error {
 host: host-%s
 nats_url: nats://127.0.0.1:%d
 interval: 1s
-window: 1s
+window: 5s
 lateness: 200ms
 procfs: %s
 data_dir: %s
