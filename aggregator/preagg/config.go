@@ -21,8 +21,9 @@ type Config struct {
 	// Deadline closes a window this long after its end whatever reported;
 	// default 30s, range 1s–1h.
 	Deadline time.Duration `yaml:"deadline"`
-	// Late is how long after its end a window takes late hosts (its hash's
-	// lifetime); default 1h, range Deadline–24h.
+	// Late is how long after its end (or after its last write, if later)
+	// a window's state is kept for late hosts; default 1h, range
+	// Deadline–24h.
 	Late time.Duration `yaml:"late"`
 	// MaxGroups bounds the groups of one rule in one partition's window;
 	// a host's contribution to groups beyond it is dropped and counted.

@@ -37,8 +37,11 @@
 //
 // # Keys (prefix of the store)
 //
-//	<p>pa:{<rule>:<part>}:<end>   HASH host → contribution, "\x00v" → version; expires Late after the window end
+//	<p>pa:{<rule>:<part>}:<end>   HASH host → contribution, "\x00v" → version, "\x00w" → width;
+//	                              expires Late after the window end or its last write
 //	<p>pa:{<rule>:<part>}:open    ZSET window end → close deadline (Unix ms)
+//	<p>pa:{<rule>:<part>}:done    ZSET windows closed in the last 24 h: a host coming after
+//	                              the hash expired is counted too late, not a new partial
 //
 // One hash tag per (rule, partition), so the script works in a Redis
 // Cluster.

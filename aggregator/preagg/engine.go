@@ -88,6 +88,13 @@ func (e *Engine) hashKey(r *Rule, p int, end int64) string {
 	return e.prefix + "pa:{" + r.Name + ":" + strconv.Itoa(p) + "}:" + strconv.FormatInt(end, 10)
 }
 
+// doneKey is the set of windows of rule r, partition p closed in the last
+// 24 h: a host arriving after such a window's state expired is too late,
+// not the first host of a new partial (which would replace the stored one).
+func (e *Engine) doneKey(r *Rule, p int) string {
+	return e.prefix + "pa:{" + r.Name + ":" + strconv.Itoa(p) + "}:done"
+}
+
 func (e *Engine) openKey(r *Rule, p int) string {
 	return e.prefix + "pa:{" + r.Name + ":" + strconv.Itoa(p) + "}:open"
 }
@@ -241,21 +248,24 @@ func value(stat string, r *codec.Rollup) (float64, bool) {
 
 // closeSrc adds host contributions to a partial's hash and decides its
 // version. KEYS: the window's hash, the previous window's, the rule and
-// partition's open set. ARGV: close share, close deadline (Unix ms),
-// expire-at of the hash, window end, force ("1": the deadline passed),
-// width, then host, contribution pairs. It returns {0, expected} when
-// nothing is to be written, else {version, expected, HGETALL}.
+// partition's open set, its done set. ARGV: close share, close deadline
+// (Unix ms), expire-at of the hash, window end, force ("1": the deadline
+// passed), width, now (Unix ms), then host, contribution pairs. It returns
+// {0, expected} when nothing is to be written, {-1, 0} when the window was
+// closed and its state has expired (the hosts are too late), else
+// {version, expected, HGETALL}.
 const closeSrc = `
-local added = 0
-if #ARGV > 6 then
-  redis.call('HSETNX', KEYS[1], '\0v', 0)
-  redis.call('HSET', KEYS[1], '\0w', ARGV[6])
-  for i = 7, #ARGV, 2 do added = added + redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
-  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[3], ARGV[4])
-  return {0, 0}
+  if #ARGV <= 7 then return {0, 0} end
+  if redis.call('ZSCORE', KEYS[4], ARGV[4]) then return {-1, 0} end
+end
+local added = 0
+if #ARGV > 7 then
+  redis.call('HSETNX', KEYS[1], '\0v', 0)
+  redis.call('HSET', KEYS[1], '\0w', ARGV[6])
+  for i = 8, #ARGV, 2 do added = added + redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 end
 local n = redis.call('HLEN', KEYS[1]) - 2
 local e = redis.call('HLEN', KEYS[2])
@@ -267,6 +277,9 @@ if v > 0 then
 elseif ARGV[5] == '1' or (e > 0 and n >= tonumber(ARGV[1]) * e) then
   v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
   redis.call('ZREM', KEYS[3], ARGV[4])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[7]) - 86400000)
+  redis.call('PEXPIRE', KEYS[4], 90000000)
 else
   redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[4])
   redis.call('PEXPIREAT', KEYS[3], ARGV[3])
@@ -290,18 +303,27 @@ type closed struct {
 // (none for a deadline close); nil when nothing is to be written.
 func (e *Engine) run(ctx context.Context, w window, force bool, pairs []any) (*closed, error) {
 	r := &e.cfg.Rules[w.rule]
-	keys := []string{e.hashKey(r, w.part, w.end), e.hashKey(r, w.part, w.end-w.width), e.openKey(r, w.part)}
+	keys := []string{e.hashKey(r, w.part, w.end), e.hashKey(r, w.part, w.end-w.width), e.openKey(r, w.part), e.doneKey(r, w.part)}
 	f := "0"
 	if force {
 		f = "1"
 	}
-	args := append([]any{e.cfg.CloseShare, w.end + e.cfg.Deadline.Milliseconds(), w.end + e.cfg.Late.Milliseconds(), w.end, f, w.width}, pairs...)
+	// The state lives Late after the window's end, or after now for a
+	// window written long after it (an agent's spool replayed after an
+	// outage is aggregated too; its deadline has passed, so it closes at
+	// once and each later host is a new version).
+	expireAt := max(w.end, e.now().UnixMilli()) + e.cfg.Late.Milliseconds()
+	args := append([]any{e.cfg.CloseShare, w.end + e.cfg.Deadline.Milliseconds(), expireAt, w.end, f, w.width, e.now().UnixMilli()}, pairs...)
 	res, err := closeScript.Run(ctx, e.rdb, keys, args...).Slice()
 	if err != nil {
 		e.m.errors.Inc()
 		return nil, fmt.Errorf("preagg: rule %s partition %d window %d: %w", r.Name, w.part, w.end, err)
 	}
 	v, _ := res[0].(int64)
+	if v < 0 {
+		e.m.tooLate.Add(float64(len(pairs) / 2))
+		return nil, nil
+	}
 	if v == 0 || len(res) < 3 {
 		return nil, nil
 	}

@@ -212,6 +212,22 @@ func TestMemberDiesMidWindow(t *testing.T) {
 	if b.Metrics().Late() != 1 {
 		t.Fatalf("a redelivered frame made a version: late updates %v", b.Metrics().Late())
 	}
+	// Window 1's state expires (preagg.late); a host arriving after that
+	// is counted too late and leaves the stored partial as it was.
+	before := instant(t, qa, "site_cpu_busy", end1)
+	for p := range 4 {
+		stB.Client().Del(ctx, b.hashKey(&b.cfg.Rules[0], p, end1))
+	}
+	stranger := frame(host{name: "h999", site: "s0", part: 0}, 999, start1)
+	if err := b.Observe(ctx, []Frame{stranger}); err != nil {
+		t.Fatal(err)
+	}
+	if n := counterValue(b.m.tooLate); n != 1 {
+		t.Fatalf("too-late hosts %v, want 1", n)
+	}
+	if err := close(instant(t, qa, "site_cpu_busy", end1), before); err != nil {
+		t.Fatalf("a host after the state expired changed window 1: %v", err)
+	}
 	// Other ops over the same partials.
 	for q, want := range map[string]string{
 		"site_cpu_busy:count": `count by (site) (node_cpu_seconds_total:avg{mode!="idle"})`,

@@ -7,6 +7,7 @@ type Metrics struct {
 	closed  *prometheus.CounterVec
 	late    prometheus.Counter
 	dropped prometheus.Counter
+	tooLate prometheus.Counter
 	errors  prometheus.Counter
 }
 
@@ -18,6 +19,8 @@ func newMetrics() *Metrics {
 			Help: "New versions of a closed partial written because a host reported after the close."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_groups_dropped_total",
 			Help: "Groups of a partial dropped by preagg.max_groups."}),
+		tooLate: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_hosts_too_late_total",
+			Help: "Host contributions to a window closed and expired (preagg.late) before they came: not aggregated (their raw series are stored)."}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_errors_total",
 			Help: "Failed pre-aggregation writes or reads (the frames are redelivered) and malformed contributions."}),
 	}
@@ -28,6 +31,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.closed.Describe(ch)
 	m.late.Describe(ch)
 	m.dropped.Describe(ch)
+	m.tooLate.Describe(ch)
 	m.errors.Describe(ch)
 }
 
@@ -36,6 +40,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.closed.Collect(ch)
 	m.late.Collect(ch)
 	m.dropped.Collect(ch)
+	m.tooLate.Collect(ch)
 	m.errors.Collect(ch)
 }
 
