@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -294,6 +295,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Preagg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	for i, r := range c.Preagg.Rules {
+		if slices.Contains(r.By, "region") && c.Regions.Name == "" {
+			return fmt.Errorf("config: preagg.rules[%d].by: grouping by region needs regions.name", i)
+		}
 	}
 	return c.Redis.Validate()
 }

@@ -129,4 +129,3 @@ func (a *Aggregator) writeRegionMetrics(w io.Writer) {
 		enc.Encode(mf)
 	}
 }
-

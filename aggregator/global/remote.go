@@ -126,4 +126,3 @@ func (q *Queryable) fetch(ctx context.Context, p Peer, ms []*labels.Matcher, min
 	}
 	return out
 }
-
