@@ -89,7 +89,9 @@ func (a *Aggregator) observePreagg(ctx context.Context, queued []pending) error 
 		}
 		frames = append(frames, preagg.Frame{Partition: partitionOf(q.m.Subject()), Batch: q.b})
 	}
-	return e.Observe(ctx, frames)
+	octx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return e.Observe(octx, frames)
 }
 
 // partitionOf is the partition token ending a stored subject, -1 if none.

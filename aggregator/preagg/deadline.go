@@ -22,7 +22,10 @@ func (e *Engine) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := e.CloseDue(ctx); err != nil && ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := e.CloseDue(cctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			e.log.Warn("preagg: closing due windows", "err", err)
 		}
 	}

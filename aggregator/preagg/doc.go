@@ -31,7 +31,9 @@
 // windows close too). A host arriving after the close adds its field and
 // writes the partial again (a new record of the same window end, which
 // the store's reader prefers: the version is updated in place) and is
-// counted in edgepulse_preagg_late_updates_total. Next to each output X
+// counted in edgepulse_preagg_late_updates_total. A version decided but
+// not confirmed written (the write failed, the member died) stays in the
+// open set and is written again by the deadline loop. Next to each output X
 // the rule writes X_hosts (hosts covered) and X_version, so a dashboard
 // can tell a dip from missing hosts.
 //
@@ -39,7 +41,8 @@
 //
 //	<p>pa:{<rule>:<part>}:<end>   HASH host → contribution, "\x00v" → version, "\x00w" → width;
 //	                              expires Late after the window end or its last write
-//	<p>pa:{<rule>:<part>}:open    ZSET window end → close deadline (Unix ms)
+//	<p>pa:{<rule>:<part>}:open    ZSET window end → close deadline (Unix ms) while open, then a
+//	                              retry time until its newest version's write is confirmed
 //	<p>pa:{<rule>:<part>}:done    ZSET windows closed in the last 24 h: a host coming after
 //	                              the hash expired is counted too late, not a new partial
 //

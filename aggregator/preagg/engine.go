@@ -111,6 +111,18 @@ type window struct {
 // before the frames are acknowledged; on error hand them back: writing a
 // host's contribution again changes nothing.
 func (e *Engine) Observe(ctx context.Context, frames []Frame) error {
+	fields, order := e.gather(frames)
+	for _, w := range order {
+		if err := e.closeAndWrite(ctx, w, false, fields[w]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gather encodes the frames' contributions: host, contribution pairs per
+// partial, and the partials in order of appearance.
+func (e *Engine) gather(frames []Frame) (map[window][]any, []window) {
 	fields := map[window][]any{}
 	var order []window
 	for _, f := range frames {
@@ -127,12 +139,7 @@ func (e *Engine) Observe(ctx context.Context, frames []Frame) error {
 			fields[w] = append(fields[w], b.Host, c)
 		}
 	}
-	for _, w := range order {
-		if err := e.closeAndWrite(ctx, w, false, fields[w]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return fields, order
 }
 
 // closeAndWrite runs the script for w and writes the partial it returns,
@@ -143,7 +150,15 @@ func (e *Engine) closeAndWrite(ctx context.Context, w window, force bool, pairs 
 	if err != nil || c == nil {
 		return err
 	}
-	return e.write(ctx, []closed{*c})
+	if err := e.write(ctx, []closed{*c}); err != nil {
+		return err
+	}
+	// Written: the window leaves the open set until its next version.
+	if err := e.rdb.ZRem(ctx, e.openKey(&e.cfg.Rules[w.rule], w.part), w.end).Err(); err != nil {
+		e.m.errors.Inc()
+		return fmt.Errorf("preagg: confirming rule %s partition %d window %d: %w", e.cfg.Rules[w.rule].Name, w.part, w.end, err)
+	}
+	return nil
 }
 
 // contribution encodes b's contribution to rule r, nil when no series of
@@ -249,11 +264,20 @@ func value(stat string, r *codec.Rollup) (float64, bool) {
 // closeSrc adds host contributions to a partial's hash and decides its
 // version. KEYS: the window's hash, the previous window's, the rule and
 // partition's open set, its done set. ARGV: close share, close deadline
-// (Unix ms), expire-at of the hash, window end, force ("1": the deadline
-// passed), width, now (Unix ms), then host, contribution pairs. It returns
-// {0, expected} when nothing is to be written, {-1, 0} when the window was
-// closed and its state has expired (the hosts are too late), else
-// {version, expected, HGETALL}.
+// (Unix ms), expire-at of the hash, window end, force ("1": the entry is
+// due in the open set), width, now (Unix ms), then host, contribution
+// pairs.
+//
+// The open set holds a window until its newest version is written: with
+// its close deadline while it is open, then, from each new version on,
+// with a retry time (now + retryMs) until Confirm removes it. So a version
+// whose write failed (or whose member died) is written again by the
+// deadline loop or the next frame, never skipped.
+//
+// It returns {0, expected} when nothing is to be written, {-1, 0} when the
+// window was closed and its state has expired (the hosts are too late),
+// else {version, expected, kind (1 close, 2 late host, 3 rewrite),
+// HGETALL}.
 const closeSrc = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[3], ARGV[4])
@@ -271,12 +295,20 @@ local n = redis.call('HLEN', KEYS[1]) - 2
 local e = redis.call('HLEN', KEYS[2])
 if e > 0 then e = e - 2 end
 local v = tonumber(redis.call('HGET', KEYS[1], '\0v'))
+local retry = tonumber(ARGV[7]) + ` + retryMs + `
+local kind
 if v > 0 then
-  if added == 0 then return {0, e} end
-  v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
+  if added > 0 then
+    v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
+    kind = 2
+  elseif ARGV[5] == '1' or redis.call('ZSCORE', KEYS[3], ARGV[4]) then
+    kind = 3
+  else
+    return {0, e}
+  end
 elseif ARGV[5] == '1' or (e > 0 and n >= tonumber(ARGV[1]) * e) then
   v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
-  redis.call('ZREM', KEYS[3], ARGV[4])
+  kind = 1
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[7]) - 86400000)
   redis.call('PEXPIRE', KEYS[4], 90000000)
@@ -285,8 +317,14 @@ else
   redis.call('PEXPIREAT', KEYS[3], ARGV[3])
   return {0, e}
 end
-return {v, e, redis.call('HGETALL', KEYS[1])}
+redis.call('ZADD', KEYS[3], retry, ARGV[4])
+redis.call('PEXPIREAT', KEYS[3], ARGV[3])
+return {v, e, kind, redis.call('HGETALL', KEYS[1])}
 `
+
+// retryMs is how long after a version is decided the deadline loop
+// writes it again unless its write was confirmed.
+const retryMs = "5000"
 
 var closeScript = redis.NewScript(closeSrc)
 
@@ -296,7 +334,6 @@ type closed struct {
 	version  int64
 	expected int64
 	hosts    map[string]string
-	late     bool
 }
 
 // run executes closeSrc for w with the given host, contribution pairs
@@ -324,12 +361,13 @@ func (e *Engine) run(ctx context.Context, w window, force bool, pairs []any) (*c
 		e.m.tooLate.Add(float64(len(pairs) / 2))
 		return nil, nil
 	}
-	if v == 0 || len(res) < 3 {
+	if v == 0 || len(res) < 4 {
 		return nil, nil
 	}
-	c := &closed{w: w, version: v, hosts: map[string]string{}, late: v > 1}
+	c := &closed{w: w, version: v, hosts: map[string]string{}}
 	c.expected, _ = res[1].(int64)
-	kv, _ := res[2].([]any)
+	kind, _ := res[2].(int64)
+	kv, _ := res[3].([]any)
 	for i := 0; i+1 < len(kv); i += 2 {
 		k, _ := kv[i].(string)
 		val, _ := kv[i+1].(string)
@@ -344,8 +382,10 @@ func (e *Engine) run(ctx context.Context, w window, force bool, pairs []any) (*c
 		}
 	}
 	switch {
-	case c.late:
+	case kind == 2:
 		e.m.late.Inc()
+	case kind == 3:
+		e.m.rewrites.Inc()
 	case force:
 		e.m.closed.WithLabelValues("deadline").Inc()
 	default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +115,7 @@ func instant(t *testing.T, qa *Queryable, q string, at int64) map[string]float64
 	return out
 }
 
-func close(a, b map[string]float64) error {
+func sameValues(a, b map[string]float64) error {
 	if len(a) != len(b) || len(a) == 0 {
 		return fmt.Errorf("%v vs %v", a, b)
 	}
@@ -172,7 +173,7 @@ func TestMemberDiesMidWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := `sum by (site) (node_cpu_seconds_total:avg{mode!="idle"})`
-	if err := close(instant(t, qa, "site_cpu_busy", end1), instant(t, qa, raw, end1)); err != nil {
+	if err := sameValues(instant(t, qa, "site_cpu_busy", end1), instant(t, qa, raw, end1)); err != nil {
 		t.Fatalf("window 1: preagg vs raw: %v", err)
 	}
 	if got := instant(t, qa, "site_cpu_busy_hosts", end1); got["s0"] != 20 || got["s1"] != 20 {
@@ -196,7 +197,7 @@ func TestMemberDiesMidWindow(t *testing.T) {
 	if b.Metrics().Late() != 1 {
 		t.Fatalf("late updates %v, want 1", b.Metrics().Late())
 	}
-	if err := close(instant(t, qa, "site_cpu_busy", end2), instant(t, qa, raw, end2)); err != nil {
+	if err := sameValues(instant(t, qa, "site_cpu_busy", end2), instant(t, qa, raw, end2)); err != nil {
 		t.Fatalf("window 2 after the late host: preagg vs raw: %v", err)
 	}
 	// Merged over partitions, X_version is the sum of the partials'
@@ -212,6 +213,44 @@ func TestMemberDiesMidWindow(t *testing.T) {
 	if b.Metrics().Late() != 1 {
 		t.Fatalf("a redelivered frame made a version: late updates %v", b.Metrics().Late())
 	}
+	// Window 3: the member decides the versions (the script runs) and
+	// dies before writing them. The deadline loop of whoever owns the
+	// partitions writes them once their retry time passed.
+	start3 := start2 + width
+	var w3 []Frame
+	for i, h := range hosts {
+		w3 = append(w3, frame(h, i, start3))
+	}
+	writeRaw(t, st, w3)
+	now = time.UnixMilli(start3 + width)
+	fields, order := b.gather(w3)
+	for _, w := range order {
+		if _, err := b.run(ctx, w, false, fields[w]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end3 := start3 + width
+	if got := instant(t, qa, "count_over_time(site_cpu_busy[30s])", end3); len(got) != 0 {
+		t.Fatalf("window 3 stored though its write never ran: %v", got)
+	}
+	now = now.Add(6 * time.Second)
+	if err := b.CloseDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := counterValue(b.m.rewrites); n != 4 {
+		t.Fatalf("rewrites %v, want 4 (one per partition)", n)
+	}
+	if err := sameValues(instant(t, qa, "site_cpu_busy", end3), instant(t, qa, raw, end3)); err != nil {
+		t.Fatalf("window 3 after the rewrite: %v", err)
+	}
+	// Confirmed: nothing more to write.
+	now = now.Add(6 * time.Second)
+	if err := b.CloseDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := counterValue(b.m.rewrites); n != 4 {
+		t.Fatalf("rewrites %v after the confirmation, want still 4", n)
+	}
 	// Window 1's state expires (preagg.late); a host arriving after that
 	// is counted too late and leaves the stored partial as it was.
 	before := instant(t, qa, "site_cpu_busy", end1)
@@ -225,7 +264,7 @@ func TestMemberDiesMidWindow(t *testing.T) {
 	if n := counterValue(b.m.tooLate); n != 1 {
 		t.Fatalf("too-late hosts %v, want 1", n)
 	}
-	if err := close(instant(t, qa, "site_cpu_busy", end1), before); err != nil {
+	if err := sameValues(instant(t, qa, "site_cpu_busy", end1), before); err != nil {
 		t.Fatalf("a host after the state expired changed window 1: %v", err)
 	}
 	// Other ops over the same partials.
@@ -235,7 +274,7 @@ func TestMemberDiesMidWindow(t *testing.T) {
 		"site_cpu_busy:min":   `min by (site) (node_cpu_seconds_total:avg{mode!="idle"})`,
 		"site_cpu_busy:avg":   `avg by (site) (node_cpu_seconds_total:avg{mode!="idle"})`,
 	} {
-		if err := close(instant(t, qa, q, end2), instant(t, qa, want, end2)); err != nil {
+		if err := sameValues(instant(t, qa, q, end2), instant(t, qa, want, end2)); err != nil {
 			t.Errorf("%s vs %s: %v", q, want, err)
 		}
 	}
@@ -254,7 +293,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{Deadline: time.Hour, Late: time.Minute}, "preagg.late"},
 	} {
 		err := tc.cfg.Validate()
-		if err == nil || !contains(err.Error(), tc.want) {
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want one naming %q", tc.cfg, err, tc.want)
 		}
 	}
