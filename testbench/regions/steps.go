@@ -102,7 +102,7 @@ func measurePreagg(ctx context.Context, r *region, hosts, windows int, res *resu
 // globalQueries are timed alternately from region a over both regions:
 // the sites' agents (a and b) and the rule's output over the simulated
 // fleet (b, merged over partitions there).
-var globalQueries = []string{`sum by (region, site) (node_load1)`, `sum by (region, site) (site_cpu_busy)`}
+var globalQueries = []string{`sum by (region, site) (node_load1)`, `sum by (region, site) (last_over_time(site_cpu_busy[15m]))`}
 
 // measureGlobal times the fan-out from a with both regions up.
 func measureGlobal(a *region, res *result) error {
