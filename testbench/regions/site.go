@@ -27,7 +27,7 @@ type site struct {
 func (s *site) start(bins harness.Bins, root, procSrc string) error {
 	var err error
 	for _, p := range []*int{&s.client, &s.mon} {
-		if *p, err = harness.FreePort(); err != nil {
+		if *p, err = freePort(); err != nil {
 			return err
 		}
 	}
