@@ -123,8 +123,19 @@ func measureGlobal(a *region, res *result) error {
 				return fmt.Errorf("global query with both regions up: regions %v, warnings %v", regions, pr.Warnings)
 			}
 		}
-		if i == 1 && len(pr.Data.Result) != simSites {
-			return fmt.Errorf("global %s: %d series, want %d", q, len(pr.Data.Result), simSites)
+		if i == 1 {
+			// The simulated fleet's sites (region b) and the agents' sites,
+			// whose synthetic /proc has CPU counters too (a and b).
+			sim, regions := 0, map[string]bool{}
+			for _, r := range pr.Data.Result {
+				if strings.HasPrefix(r.Metric["site"], "sim") {
+					sim++
+				}
+				regions[r.Metric["region"]] = true
+			}
+			if sim != simSites || !regions["a"] || !regions["b"] {
+				return fmt.Errorf("global %s: %d simulated sites (want %d), regions %v", q, sim, simSites, regions)
+			}
 		}
 		ds = append(ds, d)
 	}
