@@ -52,6 +52,7 @@ func (e *Engine) CloseDue(ctx context.Context) error {
 		e.m.errors.Inc()
 		return err
 	}
+	var due []window
 	for i, cmd := range cmds {
 		for _, m := range cmd.Val() {
 			end, err := strconv.ParseInt(m, 10, 64)
@@ -60,12 +61,10 @@ func (e *Engine) CloseDue(ctx context.Context) error {
 			}
 			// width is read back from the hash; 0 here only names the
 			// previous window, which a forced close does not consult.
-			if err := e.closeAndWrite(ctx, window{refs[i].rule, refs[i].part, end, 0}, true, nil); err != nil {
-				return err
-			}
+			due = append(due, window{refs[i].rule, refs[i].part, end, 0})
 		}
 	}
-	return nil
+	return e.closeAndWrite(ctx, due, true, nil)
 }
 
 func (e *Engine) allPartitions() []int {

@@ -112,12 +112,7 @@ type window struct {
 // host's contribution again changes nothing.
 func (e *Engine) Observe(ctx context.Context, frames []Frame) error {
 	fields, order := e.gather(frames)
-	for _, w := range order {
-		if err := e.closeAndWrite(ctx, w, false, fields[w]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return e.closeAndWrite(ctx, order, false, fields)
 }
 
 // gather encodes the frames' contributions: host, contribution pairs per
@@ -142,21 +137,39 @@ func (e *Engine) gather(frames []Frame) (map[window][]any, []window) {
 	return fields, order
 }
 
-// closeAndWrite runs the script for w and writes the partial it returns,
-// under w's partition lock.
-func (e *Engine) closeAndWrite(ctx context.Context, w window, force bool, pairs []any) error {
-	defer e.lock(w.part)()
-	c, err := e.run(ctx, w, force, pairs)
-	if err != nil || c == nil {
+// closeAndWrite runs the script for each of ws (one pipelined round
+// trip), writes the partials they return (one store write) and confirms
+// them (one round trip), under the partitions' locks: the cost per frame
+// batch does not grow with the number of rules.
+func (e *Engine) closeAndWrite(ctx context.Context, ws []window, force bool, fields map[window][]any) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	var parts []int
+	for _, w := range ws {
+		if !slices.Contains(parts, w.part) {
+			parts = append(parts, w.part)
+		}
+	}
+	slices.Sort(parts)
+	for _, p := range parts {
+		defer e.lock(p)()
+	}
+	cs, err := e.runAll(ctx, ws, force, fields)
+	if err != nil || len(cs) == 0 {
 		return err
 	}
-	if err := e.write(ctx, []closed{*c}); err != nil {
+	if err := e.write(ctx, cs); err != nil {
 		return err
 	}
-	// Written: the window leaves the open set until its next version.
-	if err := e.rdb.ZRem(ctx, e.openKey(&e.cfg.Rules[w.rule], w.part), w.end).Err(); err != nil {
+	// Written: the windows leave the open set until their next version.
+	pipe := e.rdb.Pipeline()
+	for _, c := range cs {
+		pipe.ZRem(ctx, e.openKey(&e.cfg.Rules[c.w.rule], c.w.part), c.w.end)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		e.m.errors.Inc()
-		return fmt.Errorf("preagg: confirming rule %s partition %d window %d: %w", e.cfg.Rules[w.rule].Name, w.part, w.end, err)
+		return fmt.Errorf("preagg: confirming %d partials: %w", len(cs), err)
 	}
 	return nil
 }
@@ -339,6 +352,52 @@ type closed struct {
 // run executes closeSrc for w with the given host, contribution pairs
 // (none for a deadline close); nil when nothing is to be written.
 func (e *Engine) run(ctx context.Context, w window, force bool, pairs []any) (*closed, error) {
+	cs, err := e.runAll(ctx, []window{w}, force, map[window][]any{w: pairs})
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return &cs[0], nil
+}
+
+// runAll executes closeSrc for each of ws in one pipeline and returns the
+// partials to write.
+func (e *Engine) runAll(ctx context.Context, ws []window, force bool, fields map[window][]any) ([]closed, error) {
+	exec := func() ([]*redis.Cmd, error) {
+		pipe := e.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(ws))
+		for i, w := range ws {
+			keys, args := e.scriptArgs(w, force, fields[w])
+			cmds[i] = pipe.EvalSha(ctx, closeScript.Hash(), keys, args...)
+		}
+		_, err := pipe.Exec(ctx)
+		return cmds, err
+	}
+	cmds, err := exec()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = closeScript.Load(ctx, e.rdb).Err(); err == nil {
+			cmds, err = exec()
+		}
+	}
+	if err != nil {
+		e.m.errors.Inc()
+		return nil, fmt.Errorf("preagg: %d partials, first rule %s partition %d window %d: %w", len(ws), e.cfg.Rules[ws[0].rule].Name, ws[0].part, ws[0].end, err)
+	}
+	var out []closed
+	for i, w := range ws {
+		res, err := cmds[i].Slice()
+		if err != nil {
+			e.m.errors.Inc()
+			return nil, fmt.Errorf("preagg: rule %s partition %d window %d: %w", e.cfg.Rules[w.rule].Name, w.part, w.end, err)
+		}
+		if c := e.parse(w, force, len(fields[w])/2, res); c != nil {
+			out = append(out, *c)
+		}
+	}
+	return out, nil
+}
+
+// scriptArgs are closeSrc's keys and arguments for w.
+func (e *Engine) scriptArgs(w window, force bool, pairs []any) ([]string, []any) {
 	r := &e.cfg.Rules[w.rule]
 	keys := []string{e.hashKey(r, w.part, w.end), e.hashKey(r, w.part, w.end-w.width), e.openKey(r, w.part), e.doneKey(r, w.part)}
 	f := "0"
@@ -350,19 +409,18 @@ func (e *Engine) run(ctx context.Context, w window, force bool, pairs []any) (*c
 	// outage is aggregated too; its deadline has passed, so it closes at
 	// once and each later host is a new version).
 	expireAt := max(w.end, e.now().UnixMilli()) + e.cfg.Late.Milliseconds()
-	args := append([]any{e.cfg.CloseShare, w.end + e.cfg.Deadline.Milliseconds(), expireAt, w.end, f, w.width, e.now().UnixMilli()}, pairs...)
-	res, err := closeScript.Run(ctx, e.rdb, keys, args...).Slice()
-	if err != nil {
-		e.m.errors.Inc()
-		return nil, fmt.Errorf("preagg: rule %s partition %d window %d: %w", r.Name, w.part, w.end, err)
-	}
+	return keys, append([]any{e.cfg.CloseShare, w.end + e.cfg.Deadline.Milliseconds(), expireAt, w.end, f, w.width, e.now().UnixMilli()}, pairs...)
+}
+
+// parse reads closeSrc's answer for w (hosts: the contributions sent).
+func (e *Engine) parse(w window, force bool, hosts int, res []any) *closed {
 	v, _ := res[0].(int64)
 	if v < 0 {
-		e.m.tooLate.Add(float64(len(pairs) / 2))
-		return nil, nil
+		e.m.tooLate.Add(float64(hosts))
+		return nil
 	}
 	if v == 0 || len(res) < 4 {
-		return nil, nil
+		return nil
 	}
 	c := &closed{w: w, version: v, hosts: map[string]string{}}
 	c.expected, _ = res[1].(int64)
@@ -391,5 +449,5 @@ func (e *Engine) run(ctx context.Context, w window, force bool, pairs []any) (*c
 	default:
 		e.m.closed.WithLabelValues("share").Inc()
 	}
-	return c, nil
+	return c
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgepulse/edgepulse/aggregator"
+	"github.com/edgepulse/edgepulse/aggregator/preagg"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/testbench/harness"
@@ -50,6 +51,7 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a temporary one)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the ingest phase here")
 	verbose := flag.Bool("v", false, "log the aggregator's warnings too (errors only by default)")
+	flag.IntVar(&preaggRules, "preagg-rules", 0, "aggregation rules (load_sum_<i>: sum by (site) (load_g<i>)) computed at ingest, to measure their cost")
 	flag.Parse()
 	profile = *cpuProfile
 	if *verbose {
@@ -62,8 +64,9 @@ func main() {
 }
 
 var (
-	profile  string
-	logLevel = slog.LevelError
+	profile     string
+	logLevel    = slog.LevelError
+	preaggRules int
 )
 
 func progress(format string, a ...any) {
@@ -102,6 +105,10 @@ func run(nAgents, nWindows, nSeries, nSites, nProbes, nQueries int, dir string) 
 	cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, dir+"/js"
 	cfg.Redis.Addr = rd.Addr
 	cfg.HTTP = "127.0.0.1:0"
+	for i := range preaggRules {
+		cfg.Preagg.Rules = append(cfg.Preagg.Rules, preagg.Rule{Name: fmt.Sprintf("load_sum_%d", i), Op: "sum",
+			Select: fmt.Sprintf("load_g%d", i%50), By: []string{"site"}})
+	}
 	a, err := aggregator.New(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})))
 	if err != nil {
 		return err
