@@ -9,10 +9,10 @@ import (
 )
 
 // Run closes, once a second until ctx ends, the windows whose deadline
-// passed of every rule and of the partitions this member owns, whichever
-// member observed them: the open sets are in Redis, so the windows a
-// member that died left open close on the member that takes its
-// partitions.
+// passed and writes the versions decided since, of every rule and of the
+// partitions this member owns, whichever member observed them: the open
+// sets are in Redis, so what a member that died left open or unwritten is
+// done by the member that takes its partitions.
 func (e *Engine) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -31,7 +31,8 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-// CloseDue closes the windows whose deadline passed.
+// CloseDue closes the windows whose deadline passed and writes every
+// decided version not written yet.
 func (e *Engine) CloseDue(ctx context.Context) error {
 	now := strconv.FormatInt(e.now().UnixMilli(), 10)
 	pipe := e.rdb.Pipeline()

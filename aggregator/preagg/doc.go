@@ -31,9 +31,10 @@
 // windows close too). A host arriving after the close adds its field and
 // writes the partial again (a new record of the same window end, which
 // the store's reader prefers: the version is updated in place) and is
-// counted in edgepulse_preagg_late_updates_total. A version decided but
-// not confirmed written (the write failed, the member died) stays in the
-// open set and is written again by the deadline loop. Next to each output X
+// counted in edgepulse_preagg_late_updates_total. Ingest only decides
+// versions (one pipelined round trip per batch of frames); the owner's
+// deadline loop writes them within a second, and a version not written
+// yet (the write failed, the member died) stays due in the open set. Next to each output X
 // the rule writes X_hosts (hosts covered) and X_version, so a dashboard
 // can tell a dip from missing hosts.
 //

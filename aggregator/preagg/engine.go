@@ -106,10 +106,12 @@ type window struct {
 	end, width int64
 }
 
-// Observe adds the frames' contributions to their partials and writes
-// the partials whose window closes (or that a late host updates). Call it
-// before the frames are acknowledged; on error hand them back: writing a
-// host's contribution again changes nothing.
+// Observe adds the frames' contributions to their partials (one pipelined
+// round trip) and decides their versions: a window closes, or a late host
+// makes a new version; the deadline loop ([Engine.Run]) writes the
+// versions within a second. Call it before the frames are acknowledged;
+// on error hand them back: writing a host's contribution again changes
+// nothing.
 func (e *Engine) Observe(ctx context.Context, frames []Frame) error {
 	fields, order := e.gather(frames)
 	return e.closeAndWrite(ctx, order, false, fields)
@@ -162,6 +164,7 @@ func (e *Engine) closeAndWrite(ctx context.Context, ws []window, force bool, fie
 	if err := e.write(ctx, cs); err != nil {
 		return err
 	}
+	e.m.written.Add(float64(len(cs)))
 	// Written: the windows leave the open set until their next version.
 	pipe := e.rdb.Pipeline()
 	for _, c := range cs {
@@ -275,21 +278,23 @@ func value(stat string, r *codec.Rollup) (float64, bool) {
 }
 
 // closeSrc adds host contributions to a partial's hash and decides its
-// version. KEYS: the window's hash, the previous window's, the rule and
-// partition's open set, its done set. ARGV: close share, close deadline
-// (Unix ms), expire-at of the hash, window end, force ("1": the entry is
-// due in the open set), width, now (Unix ms), then host, contribution
-// pairs.
+// versions; the deadline loop runs it again to write them. KEYS: the
+// window's hash, the previous window's, the rule and partition's open
+// set, its done set. ARGV: close share, close deadline (Unix ms),
+// expire-at of the hash, window end, force ("1": from the deadline loop,
+// the entry is due), width, now (Unix ms), then host, contribution pairs.
 //
-// The open set holds a window until its newest version is written: with
-// its close deadline while it is open, then, from each new version on,
-// with a retry time (now + retryMs) until Confirm removes it. So a version
-// whose write failed (or whose member died) is written again by the
-// deadline loop or the next frame, never skipped.
+// The open set holds a window while it is open, with its close deadline,
+// and from each new version on, due at once, until the loop has written
+// the version and removed it. So every version is written by the loop of
+// the partition's owner, at most once a second per window, and a version
+// whose write failed (or whose member died) is written on a later tick.
 //
-// It returns {0, expected} when nothing is to be written, {-1, 0} when the
-// window was closed and its state has expired (the hosts are too late),
-// else {version, expected, kind (1 close, 2 late host, 3 rewrite),
+// With contributions it returns {0, expected} when no version was decided,
+// {-1, 0} when the window was closed and its state has expired (the hosts
+// are too late), else {version, expected, kind (1 closed by share, 2 late
+// host)}. From the loop it returns {0, 0} when the hash is gone, else
+// {version, expected, kind (1 closed by deadline, 3 write of a version),
 // HGETALL}.
 const closeSrc = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -308,36 +313,38 @@ local n = redis.call('HLEN', KEYS[1]) - 2
 local e = redis.call('HLEN', KEYS[2])
 if e > 0 then e = e - 2 end
 local v = tonumber(redis.call('HGET', KEYS[1], '\0v'))
-local retry = tonumber(ARGV[7]) + ` + retryMs + `
-local kind
-if v > 0 then
-  if added > 0 then
-    v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
-    kind = 2
-  elseif ARGV[5] == '1' or redis.call('ZSCORE', KEYS[3], ARGV[4]) then
-    kind = 3
-  else
-    return {0, e}
-  end
-elseif ARGV[5] == '1' or (e > 0 and n >= tonumber(ARGV[1]) * e) then
+local function decided(kind)
+  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[3])
+  if ARGV[5] == '1' then return {v, e, kind, redis.call('HGETALL', KEYS[1])} end
+  return {v, e, kind}
+end
+local function close()
   v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
-  kind = 1
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[7]) - 86400000)
   redis.call('PEXPIRE', KEYS[4], 90000000)
-else
-  redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[4])
-  redis.call('PEXPIREAT', KEYS[3], ARGV[3])
-  return {0, e}
 end
-redis.call('ZADD', KEYS[3], retry, ARGV[4])
+if ARGV[5] == '1' then
+  if v == 0 then
+    close()
+    return decided(1)
+  end
+  return decided(3)
+end
+if v > 0 then
+  if added == 0 then return {0, e} end
+  v = redis.call('HINCRBY', KEYS[1], '\0v', 1)
+  return decided(2)
+end
+if e > 0 and n >= tonumber(ARGV[1]) * e then
+  close()
+  return decided(1)
+end
+redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[4])
 redis.call('PEXPIREAT', KEYS[3], ARGV[3])
-return {v, e, kind, redis.call('HGETALL', KEYS[1])}
+return {0, e}
 `
-
-// retryMs is how long after a version is decided the deadline loop
-// writes it again unless its write was confirmed.
-const retryMs = "5000"
 
 var closeScript = redis.NewScript(closeSrc)
 
@@ -419,12 +426,23 @@ func (e *Engine) parse(w window, force bool, hosts int, res []any) *closed {
 		e.m.tooLate.Add(float64(hosts))
 		return nil
 	}
-	if v == 0 || len(res) < 4 {
+	if v == 0 || len(res) < 3 {
 		return nil
+	}
+	kind, _ := res[2].(int64)
+	switch {
+	case kind == 2:
+		e.m.late.Inc()
+	case kind == 1 && force:
+		e.m.closed.WithLabelValues("deadline").Inc()
+	case kind == 1:
+		e.m.closed.WithLabelValues("share").Inc()
+	}
+	if len(res) < 4 {
+		return nil // decided; the deadline loop writes it
 	}
 	c := &closed{w: w, version: v, hosts: map[string]string{}}
 	c.expected, _ = res[1].(int64)
-	kind, _ := res[2].(int64)
 	kv, _ := res[3].([]any)
 	for i := 0; i+1 < len(kv); i += 2 {
 		k, _ := kv[i].(string)
@@ -438,16 +456,6 @@ func (e *Engine) parse(w window, force bool, hosts int, res []any) *closed {
 		default:
 			c.hosts[k] = val
 		}
-	}
-	switch {
-	case kind == 2:
-		e.m.late.Inc()
-	case kind == 3:
-		e.m.rewrites.Inc()
-	case force:
-		e.m.closed.WithLabelValues("deadline").Inc()
-	default:
-		e.m.closed.WithLabelValues("share").Inc()
 	}
 	return c
 }

@@ -4,12 +4,12 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the engine's counters, client_golang collectors.
 type Metrics struct {
-	closed   *prometheus.CounterVec
-	late     prometheus.Counter
-	rewrites prometheus.Counter
-	dropped  prometheus.Counter
-	tooLate  prometheus.Counter
-	errors   prometheus.Counter
+	closed  *prometheus.CounterVec
+	late    prometheus.Counter
+	written prometheus.Counter
+	dropped prometheus.Counter
+	tooLate prometheus.Counter
+	errors  prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -18,8 +18,8 @@ func newMetrics() *Metrics {
 			Help: "Partials of a rule's window written for the first time, by what closed them (share of the expected hosts, or the deadline)."}, []string{"by"}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_late_updates_total",
 			Help: "New versions of a closed partial written because a host reported after the close."}),
-		rewrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_rewrites_total",
-			Help: "Versions of a partial written again because their first write was not confirmed (failed, or its member died)."}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_partials_written_total",
+			Help: "Versions of partials written to the store by the deadline loop (a version whose write failed is written again and counted again)."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_groups_dropped_total",
 			Help: "Groups of a partial dropped by preagg.max_groups."}),
 		tooLate: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_preagg_hosts_too_late_total",
@@ -33,7 +33,7 @@ func newMetrics() *Metrics {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.closed.Describe(ch)
 	m.late.Describe(ch)
-	m.rewrites.Describe(ch)
+	m.written.Describe(ch)
 	m.dropped.Describe(ch)
 	m.tooLate.Describe(ch)
 	m.errors.Describe(ch)
@@ -43,7 +43,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.closed.Collect(ch)
 	m.late.Collect(ch)
-	m.rewrites.Collect(ch)
+	m.written.Collect(ch)
 	m.dropped.Collect(ch)
 	m.tooLate.Collect(ch)
 	m.errors.Collect(ch)
