@@ -82,6 +82,9 @@ func (g *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 			rest = append(rest, m)
 		}
 	}
+	if len(rest) == 0 {
+		return storage.ErrSeriesSet(errors.New("global: a selector needs a matcher besides region"))
+	}
 	want := func(name string) bool {
 		for _, m := range regionMs {
 			if !m.Matches(name) {

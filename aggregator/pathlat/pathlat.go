@@ -1,8 +1,8 @@
 // Package pathlat measures the full path's latency by site as histograms
 // on /metrics: a window's end to its frame applied, the frame's publish
 // (its JetStream stored time) to applied, and applied (the frame decoded
-// and its writes queued) to queryable (Redis acknowledged the write that
-// makes it readable).
+// and its write sent to Redis) to queryable (Redis acknowledged the
+// write, from then on a query reads it).
 //
 // A [Recorder] is safe for concurrent use; its label set is bounded by
 // MaxSites (further sites are recorded as site="_other" and counted).
@@ -40,7 +40,7 @@ func New() *Recorder {
 	return &Recorder{
 		windowEnd: h("edgepulse_path_window_end_to_applied_seconds", "From a window's end (agent clock) to its frame applied here, by site."),
 		publish:   h("edgepulse_path_publish_to_applied_seconds", "From a frame stored in the stream (its publish) to applied here, by site."),
-		queryable: h("edgepulse_path_applied_to_queryable_seconds", "From a frame applied (decoded, writes queued) to its write acknowledged by Redis (readable), by site."),
+		queryable: h("edgepulse_path_applied_to_queryable_seconds", "From a frame applied (decoded, its write sent to Redis) to the write acknowledged (readable), by site."),
 		overflow: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_path_sites_overflow_total",
 			Help: "Observations recorded as site=\"_other\" because MaxSites sites are tracked."}),
 		sites: map[string]bool{},

@@ -1,6 +1,9 @@
 package preagg
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
 
 // Metrics are the engine's counters, client_golang collectors.
 type Metrics struct {
@@ -53,7 +56,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) Late() float64 { return counterValue(m.late) }
 
 func counterValue(c prometheus.Counter) float64 {
-	var out dtoMetric
-	_ = c.Write(&out.m)
-	return out.m.GetCounter().GetValue()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }
