@@ -283,3 +283,10 @@ func TestDiskReserveRefusesAndCounts(t *testing.T) {
 		t.Fatalf("bound %d, want (0, %d]", st.Bound, DefaultMaxBytes)
 	}
 }
+
+// TestOpenCreatesParent: the data directory need not exist (Badger makes
+// it; the state file beside the spool needs its parent too).
+func TestOpenCreatesParent(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "a", "b", "spool"), 0)
+	s.Close()
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -104,6 +105,9 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 		opts.DiskReserve = DefaultDiskReserve
 	}
 	s := &Spool{opts: opts, log: log, sizes: make(map[uint64]int64)}
+	if err := os.MkdirAll(filepath.Dir(opts.Dir), 0o755); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
 	sf, prev, havePrev, err := openState(opts.Dir + ".state")
 	if err != nil {
 		return nil, err
