@@ -59,7 +59,7 @@ type Agent struct {
 	incBase atomic.Uint64            // incidents opened by replaced detectors
 
 	cycles, samples, qdropped, windows atomic.Uint64
-	memLimit                           atomic.Int64 // the runtime's soft limit now (memlimit.go)
+	gcPercent                          atomic.Int64 // GOGC now (gcpace.go)
 	wake                               chan struct{}
 	pending                            []codec.Event // events waiting for the next batch
 }
@@ -151,7 +151,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.fwd.Run(ctx) })
 	wg.Go(func() { a.rollupLoop(ctx) })
 	wg.Go(func() { a.watchdog(ctx) })
-	wg.Go(func() { a.memLimitLoop(ctx) })
+	wg.Go(func() { a.gcPaceLoop(ctx) })
 	wg.Go(func() { a.od.remote.run(ctx) })
 	if l := a.cfg.MetricsListen; l != "" && l != "off" {
 		mux := http.NewServeMux()

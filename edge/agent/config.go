@@ -50,11 +50,10 @@ type Config struct {
 	// raw history stops and shrinks below twice it. Default
 	// spool.DefaultDiskReserve (8 MiB), at least spool.MinDiskReserve.
 	DiskReserve int64 `yaml:"disk_reserve"`
-	// MemoryLimit is the Go runtime's soft memory limit in bytes (see
-	// memlimit.go): default 20 MiB, raised to the live heap plus 8 MiB
-	// when the agent needs more; -1 leaves the runtime's default (as does
-	// GOMEMLIMIT set in the environment).
-	MemoryLimit int64 `yaml:"memory_limit"`
+	// HeapHeadroom is how far the Go heap may grow above the live heap
+	// before a collection (see gcpace.go): default 4 MiB; -1 leaves the
+	// runtime's GOGC=100 (as does GOGC set in the environment).
+	HeapHeadroom int64 `yaml:"heap_headroom"`
 	// MaxSeries caps the number of series (cardinality limit); default 5000.
 	MaxSeries int `yaml:"max_series"`
 	// QueueCapacity is the sample queue's size; default 16384.
@@ -183,8 +182,8 @@ func (c Config) Validate() error {
 		return errors.New("config: data_dir must be set")
 	case c.SpoolMaxBytes < 1<<20:
 		return fmt.Errorf("config: spool_max_bytes %d must be ≥ 1 MiB", c.SpoolMaxBytes)
-	case c.MemoryLimit != 0 && c.MemoryLimit != -1 && c.MemoryLimit < 4<<20:
-		return fmt.Errorf("config: memory_limit %d must be ≥ 4 MiB, or -1 for the Go runtime's default (0 means %d)", c.MemoryLimit, DefaultMemoryLimit)
+	case c.HeapHeadroom != 0 && c.HeapHeadroom != -1 && c.HeapHeadroom < 1<<20:
+		return fmt.Errorf("config: heap_headroom %d must be ≥ 1 MiB, or -1 for the Go runtime's GOGC=100 (0 means %d)", c.HeapHeadroom, DefaultHeapHeadroom)
 	case c.DiskReserve != 0 && c.DiskReserve < spool.MinDiskReserve:
 		return fmt.Errorf("config: disk_reserve %d must be ≥ %d (0 means %d)", c.DiskReserve, spool.MinDiskReserve, spool.DefaultDiskReserve)
 	case c.MaxSeries < 1 || c.MaxSeries > 1_000_000:

@@ -35,7 +35,7 @@ func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("edgepulse_agent_spool_disk_dropped_total", "counter", "Windows not spooled because the disk was at its reserve.", float64(st.Spool.DiskDropped))
 	metric("edgepulse_agent_spool_bound_bytes", "gauge", "Bytes the spool may hold now: spool_max_bytes, less when the disk has less free above the reserve.", float64(st.Spool.Bound))
 	metric("edgepulse_agent_spool_last_seq", "gauge", "Highest batch sequence number issued (never goes back).", float64(a.spool.LastSeq()))
-	metric("edgepulse_agent_memory_limit_bytes", "gauge", "The Go runtime's soft memory limit now (0: the runtime's default).", float64(a.memLimit.Load()))
+	metric("edgepulse_agent_gc_percent", "gauge", "GOGC now: the heap grows by heap_headroom above the live heap (0: the runtime's own).", float64(a.gcPercent.Load()))
 	metric("edgepulse_agent_disk_reserve_bytes", "gauge", "Free space the agent leaves on the data directory's file system.", float64(a.spool.Reserve()))
 	if free, err := a.spool.DiskFree(); err == nil {
 		metric("edgepulse_agent_disk_free_bytes", "gauge", "Free space on the data directory's file system.", float64(free))

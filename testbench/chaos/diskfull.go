@@ -13,8 +13,8 @@ import (
 type AgentOptions struct {
 	Dir string // working directory (logs, data)
 	// DiskSize is the tmpfs the disk-full scenario puts the agent's data
-	// directory on; default 14 MiB (the 8 MiB default reserve plus room
-	// for about a minute of 2 s windows).
+	// directory on; default 10 MiB: the 8 MiB default reserve plus room
+	// for about 2 minutes of 2 s windows (Badger compresses them ~2.5×).
 	DiskSize int64
 	// Full is how long the disk stays full with the uplink cut, across
 	// an agent restart; default 30s.
@@ -25,7 +25,7 @@ type AgentOptions struct {
 
 func (o *AgentOptions) defaults() {
 	if o.DiskSize == 0 {
-		o.DiskSize = 14 << 20
+		o.DiskSize = 10 << 20
 	}
 	if o.Full == 0 {
 		o.Full = 30 * time.Second
@@ -84,7 +84,7 @@ func diskFull(ctx context.Context, o AgentOptions) (string, error) {
 	}
 	fmt.Fprintf(os.Stderr, "disk full: %d MiB tmpfs; uplink cut until the spool refuses windows for %v\n", o.DiskSize>>20, o.Full)
 	r.cutUplink()
-	m, err := r.waitMetrics(ctx, 5*time.Minute, "the disk reserve", func(m map[string]float64) bool { return m["spool_disk_dropped_total"] >= 1 })
+	m, err := r.waitMetrics(ctx, 10*time.Minute, "the disk reserve", func(m map[string]float64) bool { return m["spool_disk_dropped_total"] >= 1 })
 	if err != nil {
 		return fail(err)
 	}

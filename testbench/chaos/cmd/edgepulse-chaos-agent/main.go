@@ -3,7 +3,7 @@
 // the uplink cut (needs root to mount it), and each spool damage. One
 // RESULT line each.
 //
-//	edgepulse-chaos-agent [-dir DIR] [-disk-mib 14] [-full 30s] [-damages truncated_sst,garbage_sst,...]
+//	edgepulse-chaos-agent [-dir DIR] [-disk-mib 10] [-full 30s] [-damages truncated_sst,garbage_sst,...]
 package main
 
 import (
@@ -19,7 +19,7 @@ import (
 
 func main() {
 	var o chaos.AgentOptions
-	mib := flag.Int64("disk-mib", 14, "size of the agent's tmpfs data directory in the disk-full scenario")
+	mib := flag.Int64("disk-mib", 10, "size of the agent's tmpfs data directory in the disk-full scenario")
 	damages := flag.String("damages", "", "comma-separated spool damages (default all: truncated_sst, garbage_sst, garbage_mem_after_kill9, truncated_manifest)")
 	flag.StringVar(&o.Dir, "dir", "", "working directory (default: a new temporary one)")
 	flag.DurationVar(&o.Full, "full", 0, "how long the disk stays full, across an agent restart (default 30s)")
