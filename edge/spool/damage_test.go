@@ -290,3 +290,35 @@ func TestOpenCreatesParent(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "a", "b", "spool"), 0)
 	s.Close()
 }
+
+// TestReclaimKeepsHeld: the full-disk reclaim (flush and flatten) keeps
+// every held batch readable, in order, and the spool usable.
+func TestReclaimKeepsHeld(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	s := open(t, dir, 0)
+	defer s.Close()
+	var seqs []uint64
+	for range 30 {
+		q, err := s.Append(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, q)
+	}
+	for _, q := range seqs[:20] {
+		s.Ack(q)
+	}
+	s.mu.Lock()
+	ran := s.reclaimLocked()
+	again := s.reclaimLocked() // rate-limited
+	s.mu.Unlock()
+	if !ran || again {
+		t.Fatalf("reclaim ran %v, again %v; want true, false", ran, again)
+	}
+	if n := readable(t, s); n != 10 {
+		t.Fatalf("%d batches readable after reclaim, want 10", n)
+	}
+	if q, err := s.Append(payload); err != nil || q != seqs[29]+1 {
+		t.Fatalf("append after reclaim: %d, %v", q, err)
+	}
+}

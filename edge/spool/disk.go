@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // ErrDiskFull is returned by Append when the batch would eat into the disk
@@ -71,6 +74,11 @@ func (s *Spool) checkDiskLocked(seq uint64, n int64) error {
 		s.bound = s.opts.MaxBytes
 		return nil
 	}
+	if free-n < s.opts.DiskReserve && s.reclaimLocked() {
+		if f, err := s.DiskFree(); err == nil {
+			free = f
+		}
+	}
 	s.bound = min(s.opts.MaxBytes, max(0, s.bytes+free-s.opts.DiskReserve))
 	if free-n < s.opts.DiskReserve {
 		s.diskDrp++
@@ -95,4 +103,40 @@ func (s *Spool) checkDiskLocked(seq uint64, n int64) error {
 		s.warned = false
 	}
 	return nil
+}
+
+// reclaimEvery rate-limits reclaimLocked.
+const reclaimEvery = 20 * time.Second
+
+var keyReclaim = []byte("z:reclaim")
+
+// reclaimLocked gives back the disk space of deleted batches and history
+// minutes when the disk is at the reserve. Badger frees a deleted key's
+// space only when a compaction rewrites its table, and compactions follow
+// writes: on a disk the spool no longer writes to, nothing would ever be
+// freed, even after the uplink returned and every batch was acknowledged.
+// So it flushes the memtables (DropPrefix of a marker key written for the
+// purpose: Badger has no plain flush) and compacts every level into one
+// (Flatten), which drops the deleted keys. Both write new tables into the
+// reserve, which is sized for that. It reports whether it ran.
+func (s *Spool) reclaimLocked() bool {
+	if s.deleted == 0 || time.Since(s.reclaimed) < reclaimEvery {
+		return false
+	}
+	s.reclaimed, s.deleted = time.Now(), 0
+	err := safely("reclaim", func() error {
+		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyReclaim, nil) }); err != nil {
+			return err
+		}
+		if err := s.db.DropPrefix(keyReclaim); err != nil {
+			return err
+		}
+		return s.db.Flatten(1)
+	})
+	if err != nil {
+		s.log.Warn("spool: reclaiming the space of deleted batches", "err", err)
+	} else {
+		s.log.Info("spool: compacted to give back the space of deleted batches", "dir", s.opts.Dir)
+	}
+	return true
 }

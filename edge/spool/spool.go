@@ -71,18 +71,20 @@ type Spool struct {
 	opts  Options
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	lastSeq uint64
-	sizes   map[uint64]int64 // seq → size of every held batch
-	oldest  uint64
-	bytes   int64
-	dropped uint64
-	recov   uint64
-	lost    uint64
-	diskDrp uint64
-	bound   int64
-	warned  bool // the 80 % warning was logged and the spool has not gone below 70 % since
-	fullLog bool // the disk-full warning was logged and a batch has been stored since
+	mu        sync.Mutex
+	lastSeq   uint64
+	sizes     map[uint64]int64 // seq → size of every held batch
+	oldest    uint64
+	bytes     int64
+	dropped   uint64
+	recov     uint64
+	lost      uint64
+	diskDrp   uint64
+	bound     int64
+	warned    bool      // the 80 % warning was logged and the spool has not gone below 70 % since
+	fullLog   bool      // the disk-full warning was logged and a batch has been stored since
+	deleted   int       // batches deleted since the last reclaim
+	reclaimed time.Time // last reclaimLocked
 
 	stop chan struct{} // ends gcValueLog
 	gcWG sync.WaitGroup
@@ -304,6 +306,7 @@ func (s *Spool) deleteLocked(seq uint64) error {
 	}
 	delete(s.sizes, seq)
 	s.bytes -= n
+	s.deleted++
 	return nil
 }
 
