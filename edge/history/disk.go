@@ -80,3 +80,16 @@ func (h *History) roomLocked(cut int64) bool {
 	}
 	return false
 }
+
+// warnLocked logs once when the stored bytes reach 80 % of MaxBytes (from
+// then on the oldest minutes go first), again after they fell below 70 %.
+func (h *History) warnLocked() {
+	switch {
+	case !h.warned && h.st.Bytes*10 >= h.opts.MaxBytes*8:
+		h.warned = true
+		h.log.Warn("history at 80% of max_bytes; the oldest minutes go first when it is full",
+			"bytes", h.st.Bytes, "max_bytes", h.opts.MaxBytes, "minutes", h.st.Minutes)
+	case h.warned && h.st.Bytes*10 < h.opts.MaxBytes*7:
+		h.warned = false
+	}
+}

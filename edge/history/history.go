@@ -73,6 +73,7 @@ type History struct {
 
 	room     Room // nil: no free-space check
 	diskFull bool // the last check found no room (logged once)
+	warned   bool // the 80 % warning was logged and the bytes have not gone below 70 % since
 }
 
 // New opens the history kept in db (which the caller owns and closes after
@@ -241,6 +242,7 @@ func (h *History) Flush(now time.Time, force bool) error {
 		h.cutoff = cut
 	}
 	h.enforceLocked(now)
+	h.warnLocked()
 	if werr != nil {
 		h.st.Errors++
 	}
