@@ -93,6 +93,8 @@ func TestDamagedSpool(t *testing.T) {
 		damage func(t *testing.T, dir string)
 		// lossy: the damage must lose (or move aside) something.
 		lossy bool
+		// all: every held batch must be salvaged (the tables are intact).
+		all bool
 	}{
 		{"truncated newest sst", func(t *testing.T, dir string) {
 			p := newest(t, dir, "*.sst")
@@ -100,7 +102,7 @@ func TestDamagedSpool(t *testing.T) {
 			if err := os.Truncate(p, fi.Size()/2); err != nil {
 				t.Fatal(err)
 			}
-		}, true},
+		}, true, false},
 		{"garbage in an sst", func(t *testing.T, dir string) {
 			p := newest(t, dir, "*.sst")
 			f, err := os.OpenFile(p, os.O_RDWR, 0)
@@ -112,18 +114,18 @@ func TestDamagedSpool(t *testing.T) {
 			if _, err := f.WriteAt(bytes.Repeat([]byte{0xA5}, 512), fi.Size()/4); err != nil {
 				t.Fatal(err)
 			}
-		}, true},
+		}, true, false},
 		{"truncated MANIFEST", func(t *testing.T, dir string) {
 			if err := os.Truncate(filepath.Join(dir, "MANIFEST"), 12); err != nil {
 				t.Fatal(err)
 			}
-		}, true},
+		}, true, true},
 		{"spool directory deleted", func(t *testing.T, dir string) {
 			if err := os.RemoveAll(dir); err != nil {
 				t.Fatal(err)
 			}
-		}, true},
-		{"undamaged", func(*testing.T, string) {}, false},
+		}, true, false},
+		{"undamaged", func(*testing.T, string) {}, false, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -143,6 +145,9 @@ func TestDamagedSpool(t *testing.T) {
 			}
 			if got != st.Batches {
 				t.Fatalf("Next hands out %d batches, stats say %d", got, st.Batches)
+			}
+			if c.all && got != n-acked {
+				t.Fatalf("%d of %d held batches salvaged, want all; stats %+v; log:\n%s", got, n-acked, st, buf)
 			}
 			if c.lossy && st.Lost == 0 && st.Recovered == 0 {
 				t.Fatalf("damage went unnoticed: %+v; log:\n%s", st, buf)

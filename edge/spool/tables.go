@@ -2,11 +2,14 @@ package spool
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/table"
 	"github.com/dgraph-io/badger/v4/y"
@@ -46,6 +49,53 @@ func openTable(path string) (t *table.Table, err error) {
 		return err
 	})
 	return t, err
+}
+
+// checkManifest catches a damaged MANIFEST before Badger sees it: Badger
+// opens a MANIFEST cut short as if the tables it no longer lists never
+// existed, and deletes them. It is damage when the MANIFEST cannot be
+// replayed, or when tables exist that it does not list while it lists
+// none or ends in a torn entry. (A crash between writing a table and
+// listing it leaves such a table too; salvaging then costs only what the
+// write-ahead log held, counted.)
+func checkManifest(dir string) error {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
+	if errors.Is(err, fs.ErrNotExist) {
+		if len(paths) > 0 {
+			return fmt.Errorf("MANIFEST missing beside %d tables", len(paths))
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var m badger.Manifest
+	var end int64
+	err = safely("replay MANIFEST", func() error {
+		m, end, err = badger.ReplayManifestFile(f, 0, badger.DefaultOptions(dir))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("MANIFEST: %w", err)
+	}
+	var orphans []string
+	for _, p := range paths {
+		id, ok := table.ParseFileID(filepath.Base(p))
+		if _, listed := m.Tables[id]; ok && !listed {
+			orphans = append(orphans, filepath.Base(p))
+		}
+	}
+	if len(orphans) > 0 && (len(m.Tables) == 0 || end < fi.Size()) {
+		return fmt.Errorf("MANIFEST (%d bytes, %d readable) lists %d tables; %v are not listed and Badger would delete them",
+			fi.Size(), end, len(m.Tables), orphans)
+	}
+	return nil
 }
 
 // checkTables opens every table in dir and verifies its checksums; it
