@@ -59,6 +59,7 @@ type Agent struct {
 	incBase atomic.Uint64            // incidents opened by replaced detectors
 
 	cycles, samples, qdropped, windows atomic.Uint64
+	gcPercent                          atomic.Int64 // GOGC now (gcpace.go)
 	wake                               chan struct{}
 	pending                            []codec.Event // events waiting for the next batch
 }
@@ -90,7 +91,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes}, log)
+	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes, DiskReserve: cfg.DiskReserve}, log)
 	if err != nil {
 		a.q.Close()
 		return nil, err
@@ -150,6 +151,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.fwd.Run(ctx) })
 	wg.Go(func() { a.rollupLoop(ctx) })
 	wg.Go(func() { a.watchdog(ctx) })
+	wg.Go(func() { a.gcPaceLoop(ctx) })
 	wg.Go(func() { a.od.remote.run(ctx) })
 	if l := a.cfg.MetricsListen; l != "" && l != "off" {
 		mux := http.NewServeMux()
@@ -253,7 +255,7 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 		}
 		a.endCycle(false)
 		for _, w := range a.win.Close(time.Now().UnixMilli()) {
-			if err := a.ship(w); err != nil {
+			if err := a.ship(w); err != nil && !errors.Is(err, spool.ErrDiskFull) { // the spool logs a full disk once and counts each window
 				a.log.Error("spooling window", "start", time.UnixMilli(w.Start).UTC(), "err", err)
 			}
 			a.win.Recycle(w)

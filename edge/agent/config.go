@@ -16,6 +16,7 @@ import (
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/edge/collect"
 	"github.com/edgepulse/edgepulse/edge/history"
+	"github.com/edgepulse/edgepulse/edge/spool"
 )
 
 // Config is the agent's configuration. The zero value of any field means
@@ -44,6 +45,15 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// SpoolMaxBytes bounds the spool; default 256 MiB.
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// DiskReserve is the free space the agent leaves on the data_dir's
+	// file system: the spool refuses (and counts) windows below it, the
+	// raw history stops and shrinks below twice it. Default
+	// spool.DefaultDiskReserve (8 MiB), at least spool.MinDiskReserve.
+	DiskReserve int64 `yaml:"disk_reserve"`
+	// HeapHeadroom is how far the Go heap may grow above the live heap
+	// before a collection (see gcpace.go): default 2 MiB; -1 leaves the
+	// runtime's GOGC=100 (as does GOGC set in the environment).
+	HeapHeadroom int64 `yaml:"heap_headroom"`
 	// MaxSeries caps the number of series (cardinality limit); default 5000.
 	MaxSeries int `yaml:"max_series"`
 	// QueueCapacity is the sample queue's size; default 16384.
@@ -172,6 +182,10 @@ func (c Config) Validate() error {
 		return errors.New("config: data_dir must be set")
 	case c.SpoolMaxBytes < 1<<20:
 		return fmt.Errorf("config: spool_max_bytes %d must be ≥ 1 MiB", c.SpoolMaxBytes)
+	case c.HeapHeadroom != 0 && c.HeapHeadroom != -1 && c.HeapHeadroom < 1<<20:
+		return fmt.Errorf("config: heap_headroom %d must be ≥ 1 MiB, or -1 for the Go runtime's GOGC=100 (0 means %d)", c.HeapHeadroom, DefaultHeapHeadroom)
+	case c.DiskReserve != 0 && c.DiskReserve < spool.MinDiskReserve:
+		return fmt.Errorf("config: disk_reserve %d must be ≥ %d (0 means %d)", c.DiskReserve, spool.MinDiskReserve, spool.DefaultDiskReserve)
 	case c.MaxSeries < 1 || c.MaxSeries > 1_000_000:
 		return fmt.Errorf("config: max_series %d must be between 1 and 1000000", c.MaxSeries)
 	case c.QueueCapacity < 64 || c.QueueCapacity > 1<<24:

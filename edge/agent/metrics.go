@@ -31,6 +31,15 @@ func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("edgepulse_agent_spool_bytes", "gauge", "Bytes in the spool.", float64(st.Spool.Bytes))
 	metric("edgepulse_agent_spool_dropped_total", "counter", "Batches dropped because the spool was full.", float64(st.Spool.Dropped))
 	metric("edgepulse_agent_spool_recovered_total", "counter", "Unreadable spools moved aside.", float64(st.Spool.Recovered))
+	metric("edgepulse_agent_spool_lost_total", "counter", "Batches held before a restart that were unreadable or gone after it.", float64(st.Spool.Lost))
+	metric("edgepulse_agent_spool_disk_dropped_total", "counter", "Windows not spooled because the disk was at its reserve.", float64(st.Spool.DiskDropped))
+	metric("edgepulse_agent_spool_bound_bytes", "gauge", "Bytes the spool may hold now: spool_max_bytes, less when the disk has less free above the reserve.", float64(st.Spool.Bound))
+	metric("edgepulse_agent_spool_last_seq", "gauge", "Highest batch sequence number issued (never goes back).", float64(a.spool.LastSeq()))
+	metric("edgepulse_agent_gc_percent", "gauge", "GOGC now: the heap grows by heap_headroom above the live heap (0: the runtime's own).", float64(a.gcPercent.Load()))
+	metric("edgepulse_agent_disk_reserve_bytes", "gauge", "Free space the agent leaves on the data directory's file system.", float64(a.spool.Reserve()))
+	if free, err := a.spool.DiskFree(); err == nil {
+		metric("edgepulse_agent_disk_free_bytes", "gauge", "Free space on the data directory's file system.", float64(free))
+	}
 	metric("edgepulse_agent_published_total", "counter", "Batches acknowledged by JetStream.", float64(st.Forward.Published))
 	metric("edgepulse_agent_published_duplicate_total", "counter", "Acknowledged batches the stream already held.", float64(st.Forward.Duplicate))
 	metric("edgepulse_agent_publish_retries_total", "counter", "Failed publish rounds that were retried.", float64(st.Forward.Retries))

@@ -28,6 +28,9 @@ func (a *Agent) initOnDemand() error {
 		if err != nil {
 			return err
 		}
+		// The history yields the disk first: it stops below twice the
+		// spool's reserve, the spool only below its reserve.
+		h.SetRoom(func(n int64) (bool, error) { return a.spool.Room(n, 2*a.spool.Reserve()) })
 		a.od.hist = h
 	}
 	r, err := newRemote(a)
@@ -91,6 +94,7 @@ func (a *Agent) serveOnDemandMetrics(metric func(name, typ, help string, v float
 		metric("edgepulse_agent_history_dropped_minutes_total", "counter", "History minutes deleted because max_bytes was reached.", float64(st.DroppedMinutes))
 		metric("edgepulse_agent_history_expired_minutes_total", "counter", "History minutes deleted after the retention.", float64(st.ExpiredMinutes))
 		metric("edgepulse_agent_history_errors_total", "counter", "Failed history writes, deletes and unreadable blocks.", float64(st.Errors))
+		metric("edgepulse_agent_history_disk_dropped_samples_total", "counter", "Raw samples not written because the disk was near twice the reserve.", float64(st.DiskDropped))
 	}
 	if r := a.od.remote; r != nil {
 		st := r.status()

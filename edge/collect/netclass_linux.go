@@ -23,6 +23,12 @@ import (
 type NetClassCollector struct {
 	sysRoot string
 	exclude *regexp.Regexp
+	// The attribute files are read with raw openat/read/close
+	// (readfile_linux.go) on NUL-terminated paths built once per device:
+	// os.ReadFile's fstat, netpoller registration and allocations were
+	// two thirds of the agent's CPU profile on a 4-interface host.
+	paths nameCache[[]byte]
+	buf   []byte
 }
 
 // NewNetClassCollector reads <sysRoot>/class/net.
@@ -33,6 +39,7 @@ func NewNetClassCollector(sysRoot string, exclude *regexp.Regexp) *NetClassColle
 func (c *NetClassCollector) Name() string { return "netclass" }
 
 func (c *NetClassCollector) Collect(e *Emitter) error {
+	defer c.paths.endCycle()
 	dir := c.sysRoot + "/class/net"
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -48,7 +55,9 @@ func (c *NetClassCollector) Collect(e *Emitter) error {
 		}
 		p := dir + "/" + dev + "/"
 		str := func(f string) (string, bool) {
-			b, err := os.ReadFile(p + f)
+			cp := c.paths.get([]byte(p+f), cpath)
+			b, err := readAt(atFDCWD, cp, c.buf)
+			c.buf = b
 			return strings.TrimSpace(string(b)), err == nil
 		}
 		num := func(f string) (float64, bool) {

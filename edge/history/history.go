@@ -40,6 +40,7 @@ type Stats struct {
 	DroppedBytes   int64  `json:"dropped_bytes"`   // their bytes
 	ExpiredMinutes uint64 `json:"expired_minutes"` // minutes deleted because they passed Retention
 	Errors         uint64 `json:"errors"`          // failed writes, deletes and unreadable blocks
+	DiskDropped    uint64 `json:"disk_dropped"`    // samples not written because the disk was near its reserve
 }
 
 const keyPrefix = 'h'
@@ -69,6 +70,10 @@ type History struct {
 	minutes map[int64]int64
 	st      Stats
 	scratch []byte
+
+	room     Room // nil: no free-space check
+	diskFull bool // the last check found no room (logged once)
+	warned   bool // the 80 % warning was logged and the bytes have not gone below 70 % since
 }
 
 // New opens the history kept in db (which the caller owns and closes after
@@ -197,6 +202,10 @@ func (h *History) Flush(now time.Time, force bool) error {
 	if force {
 		cut = max(cut, now.UnixMilli()+1)
 	}
+	if !h.roomLocked(cut) {
+		h.enforceLocked(now)
+		return nil
+	}
 	wb := h.db.NewWriteBatch()
 	defer wb.Cancel()
 	var werr error
@@ -233,6 +242,7 @@ func (h *History) Flush(now time.Time, force bool) error {
 		h.cutoff = cut
 	}
 	h.enforceLocked(now)
+	h.warnLocked()
 	if werr != nil {
 		h.st.Errors++
 	}

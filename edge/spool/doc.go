@@ -18,11 +18,24 @@
 // skips the sync. docs/spool.md has the policy and its measured cost
 // (BenchmarkAppend, BenchmarkAck: sync=append, all, none). Sequence
 // numbers come from the same transaction as the batch, so they never
-// repeat after a crash. A spool Badger cannot open is moved aside
-// (dir.corrupt-<unix>), logged and counted, and a fresh one is started
-// whose sequence numbers begin at the current Unix time in milliseconds —
-// above anything the lost spool can have issued — so the stream's
-// de-duplication never mistakes new batches for old ones.
+// repeat after a crash.
+//
+// # Damage and full disks
+//
+// Before Badger opens the directory the spool replays its MANIFEST and
+// opens and checksums every table itself (tables.go): Badger would panic
+// on a truncated table in a goroutine no caller can recover, and silently
+// drop tables a truncated MANIFEST no longer lists. Any damage, error or
+// panic moves the directory aside (dir.corrupt-<unix ns>), logs it,
+// counts it ([Stats].Recovered) and starts a fresh spool holding every
+// batch the tables still hold (open.go). The state file beside the spool
+// (state.go) keeps the last sequence number, a synced reservation and the
+// number of batches held outside Badger: sequence numbers never go back
+// below one issued, and batches held before a restart that are gone after
+// it are counted ([Stats].Lost) and logged. Badger writes through mapped
+// files, where a full disk is a SIGBUS: Append refuses batches that would
+// eat into Options.DiskReserve ([ErrDiskFull], [Stats].DiskDropped), and
+// compacts away deleted batches to give their space back (disk.go).
 //
 // # Order
 //

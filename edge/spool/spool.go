@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -17,6 +18,10 @@ type Options struct {
 	Dir      string `yaml:"dir"`
 	MaxBytes int64  `yaml:"max_bytes"` // bound on stored batch bytes; default 256 MiB
 	NoSync   bool   `yaml:"no_sync"`   // skip the fsync per Append (faster; a power cut loses the newest batches and may reissue their sequence numbers)
+	// DiskReserve is the free space the spool leaves in its file system
+	// (disk.go says why Badger needs it); default DefaultDiskReserve, at
+	// least MinDiskReserve.
+	DiskReserve int64 `yaml:"disk_reserve"`
 
 	// syncAll makes Badger sync every write, deletes included: the policy
 	// before Append synced explicitly, kept for the benchmark comparison.
@@ -33,6 +38,8 @@ func (o Options) Validate() error {
 		return errors.New("spool: dir must be set")
 	case o.MaxBytes < 0:
 		return fmt.Errorf("spool: max_bytes %d must be ≥ 0 (0 means %d)", o.MaxBytes, DefaultMaxBytes)
+	case o.DiskReserve != 0 && o.DiskReserve < MinDiskReserve:
+		return fmt.Errorf("spool: disk_reserve %d must be ≥ %d (0 means %d)", o.DiskReserve, MinDiskReserve, DefaultDiskReserve)
 	}
 	return nil
 }
@@ -43,6 +50,13 @@ type Stats struct {
 	Bytes     int64  // bytes held
 	Dropped   uint64 // batches dropped because the spool was full
 	Recovered uint64 // times an unreadable spool was moved aside
+	Lost      uint64 // batches held before a restart that were unreadable or gone after it
+	// DiskDropped counts batches not stored because the file system's
+	// free space was at the reserve.
+	DiskDropped uint64
+	// Bound is the bytes the spool can hold now: MaxBytes, or less when
+	// the file system has less free space above the reserve.
+	Bound int64
 }
 
 var (
@@ -52,21 +66,36 @@ var (
 
 // Spool is a bounded, durable FIFO of encoded batches.
 type Spool struct {
-	db   *badger.DB
-	opts Options
-	log  *slog.Logger
+	db    *badger.DB
+	state *stateFile
+	opts  Options
+	log   *slog.Logger
 
-	mu      sync.Mutex
-	lastSeq uint64
-	sizes   map[uint64]int64 // seq → size of every held batch
-	oldest  uint64
-	bytes   int64
-	dropped uint64
-	recov   uint64
+	mu        sync.Mutex
+	lastSeq   uint64
+	sizes     map[uint64]int64 // seq → size of every held batch
+	oldest    uint64
+	bytes     int64
+	dropped   uint64
+	recov     uint64
+	lost      uint64
+	diskDrp   uint64
+	bound     int64
+	warned    bool      // the 80 % warning was logged and the spool has not gone below 70 % since
+	fullLog   bool      // the disk-full warning was logged and a batch has been stored since
+	deleted   int       // batches deleted since the last reclaim
+	reclaimed time.Time // last reclaimLocked
+
+	stop chan struct{} // ends gcValueLog
+	gcWG sync.WaitGroup
 }
 
-// Open opens (or creates) the spool in opts.Dir. If Badger cannot open it,
-// the directory is moved aside and a fresh spool started.
+// Open opens (or creates) the spool in opts.Dir. A spool Badger cannot
+// open (an error or a panic), or whose tables fail their checksums, is
+// moved aside and a fresh one started with every batch still readable
+// (open.go); batches the spool held but that are gone are counted
+// (Stats.Lost) and logged. The sequence counter never goes back below a
+// number issued before, whatever happened to the spool (state.go).
 func Open(opts Options, log *slog.Logger) (*Spool, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -74,87 +103,115 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 	if opts.MaxBytes == 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
+	if opts.DiskReserve == 0 {
+		opts.DiskReserve = DefaultDiskReserve
+	}
 	s := &Spool{opts: opts, log: log, sizes: make(map[uint64]int64)}
-	db, err := openBadger(opts, log)
-	if _, serr := os.Stat(opts.Dir); err != nil && serr == nil {
-		aside := fmt.Sprintf("%s.corrupt-%d", opts.Dir, time.Now().Unix())
-		log.Error("spool unreadable; moving it aside and starting a fresh one", "dir", opts.Dir, "aside", aside, "err", err)
-		if rerr := os.Rename(opts.Dir, aside); rerr != nil {
-			return nil, fmt.Errorf("spool: open %s: %w; moving it aside failed: %w", opts.Dir, err, rerr)
-		}
-		s.recov++
-		db, err = openBadger(opts, log)
+	if err := os.MkdirAll(filepath.Dir(opts.Dir), 0o755); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
 	}
+	sf, prev, havePrev, err := openState(opts.Dir + ".state")
 	if err != nil {
-		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
-	}
-	s.db = db
-	if err := s.load(); err != nil {
-		db.Close()
 		return nil, err
 	}
+	existed := true
+	if _, serr := os.Stat(opts.Dir); errors.Is(serr, os.ErrNotExist) {
+		existed = false
+	}
+	db, err := openChecked(opts, log)
+	damaged := false
+	var sv salvaged
+	if err != nil && existed {
+		damaged = true
+		db, sv, err = recoverDamaged(opts, log, err)
+	}
+	if err != nil {
+		sf.close()
+		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
+	}
+	if damaged {
+		s.recov++
+	}
+	s.db, s.state = db, sf
+	if err := s.load(); err != nil {
+		db.Close()
+		sf.close()
+		return nil, err
+	}
+	// The sequence: the highest of what Badger says, what the state file
+	// says, and — when the spool was damaged — the synced reservation, or
+	// the clock if there is no state file either.
+	s.lastSeq = max(s.lastSeq, sv.seq)
+	if havePrev {
+		s.lastSeq = max(s.lastSeq, prev.lastSeq)
+		if damaged {
+			s.lastSeq = max(s.lastSeq, prev.reserved)
+		}
+	}
+	if s.lastSeq == 0 || (!havePrev && damaged) {
+		// A fresh spool: start above anything a lost one could have used.
+		s.lastSeq = max(s.lastSeq, uint64(time.Now().UnixMilli()))
+	}
+	// Batches the spool held that are gone. The held count is written
+	// after a batch is stored and before one is deleted, so without loss
+	// the spool holds at least as many as the state file says.
+	if havePrev && uint64(len(s.sizes)) < prev.held {
+		s.lost = prev.held - uint64(len(s.sizes))
+		log.Error("spool lost batches: they were held when the agent stopped and are unreadable or gone now",
+			"dir", opts.Dir, "lost_batches", s.lost, "held_before", prev.held, "held_now", len(s.sizes),
+			"moved_aside", damaged, "last_seq", s.lastSeq)
+	}
+	if err := sf.write(s.lastSeq, len(s.sizes)); err != nil {
+		db.Close()
+		sf.close()
+		return nil, err
+	}
+	s.stop = make(chan struct{})
+	s.gcWG.Go(func() { s.gcValueLog(s.stop) })
 	return s, nil
-}
-
-func openBadger(opts Options, log *slog.Logger) (*badger.DB, error) {
-	// Writes are not synced by Badger; Append syncs explicitly (see the
-	// package doc): deletes need no fsync.
-	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(opts.syncAll).
-		WithLogger(badgerLogger{log}).
-		// A small footprint: the spool holds kilobytes per minute.
-		WithMemTableSize(4 << 20).
-		WithNumMemtables(2).
-		WithBaseTableSize(1 << 20).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(4).
-		WithValueLogFileSize(16 << 20).
-		WithValueThreshold(256 << 10).
-		WithBlockCacheSize(1 << 20).
-		WithIndexCacheSize(1 << 20).
-		WithNumCompactors(2).
-		WithDetectConflicts(false)
-	return badger.Open(bo)
 }
 
 // load reads the sequence counter and the sizes of held batches.
 func (s *Spool) load() error {
-	return s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(keySeq)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			// A fresh spool: start above anything a lost one could have used.
-			s.lastSeq = uint64(time.Now().UnixMilli())
-		case err != nil:
-			return fmt.Errorf("spool: read sequence: %w", err)
-		default:
-			if err := item.Value(func(v []byte) error {
-				if len(v) != 8 {
-					return fmt.Errorf("spool: sequence value has %d bytes, want 8", len(v))
-				}
-				s.lastSeq = binary.BigEndian.Uint64(v)
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixBatch})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			seq, ok := parseKey(it.Item().Key())
-			if !ok {
-				continue
-			}
-			n := it.Item().ValueSize()
-			s.sizes[seq] = n
-			s.bytes += n
-			if s.oldest == 0 || seq < s.oldest {
-				s.oldest = seq
-			}
-		}
-		return nil
-	})
+	return safely("load", func() error { return s.db.View(s.loadTxn) })
 }
+
+func (s *Spool) loadTxn(txn *badger.Txn) error {
+	item, err := txn.Get(keySeq)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
+		return fmt.Errorf("spool: read sequence: %w", err)
+	default:
+		if err := item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("spool: sequence value has %d bytes, want 8", len(v))
+			}
+			s.lastSeq = beUint64(v)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixBatch})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		seq, ok := parseKey(it.Item().Key())
+		if !ok {
+			continue
+		}
+		n := it.Item().ValueSize()
+		s.sizes[seq] = n
+		s.bytes += n
+		if s.oldest == 0 || seq < s.oldest {
+			s.oldest = seq
+		}
+		s.lastSeq = max(s.lastSeq, seq)
+	}
+	return nil
+}
+
+func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 func batchKey(seq uint64) []byte {
 	k := make([]byte, 1+8)
@@ -184,6 +241,9 @@ func (s *Spool) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := s.checkDiskLocked(seq, int64(len(data))); err != nil {
+		return 0, err
+	}
 	var sb [8]byte
 	binary.BigEndian.PutUint64(sb[:], seq)
 	err = s.db.Update(func(txn *badger.Txn) error {
@@ -206,6 +266,9 @@ func (s *Spool) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 	s.bytes += int64(len(data))
 	if s.oldest == 0 {
 		s.oldest = seq
+	}
+	if err := s.state.write(s.lastSeq, len(s.sizes)); err != nil && syncErr == nil {
+		syncErr = err
 	}
 	for s.bytes > s.opts.MaxBytes && len(s.sizes) > 1 {
 		old := s.oldestLocked()
@@ -233,11 +296,17 @@ func (s *Spool) deleteLocked(seq uint64) error {
 	if !ok {
 		return nil
 	}
+	// The state file's held count goes down before the delete, so a
+	// crash between the two never looks like a lost batch on restart.
+	if err := s.state.write(s.lastSeq, len(s.sizes)-1); err != nil {
+		s.log.Warn("spool state file", "err", err)
+	}
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(batchKey(seq)) }); err != nil {
 		return fmt.Errorf("spool: delete seq %d: %w", seq, err)
 	}
 	delete(s.sizes, seq)
 	s.bytes -= n
+	s.deleted++
 	return nil
 }
 
@@ -280,7 +349,8 @@ func (s *Spool) Ack(seq uint64) error {
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Batches: len(s.sizes), Bytes: s.bytes, Dropped: s.dropped, Recovered: s.recov}
+	return Stats{Batches: len(s.sizes), Bytes: s.bytes, Dropped: s.dropped, Recovered: s.recov,
+		Lost: s.lost, DiskDropped: s.diskDrp, Bound: s.bound}
 }
 
 // LastSeq is the highest sequence number issued.
@@ -295,8 +365,16 @@ func (s *Spool) LastSeq() uint64 {
 // it: Close closes it.
 func (s *Spool) DB() *badger.DB { return s.db }
 
-// Close closes the underlying Badger.
-func (s *Spool) Close() error { return s.db.Close() }
+// Close closes the underlying Badger and the state file.
+func (s *Spool) Close() error {
+	close(s.stop)
+	s.gcWG.Wait()
+	err := s.db.Close()
+	if serr := s.state.close(); err == nil {
+		err = serr
+	}
+	return err
+}
 
 // badgerLogger routes Badger's log lines to slog, keeping its chatty info
 // lines at debug.

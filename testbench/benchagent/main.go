@@ -5,12 +5,16 @@
 // receiver. It samples each process's CPU time and peak RSS from /proc and
 // ends with
 //
-//	RESULT series=<n> agent_cpu_pct=<x> agent_rss_mb=<y> peer_cpu_pct=<x> peer_rss_mb=<y>
+//	RESULT series=<n> minutes=<m> load1=<l> agent_cpu_pct=<x> agent_cpu_tail_pct=<x>
+//	  agent_rss_mb=<y> agent_rss_peak_mb=<y> agent_rss_tail_start_mb=<y>
+//	  agent_rss_tail_range_mb=<y> peer_cpu_pct=<x> peer_rss_mb=<y> peer_rss_peak_mb=<y>
 //
-// CPU is the share of one core over the run; RSS is the peak (VmHWM),
-// summed over node_exporter and Prometheus for the peer.
+// CPU is the share of one core over the run (and over its tail, the last
+// 10 minutes); RSS is VmRSS at the end and VmHWM (peak), summed over
+// node_exporter and Prometheus for the peer; the tail's RSS range shows
+// whether the agent still grows. The agent runs with the shipped defaults.
 //
-// Usage: go run ./testbench/benchagent [-duration 5m]
+// Usage: go run ./testbench/benchagent [-duration 15m] [-tail 10m]
 package main
 
 import (
@@ -36,11 +40,13 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("duration", 5*time.Minute, "how long both stacks run")
+	duration := flag.Duration("duration", 15*time.Minute, "how long both stacks run")
+	tail := flag.Duration("tail", 10*time.Minute, "the last part of the run checked for flat RSS and CPU (default: 10m, or 2/3 of a shorter run)")
+	every := flag.Duration("every", 30*time.Second, "sampling interval")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *duration); err != nil {
+	if err := run(ctx, *duration, *tail, *every); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-agent:", err)
 		os.Exit(1)
 	}
@@ -49,6 +55,7 @@ func main() {
 // usage is a process's CPU time (user+system) and peak RSS.
 type usage struct {
 	cpu   time.Duration
+	rssKB int64
 	hwmKB int64
 }
 
@@ -72,15 +79,21 @@ func procUsage(pid int) (usage, error) {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
 			u.hwmKB, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 		}
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			u.rssKB, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
 	}
 	return u, nil
 }
 
-func run(ctx context.Context, duration time.Duration) error {
+func run(ctx context.Context, duration, tail, every time.Duration) error {
 	for _, bin := range []string{"prometheus", "prometheus-node-exporter"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found; install with: apt-get install -y prometheus prometheus-node-exporter", bin)
 		}
+	}
+	if tail <= 0 || tail > duration {
+		tail = duration * 2 / 3
 	}
 	dir, err := os.MkdirTemp("", "edgepulse-bench-agent-")
 	if err != nil {
@@ -88,9 +101,11 @@ func run(ctx context.Context, duration time.Duration) error {
 	}
 	defer os.RemoveAll(dir)
 
-	// Edgepulse: the whole stack, the agent on the real /proc at 1 s with
-	// 60 s windows. Only the agent process is measured.
-	st, err := harness.StartStack(ctx, harness.StackOptions{Dir: dir, ProcRoot: "/proc", Host: "bench"})
+	// Edgepulse: the hub and a site leaf, and the agent on the real /proc
+	// with the shipped defaults (deploy/agent.yaml: 1 s collection, 60 s
+	// windows, history on, detection on, its own /metrics served). Only the
+	// agent process is measured.
+	st, err := harness.StartStack(ctx, harness.StackOptions{Dir: dir, ProcRoot: "/proc", Host: "bench", NoAgent: true})
 	if err != nil {
 		return err
 	}
@@ -99,6 +114,11 @@ func run(ctx context.Context, duration time.Duration) error {
 	if err != nil {
 		return err
 	}
+	agent, err := startAgent(dir, st)
+	if err != nil {
+		return err
+	}
+	defer agent.Stop()
 
 	// The peer: node_exporter scraped at 1 s by Prometheus in agent mode,
 	// remote-writing to a receiver that counts and discards.
@@ -138,50 +158,118 @@ remote_write:
 	}
 	defer prom.Stop()
 
-	// Let both settle, then measure over the duration.
-	fmt.Printf("both stacks up; %d agent series; measuring for %v\n", series, duration)
+	// Let both settle, then sample every process every `every` for the
+	// duration: CPU time, RSS now and peak RSS.
+	fmt.Printf("both stacks up; %d agent series; measuring for %v (tail %v, load %s)\n", series, duration, tail, loadavg())
 	time.Sleep(10 * time.Second)
-	pids := map[string]int{"agent": st.Agent.Cmd.Process.Pid, "node_exporter": ne.Cmd.Process.Pid, "prometheus": prom.Cmd.Process.Pid}
-	start := map[string]usage{}
-	for name, pid := range pids {
-		if start[name], err = procUsage(pid); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+	pids := map[string]int{"agent": agent.Cmd.Process.Pid, "node_exporter": ne.Cmd.Process.Pid, "prometheus": prom.Cmd.Process.Pid}
+	names := []string{"agent", "node_exporter", "prometheus"}
+	var samples []sample
+	take := func() error {
+		s := sample{at: time.Now(), u: map[string]usage{}}
+		for name, pid := range pids {
+			u, err := procUsage(pid)
+			if err != nil {
+				return fmt.Errorf("%s exited during the run: %w", name, err)
+			}
+			s.u[name] = u
 		}
+		samples = append(samples, s)
+		return nil
+	}
+	if err := take(); err != nil {
+		return err
 	}
 	t0 := time.Now()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(duration):
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for time.Since(t0) < duration {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if err := take(); err != nil {
+			return err
+		}
+		last := samples[len(samples)-1]
+		fmt.Printf("t=%4.0fs agent rss %5.1f MB (peak %5.1f)  node_exporter %5.1f MB  prometheus %5.1f MB\n",
+			last.at.Sub(t0).Seconds(), kbMB(last.u["agent"].rssKB), kbMB(last.u["agent"].hwmKB),
+			kbMB(last.u["node_exporter"].rssKB), kbMB(last.u["prometheus"].rssKB))
 	}
-	el := time.Since(t0)
-	end := map[string]usage{}
-	for name, pid := range pids {
-		if end[name], err = procUsage(pid); err != nil {
-			return fmt.Errorf("%s exited during the run: %w", name, err)
+	first, end := samples[0], samples[len(samples)-1]
+	// The tail starts at the first sample at least `tail` before the end.
+	ti := 0
+	for i, s := range samples {
+		if end.at.Sub(s.at) >= tail {
+			ti = i
 		}
 	}
-	pct := func(names ...string) float64 {
+	tailStart := samples[ti]
+	pct := func(a, b sample, names ...string) float64 {
 		var d time.Duration
 		for _, n := range names {
-			d += end[n].cpu - start[n].cpu
+			d += b.u[n].cpu - a.u[n].cpu
 		}
-		return 100 * d.Seconds() / el.Seconds()
+		return 100 * d.Seconds() / b.at.Sub(a.at).Seconds()
 	}
-	mb := func(names ...string) float64 {
+	sum := func(s sample, f func(usage) int64, names ...string) float64 {
 		var kb int64
 		for _, n := range names {
-			kb += end[n].hwmKB
+			kb += f(s.u[n])
 		}
-		return float64(kb) / 1024
+		return kbMB(kb)
 	}
-	for _, n := range []string{"agent", "node_exporter", "prometheus"} {
-		fmt.Printf("%-14s cpu %6.2f %% of one core   peak rss %6.1f MB\n", n, pct(n), mb(n))
+	rss := func(u usage) int64 { return u.rssKB }
+	hwm := func(u usage) int64 { return u.hwmKB }
+	// Flatness: the agent's RSS range over the tail.
+	lo, hi := tailStart.u["agent"].rssKB, tailStart.u["agent"].rssKB
+	for _, s := range samples[ti:] {
+		lo, hi = min(lo, s.u["agent"].rssKB), max(hi, s.u["agent"].rssKB)
 	}
-	fmt.Printf("remote write received %d bytes (%.0f per minute)\n", rwBytes.Load(), float64(rwBytes.Load())/el.Minutes())
-	fmt.Printf("RESULT series=%d agent_cpu_pct=%.2f agent_rss_mb=%.1f peer_cpu_pct=%.2f peer_rss_mb=%.1f\n",
-		series, pct("agent"), mb("agent"), pct("node_exporter", "prometheus"), mb("node_exporter", "prometheus"))
+	for _, n := range names {
+		fmt.Printf("%-14s cpu %6.2f %% of one core (tail %6.2f %%)   rss end %6.1f MB   peak %6.1f MB\n",
+			n, pct(first, end, n), pct(tailStart, end, n), sum(end, rss, n), sum(end, hwm, n))
+	}
+	fmt.Printf("remote write received %d bytes (%.0f per minute)\n", rwBytes.Load(), float64(rwBytes.Load())/end.at.Sub(first.at).Minutes())
+	fmt.Printf("RESULT series=%d minutes=%.1f load1=%s agent_cpu_pct=%.2f agent_cpu_tail_pct=%.2f agent_rss_mb=%.1f agent_rss_peak_mb=%.1f agent_rss_tail_start_mb=%.1f agent_rss_tail_range_mb=%.1f peer_cpu_pct=%.2f peer_rss_mb=%.1f peer_rss_peak_mb=%.1f\n",
+		series, end.at.Sub(first.at).Minutes(), loadavg(), pct(first, end, "agent"), pct(tailStart, end, "agent"),
+		sum(end, rss, "agent"), sum(end, hwm, "agent"), sum(tailStart, rss, "agent"), kbMB(hi-lo),
+		pct(first, end, "node_exporter", "prometheus"), sum(end, rss, "node_exporter", "prometheus"), sum(end, hwm, "node_exporter", "prometheus"))
 	return nil
+}
+
+type sample struct {
+	at time.Time
+	u  map[string]usage
+}
+
+func kbMB(kb int64) float64 { return float64(kb) / 1024 }
+
+// loadavg is the 1-minute load average (the host is shared: CPU shares
+// are only comparable within one run).
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// startAgent runs the agent with the shipped defaults: only what names
+// this host and points at the stack differs from deploy/agent.yaml.
+func startAgent(dir string, st *harness.Stack) (*harness.Proc, error) {
+	mport, err := harness.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(dir, "agent.yaml")
+	err = os.WriteFile(cfg, fmt.Appendf(nil, "site: siteA\nhost: bench\nnats_url: %s\ndata_dir: %s\nmetrics_listen: 127.0.0.1:%d\n",
+		st.LeafURL, filepath.Join(dir, "agent"), mport), 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return harness.Start("agent", dir, nil, st.Bins.Agent, "run", "--config", cfg)
 }
 
 // countSeries runs `edgepulse-agent collect --once` and counts its series.

@@ -22,6 +22,9 @@ type StackOptions struct {
 	AgentExtra string
 	// AggExtra is appended to the aggregator's YAML config.
 	AggExtra string
+	// NoAgent starts everything but the agent (the caller runs its own
+	// against LeafURL).
+	NoAgent bool
 }
 
 // Stack is one site's worth of real processes: Redis, the aggregator with
@@ -99,6 +102,9 @@ http: 127.0.0.1:%d
 	s.LeafURL = fmt.Sprintf("nats://127.0.0.1:%d", siteClientPort)
 	if err := WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", siteClientPort), 30*time.Second); err != nil {
 		return fail(fmt.Errorf("leaf: %w\n%s", err, s.Leaf.Tail(4000)))
+	}
+	if o.NoAgent {
+		return s, nil
 	}
 	if !strings.Contains(o.AgentExtra, "metrics_listen:") {
 		o.AgentExtra += "\nmetrics_listen: \"off\"\n" // several agents share this host's ports

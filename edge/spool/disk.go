@@ -1,0 +1,142 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// ErrDiskFull is returned by Append when the batch would eat into the disk
+// reserve: the batch is not stored, and counted (Stats.DiskDropped).
+var ErrDiskFull = errors.New("spool: disk reserve reached")
+
+// Badger's sizes (openBadger) and what they imply for the disk reserve.
+//
+// Badger maps its write-ahead logs (.mem, 2×memTableSize each, sparse) and
+// the tables it writes (flushes and compactions) into memory: writing a
+// page of a mapped file on a full disk is a SIGBUS, not an error. So the
+// spool never lets its own writes eat into a reserve that covers
+// everything Badger may still write on its own: the rest of the mutable
+// memtable's log, every immutable memtable flushed to a table, and a
+// compaction's output before its inputs are deleted.
+const (
+	memTableSize  = 1 << 20
+	numMemtables  = 2
+	baseTableSize = 512 << 10
+
+	// MinDiskReserve is the smallest reserve accepted.
+	MinDiskReserve = 2*numMemtables*memTableSize + 4*baseTableSize
+	// DefaultDiskReserve is the default: the minimum plus 2 MiB of room
+	// for the state file, MANIFEST rewrites and other programs' logs.
+	DefaultDiskReserve = MinDiskReserve + 2<<20
+)
+
+// diskFree returns the bytes available to this process in dir's file
+// system.
+func diskFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("spool: statfs %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// DiskFree returns the bytes available in the spool's file system.
+func (s *Spool) DiskFree() (int64, error) { return diskFree(s.opts.Dir) }
+
+// Reserve is the free space the spool leaves untouched.
+func (s *Spool) Reserve() int64 { return s.opts.DiskReserve }
+
+// Room reports whether n more bytes fit above reserve (a caller's own
+// reserve, at least the spool's): the raw history asks with a larger one
+// so that it yields the disk to the spool first.
+func (s *Spool) Room(n, reserve int64) (bool, error) {
+	free, err := s.DiskFree()
+	if err != nil {
+		return false, err
+	}
+	return free-n >= max(reserve, s.opts.DiskReserve), nil
+}
+
+// checkDiskLocked refuses a batch of n bytes that would eat into the disk
+// reserve, counting it, and keeps Stats.Bound and the 80 % warning up to
+// date. A full disk drops the new batch rather than the oldest: deleting
+// from an LSM writes a tombstone and frees space only after a compaction,
+// so dropping old batches would not make room for this one.
+func (s *Spool) checkDiskLocked(seq uint64, n int64) error {
+	free, err := s.DiskFree()
+	if err != nil {
+		// Cannot tell: store it (Badger reports real errors itself).
+		s.log.Warn("spool: cannot read free disk space", "err", err)
+		s.bound = s.opts.MaxBytes
+		return nil
+	}
+	if free-n < s.opts.DiskReserve && s.reclaimLocked() {
+		if f, err := s.DiskFree(); err == nil {
+			free = f
+		}
+	}
+	s.bound = min(s.opts.MaxBytes, max(0, s.bytes+free-s.opts.DiskReserve))
+	if free-n < s.opts.DiskReserve {
+		s.diskDrp++
+		if !s.fullLog {
+			s.log.Error("spool: disk full — not storing new batches until space returns (each counted in spool_disk_dropped_total)",
+				"dir", s.opts.Dir, "seq", seq, "bytes", n, "free", free, "reserve", s.opts.DiskReserve, "held", len(s.sizes))
+			s.fullLog = true
+		}
+		return fmt.Errorf("%w: batch %d (%d bytes) dropped, %d bytes free, reserve %d", ErrDiskFull, seq, n, free, s.opts.DiskReserve)
+	}
+	if s.fullLog {
+		s.log.Info("spool: disk has room again; storing batches", "dir", s.opts.Dir, "free", free, "dropped", s.diskDrp)
+		s.fullLog = false
+	}
+	used := s.bytes + n
+	switch {
+	case !s.warned && used*10 >= s.bound*8:
+		s.warned = true
+		s.log.Warn("spool at 80% of its bound; the oldest batches go first when it is full",
+			"dir", s.opts.Dir, "bytes", used, "bound", s.bound, "max_bytes", s.opts.MaxBytes, "free", free, "reserve", s.opts.DiskReserve)
+	case s.warned && used*10 < s.bound*7:
+		s.warned = false
+	}
+	return nil
+}
+
+// reclaimEvery rate-limits reclaimLocked.
+const reclaimEvery = 20 * time.Second
+
+var keyReclaim = []byte("z:reclaim")
+
+// reclaimLocked gives back the disk space of deleted batches and history
+// minutes when the disk is at the reserve. Badger frees a deleted key's
+// space only when a compaction rewrites its table, and compactions follow
+// writes: on a disk the spool no longer writes to, nothing would ever be
+// freed, even after the uplink returned and every batch was acknowledged.
+// So it flushes the memtables (DropPrefix of a marker key written for the
+// purpose: Badger has no plain flush) and compacts every level into one
+// (Flatten), which drops the deleted keys. Both write new tables into the
+// reserve, which is sized for that. It reports whether it ran.
+func (s *Spool) reclaimLocked() bool {
+	if s.deleted == 0 || time.Since(s.reclaimed) < reclaimEvery {
+		return false
+	}
+	s.reclaimed, s.deleted = time.Now(), 0
+	err := safely("reclaim", func() error {
+		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyReclaim, nil) }); err != nil {
+			return err
+		}
+		if err := s.db.DropPrefix(keyReclaim); err != nil {
+			return err
+		}
+		return s.db.Flatten(1)
+	})
+	if err != nil {
+		s.log.Warn("spool: reclaiming the space of deleted batches", "err", err)
+	} else {
+		s.log.Info("spool: compacted to give back the space of deleted batches", "dir", s.opts.Dir)
+	}
+	return true
+}

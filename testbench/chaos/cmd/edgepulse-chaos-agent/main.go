@@ -1,0 +1,50 @@
+// Command edgepulse-chaos-agent runs the agent scenarios of issue 18
+// (package testbench/chaos): the agent's disk full on a small tmpfs with
+// the uplink cut (needs root to mount it), and each spool damage. One
+// RESULT line each.
+//
+//	edgepulse-chaos-agent [-dir DIR] [-disk-mib 10] [-full 30s] [-damages truncated_sst,garbage_sst,...]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/edgepulse/edgepulse/testbench/chaos"
+)
+
+func main() {
+	var o chaos.AgentOptions
+	mib := flag.Int64("disk-mib", 10, "size of the agent's tmpfs data directory in the disk-full scenario")
+	damages := flag.String("damages", "", "comma-separated spool damages (default all: truncated_sst, garbage_sst, garbage_mem_after_kill9, truncated_manifest)")
+	flag.StringVar(&o.Dir, "dir", "", "working directory (default: a new temporary one)")
+	flag.DurationVar(&o.Full, "full", 0, "how long the disk stays full, across an agent restart (default 30s)")
+	flag.Parse()
+	o.DiskSize = *mib << 20
+	if *damages != "" {
+		o.Damages = strings.Split(*damages, ",")
+	}
+	if o.Dir == "" {
+		d, err := os.MkdirTemp("", "edgepulse-chaos-agent-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		o.Dir = d
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	lines, err := chaos.RunAgent(ctx, o)
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "edgepulse-chaos-agent:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintln(os.Stderr, "logs in", o.Dir)
+}

@@ -1,0 +1,144 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// AgentOptions configure the agent scenarios (disk full, damaged spools).
+type AgentOptions struct {
+	Dir string // working directory (logs, data)
+	// DiskSize is the tmpfs the disk-full scenario puts the agent's data
+	// directory on; default 10 MiB: the 8 MiB default reserve plus room
+	// for about 2 minutes of 2 s windows (Badger compresses them ~2.5×).
+	DiskSize int64
+	// Full is how long the disk stays full with the uplink cut, across
+	// an agent restart; default 30s.
+	Full time.Duration
+	// Damages are the spool damages to run; default all (see damages).
+	Damages []string
+}
+
+func (o *AgentOptions) defaults() {
+	if o.DiskSize == 0 {
+		o.DiskSize = 10 << 20
+	}
+	if o.Full == 0 {
+		o.Full = 30 * time.Second
+	}
+	if len(o.Damages) == 0 {
+		for _, d := range damages {
+			o.Damages = append(o.Damages, d.name)
+		}
+	}
+}
+
+// RunAgent runs the disk-full scenario and then each spool damage, and
+// returns one RESULT line each.
+func RunAgent(ctx context.Context, o AgentOptions) ([]string, error) {
+	o.defaults()
+	var lines []string
+	l, err := diskFull(ctx, o)
+	if err != nil {
+		return lines, fmt.Errorf("disk full: %w", err)
+	}
+	lines = append(lines, l)
+	for _, name := range o.Damages {
+		l, err := spoolDamage(ctx, o, name)
+		if err != nil {
+			return lines, fmt.Errorf("spool damage %s: %w", name, err)
+		}
+		lines = append(lines, l)
+	}
+	return lines, nil
+}
+
+// diskFull puts the agent's data directory on a small tmpfs, cuts the
+// uplink until the spool reaches the disk reserve and refuses windows,
+// kills the agent with -9 and starts it again on the full disk, restores
+// the uplink and lets the spool drain. Every window from the first to the
+// last stored must be stored, or counted by the agent as dropped for the
+// full disk, or fall in the seconds the agent was not running.
+func diskFull(ctx context.Context, o AgentOptions) (string, error) {
+	dir := filepath.Join(o.Dir, "disk-full")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	umount, err := mountTmpfs(filepath.Join(dir, "agent"), o.DiskSize)
+	if err != nil {
+		return "", err
+	}
+	defer umount()
+	r, err := startAgentRun(ctx, dir)
+	if err != nil {
+		return "", err
+	}
+	defer r.stop()
+	fail := func(err error) (string, error) { return "", fmt.Errorf("%w\n%s", err, r.st.Logs()) }
+	if _, err := r.waitMetrics(ctx, 60*time.Second, "5 windows", func(m map[string]float64) bool { return m["windows_total"] >= 5 }); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(os.Stderr, "disk full: %d MiB tmpfs; uplink cut until the spool refuses windows for %v\n", o.DiskSize>>20, o.Full)
+	r.cutUplink()
+	m, err := r.waitMetrics(ctx, 10*time.Minute, "the disk reserve", func(m map[string]float64) bool { return m["spool_disk_dropped_total"] >= 1 })
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(os.Stderr, "disk full: reserve reached with %.0f batches spooled, %.0f bytes free\n", m["spool_batches"], m["disk_free_bytes"])
+	if err := sleep(ctx, o.Full/2); err != nil {
+		return "", err
+	}
+	// Restart on the full disk: kill -9, start again.
+	before, err := r.agentMetrics(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	killed := time.Now()
+	r.st.Agent.Kill()
+	if err := r.restartAgent(); err != nil {
+		return fail(err)
+	}
+	if _, err := r.waitMetrics(ctx, 60*time.Second, "the restarted agent", func(m map[string]float64) bool { return m["cycles_total"] >= 1 }); err != nil {
+		return fail(err)
+	}
+	up := time.Now()
+	if err := sleep(ctx, o.Full/2); err != nil {
+		return "", err
+	}
+	if r.st.Agent.Exited() {
+		return fail(fmt.Errorf("the agent restarted on a full disk died"))
+	}
+	r.restoreUplink(ctx)
+	// The disk must have room again once the spool drained: wait for
+	// windows spooled after the drain.
+	after, err := r.waitMetrics(ctx, 180*time.Second, "the spool to drain", func(m map[string]float64) bool { return m["spool_batches"] == 0 })
+	if err != nil {
+		return fail(err)
+	}
+	w0 := after["windows_total"]
+	after, err = r.waitMetrics(ctx, 60*time.Second, "windows after the drain", func(m map[string]float64) bool { return m["windows_total"] >= w0+5 })
+	if err != nil {
+		return fail(err)
+	}
+	stored, err := r.drain(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	dropped := before["spool_disk_dropped_total"] + after["spool_disk_dropped_total"]
+	// The agent is not running from the kill until its first window
+	// after the restart; windows open at the kill are not shipped.
+	gap := [][2]float64{{unix(killed) - 2, unix(up) + 4}}
+	expected, distinct, dups, notCollected, missing := windowAccount(stored, gap)
+	lost := max(0, missing-int(dropped))
+	crashed := 0
+	if b, _ := os.ReadFile(r.st.Agent.Log); strings.Contains(string(b), "SIGBUS") || strings.Contains(string(b), "fatal error") {
+		crashed = 1
+	}
+	return fmt.Sprintf("RESULT scenario=disk_full tmpfs_mib=%d windows_expected=%d windows_stored=%d lost=%d duplicates=%d dropped_counted=%.0f missing_outside_restart=%d not_collected_during_restart=%d restarts=1 crashes=%d history_disk_dropped_samples=%.0f",
+		o.DiskSize>>20, expected, distinct, lost, dups, dropped, missing, notCollected, crashed,
+		before["history_disk_dropped_samples_total"]+after["history_disk_dropped_samples_total"]), nil
+}
