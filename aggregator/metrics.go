@@ -128,4 +128,5 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 			metric("edgepulse_aggregator_leaf_connections", "gauge", "Leaf-node connections (sites) to this hub.", float64(len(lz.Leafs)))
 		}
 	}
+	a.console.WriteMetrics(b) // the web console's series (aggregator/console)
 }

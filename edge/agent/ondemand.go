@@ -15,6 +15,7 @@ type onDemand struct {
 	svc     *service
 	remote  *remote
 	started time.Time
+	live    liveStream // live mode (live.go)
 }
 
 // initOnDemand opens the history in the spool's database, loads the last
@@ -56,6 +57,7 @@ func (a *Agent) historyAppend(s []queue.Sample) {
 	if a.od.hist != nil && len(s) > 0 {
 		a.od.hist.Append(s)
 	}
+	a.liveAdd(s)
 }
 
 // endCycle is the rollup loop's hook after every cycle: write the minute
@@ -66,6 +68,7 @@ func (a *Agent) endCycle(final bool) {
 			a.log.Warn("history: flush", "err", err)
 		}
 	}
+	a.liveFlush()
 	a.swapDetector()
 }
 
@@ -81,6 +84,7 @@ func (a *Agent) closeOnDemand() {
 
 // serveOnDemandMetrics writes the history and pushed-config counters.
 func (a *Agent) serveOnDemandMetrics(metric func(name, typ, help string, v float64)) {
+	a.serveLiveMetrics(metric)
 	if h := a.od.hist; h != nil {
 		st := h.Stats()
 		metric("edgepulse_agent_history_bytes", "gauge", "Raw history bytes held (keys plus values, before compression).", float64(st.Bytes))
