@@ -24,7 +24,7 @@ const (
 const (
 	MaxLiveWatchers  = 16               // watchers (leases) one agent serves at once
 	MaxLiveSelectors = 16               // selectors in one request
-	MaxLivePoints    = 256              // points in one LiveFrame; more matching series are not sent
+	MaxLivePoints    = 256              // values in one LiveFrame; more matching series are not sent
 	MaxLiveLease     = 60 * time.Second // a longer lease is cut to it
 )
 
@@ -75,16 +75,52 @@ type LiveResponse struct {
 
 // LiveFrame is one collection's samples of the watched series. TS is the
 // samples' timestamp (the aligned instant), Taken the agent's wall clock
-// when it read them (Unix ms).
+// when it read them (Unix ms). Values[i] is the sample of the series whose
+// text form name{k="v",…} is Keys[i] of the last frame that carried Keys:
+// the agent sends Keys when the set changes (a watcher joined or changed
+// its selection) and on every LiveKeyEvery-th frame, so the names do not
+// cost the uplink every second.
 type LiveFrame struct {
 	TS     int64       `json:"t"`
 	Taken  int64       `json:"taken"`
-	Points []LivePoint `json:"p"`
+	Keys   []string    `json:"k,omitempty"`
+	Values []LiveValue `json:"v"`
 }
 
-// LivePoint is one series' sample, as the JSON pair [series, value]; the
-// series is its text form name{k="v",…}. NaN and infinities travel as the
-// strings "NaN", "+Inf", "-Inf".
+// LiveKeyEvery: a live frame repeats its keys at least this often.
+const LiveKeyEvery = 30
+
+// LiveValue is a sample value; NaN and infinities travel as the strings
+// "NaN", "+Inf", "-Inf".
+type LiveValue float64
+
+// MarshalJSON writes the number or its string form.
+func (v LiveValue) MarshalJSON() ([]byte, error) {
+	f := float64(v)
+	switch {
+	case math.IsNaN(f):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(f, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(f, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number or "NaN", "+Inf", "-Inf".
+func (v *LiveValue) UnmarshalJSON(b []byte) error {
+	var p Point
+	if err := p.UnmarshalJSON(append(append([]byte("[0,"), b...), ']')); err != nil {
+		return fmt.Errorf("codec: live value %.40s: %w", b, err)
+	}
+	*v = LiveValue(p.Value)
+	return nil
+}
+
+// LivePoint is one series' sample as the console sends it to a browser:
+// the JSON pair [series, value], the series in its text form
+// name{k="v",…}, the value as a LiveValue.
 type LivePoint struct {
 	Series string
 	Value  float64

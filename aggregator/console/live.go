@@ -44,6 +44,7 @@ type liveHost struct {
 	sub        *nats.Subscription
 	kick, stop chan struct{}
 	meter      byteMeter
+	keys       []string // the agent's last keys (codec.LiveFrame); frame's goroutine only
 }
 
 // join adds viewer id to the watchers of site/host, starting the stream
@@ -187,26 +188,50 @@ func (l *live) request(h *liveHost, sel []codec.LiveSelector, lease time.Duratio
 	}
 }
 
-// liveMsg carries one agent frame to the browsers watching its host.
+// liveMsg carries one agent frame, its values named, to the browsers
+// watching its host.
 type liveMsg struct {
-	Type        string          `json:"type"` // "live"
-	Site        string          `json:"site"`
-	Host        string          `json:"host"`
-	Recv        int64           `json:"recv"`          // Unix ms the hub delivered it here
-	BytesPerMin float64         `json:"bytes_per_min"` // live frames' payload over the last minute
-	Frame       json.RawMessage `json:"frame"`
+	Type        string    `json:"type"` // "live"
+	Site        string    `json:"site"`
+	Host        string    `json:"host"`
+	Recv        int64     `json:"recv"`          // Unix ms the hub delivered it here
+	BytesPerMin float64   `json:"bytes_per_min"` // live frames' payload over the last minute
+	Frame       liveFrame `json:"frame"`
 }
 
+type liveFrame struct {
+	TS     int64             `json:"t"`
+	Taken  int64             `json:"taken"`
+	Points []codec.LivePoint `json:"p"`
+}
+
+// frame names an agent's frame with the last keys it sent and pushes it.
+// A frame that cannot be decoded, or whose values do not match the keys
+// known (the keys are repeated within codec.LiveKeyEvery frames), is
+// dropped and counted.
 func (l *live) frame(key string, h *liveHost, m *nats.Msg) {
 	now := time.Now()
-	n := len(m.Data) + len(m.Subject)
 	l.met.liveFrames.Inc()
 	l.met.liveBytes.Add(float64(len(m.Data)))
-	if !json.Valid(m.Data) {
+	bpm := h.meter.add(now, len(m.Data)+len(m.Subject))
+	var f codec.LiveFrame
+	if err := json.Unmarshal(m.Data, &f); err != nil {
+		l.met.liveDropped.Inc()
 		return
 	}
-	doc, err := json.Marshal(&liveMsg{Type: "live", Site: h.site, Host: h.host, Recv: now.UnixMilli(),
-		BytesPerMin: h.meter.add(now, n), Frame: m.Data})
+	if f.Keys != nil {
+		h.keys = f.Keys
+	}
+	if len(f.Values) != len(h.keys) {
+		l.met.liveDropped.Inc()
+		return
+	}
+	out := liveMsg{Type: "live", Site: h.site, Host: h.host, Recv: now.UnixMilli(), BytesPerMin: bpm,
+		Frame: liveFrame{TS: f.TS, Taken: f.Taken, Points: make([]codec.LivePoint, len(f.Values))}}
+	for i, v := range f.Values {
+		out.Frame.Points[i] = codec.LivePoint{Series: h.keys[i], Value: float64(v)}
+	}
+	doc, err := json.Marshal(&out)
 	if err != nil {
 		return
 	}

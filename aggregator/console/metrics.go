@@ -19,15 +19,16 @@ const (
 // metrics are the console's own series, appended to the aggregator's
 // /metrics by WriteMetrics.
 type metrics struct {
-	reg        *prometheus.Registry
-	conns      prometheus.Gauge
-	refused    *prometheus.CounterVec
-	sent       prometheus.Counter
-	dropped    prometheus.Counter
-	liveHosts  prometheus.Gauge
-	liveFrames prometheus.Counter
-	liveBytes  prometheus.Counter
-	liveErrors prometheus.Counter
+	reg         *prometheus.Registry
+	conns       prometheus.Gauge
+	refused     *prometheus.CounterVec
+	sent        prometheus.Counter
+	dropped     prometheus.Counter
+	liveHosts   prometheus.Gauge
+	liveFrames  prometheus.Counter
+	liveBytes   prometheus.Counter
+	liveErrors  prometheus.Counter
+	liveDropped prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -49,8 +50,10 @@ func newMetrics() *metrics {
 			Help: "Bytes of live-mode frames received from agents (payload at the hub)."}),
 		liveErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_live_request_errors_total",
 			Help: "Live-mode lease requests that failed (no agent, timeout, refused)."}),
+		liveDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_live_frames_dropped_total",
+			Help: "Live-mode frames dropped: undecodable, or values not matching the series names the agent sent last."}),
 	}
-	m.reg.MustRegister(m.conns, m.refused, m.sent, m.dropped, m.liveHosts, m.liveFrames, m.liveBytes, m.liveErrors)
+	m.reg.MustRegister(m.conns, m.refused, m.sent, m.dropped, m.liveHosts, m.liveFrames, m.liveBytes, m.liveErrors, m.liveDropped)
 	for _, r := range []string{refuseLimit, refuseClientLimit, refuseUnauthorized, refuseBadMessage} {
 		m.refused.WithLabelValues(r)
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +18,8 @@ import (
 // liveStream is live mode on the agent: while at least one watcher holds
 // a lease (codec.LiveRequest on the live endpoint), every collection's
 // samples of the watched series are published as one codec.LiveFrame on
-// codec.LiveSubject. When the last lease lapses the stream stops at the
+// codec.LiveSubject, their names only when they change and every
+// codec.LiveKeyEvery frames. When the last lease lapses the stream stops at the
 // next cycle; nothing is published, so nothing crosses the leaf link.
 //
 // serveLive runs on the micro service's goroutine; add and flush on the
@@ -29,7 +31,9 @@ type liveStream struct {
 	mu       sync.Mutex
 	watchers map[string]liveWatch
 	keys     map[uint32]string // series id → its text form; "" when not watched
-	frame    codec.LiveFrame
+	frame    codec.LiveFrame   // this cycle's, Keys always filled
+	sent     []string          // the keys of the last frame that carried them
+	sinceKey int               // frames published since
 
 	frames, points, bytes, capped atomic.Uint64
 }
@@ -74,7 +78,7 @@ func (a *Agent) serveLive(r micro.Request) {
 	} else {
 		delete(l.watchers, req.Watcher)
 	}
-	l.keys = nil // the selection may have changed
+	l.keys, l.sent = nil, nil // the selection may have changed: send the keys again
 	l.active.Store(len(l.watchers) > 0)
 	n := len(l.watchers)
 	l.mu.Unlock()
@@ -112,12 +116,13 @@ func (a *Agent) liveAdd(s []queue.Sample) {
 		if key == "" {
 			continue
 		}
-		if len(l.frame.Points) >= codec.MaxLivePoints {
+		if len(l.frame.Values) >= codec.MaxLivePoints {
 			l.capped.Add(1)
 			continue
 		}
 		l.frame.TS = x.TS
-		l.frame.Points = append(l.frame.Points, codec.LivePoint{Series: key, Value: x.Value})
+		l.frame.Keys = append(l.frame.Keys, key)
+		l.frame.Values = append(l.frame.Values, codec.LiveValue(x.Value))
 	}
 }
 
@@ -182,12 +187,19 @@ func (a *Agent) liveFlush() {
 	l.mu.Lock()
 	l.expire(time.Now())
 	f := l.frame
-	l.frame.Points = l.frame.Points[:0]
-	if len(f.Points) == 0 {
+	l.frame.Keys, l.frame.Values = l.frame.Keys[:0], l.frame.Values[:0]
+	if len(f.Values) == 0 {
 		l.mu.Unlock()
 		return
 	}
 	f.Taken = f.TS + collectPhase(a.cfg.AgentID(), a.cfg.Interval).Milliseconds()
+	if slices.Equal(f.Keys, l.sent) && l.sinceKey < codec.LiveKeyEvery {
+		f.Keys = nil // the watchers know them
+		l.sinceKey++
+	} else {
+		l.sent = append(l.sent[:0], f.Keys...)
+		l.sinceKey = 1
+	}
 	b, err := json.Marshal(&f)
 	l.mu.Unlock()
 	if err != nil {
@@ -199,7 +211,7 @@ func (a *Agent) liveFlush() {
 		return
 	}
 	l.frames.Add(1)
-	l.points.Add(uint64(len(f.Points)))
+	l.points.Add(uint64(len(f.Values)))
 	l.bytes.Add(uint64(len(b)))
 }
 
