@@ -15,10 +15,11 @@ import (
 
 // Live-mode lease timing: the console asks for liveLease and renews every
 // liveRenew while a viewer stays, so an agent whose console vanished (crash,
-// cut link) stops within liveLease; a viewer leaving ends it at once.
+// cut link) stops within liveLease; the last viewer leaving ends it at once
+// (lease 0). Each renewal's reply costs the uplink ~150 B.
 const (
-	liveLease   = 10 * time.Second
-	liveRenew   = 3 * time.Second
+	liveLease   = 15 * time.Second
+	liveRenew   = 5 * time.Second
 	liveTimeout = 5 * time.Second
 )
 

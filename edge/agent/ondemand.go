@@ -63,12 +63,12 @@ func (a *Agent) historyAppend(s []queue.Sample) {
 // endCycle is the rollup loop's hook after every cycle: write the minute
 // that ended (once a minute) and switch to a newly pushed detector.
 func (a *Agent) endCycle(final bool) {
+	a.liveFlush() // first: the minute's history write must not delay it
 	if a.od.hist != nil {
 		if err := a.od.hist.Flush(time.Now(), final); err != nil {
 			a.log.Warn("history: flush", "err", err)
 		}
 	}
-	a.liveFlush()
 	a.swapDetector()
 }
 

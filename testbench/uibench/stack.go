@@ -119,7 +119,9 @@ func Eval[T any](ctx context.Context, expr string) (T, error) {
 func WaitJS(ctx context.Context, timeout time.Duration, expr string) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		ok, err := Eval[bool](ctx, "!!("+expr+")")
+		ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ok, err := Eval[bool](ectx, "!!("+expr+")")
+		cancel()
 		if err == nil && ok {
 			return nil
 		}

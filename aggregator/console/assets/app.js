@@ -273,14 +273,34 @@ async function fleetPage() {
   EP.rendered.fleetHosts = all.length;
   EP.rendered.fleetPage = performance.now() - t0;
 
+  // Pushes update the status, age and incident cells of the rows shown in
+  // place (once a second at most); sparklines are not refetched for them.
+  const dirty = new Set();
   let redraw = null;
+  const patch = () => {
+    redraw = null;
+    for (const k of dirty) {
+      const tr = table.querySelector(`tr[data-host="${CSS.escape(k)}"]`);
+      if (!tr) continue;
+      const [site, ...rest] = k.split('/');
+      const [st, age] = hostStatus({ site, host: rest.join('/') });
+      const n = open.get(k) || 0;
+      tr.cells[2].firstChild.className = 'st ' + st; tr.cells[2].firstChild.textContent = st;
+      tr.cells[3].textContent = fmtAge(age);
+      tr.cells[4].textContent = n; tr.cells[4].className = n ? 'inc num' : 'num';
+    }
+    dirty.clear();
+    status.textContent = `${all.length} hosts · ${[...open.values()].reduce((a, b) => a + b, 0)} open incidents`;
+  };
   ws.subscribe({ fleet: true, incidents: true }, (m) => {
-    if (m.type === 'window') last.set(m.site + '/' + m.host, (m.start + m.width) / 1000);
+    let k;
+    if (m.type === 'window') { k = m.site + '/' + m.host; last.set(k, (m.start + m.width) / 1000); }
     else if (m.type === 'incident') {
-      const k = m.incident.site + '/' + m.incident.host;
+      k = m.incident.site + '/' + m.incident.host;
       open.set(k, Math.max(0, (open.get(k) || 0) + (m.incident.state === 'open' ? 1 : -1)));
     } else return;
-    if (!redraw) redraw = setTimeout(() => { redraw = null; if (document.activeElement !== search) draw(); }, 1000);
+    dirty.add(k);
+    if (!redraw) redraw = setTimeout(patch, 1000);
   });
   cleanup = () => clearTimeout(redraw);
 }

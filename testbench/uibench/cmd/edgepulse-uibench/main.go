@@ -1,6 +1,7 @@
 // Command edgepulse-uibench measures the web console (make ui-bench) on a
-// real one-host stack (this host's /proc, 10 s windows as make run, leaf
-// link through the counting proxy) in headless chromium:
+// real one-host stack (10 s windows as make run, the agent on the fixture
+// /proc by default or -proc /proc, leaf link through the counting proxy)
+// in headless chromium:
 //
 //   - push latency: frame applied (store write acknowledged, the
 //     aggregator's clock) to the message in the browser (its clock; same
@@ -22,27 +23,36 @@ import (
 	"log"
 	"math"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/testbench/harness"
 	"github.com/edgepulse/edgepulse/testbench/uibench"
 )
 
 func main() {
-	quiet := flag.Duration("quiet", 2*time.Minute, "span of each no-viewer measurement (baseline, after close)")
+	quiet := flag.Duration("quiet", 3*time.Minute, "span of each no-viewer measurement (baseline, after close)")
 	liveFor := flag.Duration("live", time.Minute, "span of the live-mode measurement")
 	hosts := flag.Int("hosts", 1000, "simulated hosts for the fleet page")
 	dir := flag.String("dir", "", "working directory (default: a temporary one, removed after)")
+	proc := flag.String("proc", "fixture", `the agent's /proc: "fixture" (testbench/testdata/proc, constant values, so the uplink's baseline is steady and what live mode adds or leaves behind shows) or a path such as /proc`)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
-	if err := run(*dir, *quiet, *liveFor, *hosts); err != nil {
+	if err := run(*dir, *proc, *quiet, *liveFor, *hosts); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(dir string, quiet, liveFor time.Duration, nHosts int) error {
+func run(dir, proc string, quiet, liveFor time.Duration, nHosts int) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "edgepulse-uibench-")
 		if err != nil {
@@ -51,9 +61,22 @@ func run(dir string, quiet, liveFor time.Duration, nHosts int) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sctx, 30*time.Minute)
 	defer cancel()
-	s, err := uibench.StartStack(ctx, uibench.StackOptions{Dir: dir, ProcRoot: "/proc", Window: "10s"})
+	if proc == "fixture" {
+		root, err := harness.RepoRoot()
+		if err != nil {
+			return err
+		}
+		proc = filepath.Join(dir, "proc")
+		if err := harness.CopyTree(filepath.Join(root, "testbench", "testdata", "proc"), proc); err != nil {
+			return err
+		}
+	}
+	log.Printf("agent on %s, 10 s windows; load average %s", proc, loadavg())
+	s, err := uibench.StartStack(ctx, uibench.StackOptions{Dir: dir, ProcRoot: proc, Window: "10s"})
 	if err != nil {
 		return err
 	}
@@ -73,10 +96,24 @@ func run(dir string, quiet, liveFor time.Duration, nHosts int) error {
 	}
 	log.Printf("stack up (%s); warming up until two windows are pushed", s.APIURL)
 	if err := uibench.WaitJS(watch, 90*time.Second, "window.__ep.pushLat.length >= 2"); err != nil {
-		return fmt.Errorf("no windows pushed: %w\n%s", err, s.Logs())
+		errs, _ := uibench.Eval[any](watch, "JSON.stringify(window.__ep)")
+		return fmt.Errorf("no windows pushed: %w\npage state: %v\n%s", err, errs, s.Logs())
+	}
+
+	// Live frames as the hub sees them (this subscription alone never
+	// starts a stream: only a lease does).
+	nc, err := nats.Connect(s.HubURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	var liveFrames atomic.Int64
+	if _, err := nc.Subscribe(codec.LiveSubject("siteA", "hostA"), func(*nats.Msg) { liveFrames.Add(1) }); err != nil {
+		return err
 	}
 
 	baseline := measure(ctx, s, quiet, "baseline, no viewer")
+	framesBefore := liveFrames.Load()
 
 	live, lcancel := chromedp.NewContext(bctx)
 	err = chromedp.Do(live, chromedp.Navigate(ui+"#/host/siteA/hostA?range=15m"), chromedp.WaitVisible("#live-btn"), chromedp.Click("#live-btn"))
@@ -93,10 +130,15 @@ func run(dir string, quiet, liveFor time.Duration, nHosts int) error {
 	lcancel()
 	log.Printf("the page showed the live frames' payload at the hub as %.0f B/min", shown)
 	sleepCtx(ctx, 5*time.Second) // the agent stops at its next cycle
+	framesLive := liveFrames.Load()
 	after := measure(ctx, s, quiet, "after the live view closed")
+	framesAfter := liveFrames.Load() - framesLive
+	log.Printf("live frames on the hub: %d before any viewer, %d with the view open, %d after it closed", framesBefore, framesLive-framesBefore, framesAfter)
 
 	pushLat, _ := uibench.Eval[[]float64](watch, "window.__ep.pushLat")
 	wcancel()
+	log.Printf("push latencies (ms, in order): %v", pushLat)
+	log.Printf("live latencies (ms, in order): %v", liveLat)
 
 	// Fleet page with nHosts more hosts, seeded into the stack's Redis.
 	st, err := store.Open(ctx, store.Options{Addr: s.Redis.Addr})
@@ -130,14 +172,15 @@ func run(dir string, quiet, liveFor time.Duration, nHosts int) error {
 		renders = append(renders, ms)
 	}
 
+	log.Printf("load average %s", loadavg())
 	log.Printf("push latency over %d windows: p50 %.0f ms, p99 %.0f ms; live latency over %d samples: p50 %.0f ms, p99 %.0f ms",
 		len(pushLat), uibench.Percentile(pushLat, 0.5), uibench.Percentile(pushLat, 0.99),
 		len(liveLat), uibench.Percentile(liveLat, 0.5), uibench.Percentile(liveLat, 0.99))
 	log.Printf("uplink per host-minute: baseline %.0f B, live %.0f B (+%.0f B), after close %.0f B (%+.1f %% of the baseline)",
 		baseline, liveBPM, liveBPM-baseline, after, 100*(after-baseline)/baseline)
-	fmt.Printf("RESULT push_p99_ms=%.0f live_p99_ms=%.0f live_bytes_per_min=%.0f after_close_bytes_per_min=%.0f fleet_render_ms=%.0f baseline_bytes_per_min=%.0f push_p50_ms=%.0f live_p50_ms=%.0f\n",
+	fmt.Printf("RESULT push_p99_ms=%.0f live_p99_ms=%.0f live_bytes_per_min=%.0f after_close_bytes_per_min=%.0f fleet_render_ms=%.0f baseline_bytes_per_min=%.0f after_close_live_frames=%d push_p50_ms=%.0f live_p50_ms=%.0f push_samples=%d live_samples=%d\n",
 		uibench.Percentile(pushLat, 0.99), uibench.Percentile(liveLat, 0.99), liveBPM, after, uibench.Percentile(renders, 0.5),
-		baseline, uibench.Percentile(pushLat, 0.5), uibench.Percentile(liveLat, 0.5))
+		baseline, framesAfter, uibench.Percentile(pushLat, 0.5), uibench.Percentile(liveLat, 0.5), len(pushLat), len(liveLat))
 	return nil
 }
 
@@ -164,4 +207,18 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// loadavg is /proc/loadavg's first three fields: the latency tails depend
+// on what else the host runs.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
