@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/testbench/harness"
 )
@@ -108,11 +109,24 @@ func TestConsoleBrowser(t *testing.T) {
 	})
 
 	t.Run("fleet lists the host", func(t *testing.T) {
+		// 30 simulated hosts on 3 more sites beside the real one.
+		st, err := store.Open(ctx, store.Options{Addr: s.Redis.Addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = SeedFleet(ctx, st, 3, 30, 5, time.Now())
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(tab, chromedp.Navigate(ui)); err != nil {
+			t.Fatal(err)
+		}
 		if err := login(tab, testToken); err != nil {
 			t.Fatal(err)
 		}
 		// The first window lands within a few seconds; reload until then.
-		err := harness.WaitFor(ctx, 60*time.Second, func() error {
+		err = harness.WaitFor(ctx, 60*time.Second, func() error {
 			if err := show(tab, "#/fleet"); err != nil {
 				return err
 			}
@@ -120,6 +134,9 @@ func TestConsoleBrowser(t *testing.T) {
 		})
 		if err != nil {
 			fail("fleet page does not list siteA/hostA as up: %v", err)
+		}
+		if n, _ := Eval[float64](tab, "window.__ep.rendered.fleetHosts"); n != 31 {
+			t.Errorf("fleet page lists %v hosts, want 31", n)
 		}
 		if tok, _ := Eval[string](tab, "sessionStorage.getItem('ep_token')"); tok != testToken {
 			t.Errorf("token in session storage = %q", tok)
@@ -141,6 +158,21 @@ func TestConsoleBrowser(t *testing.T) {
 		if err := WaitJS(tab, 30*time.Second, `window.__ep.pushLat.length >= 2`); err != nil {
 			fail("no window pushed to the host page: %v", err)
 		}
+		// Zoomed to 40 s (fewer than 30 windows): the gauge charts are the
+		// agent's raw 1 s samples, fetched over the leaf link, and say so.
+		err := harness.WaitFor(ctx, 45*time.Second, func() error {
+			now := time.Now().Unix()
+			if err := show(tab, fmt.Sprintf("#/host/siteA/hostA?from=%d&to=%d", now-40, now)); err != nil {
+				return err
+			}
+			return WaitJS(tab, 5*time.Second, `document.querySelector('[data-chart="load"] h3').textContent.includes('raw 1 s samples')`+
+				` && window.__ep.rendered.hostPoints[0] >= 15 && document.getElementById('host-note').textContent.includes('raw samples fetched from agent')`)
+		})
+		if err != nil {
+			pts, _ := Eval[any](tab, "JSON.stringify([window.__ep.rendered, document.getElementById('host-note').textContent])")
+			fail("zoomed host page shows no raw detail: %v\n%v", err, pts)
+		}
+		shot(tab, "host.png")
 	})
 
 	t.Run("live mode", func(t *testing.T) {
@@ -183,12 +215,19 @@ func TestConsoleBrowser(t *testing.T) {
 			lcancel()
 			fail("live mode received no 1 s samples: %v", err)
 		}
+		// Every live chart draws points: load, memory and CPU busy (from the
+		// idle counters' differences).
+		for _, k := range []string{"load", "mem", "cpu"} {
+			if n, _ := Eval[float64](live, "window.__ep.rendered.live && window.__ep.rendered.live."+k); n < 3 {
+				t.Errorf("live chart %s has %v points", k, n)
+			}
+		}
 		if err := WaitJS(live, 10*time.Second, `document.getElementById('live-stat').textContent.includes('/min')`); err != nil {
 			t.Errorf("live mode does not show its uplink cost: %v", err)
 		}
 		lat, _ := Eval[[]float64](live, "window.__ep.liveLat")
 		t.Logf("live latency sample→browser (ms): %v", lat)
-		shot(live, "host.png")
+		shot(live, "host-live.png")
 		// Still streaming while the page watches (the lease is renewed).
 		before := frames.Load()
 		if err := WaitJS(live, 15*time.Second, fmt.Sprintf("window.__ep.liveFrames >= %d", 10)); err != nil {
@@ -272,6 +311,8 @@ func login(tab context.Context, token string) error {
 // show routes the single-page app to hash (re-rendering when it is
 // already there), as a click on a link would.
 func show(tab context.Context, hash string) error {
-	_, err := Eval[bool](tab, fmt.Sprintf("(location.hash === %q ? route() : (location.hash = %q), true)", hash, hash))
+	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+	defer cancel()
+	_, err := Eval[bool](ctx, fmt.Sprintf("(location.hash === %q ? route() : (location.hash = %q), true)", hash, hash))
 	return err
 }

@@ -459,7 +459,7 @@ async function hostPage(site, host, params) {
       plots.push(p);
     }
     note.textContent = '';
-    if (detail) note.append(h('div', { class: 'note' }, `Zoomed below one ${width} s window: charts of gauges show the agent's raw 1 s samples, fetched over the leaf link now (detail on demand).`));
+    if (detail) note.append(h('div', { class: 'note' }, `Zoomed to ${Math.round(span)} s, fewer than 30 of the host's ${width} s windows: the gauge charts show the agent's raw 1 s samples, fetched over the leaf link now (detail on demand).`));
     for (const w of notes) note.append(h('div', { class: 'note muted' }, w));
     EP.rendered.host = performance.now();
     EP.rendered.hostPoints = out.map((o) => o.data[1].filter((x) => x != null).length);
@@ -489,10 +489,11 @@ async function hostPage(site, host, params) {
     live.frames++;
     live.lat.push(Date.now() - f.taken);
     let idle = 0, ncpu = 0;
+    const named = (s, n) => s === n || s.startsWith(n + '{');
     for (const [s, val] of f.p) {
-      if (s === 'node_load1') { live.load[0].push(t); live.load[1].push(val); }
-      else if (s === 'node_memory_MemAvailable_bytes') { live.mem[0].push(t); live.mem[1].push(val); }
-      else if (s.startsWith('node_cpu_seconds_total')) { idle += val; ncpu++; }
+      if (named(s, 'node_load1')) { live.load[0].push(t); live.load[1].push(val); }
+      else if (named(s, 'node_memory_MemAvailable_bytes')) { live.mem[0].push(t); live.mem[1].push(val); }
+      else if (named(s, 'node_cpu_seconds_total')) { idle += val; ncpu++; }
     }
     if (ncpu) {
       if (live.prevIdle && t > live.prevIdle[0]) { live.cpu[0].push(t); live.cpu[1].push(Math.min(1, Math.max(0, 1 - (idle - live.prevIdle[1]) / ((t - live.prevIdle[0]) * ncpu)))); }
@@ -500,6 +501,7 @@ async function hostPage(site, host, params) {
     }
     for (const k of ['load', 'cpu', 'mem']) if (live[k][0].length > 180) { live[k][0].shift(); live[k][1].shift(); }
     for (const [k, p] of live.plots) p.setData(live[k]);
+    EP.rendered.live = { load: live.load[0].length, mem: live.mem[0].length, cpu: live.cpu[0].length };
     live.stat.textContent = `${live.frames} frames · uplink cost ${fmtBytes(m.bytes_per_min)}/min (live frames' payload at the hub; the leaf link compresses it) · latency sample→browser p50 ${quantile(live.lat, 0.5)} ms, p99 ${quantile(live.lat, 0.99)} ms`;
   };
 
