@@ -81,6 +81,8 @@ func TestAuthAndLimits(t *testing.T) {
 		t.Fatalf("wrong token: %v, want close %d", err, closeUnauthorized)
 	}
 
+	// The server forgets the refused connection once its handler returns.
+	waitFor(t, "the refused connection to be forgotten", func() bool { return c.hub.nClients.Load() == 0 })
 	var good []*websocket.Conn
 	for range 2 {
 		ws, err := dial(t, ctx, url, tok)
@@ -91,10 +93,6 @@ func TestAuthAndLimits(t *testing.T) {
 			t.Fatalf("first message %v, want hello", m)
 		}
 		good = append(good, ws)
-	}
-	// The bad connection may still be counted while it closes: wait.
-	for c.hub.nClients.Load() > 2 {
-		time.Sleep(10 * time.Millisecond)
 	}
 	if _, err := dial(t, ctx, url, tok); err != errTooMany {
 		t.Fatalf("third connection from one client: %v, want 429", err)
@@ -142,20 +140,17 @@ func TestPushWindowsAndIncidents(t *testing.T) {
 	host.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","hosts":[{"site":"s1","host":"h1","names":["node_load1"]}]}`))
 	fleet.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true,"incidents":true}`))
 	// The subscriptions are applied by the reader goroutines: wait.
-	for {
+	waitFor(t, "both subscriptions", func() bool {
 		c.hub.mu.RLock()
+		defer c.hub.mu.RUnlock()
 		n := 0
 		for _, cl := range c.hub.clients {
 			if cl.fleet || len(cl.hosts) > 0 {
 				n++
 			}
 		}
-		c.hub.mu.RUnlock()
-		if n == 2 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return n == 2
+	})
 	at := time.Now()
 	c.Applied(testBatch("s2", "other", 0), nil, at) // only the fleet page
 	inc := store.Incident{Site: "s1", Host: "h1", State: "open", Incident: 7, Series: "node_load1", Time: at.UnixMilli()}
@@ -222,5 +217,16 @@ func TestLimitsValidate(t *testing.T) {
 	}
 	if err := (Limits{}).Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
