@@ -73,7 +73,7 @@ func TestConsoleBrowser(t *testing.T) {
 	tab, tcancel := chromedp.NewContext(bctx)
 	defer tcancel()
 	ui := s.APIURL + "/ui/"
-	fail := func(format string, args ...any) {
+	fail := func(t *testing.T, format string, args ...any) {
 		t.Helper()
 		errs, _ := Eval[[]string](tab, "window.__ep ? window.__ep.errors : []")
 		t.Fatalf(format+"\nbrowser errors: %v\n%s", append(args, errs, s.Logs())...)
@@ -84,7 +84,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := chromedp.Do(tab, chromedp.WaitVisible("#login-token")); err != nil {
-			fail("no login form without a token: %v", err)
+			fail(t, "no login form without a token: %v", err)
 		}
 		err := chromedp.Do(tab, chromedp.SendKeys("#login-token", "wrong-token-0123456789"),
 			chromedp.Click("#login-form button"))
@@ -92,7 +92,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := WaitJS(tab, 10*time.Second, `document.getElementById('login-error').textContent.includes('refused')`); err != nil {
-			fail("a wrong token was not refused: %v", err)
+			fail(t, "a wrong token was not refused: %v", err)
 		}
 		shot(tab, "login.png")
 		// The WebSocket too: auth with a wrong token is closed with 4401.
@@ -133,7 +133,7 @@ func TestConsoleBrowser(t *testing.T) {
 			return WaitJS(tab, 5*time.Second, `document.querySelector('tr[data-host="siteA/hostA"] .st.up')`)
 		})
 		if err != nil {
-			fail("fleet page does not list siteA/hostA as up: %v", err)
+			fail(t, "fleet page does not list siteA/hostA as up: %v", err)
 		}
 		if n, _ := Eval[float64](tab, "window.__ep.rendered.fleetHosts"); n != 31 {
 			t.Errorf("fleet page lists %v hosts, want 31", n)
@@ -152,11 +152,11 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := WaitJS(tab, 30*time.Second, `window.__ep.rendered.hostPoints && window.__ep.rendered.hostPoints[0] > 0 && document.querySelector('[data-chart="load"] canvas')`); err != nil {
-			fail("host page drew no chart with data: %v", err)
+			fail(t, "host page drew no chart with data: %v", err)
 		}
 		// A window pushed as its frame is applied, without a reload.
 		if err := WaitJS(tab, 30*time.Second, `window.__ep.pushLat.length >= 2`); err != nil {
-			fail("no window pushed to the host page: %v", err)
+			fail(t, "no window pushed to the host page: %v", err)
 		}
 		// Zoomed to 40 s (fewer than 30 windows): the gauge charts are the
 		// agent's raw 1 s samples, fetched over the leaf link, and say so.
@@ -170,7 +170,7 @@ func TestConsoleBrowser(t *testing.T) {
 		})
 		if err != nil {
 			pts, _ := Eval[any](tab, "JSON.stringify([window.__ep.rendered, document.getElementById('host-note').textContent])")
-			fail("zoomed host page shows no raw detail: %v\n%v", err, pts)
+			fail(t, "zoomed host page shows no raw detail: %v\n%v", err, pts)
 		}
 		shot(tab, "host.png")
 	})
@@ -213,7 +213,7 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		if err := WaitJS(live, 30*time.Second, `window.__ep.liveFrames >= 5`); err != nil {
 			lcancel()
-			fail("live mode received no 1 s samples: %v", err)
+			fail(t, "live mode received no 1 s samples: %v", err)
 		}
 		// Every live chart draws points: load, memory and CPU busy (from the
 		// idle counters' differences).
@@ -232,7 +232,7 @@ func TestConsoleBrowser(t *testing.T) {
 		before := frames.Load()
 		if err := WaitJS(live, 15*time.Second, fmt.Sprintf("window.__ep.liveFrames >= %d", 10)); err != nil {
 			lcancel()
-			fail("live mode stopped while the page watched: %v", err)
+			fail(t, "live mode stopped while the page watched: %v", err)
 		}
 		if frames.Load() <= before {
 			t.Fatalf("no live frames on the hub while the page watched (%d)", before)
@@ -262,7 +262,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := WaitJS(tab, 10*time.Second, `window.__ep.rendered.incidents`); err != nil {
-			fail("incidents page: %v", err)
+			fail(t, "incidents page: %v", err)
 		}
 		// The fixture's memory is half available; this rule fires at once
 		// (as in TestNATSCLI), pushed through the config bucket.
@@ -280,7 +280,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := WaitJS(tab, 60*time.Second, `document.getElementById('inc-table').textContent.includes('memory_available_percent') && window.__ep.incidentsPushed > 0`); err != nil {
-			fail("the incident did not appear without a reload: %v", err)
+			fail(t, "the incident did not appear without a reload: %v", err)
 		}
 		shot(tab, "incidents.png")
 	})
@@ -290,7 +290,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := WaitJS(tab, 20*time.Second, `window.__ep.rendered.querySeries >= 1 && document.querySelector('#query-chart canvas')`); err != nil {
-			fail("query page: %v", err)
+			fail(t, "query page: %v", err)
 		}
 		shot(tab, "query.png")
 	})

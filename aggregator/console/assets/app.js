@@ -360,7 +360,9 @@ async function hostPage(site, host, params) {
   const setRange = (from, to) => { location.hash = `#/host/${encodeURIComponent(site)}/${encodeURIComponent(host)}?from=${from.toFixed(0)}&to=${to.toFixed(0)}`; };
 
   v.append(h('h1', {}, `${host} `, h('span', { class: 'muted' }, `site ${site}`)));
-  const liveBtn = h('button', { id: 'live-btn' }, 'Live: off');
+  // A click before the page is ready (its first queries) is kept.
+  let liveToggle = null, liveWanted = false;
+  const liveBtn = h('button', { id: 'live-btn', onclick: () => (liveToggle ? liveToggle() : (liveWanted = !liveWanted)) }, 'Live: off');
   const bar = h('div', { class: 'bar' },
     ...Object.keys(RANGES).map((r) => h('button', { class: following && r === rng ? 'on' : '', onclick: () => { location.hash = `#/host/${encodeURIComponent(site)}/${encodeURIComponent(host)}?range=${r}`; } }, r)),
     h('span', { class: 'muted' }, `${fmtTime(start * 1000)} → ${following ? 'now' : fmtTime(end * 1000)} · drag on a chart to zoom`),
@@ -482,7 +484,8 @@ async function hostPage(site, host, params) {
     live.stat = stat;
     ws.setLive({ type: 'live', site, host, on: true, series: LIVE_SERIES });
   };
-  liveBtn.addEventListener('click', () => live ? liveOff() : liveOn());
+  liveToggle = () => (live ? liveOff() : liveOn());
+  if (liveWanted) liveOn();
   const onLive = (m) => {
     if (!live) return;
     const f = m.frame, t = f.t / 1000;
