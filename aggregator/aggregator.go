@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/edgepulse/edgepulse/aggregator/alerting"
+	"github.com/edgepulse/edgepulse/aggregator/console"
 	"github.com/edgepulse/edgepulse/aggregator/query"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
@@ -91,6 +92,7 @@ type Aggregator struct {
 	store    *store.Store
 	api      *query.API
 	alerting *alerting.Service // nil without rules or Alertmanagers
+	console  *console.Console  // the web console (console.go)
 	ln       net.Listener
 	kv       jetstream.KeyValue
 	parts    *partitions
@@ -219,6 +221,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		a.Close()
 		return nil, err
 	}
+	a.startConsole(tok)
 	return a, nil
 }
 
@@ -338,6 +341,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	mux.HandleFunc("/metrics", a.metrics)
 	mux.Handle("/api/v1/backhaul", a.api.Guard(http.HandlerFunc(a.backhaul)))
 	a.mountRegions(mux)
+	a.console.Mount(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: max(a.cfg.Limits.Timeout, 30*time.Second) + 30*time.Second, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
@@ -610,8 +614,9 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 		}
 		return
 	}
-	a.writes.ok(time.Now())
-	a.recordPath(queued, start, time.Now())
+	appliedAt := time.Now()
+	a.writes.ok(appliedAt)
+	a.recordPath(queued, start, appliedAt)
 	a.wire.commit(agents)
 	for _, q := range queued {
 		if q.b != nil {
@@ -624,6 +629,7 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 				a.mu.Unlock()
 			}
 			a.publishAlerts(q.b, q.incs)
+			a.console.Applied(q.b, q.incs, appliedAt)
 		}
 		q.m.Ack()
 	}
@@ -662,6 +668,9 @@ func (a *Aggregator) statz(w http.ResponseWriter, _ *http.Request) {
 // It makes a running Run return.
 func (a *Aggregator) Close() {
 	a.closeOnce.Do(func() { close(a.closed) })
+	if a.console != nil {
+		a.console.Close()
+	}
 	if a.ln != nil {
 		a.ln.Close()
 	}

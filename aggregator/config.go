@@ -17,6 +17,7 @@ import (
 	"github.com/edgepulse/edgepulse/aggregator/alerting"
 	"github.com/edgepulse/edgepulse/aggregator/global"
 	"github.com/edgepulse/edgepulse/aggregator/preagg"
+	"github.com/edgepulse/edgepulse/aggregator/console"
 	"github.com/edgepulse/edgepulse/aggregator/query"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	Alerting alerting.Config `yaml:"alerting"`
 	// Auth is the query API's optional bearer token (every /api/ endpoint).
 	Auth query.Auth `yaml:"auth"`
+	// Console bounds the web console's WebSocket connections (docs/console.md).
+	Console console.Limits `yaml:"console"`
 	// Batches bound each decoded batch and the series per host and site.
 	Batches BatchLimits `yaml:"batches"`
 	// StreamMaxAge bounds how long un-consumed batches stay in the stream;
@@ -277,6 +280,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("config: http %q must be host:port: %w", c.HTTP, err)
+	}
+	if err := c.Console.Validate(); err != nil {
+		return err
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return err

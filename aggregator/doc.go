@@ -2,7 +2,9 @@
 // nats-server (JetStream on, accepting leaf-node connections from sites)
 // or joins an external NATS cluster, owns the telemetry stream, takes its
 // share of the stream's partitions through ring membership, writes their
-// rollups to Redis and serves the Prometheus HTTP API.
+// rollups to Redis and serves the Prometheus HTTP API and, on the same
+// listener under /ui/, the web console (aggregator/console), which it
+// tells of every frame it applies.
 //
 // # Types
 //

@@ -129,4 +129,5 @@ func (a *Aggregator) metrics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.writeRegionMetrics(b)
+	a.console.WriteMetrics(b) // the web console's series (aggregator/console)
 }

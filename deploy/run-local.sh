@@ -103,6 +103,7 @@ cat <<MSG
 Edgepulse is running (logs in $RUN/*.log). Data shows up after the first
 10 s window closes.
 
+  Console:     http://127.0.0.1:9470/ui/   (fleet, this host live, incidents, PromQL)
   Query API:   http://127.0.0.1:9470   (Prometheus HTTP API; point Grafana here)
   Example:     curl 'http://127.0.0.1:9470/api/v1/query_range?query=node_load1&start=$start&end=$((start+600))&step=10'
   promtool:    promtool query range --start=$start --end=$((start+600)) --step=10s http://127.0.0.1:9470 'node_load1'

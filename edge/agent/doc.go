@@ -1,7 +1,9 @@
 // Package agent wires the edge pipeline together: collect every interval,
 // push the samples through the lock-free queue, roll them up per window,
 // encode one batch per window, make it durable in the spool and let the
-// forwarder publish it.
+// forwarder publish it. Its NATS micro service (service.go) answers
+// status, config, history and live requests; live mode (live.go) streams
+// watched series' 1 s samples while a console holds a lease.
 //
 // # Types
 //

@@ -15,6 +15,7 @@ type onDemand struct {
 	svc     *service
 	remote  *remote
 	started time.Time
+	live    liveStream // live mode (live.go)
 }
 
 // initOnDemand opens the history in the spool's database, loads the last
@@ -59,11 +60,13 @@ func (a *Agent) historyAppend(s []queue.Sample) {
 	if a.od.hist != nil && len(s) > 0 {
 		a.od.hist.Append(s)
 	}
+	a.liveAdd(s)
 }
 
 // endCycle is the rollup loop's hook after every cycle: write the minute
 // that ended (once a minute) and switch to a newly pushed detector.
 func (a *Agent) endCycle(final bool) {
+	a.liveFlush() // first: the minute's history write must not delay it
 	if a.od.hist != nil {
 		if err := a.od.hist.Flush(time.Now(), final); err != nil {
 			a.log.Warn("history: flush", "err", err)
@@ -84,6 +87,7 @@ func (a *Agent) closeOnDemand() {
 
 // serveOnDemandMetrics writes the history and pushed-config counters.
 func (a *Agent) serveOnDemandMetrics(metric func(name, typ, help string, v float64)) {
+	a.serveLiveMetrics(metric)
 	if h := a.od.hist; h != nil {
 		st := h.Stats()
 		metric("edgepulse_agent_history_bytes", "gauge", "Raw history bytes held (keys plus values, before compression).", float64(st.Bytes))

@@ -73,6 +73,7 @@ func newService(a *Agent) (*service, error) {
 			respondJSON(r, c)
 		}},
 		{codec.EndpointHistory, func(r micro.Request) { a.serveHistory(r) }},
+		{codec.EndpointLive, func(r micro.Request) { a.serveLive(r) }},
 		{codec.EndpointKeyframe, func(r micro.Request) {
 			a.fwd.Keyframe()
 			respondJSON(r, map[string]string{"status": "the next frame published is a keyframe"})

@@ -103,7 +103,7 @@ func TestServiceEndpoints(t *testing.T) {
 		for _, e := range info.Endpoints {
 			subjects = append(subjects, e.Subject)
 		}
-		want := "ep.agent.s1.h1.status ep.agent.s1.h1.config ep.agent.s1.h1.history ep.agent.s1.h1.keyframe"
+		want := "ep.agent.s1.h1.status ep.agent.s1.h1.config ep.agent.s1.h1.history ep.agent.s1.h1.live ep.agent.s1.h1.keyframe"
 		if got := strings.Join(subjects, " "); got != want {
 			t.Fatalf("endpoint subjects %q, want %q", got, want)
 		}

@@ -25,6 +25,9 @@ type StackOptions struct {
 	// NoAgent starts everything but the agent (the caller runs its own
 	// against LeafURL).
 	NoAgent bool
+	// LeafVia, when set, is given the hub's leaf-node address and returns
+	// the address the site leaf dials instead (a counting proxy).
+	LeafVia func(hubLeaf string) (string, error)
 }
 
 // Stack is one site's worth of real processes: Redis, the aggregator with
@@ -94,7 +97,13 @@ http: 127.0.0.1:%d
 	if err := WaitHTTP(ctx, s.APIURL+"/healthz", 60*time.Second); err != nil {
 		return fail(fmt.Errorf("aggregator: %w\n%s", err, s.Agg.Tail(4000)))
 	}
-	s.Leaf, err = Start("leaf", o.Dir, []string{fmt.Sprintf("EDGEPULSE_HUB_LEAF_URL=nats-leaf://127.0.0.1:%d", leafPort)},
+	leafAddr := fmt.Sprintf("127.0.0.1:%d", leafPort)
+	if o.LeafVia != nil {
+		if leafAddr, err = o.LeafVia(leafAddr); err != nil {
+			return fail(err)
+		}
+	}
+	s.Leaf, err = Start("leaf", o.Dir, []string{"EDGEPULSE_HUB_LEAF_URL=nats-leaf://" + leafAddr},
 		bins.NATSServer, "-c", filepath.Join(root, "deploy", "leaf.conf"), "-p", strconv.Itoa(siteClientPort), "-m", "0")
 	if err != nil {
 		return fail(err)

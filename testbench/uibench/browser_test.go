@@ -1,0 +1,318 @@
+package uibench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/testbench/harness"
+)
+
+const testToken = "console-test-token-0123456789"
+
+// TestConsoleBrowser drives the console in headless chromium against a
+// real stack (fixture /proc, 2 s windows, bearer token on): a bad token is
+// refused (login form and WebSocket), the fleet page lists the host, the
+// host page draws charts with data and receives windows by push, live mode
+// receives the agent's 1 s samples and the agent stops publishing them
+// once the page is closed, an incident appears on the incidents page
+// without a reload, and the query page charts a PromQL answer. One PNG per
+// page goes to the test's artifact directory (and to
+// $EDGEPULSE_CONSOLE_SHOTS when set: make ui-shots uses it for docs/console/).
+func TestConsoleBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes and a browser")
+	}
+	if _, err := Chromium(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	procRoot := filepath.Join(dir, "proc")
+	if err := harness.CopyTree("../testdata/proc", procRoot); err != nil {
+		t.Fatal(err)
+	}
+	s, err := StartStack(ctx, StackOptions{Dir: dir, ProcRoot: procRoot, Window: "2s", Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	shots := t.ArtifactDir()
+	extra := os.Getenv("EDGEPULSE_CONSOLE_SHOTS")
+	shot := func(tab context.Context, name string) {
+		t.Helper()
+		for _, d := range []string{shots, extra} {
+			if d == "" {
+				continue
+			}
+			if err := Screenshot(tab, filepath.Join(d, name)); err != nil {
+				t.Errorf("screenshot %s: %v", name, err)
+			}
+		}
+	}
+
+	bctx, bcancel, err := Browser(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bcancel()
+	tab, tcancel := chromedp.NewContext(bctx)
+	defer tcancel()
+	ui := s.APIURL + "/ui/"
+	fail := func(t *testing.T, format string, args ...any) {
+		t.Helper()
+		errs, _ := Eval[[]string](tab, "window.__ep ? window.__ep.errors : []")
+		t.Fatalf(format+"\nbrowser errors: %v\n%s", append(args, errs, s.Logs())...)
+	}
+
+	t.Run("bad token refused", func(t *testing.T) {
+		if err := chromedp.Do(tab, chromedp.Navigate(s.APIURL+"/")); err != nil { // / redirects to /ui/
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(tab, chromedp.WaitVisible("#login-token")); err != nil {
+			fail(t, "no login form without a token: %v", err)
+		}
+		err := chromedp.Do(tab, chromedp.SendKeys("#login-token", "wrong-token-0123456789"),
+			chromedp.Click("#login-form button"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WaitJS(tab, 10*time.Second, `document.getElementById('login-error').textContent.includes('refused')`); err != nil {
+			fail(t, "a wrong token was not refused: %v", err)
+		}
+		shot(tab, "login.png")
+		// The WebSocket too: auth with a wrong token is closed with 4401.
+		c, _, err := websocket.Dial(ctx, strings.Replace(s.APIURL, "http", "ws", 1)+"/ui/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.Write(ctx, websocket.MessageText, []byte(`{"type":"auth","token":"wrong-token-0123456789"}`))
+		_, _, err = c.Read(ctx)
+		if websocket.CloseStatus(err) != 4401 {
+			t.Fatalf("WebSocket with a wrong token: got %v, want close 4401", err)
+		}
+	})
+
+	t.Run("fleet lists the host", func(t *testing.T) {
+		// 30 simulated hosts on 3 more sites beside the real one.
+		st, err := store.Open(ctx, store.Options{Addr: s.Redis.Addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = SeedFleet(ctx, st, 3, 30, 5, time.Now())
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(tab, chromedp.Navigate(ui)); err != nil {
+			t.Fatal(err)
+		}
+		if err := login(tab, testToken); err != nil {
+			t.Fatal(err)
+		}
+		// The first window lands within a few seconds; reload until then.
+		err = harness.WaitFor(ctx, 60*time.Second, func() error {
+			if err := show(tab, "#/fleet"); err != nil {
+				return err
+			}
+			return WaitJS(tab, 5*time.Second, `document.querySelector('tr[data-host="siteA/hostA"] .st.up')`)
+		})
+		if err != nil {
+			fail(t, "fleet page does not list siteA/hostA as up: %v", err)
+		}
+		if n, _ := Eval[float64](tab, "window.__ep.rendered.fleetHosts"); n != 31 {
+			t.Errorf("fleet page lists %v hosts, want 31", n)
+		}
+		if tok, _ := Eval[string](tab, "sessionStorage.getItem('ep_token')"); tok != testToken {
+			t.Errorf("token in session storage = %q", tok)
+		}
+		if u, _ := Eval[string](tab, "location.href"); strings.Contains(u, testToken) {
+			t.Errorf("the token is in the URL: %s", u)
+		}
+		shot(tab, "fleet.png")
+	})
+
+	t.Run("host page charts and push", func(t *testing.T) {
+		if err := show(tab, "#/host/siteA/hostA?range=15m"); err != nil {
+			t.Fatal(err)
+		}
+		if err := WaitJS(tab, 30*time.Second, `window.__ep.rendered.hostPoints && window.__ep.rendered.hostPoints[0] > 0 && document.querySelector('[data-chart="load"] canvas')`); err != nil {
+			fail(t, "host page drew no chart with data: %v", err)
+		}
+		// A window pushed as its frame is applied, without a reload.
+		if err := WaitJS(tab, 30*time.Second, `window.__ep.pushLat.length >= 2`); err != nil {
+			fail(t, "no window pushed to the host page: %v", err)
+		}
+		// Zoomed to 40 s (fewer than 30 windows): the gauge charts are the
+		// agent's raw 1 s samples, fetched over the leaf link, and say so.
+		err := harness.WaitFor(ctx, 45*time.Second, func() error {
+			now := time.Now().Unix()
+			if err := show(tab, fmt.Sprintf("#/host/siteA/hostA?from=%d&to=%d", now-40, now)); err != nil {
+				return err
+			}
+			return WaitJS(tab, 5*time.Second, `document.querySelector('[data-chart="load"] h3').textContent.includes('raw 1 s samples')`+
+				` && window.__ep.rendered.hostPoints[0] >= 15 && document.getElementById('host-note').textContent.includes('raw samples fetched from agent')`)
+		})
+		if err != nil {
+			pts, _ := Eval[any](tab, "JSON.stringify([window.__ep.rendered, document.getElementById('host-note').textContent])")
+			fail(t, "zoomed host page shows no raw detail: %v\n%v", err, pts)
+		}
+		shot(tab, "host.png")
+	})
+
+	t.Run("live mode", func(t *testing.T) {
+		nc, err := nats.Connect(s.HubURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		var frames atomic.Int64
+		var last atomic.Int64
+		sub, err := nc.Subscribe(codec.LiveSubject("siteA", "hostA"), func(*nats.Msg) {
+			frames.Add(1)
+			last.Store(time.Now().UnixNano())
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		nc.Flush()
+		if frames.Load() != 0 {
+			t.Fatal("live frames before anyone watches")
+		}
+
+		live, lcancel := chromedp.NewContext(bctx) // a second tab, closed below
+		err = chromedp.Do(live, chromedp.Navigate(ui), chromedp.WaitVisible("#login-token"))
+		if err == nil {
+			err = login(live, testToken) // session storage is per tab
+		}
+		if err == nil {
+			err = show(live, "#/host/siteA/hostA?range=15m")
+		}
+		if err == nil {
+			err = chromedp.Do(live, chromedp.WaitVisible("#live-btn"), chromedp.Click("#live-btn"))
+		}
+		if err != nil {
+			lcancel()
+			t.Fatal(err)
+		}
+		if err := WaitJS(live, 30*time.Second, `window.__ep.liveFrames >= 5`); err != nil {
+			lcancel()
+			fail(t, "live mode received no 1 s samples: %v", err)
+		}
+		// Every live chart draws points: load, memory and CPU busy (from the
+		// idle counters' differences).
+		for _, k := range []string{"load", "mem", "cpu"} {
+			if n, _ := Eval[float64](live, "window.__ep.rendered.live && window.__ep.rendered.live."+k); n < 3 {
+				t.Errorf("live chart %s has %v points", k, n)
+			}
+		}
+		if err := WaitJS(live, 10*time.Second, `document.getElementById('live-stat').textContent.includes('/min')`); err != nil {
+			t.Errorf("live mode does not show its uplink cost: %v", err)
+		}
+		lat, _ := Eval[[]float64](live, "window.__ep.liveLat")
+		t.Logf("live latency sample→browser (ms): %v", lat)
+		shot(live, "host-live.png")
+		// Still streaming while the page watches (the lease is renewed).
+		before := frames.Load()
+		if err := WaitJS(live, 15*time.Second, fmt.Sprintf("window.__ep.liveFrames >= %d", 10)); err != nil {
+			lcancel()
+			fail(t, "live mode stopped while the page watched: %v", err)
+		}
+		if frames.Load() <= before {
+			t.Fatalf("no live frames on the hub while the page watched (%d)", before)
+		}
+		lcancel() // closing the tab closes its WebSocket
+		closed := time.Now()
+
+		// The agent stops within a few seconds: nothing for 4 s after that.
+		err = harness.WaitFor(ctx, 20*time.Second, func() error {
+			if l := last.Load(); time.Since(time.Unix(0, l)) < 4*time.Second {
+				return fmt.Errorf("live frames still arriving %v after the page closed", time.Since(closed).Round(time.Second))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lag := time.Unix(0, last.Load()).Sub(closed)
+		if lag > 5*time.Second {
+			t.Fatalf("the agent streamed for %v after the page closed", lag)
+		}
+		t.Logf("live frames on the hub: %d; the last %v after the page closed", frames.Load(), lag.Round(10*time.Millisecond))
+	})
+
+	t.Run("incident appears without reload", func(t *testing.T) {
+		if err := show(tab, "#/incidents"); err != nil {
+			t.Fatal(err)
+		}
+		if err := WaitJS(tab, 10*time.Second, `window.__ep.rendered.incidents`); err != nil {
+			fail(t, "incidents page: %v", err)
+		}
+		// The fixture's memory is half available; this rule fires at once
+		// (as in TestNATSCLI), pushed through the config bucket.
+		nc, err := nats.Connect(s.HubURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		kv, err := js.KeyValue(ctx, "EP_CONFIG")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Put(ctx, "siteA.hostA", []byte("detect:\n  context: 5\n  incident: {open_after: 1}\n  detectors:\n    rules:\n      - {name: mem_used, series: memory_available_percent, op: \"<\", threshold: 100}\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := WaitJS(tab, 60*time.Second, `document.getElementById('inc-table').textContent.includes('memory_available_percent') && window.__ep.incidentsPushed > 0`); err != nil {
+			fail(t, "the incident did not appear without a reload: %v", err)
+		}
+		shot(tab, "incidents.png")
+	})
+
+	t.Run("query page", func(t *testing.T) {
+		if err := show(tab, "#/query?q=node_load1:avg&range=15m"); err != nil {
+			t.Fatal(err)
+		}
+		if err := WaitJS(tab, 20*time.Second, `window.__ep.rendered.querySeries >= 1 && document.querySelector('#query-chart canvas')`); err != nil {
+			fail(t, "query page: %v", err)
+		}
+		shot(tab, "query.png")
+	})
+
+	if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("test ran out of time")
+	}
+}
+
+// login signs in through the page's form.
+func login(tab context.Context, token string) error {
+	ctx, cancel := context.WithTimeout(tab, 20*time.Second)
+	defer cancel()
+	return chromedp.Do(ctx, chromedp.WaitVisible("#login-token"), chromedp.SetValue("#login-token", token),
+		chromedp.Click("#login-form button"), chromedp.WaitNotVisible("#login"))
+}
+
+// show routes the single-page app to hash (re-rendering when it is
+// already there), as a click on a link would.
+func show(tab context.Context, hash string) error {
+	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+	defer cancel()
+	_, err := Eval[bool](ctx, fmt.Sprintf("(location.hash === %q ? route() : (location.hash = %q), true)", hash, hash))
+	return err
+}
