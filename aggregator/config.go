@@ -15,9 +15,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/edgepulse/edgepulse/aggregator/alerting"
+	"github.com/edgepulse/edgepulse/aggregator/console"
 	"github.com/edgepulse/edgepulse/aggregator/global"
 	"github.com/edgepulse/edgepulse/aggregator/preagg"
-	"github.com/edgepulse/edgepulse/aggregator/console"
 	"github.com/edgepulse/edgepulse/aggregator/query"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 )
