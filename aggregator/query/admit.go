@@ -121,7 +121,27 @@ func (t *ticket) load(ctx context.Context, n int) error {
 		t.ad.c.budget.Add(1)
 		return fmt.Errorf("%w: the query loaded %d samples from the store, limits.max_samples is %d", ErrSampleBudget, t.loaded, lim.MaxSamples)
 	}
-	if t.held != heldSlot || t.loaded <= int64(lim.HeavySamples) {
+	if t.loaded <= int64(lim.HeavySamples) {
+		return nil
+	}
+	return t.toHeavyLocked(ctx)
+}
+
+// reserve moves the query to a heavy slot when the samples it loaded plus
+// the n it is about to load exceed limits.heavy_samples.
+func (t *ticket) reserve(ctx context.Context, n int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.loaded+int64(n) <= int64(t.ad.lim.HeavySamples) {
+		return nil
+	}
+	return t.toHeavyLocked(ctx)
+}
+
+// toHeavyLocked trades the ordinary slot for a heavy one (once).
+func (t *ticket) toHeavyLocked(ctx context.Context) error {
+	lim := t.ad.lim
+	if t.held != heldSlot {
 		return nil
 	}
 	<-t.ad.slots // light queries may run while this one waits

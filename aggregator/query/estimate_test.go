@@ -1,0 +1,56 @@
+package query
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+)
+
+// TestEstimateSamples: one point per window of each series, 1 s windows
+// for an agent never loaded, the learned width after.
+func TestEstimateSamples(t *testing.T) {
+	var w widths
+	refs := []store.SeriesRef{{Agent: "s/a"}, {Agent: "s/a"}, {Agent: "s/b"}}
+	if n := w.estimateSamples(refs, 0, 60_000, false); n != 3*61 {
+		t.Fatalf("unknown widths: %d, want %d", n, 3*61)
+	}
+	w.learn("s/a", 10_000)
+	if n := w.estimateSamples(refs, 0, 60_000, false); n != 2*7+61 {
+		t.Fatalf("s/a at 10 s: %d, want %d", n, 2*7+61)
+	}
+	if n := w.estimateSamples(refs, 0, 2*store.HourMs, true); n != 3*3 {
+		t.Fatalf("hourly: %d, want 9", n)
+	}
+}
+
+// TestReserveTakesHeavySlot: a reservation past heavy_samples trades the
+// ordinary slot for a heavy one before anything is loaded; one within it
+// keeps the ordinary slot.
+func TestReserveTakesHeavySlot(t *testing.T) {
+	ad := newAdmitter(Limits{MaxConcurrent: 2, MaxQueued: 1, QueueTimeout: 100 * time.Millisecond, HeavySamples: 100, HeavySlots: 1, HeavyQueued: 1})
+	ctx := context.Background()
+	light, err := ad.admit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := light.reserve(ctx, 100); err != nil || light.held != heldSlot {
+		t.Fatalf("reserve(100): %v, held %d: want the ordinary slot", err, light.held)
+	}
+	heavy, err := ad.admit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := heavy.reserve(ctx, 101); err != nil || heavy.held != heldHeavy || len(ad.slots) != 1 || len(ad.heavy) != 1 {
+		t.Fatalf("reserve(101): %v, held %d, %d slots %d heavy: want the heavy slot and the ordinary one back", err, heavy.held, len(ad.slots), len(ad.heavy))
+	}
+	if heavy.loaded != 0 {
+		t.Fatalf("a reservation counted %d samples as loaded", heavy.loaded)
+	}
+	heavy.release()
+	light.release()
+	if len(ad.slots)+len(ad.heavy) != 0 {
+		t.Fatal("slots not given back")
+	}
+}
