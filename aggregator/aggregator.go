@@ -74,6 +74,11 @@ type Stats struct {
 	// StoreWriteErrors splits StoreErrors by store.ErrorReason (every
 	// reason of store.ErrorReasons present).
 	StoreWriteErrors map[string]uint64
+	// Durability (durable.go): acks held until Redis persisted the
+	// writes, batches handed back after a Redis restart, acks given up
+	// on before persistence (bounds), Redis restarts seen.
+	HeldAcks                                int
+	Replayed, HeldAckedEarly, RedisRestarts uint64
 	// Skewed counts decoded windows whose end was more than clock.max_ahead
 	// after, or clock.max_behind before, the time their frame reached the
 	// hub, by reason (SkewAhead, SkewBehind). They are stored as stamped.
@@ -96,6 +101,7 @@ type Aggregator struct {
 	parts    *partitions
 	guard    *guard // batch validation and cardinality caps (validate.go)
 	clock    *clockCheck
+	durable  *durability // acks held until Redis persisted (durable.go)
 
 	started   time.Time
 	closed    chan struct{}
@@ -162,6 +168,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, err
 	}
 	a.keyframes = newKeyframes(a.nc, log)
+	a.durable = newDurability(a.store, a.wire, cfg.AckWait, log)
 	// A cluster answers JetStream requests only once a meta leader is
 	// elected: retry until then.
 	setup := func() error {
@@ -288,7 +295,8 @@ func (a *Aggregator) Stats() Stats {
 		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), KeyframesAsked: a.keyframes.asked.Load(), FrameBytes: a.wireBytes.Load(),
 		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
 		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load(),
-		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot(), Skewed: a.clock.counts()}
+		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot(), Skewed: a.clock.counts(),
+		HeldAcks: a.durable.heldNow(), Replayed: a.durable.replayed.Load(), HeldAckedEarly: a.durable.early.Load(), RedisRestarts: a.durable.restarts.Load()}
 }
 
 // Ring is the stored partition assignment this member consumes by (see
@@ -322,6 +330,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 	mwg.Go(func() { a.probeLoop(rctx) })
 	mwg.Go(func() { a.capacityLoop(rctx) })
+	mwg.Go(func() { a.durable.run(rctx) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.api)
@@ -445,6 +454,13 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			m.TermWithReason(err.Error())
 			continue
 		}
+		if a.forged(m, f) {
+			continue
+		}
+		if a.durable.mustWait(f.Agent, f.Seq, a.wire.newest(f.Agent)) {
+			m.NakWithDelay(replayRetry) // its replayed frames first (durable.go)
+			continue
+		}
 		if failed[f.Agent] {
 			m.NakWithDelay(retryDelay(m))
 			continue
@@ -453,6 +469,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		switch {
 		case errors.Is(err, errDuplicate):
 			a.duplicates.Add(1)
+			a.durable.passed(f.Agent, f.Seq)
 			m.Ack()
 			continue
 		case errors.Is(err, errPendingDuplicate):
@@ -608,7 +625,7 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 			}
 			a.publishAlerts(q.b, q.incs)
 		}
-		q.m.Ack()
+		a.durable.hold(q.m, q.f.Agent, q.f.Seq)
 	}
 }
 

@@ -61,6 +61,7 @@ type Agent struct {
 	cycles, samples, qdropped, windows atomic.Uint64
 	wake                               chan struct{}
 	pending                            []codec.Event // events waiting for the next batch
+	msgIDKey                           []byte        // signs Nats-Msg-Ids (identity.go)
 }
 
 // New builds an agent: it opens the spool and connects to NATS (the
@@ -95,7 +96,16 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.q.Close()
 		return nil, err
 	}
-	a.nc, err = nats.Connect(cfg.NATSURL,
+	auth, err := natsAuth(cfg)
+	if err == nil {
+		a.msgIDKey, err = loadMsgIDKey(cfg.DataDir)
+	}
+	if err != nil {
+		a.spool.Close()
+		a.q.Close()
+		return nil, err
+	}
+	a.nc, err = nats.Connect(cfg.NATSURL, auth,
 		nats.Name("edgepulse-agent "+cfg.AgentID()),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -116,7 +126,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.Close()
 		return nil, fmt.Errorf("agent: jetstream: %w", err)
 	}
-	a.fwd = forward.New(js, a.spool, forward.Options{Subject: cfg.Subject(), Agent: cfg.AgentID(), Wire: &cfg.Wire}, log)
+	a.fwd = forward.New(js, a.spool, forward.Options{Subject: cfg.Subject(), Agent: cfg.AgentID(), MsgIDKey: a.msgIDKey, Wire: &cfg.Wire}, log)
 	if err := a.initOnDemand(); err != nil {
 		a.Close()
 		return nil, err

@@ -32,6 +32,10 @@ type Config struct {
 	Job string `yaml:"job"`
 	// NATSURL is the site leaf node the agent publishes through.
 	NATSURL string `yaml:"nats_url"`
+	// NATSUser and NATSPasswordFile are the agent's own user on the site
+	// leaf (identity.go); empty: credentials in nats_url, or none.
+	NATSUser         string `yaml:"nats_user"`
+	NATSPasswordFile string `yaml:"nats_password_file"`
 	// Interval between collections; default 1 s.
 	Interval time.Duration `yaml:"interval"`
 	// Window is the rollup window; default 60 s.
@@ -154,6 +158,8 @@ func (c Config) Validate() error {
 	switch {
 	case !tokenRE.MatchString(c.Site):
 		return fmt.Errorf("config: site %q must be 1–64 characters of [A-Za-z0-9_-]", c.Site)
+	case c.NATSPasswordFile != "" && c.NATSUser == "":
+		return errors.New("config: nats_password_file needs nats_user")
 	case !tokenRE.MatchString(c.Host):
 		return fmt.Errorf("config: host %q must be 1–64 characters of [A-Za-z0-9_-]", c.Host)
 	case len(c.Job) > 128 || strings.ContainsFunc(c.Job, unicode.IsControl):
