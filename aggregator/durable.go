@@ -66,7 +66,7 @@ type durability struct {
 	// keyframe it asks for) would move the agent's saved state past the
 	// frames being replayed, whose bases would then be lost.
 	barrier map[string]replayBarrier
-	off  bool      // persistence off: ack at once
+	off     bool // persistence off: ack at once
 
 	replayed, early, restarts atomic.Uint64
 }
