@@ -39,6 +39,7 @@ type admitter struct {
 	queued, heavyQueued atomic.Int64
 	lim                 Limits
 	c                   admitCounters
+	memo                heavyMemo // queries heavy when they last ran (heavymemo.go)
 }
 
 type admitCounters struct {
@@ -75,6 +76,32 @@ func acquire(ctx context.Context, sem chan struct{}, queued *atomic.Int64, max i
 	}
 }
 
+// admitKey admits a request whose heavyMemo key is key: straight to a
+// heavy slot when the same query was heavy last time, else as admit.
+func (ad *admitter) admitKey(ctx context.Context, key string) (*ticket, error) {
+	if !ad.memo.heavy(key) {
+		t, err := ad.admit(ctx)
+		if t != nil {
+			t.key = key
+		}
+		return t, err
+	}
+	start := time.Now()
+	ad.c.heavy.Add(1)
+	full, err := acquire(ctx, ad.heavy, &ad.heavyQueued, ad.lim.HeavyQueued, ad.lim.QueueTimeout, "heavy query slots (limits.heavy_slots)")
+	ad.c.waitNs.Add(int64(time.Since(start)))
+	if err != nil {
+		if full {
+			ad.c.heavyFull.Add(1)
+		} else {
+			ad.c.heavyTimedOut.Add(1)
+		}
+		return nil, err
+	}
+	ad.c.admitted.Add(1)
+	return &ticket{ad: ad, held: heldHeavy, key: key}, nil
+}
+
 // admit takes an ordinary slot for a request; release the ticket when it
 // is done.
 func (ad *admitter) admit(ctx context.Context) (*ticket, error) {
@@ -106,6 +133,7 @@ type ticket struct {
 	mu     sync.Mutex
 	held   int
 	loaded int64
+	key    string // heavyMemo key, "" for none
 }
 
 // load accounts n more samples loaded by a Select of the query. Past
@@ -169,6 +197,10 @@ func (t *ticket) release() {
 		<-t.ad.slots
 	case heldHeavy:
 		<-t.ad.heavy
+	}
+	if t.held != heldNone && t.key != "" {
+		// By what it loaded: the estimate errs on the heavy side.
+		t.ad.memo.record(t.key, t.loaded > int64(t.ad.lim.HeavySamples))
 	}
 	t.held = heldNone
 }

@@ -2,6 +2,8 @@ package query
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
@@ -53,4 +55,24 @@ func TestReserveTakesHeavySlot(t *testing.T) {
 	if len(ad.slots)+len(ad.heavy) != 0 {
 		t.Fatal("slots not given back")
 	}
+}
+
+// TestHeavyMemo: a query that was heavy takes a heavy slot at once the
+// next time, so it runs with every ordinary slot taken; a light one still
+// needs an ordinary slot.
+func TestHeavyMemo(t *testing.T) {
+	api := NewAPI(&Queryable{Store: fill(t)}, Limits{MaxConcurrent: 1, MaxQueued: 1, HeavySamples: 20, HeavySlots: 1, QueueTimeout: 200 * time.Millisecond},
+		slog.New(slog.DiscardHandler))
+	heavy := queryAt("sum(rate(node_cpu_seconds_total[10m]))") // 8 series × 10 windows
+	if rec := do(api, "/api/v1/query", heavy); rec.Code != http.StatusOK {
+		t.Fatalf("first heavy run: %d %s", rec.Code, rec.Body)
+	}
+	api.adm.slots <- struct{}{} // every ordinary slot taken
+	if rec := do(api, "/api/v1/query", heavy); rec.Code != http.StatusOK {
+		t.Fatalf("heavy query again with the ordinary slots taken: %d %s, want 200 (straight to a heavy slot)", rec.Code, rec.Body)
+	}
+	if rec := do(api, "/api/v1/query", queryAt("node_load1")); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("light query with the ordinary slots taken: %d, want 503", rec.Code)
+	}
+	<-api.adm.slots
 }
