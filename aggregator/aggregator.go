@@ -201,6 +201,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		a.Close()
 		return nil, err
 	}
+	if err := a.serveTime(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if a.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("aggregator: http listen %s: %w", cfg.HTTP, err)

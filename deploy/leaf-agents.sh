@@ -29,7 +29,7 @@ for arg in "$@"; do
   [[ $host =~ $token ]] || { echo "leaf-agents: host '$host' must be 1-64 of [A-Za-z0-9_-]" >&2; exit 2; }
   cat <<USER
     {user: "$host", password: "$(pw "$file")", permissions: {
-      publish: {allow: ["tele.$site.$host", "_INBOX.>", "ep.config.get.$site.$host", "ep.agent.$site.$host.>"]},
+      publish: {allow: ["tele.$site.$host", "_INBOX.>", "ep.config.get.$site.$host", "ep.agent.$site.$host.>", "ep.time.$site.$host"]},
       subscribe: {allow: ["_INBOX.>", "ep.agent.$site.$host.>", "\$SRV.>", "ep.config.kv._all", "ep.config.kv.$site.>"]}}}
 USER
 done

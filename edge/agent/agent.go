@@ -62,6 +62,7 @@ type Agent struct {
 	wake                               chan struct{}
 	pending                            []codec.Event // events waiting for the next batch
 	msgIDKey                           []byte        // signs Nats-Msg-Ids (identity.go)
+	clk                                *clock        // the time samples are stamped with (clock.go)
 }
 
 // New builds an agent: it opens the spool and connects to NATS (the
@@ -75,7 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, set: set, reg: collect.NewRegistry(cfg.MaxSeries), wake: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, log: log, set: set, reg: collect.NewRegistry(cfg.MaxSeries), wake: make(chan struct{}, 1), clk: newClock(cfg.Clock)}
 	a.reg.SetTargetLabels("job", cfg.JobLabel())
 	if a.q, err = queue.New(cfg.QueueCapacity); err != nil {
 		return nil, err
@@ -161,6 +162,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.rollupLoop(ctx) })
 	wg.Go(func() { a.watchdog(ctx) })
 	wg.Go(func() { a.od.remote.run(ctx) })
+	wg.Go(func() { a.clk.run(ctx, a.nc, codec.TimeSubject(a.cfg.Site, a.cfg.Host), a.log) })
 	if l := a.cfg.MetricsListen; l != "" && l != "off" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/metrics", a.ServeMetrics)
@@ -194,7 +196,7 @@ func (a *Agent) collectLoop(ctx context.Context) {
 	iv := a.cfg.Interval
 	phase := collectPhase(a.cfg.AgentID(), iv)
 	for {
-		now := time.Now()
+		now := a.clk.now()
 		next := now.Add(-phase).Truncate(iv).Add(iv)
 		t := time.NewTimer(next.Add(phase).Sub(now))
 		select {
@@ -262,7 +264,7 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 			a.pending = append(a.pending, a.det.TakeEvents()...)
 		}
 		a.endCycle(false)
-		for _, w := range a.win.Close(time.Now().UnixMilli()) {
+		for _, w := range a.win.Close(a.clk.now().UnixMilli()) {
 			if err := a.ship(w); err != nil {
 				a.log.Error("spooling window", "start", time.UnixMilli(w.Start).UTC(), "err", err)
 			}
@@ -277,7 +279,7 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 // stays bounded under churn and max_series counts live series.
 func (a *Agent) sweep() {
 	age := max(10*time.Minute, 3*(a.cfg.Window+a.cfg.Lateness))
-	for _, id := range a.reg.Sweep(time.Now().Add(-age).UnixMilli()) {
+	for _, id := range a.reg.Sweep(a.clk.now().Add(-age).UnixMilli()) {
 		a.win.Forget(id)
 	}
 }

@@ -68,6 +68,8 @@ type Config struct {
 	// RemoteConfig follows configuration overrides pushed through the
 	// hub's KV bucket.
 	RemoteConfig RemoteConfig `yaml:"remote_config"`
+	// Clock checks this host's clock against the hub's (clock.go).
+	Clock ClockConfig `yaml:"clock"`
 
 	// Version is the binary's version (set by the command, not the file).
 	Version string `yaml:"-"`
@@ -160,6 +162,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: site %q must be 1–64 characters of [A-Za-z0-9_-]", c.Site)
 	case c.NATSPasswordFile != "" && c.NATSUser == "":
 		return errors.New("config: nats_password_file needs nats_user")
+	case c.Clock.Validate() != nil:
+		return c.Clock.Validate()
 	case !tokenRE.MatchString(c.Host):
 		return fmt.Errorf("config: host %q must be 1–64 characters of [A-Za-z0-9_-]", c.Host)
 	case len(c.Job) > 128 || strings.ContainsFunc(c.Job, unicode.IsControl):

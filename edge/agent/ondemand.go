@@ -62,7 +62,7 @@ func (a *Agent) historyAppend(s []queue.Sample) {
 // that ended (once a minute) and switch to a newly pushed detector.
 func (a *Agent) endCycle(final bool) {
 	if a.od.hist != nil {
-		if err := a.od.hist.Flush(time.Now(), final); err != nil {
+		if err := a.od.hist.Flush(a.clk.now(), final); err != nil {
 			a.log.Warn("history: flush", "err", err)
 		}
 	}
