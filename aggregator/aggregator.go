@@ -486,6 +486,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			// on an older snapshot, or empty). Ask the agent for a keyframe
 			// now; the frame waits in case its base is only behind it.
 			a.keyframes.ask(f.Site, f.Host)
+			a.durable.baseMissing(f.Agent, f.Seq)
 			var age time.Duration
 			if md, merr := m.Metadata(); merr == nil {
 				age = time.Since(md.Timestamp)

@@ -76,8 +76,8 @@ func newDurability(st *store.Store, wire *decoders, ackWait time.Duration, log *
 }
 
 type replayBarrier struct {
-	upTo     uint64
-	deadline time.Time
+	from, upTo uint64 // the oldest and newest frame handed back
+	deadline   time.Time
 }
 
 // replayWait bounds how long an agent's newer frames wait for its
@@ -216,9 +216,12 @@ func (d *durability) replay() {
 	d.barrier = map[string]replayBarrier{}
 	deadline := time.Now().Add(replayWait)
 	for _, h := range held {
-		if b := d.barrier[h.agent]; h.seq > b.upTo {
-			d.barrier[h.agent] = replayBarrier{upTo: h.seq, deadline: deadline}
+		b, ok := d.barrier[h.agent]
+		if !ok {
+			b = replayBarrier{from: h.seq, deadline: deadline}
 		}
+		b.from, b.upTo = min(b.from, h.seq), max(b.upTo, h.seq)
+		d.barrier[h.agent] = b
 	}
 	d.mu.Unlock()
 	d.restarts.Add(1)
@@ -258,6 +261,23 @@ func (d *durability) passed(agent string, seq uint64) {
 	d.mu.Lock()
 	if b, ok := d.barrier[agent]; ok && seq >= b.upTo {
 		delete(d.barrier, agent)
+	}
+	d.mu.Unlock()
+}
+
+// baseMissing records that agent's frame seq could not be decoded for
+// want of its base. When that is the oldest frame handed back, Redis has
+// not even the state it was packed against (it came back empty): the
+// replay cannot succeed, so the barrier lifts and the keyframe asked for
+// moves the agent on.
+func (d *durability) baseMissing(agent string, seq uint64) {
+	d.mu.Lock()
+	if b, ok := d.barrier[agent]; ok && seq == b.from {
+		delete(d.barrier, agent)
+		d.mu.Unlock()
+		d.log.Warn("redis kept no state to replay an agent's frames on (restarted empty?): they wait for their base as usual",
+			"agent", agent, "from", b.from, "up_to", b.upTo)
+		return
 	}
 	d.mu.Unlock()
 }

@@ -88,7 +88,8 @@ func Run(ctx context.Context, o Options) ([]string, error) {
 		extra = unbounded
 	}
 	extra += "\n" + o.AggExtra
-	st, err := harness.StartStack(ctx, harness.StackOptions{Dir: o.Dir, ProcRoot: "/proc", Window: "2s", AggExtra: extra})
+	st, err := harness.StartStack(ctx, harness.StackOptions{Dir: o.Dir, ProcRoot: "/proc", Window: "2s", AggExtra: extra,
+		ExtraHosts: []string{neighbour, skewedAgents[0].host, skewedAgents[1].host, skewedAgents[2].host}})
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +119,9 @@ type Scenario struct {
 // Scenarios run in this order on one stack.
 var Scenarios = []Scenario{
 	{"redis_rollback", rollback},
+	{"redis_wiped", wiped},
+	{"forged_neighbour", forgedNeighbour},
+	{"clock_skew", clockSkew},
 	{"query_flood", flood},
 }
 
