@@ -22,8 +22,8 @@ import (
 //
 // When Redis comes back as a new process (store.Restarted: its run_id
 // changed), the store refuses every new connection until the held
-// batches are handed back: the decoder states held in memory are
-// dropped (they are ahead of what Redis kept) and the held messages are
+// batches are handed back: the decoder states held in memory of their
+// agents are dropped (they are ahead of what Redis kept) and the held messages are
 // Nak'ed in the order they were applied, so they are redelivered and
 // decode on the state Redis did keep. Those the snapshot had are found
 // applied (the agent's applied-sequence set) and acknowledged as
@@ -225,7 +225,14 @@ func (d *durability) replay() {
 	}
 	d.mu.Unlock()
 	d.restarts.Add(1)
-	d.wire.forgetAll()
+	// Only the agents with frames handed back: their states here are
+	// ahead of Redis's. The others' states follow from frames Redis has
+	// persisted (or, persistence off, from frames whose windows are gone
+	// with it anyway): the frames they sent while Redis was down decode on
+	// them.
+	for _, h := range held {
+		d.wire.forget(h.agent)
+	}
 	for _, h := range held {
 		h.m.Nak()
 	}
@@ -240,14 +247,6 @@ func (d *durability) heldNow() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.held)
-}
-
-// forgetAll drops every agent's decoder states: the next frame of each
-// reloads the state saved in Redis.
-func (d *decoders) forgetAll() {
-	d.mu.Lock()
-	d.m = map[string]*agentWire{}
-	d.mu.Unlock()
 }
 
 // replayRetry is the redelivery delay of a frame waiting for its agent's

@@ -30,7 +30,7 @@ for arg in "$@"; do
   cat <<USER
     {user: "$host", password: "$(pw "$file")", permissions: {
       publish: {allow: ["tele.$site.$host", "_INBOX.>", "ep.config.get.$site.$host", "ep.agent.$site.$host.>", "ep.time.$site.$host"]},
-      subscribe: {allow: ["_INBOX.>", "ep.agent.$site.$host.>", "\$SRV.>", "ep.config.kv._all", "ep.config.kv.$site.>"]}}}
+      subscribe: {allow: ["_INBOX.>", "ep.agent.$site.$host.>", "\$SRV.>", "ep.config.kv._all", "ep.config.kv.$site._site", "ep.config.kv.$site.$host"]}}}
 USER
 done
 echo "  ]"

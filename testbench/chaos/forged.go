@@ -84,7 +84,11 @@ func forgedNeighbour(ctx context.Context, st *harness.Stack, o Options) (string,
 	streamed := 0
 	for i := uint64(1); i <= guesses; i++ {
 		seq := last + i
-		frame, err := forgedFrame(seq)
+		frame, err := forgedFrame("hostA", seq)
+		if err != nil {
+			return "", err
+		}
+		own, err := forgedFrame(neighbour, seq) // its own identity, hostA's id
 		if err != nil {
 			return "", err
 		}
@@ -93,10 +97,13 @@ func forgedNeighbour(ctx context.Context, st *harness.Stack, o Options) (string,
 		rand.Read(tag[:])
 		m := &nats.Msg{Subject: "tele.siteA.hostA", Data: frame, Header: nats.Header{jetstream.MsgIDHeader: []string{plain}}}
 		nc.PublishMsg(m) // (2) refused by the leaf
-		for _, id := range []string{plain, plain + "/" + hex.EncodeToString(tag[:])} {
+		for _, f := range []struct {
+			id   string
+			data []byte
+		}{{plain, frame}, {plain + "/" + hex.EncodeToString(tag[:]), own}, {plain + "/x", own}} {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := js.PublishMsg(pctx, &nats.Msg{Subject: "tele.siteA." + neighbour, Data: frame,
-				Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}) // (3) stored by the stream, rejected by the aggregator
+			_, err := js.PublishMsg(pctx, &nats.Msg{Subject: "tele.siteA." + neighbour, Data: f.data,
+				Header: nats.Header{jetstream.MsgIDHeader: []string{f.id}}}) // (3) stored by the stream, rejected by the aggregator
 			cancel()
 			if err == nil {
 				streamed++
@@ -131,6 +138,9 @@ func forgedNeighbour(ctx context.Context, st *harness.Stack, o Options) (string,
 	if len(distinct) > 0 {
 		expected = int((distinct[len(distinct)-1]-distinct[0])/2) + 1
 	}
+	if n, _ := seriesCount(ctx, st.APIURL, `node_load1{instance="`+neighbour+`"}`); n > 0 {
+		forgedStored += n
+	}
 	stz, _ := statz(ctx, st.APIURL)
 	rej, _ := stz["Rejected"].(map[string]any)
 	agentDup := agentStat(st.Agent.Tail(4000), "Duplicate:")
@@ -139,10 +149,10 @@ func forgedNeighbour(ctx context.Context, st *harness.Stack, o Options) (string,
 		rej["msg_id"], rej["host_mismatch"], agentDup), nil
 }
 
-// forgedFrame is a keyframe of a window claiming to be hostA's seq.
-func forgedFrame(seq uint64) ([]byte, error) {
+// forgedFrame is a keyframe of a window of host with sequence seq.
+func forgedFrame(host string, seq uint64) ([]byte, error) {
 	now := time.Now().UnixMilli() / 2000 * 2000
-	b := &codec.Batch{Version: codec.Version, Agent: "siteA/hostA", Site: "siteA", Host: "hostA", Seq: seq, Start: now, Width: 2000,
+	b := &codec.Batch{Version: codec.Version, Agent: "siteA/" + host, Site: "siteA", Host: host, Seq: seq, Start: now, Width: 2000,
 		Series:  []codec.Series{{ID: 0, Name: "node_load1", Labels: []string{"job", "node"}}},
 		Rollups: []codec.Rollup{{ID: 0, Count: 2, Sum: 2 * forgedValue, Min: forgedValue, Max: forgedValue, First: forgedValue, Last: forgedValue}}}
 	enc, err := codec.NewEncoder(codec.WireOptions{Dictionary: true})
