@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	}
 	a.keyframes = newKeyframes(a.nc, log)
 	a.durable = newDurability(a.store, a.wire, cfg.AckWait, log)
+	a.durable.settle(ctx) // knows whether Redis persists before the first ack
 	// A cluster answers JetStream requests only once a meta leader is
 	// elected: retry until then.
 	setup := func() error {
@@ -424,6 +425,8 @@ type pending struct {
 	f    *codec.Frame
 	b    *codec.Batch // nil for a second copy of a frame in the write
 	incs []store.Incident
+	// epoch is the durability epoch its frame was decoded in (durable.go).
+	epoch uint64
 }
 
 // handleBatch applies a partition's messages: it decodes them in order and
@@ -442,6 +445,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		return
 	}
 	wctx := ctx
+	epoch := a.durable.epoch()
 	w := a.store.NewWrite()
 	var queued []pending
 	// failed are agents one of whose frames could not be queued: their
@@ -478,7 +482,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			continue
 		case errors.Is(err, errPendingDuplicate):
 			a.duplicates.Add(1)
-			queued = append(queued, pending{m: m, f: f}) // acknowledged with the write
+			queued = append(queued, pending{m: m, f: f, epoch: epoch}) // acknowledged with the write
 			continue
 		case errors.Is(err, codec.ErrBaseMissing):
 			// The frame it was packed against has not been applied here, and
@@ -486,7 +490,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			// on an older snapshot, or empty). Ask the agent for a keyframe
 			// now; the frame waits in case its base is only behind it.
 			a.keyframes.ask(f.Site, f.Host)
-			a.durable.baseMissing(f.Agent, f.Seq)
+			a.durable.baseMissing(f.Agent, f.Seq, err)
 			var age time.Duration
 			if md, merr := m.Metadata(); merr == nil {
 				age = time.Since(md.Timestamp)
@@ -554,7 +558,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			m.NakWithDelay(retryDelay(m))
 			continue
 		}
-		queued = append(queued, pending{m: m, f: f, b: b, incs: incs})
+		queued = append(queued, pending{m: m, f: f, b: b, incs: incs, epoch: epoch})
 	}
 	a.flush(wctx, w, queued)
 }
@@ -594,7 +598,7 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 	err := ctx.Err()
 	if err == nil {
 		ectx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err = w.Exec(ectx)
+		err = a.durable.write(queued[0].epoch, func() error { return w.Exec(ectx) })
 		cancel()
 		<-a.writeSlots
 	}

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,30 @@ type durability struct {
 	off     bool // persistence off: ack at once
 
 	replayed, early, restarts atomic.Uint64
+
+	// gen is taken for reading around each write and for writing around
+	// a replay; ep counts replays. A write of frames decoded before a
+	// replay (on states it dropped) is refused: it would move an agent's
+	// saved state past the frames being replayed.
+	gen sync.RWMutex
+	ep  atomic.Uint64
+}
+
+// errStaleEpoch fails a write of frames decoded before a replay; they are
+// redelivered and decoded again.
+var errStaleEpoch = errors.New("aggregator: frames decoded before a redis restart was handled; redelivering them")
+
+// epoch is the current replay epoch, taken before decoding a batch.
+func (d *durability) epoch() uint64 { return d.ep.Load() }
+
+// write runs exec unless a replay happened since epoch e.
+func (d *durability) write(e uint64, exec func() error) error {
+	d.gen.RLock()
+	defer d.gen.RUnlock()
+	if d.ep.Load() != e {
+		return errStaleEpoch
+	}
+	return exec()
 }
 
 func newDurability(st *store.Store, wire *decoders, ackWait time.Duration, log *slog.Logger) *durability {
@@ -210,6 +235,9 @@ func (d *durability) settle(ctx context.Context) {
 // replay hands the held messages back after a Redis restart and lifts
 // the store's fence.
 func (d *durability) replay() {
+	d.gen.Lock() // waits for the writes in flight (they fail: fenced)
+	defer d.gen.Unlock()
+	d.ep.Add(1)
 	d.mu.Lock()
 	held := d.held
 	d.held = nil
@@ -269,13 +297,13 @@ func (d *durability) passed(agent string, seq uint64) {
 // not even the state it was packed against (it came back empty): the
 // replay cannot succeed, so the barrier lifts and the keyframe asked for
 // moves the agent on.
-func (d *durability) baseMissing(agent string, seq uint64) {
+func (d *durability) baseMissing(agent string, seq uint64, err error) {
 	d.mu.Lock()
 	if b, ok := d.barrier[agent]; ok && seq == b.from {
 		delete(d.barrier, agent)
 		d.mu.Unlock()
 		d.log.Warn("redis kept no state to replay an agent's frames on (restarted empty?): they wait for their base as usual",
-			"agent", agent, "from", b.from, "up_to", b.upTo)
+			"agent", agent, "from", b.from, "up_to", b.upTo, "err", err)
 		return
 	}
 	d.mu.Unlock()

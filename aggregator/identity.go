@@ -15,8 +15,8 @@ const ReasonMsgID = "msg_id"
 
 // forged checks a parsed frame against the identity of the subject it
 // arrived on, before its decoder state is touched: the frame must claim
-// the subject's site and host, and its Nats-Msg-Id (when set) must begin
-// with <site>/<host>/. A frame that does not is counted by reason, logged
+// the subject's site and host, and its Nats-Msg-Id, when it names an
+// agent (<site>/<host>/…), must name the subject's. A frame that does not is counted by reason, logged
 // and terminated, and forged returns true. On the leaf each agent's user
 // may publish only its own subject (deploy/leaf-agents.sh), so the
 // subject is the publisher's identity; agents sign their ids
@@ -32,7 +32,9 @@ func (a *Aggregator) forged(m jetstream.Msg, f *codec.Frame) bool {
 		case f.Agent != site+"/"+host:
 			err = reject(ReasonIdentity, "agent id %q of a frame on %s must be %s/%s", truncate(f.Agent), m.Subject(), site, host)
 		case id != "":
-			if s, h, ok := codec.MsgIDAgent(id); !ok || s != site || h != host {
+			// Agents' ids are <site>/<host>/<seq>[/<tag>]; one of another
+			// form collides with none of theirs.
+			if s, h, ok := codec.MsgIDAgent(id); ok && (s != site || h != host) {
 				err = reject(ReasonMsgID, "Nats-Msg-Id %q of a frame on %s must begin with %s/%s/", truncate(id), m.Subject(), site, host)
 			}
 		}

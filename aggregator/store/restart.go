@@ -25,14 +25,32 @@ type restartFence struct {
 	runID   string // accepted
 	pending string // seen, not accepted yet
 	ch      chan struct{}
+	off     bool // INFO is refused to this user: no fence
 }
 
 func newRestartFence() *restartFence { return &restartFence{ch: make(chan struct{}, 1)} }
 
 func (f *restartFence) onConnect(ctx context.Context, cn *redis.Conn) error {
+	f.mu.Lock()
+	off := f.off
+	f.mu.Unlock()
+	if off {
+		return nil
+	}
 	info, err := cn.Info(ctx, "server").Result()
 	if err != nil {
-		return nil // the command on it fails or succeeds on its own
+		msg := strings.ToUpper(err.Error())
+		if strings.Contains(msg, "NOPERM") || strings.Contains(msg, "UNKNOWN COMMAND") {
+			// INFO is not allowed to this user: no fence (docs).
+			f.mu.Lock()
+			f.off = true
+			f.mu.Unlock()
+			return nil
+		}
+		// LOADING (a restarted Redis reading its snapshot) or a broken
+		// connection: not a connection to write on before its run_id is
+		// known.
+		return err
 	}
 	id := infoField(info, "run_id")
 	if id == "" {
