@@ -129,11 +129,12 @@ const (
 // ticket is one admitted request: the slot it holds and the samples its
 // Selects loaded.
 type ticket struct {
-	ad     *admitter
-	mu     sync.Mutex
-	held   int
-	loaded int64
-	key    string // heavyMemo key, "" for none
+	ad        *admitter
+	mu        sync.Mutex
+	held      int
+	loaded    int64
+	key       string // heavyMemo key, "" for none
+	expensive bool   // matched more than limits.max_series (estimate.go)
 }
 
 // load accounts n more samples loaded by a Select of the query. Past
@@ -200,7 +201,7 @@ func (t *ticket) release() {
 	}
 	if t.held != heldNone && t.key != "" {
 		// By what it loaded: the estimate errs on the heavy side.
-		t.ad.memo.record(t.key, t.loaded > int64(t.ad.lim.HeavySamples))
+		t.ad.memo.record(t.key, t.expensive || t.loaded > int64(t.ad.lim.HeavySamples))
 	}
 	t.held = heldNone
 }

@@ -64,3 +64,15 @@ func reserve(ctx context.Context, n int) error {
 	}
 	return t.reserve(ctx, n)
 }
+
+// expensive marks the query running in ctx as heavy for the heavyMemo
+// whatever it loaded: it read the index of more series than
+// limits.max_series (and failed). A flood of such queries then waits for
+// the heavy slots instead of reading the whole index on ordinary ones.
+func expensive(ctx context.Context) {
+	if t, _ := ctx.Value(ticketKey{}).(*ticket); t != nil {
+		t.mu.Lock()
+		t.expensive = true
+		t.mu.Unlock()
+	}
+}

@@ -76,3 +76,20 @@ func TestHeavyMemo(t *testing.T) {
 	}
 	<-api.adm.slots
 }
+
+// TestTooManySeriesIsHeavy: a query refused for matching more than
+// max_series read the index of all of them: its next run waits for a
+// heavy slot, not an ordinary one.
+func TestTooManySeriesIsHeavy(t *testing.T) {
+	api := NewAPI(&Queryable{Store: fill(t)}, Limits{MaxSeries: 2, MaxConcurrent: 1, MaxQueued: 1, HeavySlots: 1, QueueTimeout: 200 * time.Millisecond},
+		slog.New(slog.DiscardHandler))
+	wide := queryAt("node_cpu_seconds_total") // 8 series
+	if rec := do(api, "/api/v1/query", wide); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("first run: %d %s, want 422", rec.Code, rec.Body)
+	}
+	api.adm.slots <- struct{}{} // every ordinary slot taken
+	defer func() { <-api.adm.slots }()
+	if rec := do(api, "/api/v1/query", wide); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("second run with the ordinary slots taken: %d %s, want 422 from a heavy slot", rec.Code, rec.Body)
+	}
+}

@@ -279,6 +279,9 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	}
 	sel, err := q.match(ctx, ms)
 	if err != nil {
+		if errors.Is(err, ErrTooManySeries) {
+			expensive(ctx) // its index reads were: the next run waits for a heavy slot
+		}
 		return storage.ErrSeriesSet(err)
 	}
 	if hints != nil && hints.Func == "series" {
