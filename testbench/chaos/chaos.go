@@ -322,9 +322,9 @@ func flood(ctx context.Context, st *harness.Stack, o Options) (string, error) {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	return fmt.Sprintf("RESULT scenario=query_flood unbounded=%v clients=%d rss_before_mb=%.0f rss_peak_mb=%.0f normal_queries=%d normal_errors=%d normal_p50_ms=%.1f normal_p99_ms=%.1f heavy_ok=%d heavy_503=%d heavy_other=%d",
+	return fmt.Sprintf("RESULT scenario=query_flood unbounded=%v clients=%d rss_before_mb=%.0f rss_peak_mb=%.0f normal_queries=%d normal_errors=%d normal_p50_ms=%.1f normal_p95_ms=%.1f normal_p99_ms=%.1f normal_max_ms=%.1f heavy_ok=%d heavy_503=%d heavy_other=%d",
 		o.Unbounded, o.Clients, float64(rss0)/1024, float64(peak)/1024, len(lat), normalErr,
-		float64(pct(0.5).Microseconds())/1000, float64(pct(0.99).Microseconds())/1000, heavyOK.Load(), heavy503.Load(), heavyOther.Load()), nil
+		float64(pct(0.5).Microseconds())/1000, float64(pct(0.95).Microseconds())/1000, float64(pct(0.99).Microseconds())/1000, float64(pct(1).Microseconds())/1000, heavyOK.Load(), heavy503.Load(), heavyOther.Load()), nil
 }
 
 // procStatus returns a kB field of /proc/<pid>/status.
