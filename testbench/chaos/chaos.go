@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"slices"
@@ -261,9 +262,18 @@ func flood(ctx context.Context, st *harness.Stack, o Options) (string, error) {
 	defer heavyClient.CloseIdleConnections()
 	defer normalClient.CloseIdleConnections()
 	var firstErr sync.Once
+	var newConns atomic.Int64 // normal queries that had to dial
 	get := func(c *http.Client, q string) (int, time.Duration) {
 		u := st.APIURL + "/api/v1/query?" + url.Values{"query": {q}}.Encode()
-		req, _ := http.NewRequestWithContext(fctx, "GET", u, nil)
+		rctx := fctx
+		if c == normalClient {
+			rctx = httptrace.WithClientTrace(fctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+				if !i.Reused {
+					newConns.Add(1)
+				}
+			}})
+		}
+		req, _ := http.NewRequestWithContext(rctx, "GET", u, nil)
 		start := time.Now()
 		resp, err := c.Do(req)
 		if err != nil {
@@ -322,9 +332,9 @@ func flood(ctx context.Context, st *harness.Stack, o Options) (string, error) {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	return fmt.Sprintf("RESULT scenario=query_flood unbounded=%v clients=%d rss_before_mb=%.0f rss_peak_mb=%.0f normal_queries=%d normal_errors=%d normal_p50_ms=%.1f normal_p95_ms=%.1f normal_p99_ms=%.1f normal_max_ms=%.1f heavy_ok=%d heavy_503=%d heavy_other=%d",
+	return fmt.Sprintf("RESULT scenario=query_flood unbounded=%v clients=%d rss_before_mb=%.0f rss_peak_mb=%.0f normal_queries=%d normal_errors=%d normal_p50_ms=%.1f normal_p95_ms=%.1f normal_p99_ms=%.1f normal_max_ms=%.1f normal_new_conns=%d heavy_ok=%d heavy_503=%d heavy_other=%d",
 		o.Unbounded, o.Clients, float64(rss0)/1024, float64(peak)/1024, len(lat), normalErr,
-		float64(pct(0.5).Microseconds())/1000, float64(pct(0.95).Microseconds())/1000, float64(pct(0.99).Microseconds())/1000, float64(pct(1).Microseconds())/1000, heavyOK.Load(), heavy503.Load(), heavyOther.Load()), nil
+		float64(pct(0.5).Microseconds())/1000, float64(pct(0.95).Microseconds())/1000, float64(pct(0.99).Microseconds())/1000, float64(pct(1).Microseconds())/1000, newConns.Load(), heavyOK.Load(), heavy503.Load(), heavyOther.Load()), nil
 }
 
 // procStatus returns a kB field of /proc/<pid>/status.
