@@ -75,7 +75,7 @@ func (l Limits) Validate() error {
 	case l.QueueTimeout < 0 || l.QueueTimeout > time.Minute:
 		return fmt.Errorf("query: limits.queue_timeout %v must be between 0 (default 2s) and 1m", l.QueueTimeout)
 	case l.HeavySamples < 0:
-		return fmt.Errorf("query: limits.heavy_samples %d must be ≥ 0 (default 200000)", l.HeavySamples)
+		return fmt.Errorf("query: limits.heavy_samples %d must be ≥ 0 (default 20000)", l.HeavySamples)
 	case l.HeavySlots < 0 || l.HeavySlots > 1024:
 		return fmt.Errorf("query: limits.heavy_slots %d must be between 0 (default: half the CPUs, at least 1) and 1024", l.HeavySlots)
 	case l.HeavyQueued < 0 || l.HeavyQueued > 100_000:
