@@ -75,6 +75,11 @@ type Stats struct {
 	// StoreWriteErrors splits StoreErrors by store.ErrorReason (every
 	// reason of store.ErrorReasons present).
 	StoreWriteErrors map[string]uint64
+	// Durability (durable.go): acks held until Redis persisted the
+	// writes, batches handed back after a Redis restart, acks given up
+	// on before persistence (bounds), Redis restarts seen.
+	HeldAcks                                int
+	Replayed, HeldAckedEarly, RedisRestarts uint64
 	// Skewed counts decoded windows whose end was more than clock.max_ahead
 	// after, or clock.max_behind before, the time their frame reached the
 	// hub, by reason (SkewAhead, SkewBehind). They are stored as stamped.
@@ -98,6 +103,7 @@ type Aggregator struct {
 	parts    *partitions
 	guard    *guard // batch validation and cardinality caps (validate.go)
 	clock    *clockCheck
+	durable  *durability // acks held until Redis persisted (durable.go)
 
 	started   time.Time
 	closed    chan struct{}
@@ -166,6 +172,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, err
 	}
 	a.keyframes = newKeyframes(a.nc, log)
+	a.durable = newDurability(a.store, a.wire, cfg.AckWait, log)
+	a.durable.settle(ctx) // knows whether Redis persists before the first ack
 	// A cluster answers JetStream requests only once a meta leader is
 	// elected: retry until then.
 	setup := func() error {
@@ -195,6 +203,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, err
 	}
 	if err := a.serveConfig(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.serveTime(); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -297,7 +309,8 @@ func (a *Aggregator) Stats() Stats {
 		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), KeyframesAsked: a.keyframes.asked.Load(), FrameBytes: a.wireBytes.Load(),
 		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
 		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load(),
-		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot(), Skewed: a.clock.counts()}
+		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot(), Skewed: a.clock.counts(),
+		HeldAcks: a.durable.heldNow(), Replayed: a.durable.replayed.Load(), HeldAckedEarly: a.durable.early.Load(), RedisRestarts: a.durable.restarts.Load()}
 }
 
 // Ring is the stored partition assignment this member consumes by (see
@@ -332,6 +345,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	mwg.Go(func() { a.probeLoop(rctx) })
 	mwg.Go(func() { a.capacityLoop(rctx) })
 	a.runRegions(rctx, &mwg)
+	mwg.Go(func() { a.durable.run(rctx) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.api)
@@ -423,6 +437,8 @@ type pending struct {
 	f    *codec.Frame
 	b    *codec.Batch // nil for a second copy of a frame in the write
 	incs []store.Incident
+	// epoch is the durability epoch its frame was decoded in (durable.go).
+	epoch uint64
 }
 
 // handleBatch applies a partition's messages: it decodes them in order and
@@ -441,6 +457,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		return
 	}
 	wctx := ctx
+	epoch := a.durable.epoch()
 	w := a.store.NewWrite()
 	var queued []pending
 	// failed are agents one of whose frames could not be queued: their
@@ -457,6 +474,13 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			m.TermWithReason(err.Error())
 			continue
 		}
+		if a.forged(m, f) {
+			continue
+		}
+		if a.durable.mustWait(f.Agent, f.Seq, a.wire.newest(f.Agent)) {
+			m.NakWithDelay(replayRetry) // its replayed frames first (durable.go)
+			continue
+		}
 		if failed[f.Agent] {
 			m.NakWithDelay(retryDelay(m))
 			continue
@@ -465,11 +489,12 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		switch {
 		case errors.Is(err, errDuplicate):
 			a.duplicates.Add(1)
+			a.durable.passed(f.Agent, f.Seq)
 			m.Ack()
 			continue
 		case errors.Is(err, errPendingDuplicate):
 			a.duplicates.Add(1)
-			queued = append(queued, pending{m: m, f: f}) // acknowledged with the write
+			queued = append(queued, pending{m: m, f: f, epoch: epoch}) // acknowledged with the write
 			continue
 		case errors.Is(err, codec.ErrBaseMissing):
 			// The frame it was packed against has not been applied here, and
@@ -477,6 +502,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			// on an older snapshot, or empty). Ask the agent for a keyframe
 			// now; the frame waits in case its base is only behind it.
 			a.keyframes.ask(f.Site, f.Host)
+			a.durable.baseMissing(f.Agent, f.Seq, err)
 			var age time.Duration
 			if md, merr := m.Metadata(); merr == nil {
 				age = time.Since(md.Timestamp)
@@ -544,7 +570,7 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			m.NakWithDelay(retryDelay(m))
 			continue
 		}
-		queued = append(queued, pending{m: m, f: f, b: b, incs: incs})
+		queued = append(queued, pending{m: m, f: f, b: b, incs: incs, epoch: epoch})
 	}
 	a.flush(wctx, w, queued)
 }
@@ -592,7 +618,7 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 	err := ctx.Err()
 	if err == nil {
 		ectx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err = w.Exec(ectx)
+		err = a.durable.write(queued[0].epoch, func() error { return w.Exec(ectx) })
 		cancel()
 		<-a.writeSlots
 	}
@@ -631,7 +657,7 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 			a.publishAlerts(q.b, q.incs)
 			a.console.Applied(q.b, q.incs, appliedAt)
 		}
-		q.m.Ack()
+		a.durable.hold(q.m, q.f.Agent, q.f.Seq)
 	}
 }
 

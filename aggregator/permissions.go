@@ -49,6 +49,8 @@ type PermissionTemplate struct {
 //     bucket itself);
 //   - publish ep.agent.{site}.> — agents reporting a rejected config push
 //     on ep.agent.<site>.<host>.config.error;
+//   - publish ep.time.{site}.> — agents asking the hub's time
+//     (codec.TimeSubject) to measure their clock's offset;
 //   - subscribe _INBOX.> — JetStream publish acks, KV watch deliveries
 //     and request replies;
 //   - subscribe alerts.{site}.>, ep.agent.{site}.> and $SRV.> — the
@@ -63,6 +65,7 @@ func DefaultSitePermissions() PermissionTemplate {
 			"_INBOX.>",
 			"ep.config.get.{site}.>",
 			"ep.agent.{site}.>",
+			"ep.time.{site}.>",
 		},
 		Subscribe: []string{
 			"_INBOX.>",

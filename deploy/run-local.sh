@@ -8,14 +8,24 @@
 #                 is 60 s; the demo uses 10 s so data shows up quickly)
 # Ctrl-C or SIGTERM stops everything; no process is left behind.
 #
-# TLS=1 (make run TLS=1): the leaf link runs with mutual TLS (demo PKI from
-# make certs, openssl needed) and the site "local" authenticates with its
-# own hub user, as docs/security.md describes.
+# Credentials by default (docs/security.md), generated on first run under
+# .run/creds (mode 0700): the hub's client port takes only the aggregator
+# user, the site "local" joins the hub with its own leaf user, and the
+# agent publishes through the site leaf with its own user, allowed only
+# tele.local.<host>; "operator" may do anything on the site leaf (nats sub).
+#
+# TLS=1 (make run TLS=1): the leaf link runs with mutual TLS too (demo PKI
+# from make certs, openssl needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=.run
 BIN=bin
 mkdir -p "$RUN/redis" "$RUN/agent" "$RUN/js"
+CREDS=$RUN/creds
+mkdir -p "$CREDS" && chmod 700 "$CREDS"
+host=$(hostname | tr -c 'A-Za-z0-9_\n-' '_' | cut -c1-64)
+newpw() { [ -s "$1" ] || (umask 077; head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1"); }
+for f in hub-admin site-local "agent-$host" operator; do newpw "$CREDS/$f.pw"; done
 
 if ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -63,16 +73,19 @@ wait_port 6390 redis
 
 tls=${TLS:-${EDGEPULSE_TLS:-0}}
 leaf_conf=deploy/leaf.conf
-leaf_url=nats-leaf://127.0.0.1:7422
-hub_security=
+site_pw=$(cat "$CREDS/site-local.pw")
+leaf_url="nats-leaf://local:$site_pw@127.0.0.1:7422"
+hub_security=", admin_password_file: $CREDS/hub-admin.pw, sites: [{site: local, password_file: $CREDS/site-local.pw}]"
 if [ "$tls" = 1 ]; then
   deploy/certs/make-certs.sh deploy/certs
-  site_pw=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  hub_security=", leaf_tls: {cert_file: deploy/certs/hub-1.pem, key_file: deploy/certs/hub-1-key.pem, ca_file: deploy/certs/ca.pem}, sites: [{site: local, password: \"$site_pw\"}]"
+  hub_security="$hub_security, leaf_tls: {cert_file: deploy/certs/hub-1.pem, key_file: deploy/certs/hub-1-key.pem, ca_file: deploy/certs/ca.pem}"
   leaf_conf=deploy/leaf-tls.conf
-  leaf_url="nats-leaf://local:$site_pw@127.0.0.1:7422"
-  echo "TLS on the leaf link (deploy/certs), site user 'local'"
+  echo "TLS on the leaf link (deploy/certs)"
 fi
+# The site leaf's config: the shipped one plus its users (leaf-agents.sh).
+(umask 077
+ cat "$leaf_conf"
+ deploy/leaf-agents.sh local --operator "$CREDS/operator.pw" "$host=$CREDS/agent-$host.pw") >"$RUN/leaf.conf"
 cat >"$RUN/aggregator.yaml" <<YAML
 name: local-hub
 nats: {host: 127.0.0.1, port: 4250, leaf_host: 127.0.0.1, leaf_port: 7422, http_port: 8222, store_dir: $RUN/js$hub_security}
@@ -83,13 +96,16 @@ YAML
 pids+=($!)
 wait_port 9470 aggregator
 
-EDGEPULSE_HUB_LEAF_URL=$leaf_url "$BIN/nats-server" -c "$leaf_conf" >"$RUN/leaf.log" 2>&1 &
+EDGEPULSE_HUB_LEAF_URL=$leaf_url "$BIN/nats-server" -c "$RUN/leaf.conf" >"$RUN/leaf.log" 2>&1 &
 pids+=($!)
 wait_port 4222 leaf
 
 cat >"$RUN/agent.yaml" <<YAML
 site: local
+host: $host
 nats_url: nats://127.0.0.1:4222
+nats_user: $host
+nats_password_file: $CREDS/agent-$host.pw
 window: 10s
 procfs: /proc
 data_dir: $RUN/agent
@@ -108,8 +124,8 @@ Edgepulse is running (logs in $RUN/*.log). Data shows up after the first
   Example:     curl 'http://127.0.0.1:9470/api/v1/query_range?query=node_load1&start=$start&end=$((start+600))&step=10'
   promtool:    promtool query range --start=$start --end=$((start+600)) --step=10s http://127.0.0.1:9470 'node_load1'
   PromQL:      promtool query instant http://127.0.0.1:9470 'rate(node_cpu_seconds_total{mode!="idle"}[5m])'
-  Raw batches: nats sub 'tele.>' --translate "bin/edgepulse-agent decode"   (site leaf on nats://127.0.0.1:4222)
-  Alerts:      nats sub 'alerts.>'     Agent metrics: curl http://127.0.0.1:9471/metrics
+  Raw batches: nats sub --user operator --password "\$(cat $CREDS/operator.pw)" 'tele.>' --translate "bin/edgepulse-agent decode"   (site leaf on nats://127.0.0.1:4222)
+  Alerts:      nats sub --user operator --password "\$(cat $CREDS/operator.pw)" 'alerts.>'     Agent metrics: curl http://127.0.0.1:9471/metrics
 
 Press Ctrl-C to stop.
 MSG

@@ -39,6 +39,7 @@ type admitter struct {
 	queued, heavyQueued atomic.Int64
 	lim                 Limits
 	c                   admitCounters
+	memo                heavyMemo // queries heavy when they last ran (heavymemo.go)
 }
 
 type admitCounters struct {
@@ -75,6 +76,32 @@ func acquire(ctx context.Context, sem chan struct{}, queued *atomic.Int64, max i
 	}
 }
 
+// admitKey admits a request whose heavyMemo key is key: straight to a
+// heavy slot when the same query was heavy last time, else as admit.
+func (ad *admitter) admitKey(ctx context.Context, key string) (*ticket, error) {
+	if !ad.memo.heavy(key) {
+		t, err := ad.admit(ctx)
+		if t != nil {
+			t.key = key
+		}
+		return t, err
+	}
+	start := time.Now()
+	ad.c.heavy.Add(1)
+	full, err := acquire(ctx, ad.heavy, &ad.heavyQueued, ad.lim.HeavyQueued, ad.lim.QueueTimeout, "heavy query slots (limits.heavy_slots)")
+	ad.c.waitNs.Add(int64(time.Since(start)))
+	if err != nil {
+		if full {
+			ad.c.heavyFull.Add(1)
+		} else {
+			ad.c.heavyTimedOut.Add(1)
+		}
+		return nil, err
+	}
+	ad.c.admitted.Add(1)
+	return &ticket{ad: ad, held: heldHeavy, key: key}, nil
+}
+
 // admit takes an ordinary slot for a request; release the ticket when it
 // is done.
 func (ad *admitter) admit(ctx context.Context) (*ticket, error) {
@@ -102,10 +129,12 @@ const (
 // ticket is one admitted request: the slot it holds and the samples its
 // Selects loaded.
 type ticket struct {
-	ad     *admitter
-	mu     sync.Mutex
-	held   int
-	loaded int64
+	ad        *admitter
+	mu        sync.Mutex
+	held      int
+	loaded    int64
+	key       string // heavyMemo key, "" for none
+	expensive bool   // matched more than limits.max_series (estimate.go)
 }
 
 // load accounts n more samples loaded by a Select of the query. Past
@@ -121,7 +150,27 @@ func (t *ticket) load(ctx context.Context, n int) error {
 		t.ad.c.budget.Add(1)
 		return fmt.Errorf("%w: the query loaded %d samples from the store, limits.max_samples is %d", ErrSampleBudget, t.loaded, lim.MaxSamples)
 	}
-	if t.held != heldSlot || t.loaded <= int64(lim.HeavySamples) {
+	if t.loaded <= int64(lim.HeavySamples) {
+		return nil
+	}
+	return t.toHeavyLocked(ctx)
+}
+
+// reserve moves the query to a heavy slot when the samples it loaded plus
+// the n it is about to load exceed limits.heavy_samples.
+func (t *ticket) reserve(ctx context.Context, n int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.loaded+int64(n) <= int64(t.ad.lim.HeavySamples) {
+		return nil
+	}
+	return t.toHeavyLocked(ctx)
+}
+
+// toHeavyLocked trades the ordinary slot for a heavy one (once).
+func (t *ticket) toHeavyLocked(ctx context.Context) error {
+	lim := t.ad.lim
+	if t.held != heldSlot {
 		return nil
 	}
 	<-t.ad.slots // light queries may run while this one waits
@@ -149,6 +198,10 @@ func (t *ticket) release() {
 		<-t.ad.slots
 	case heldHeavy:
 		<-t.ad.heavy
+	}
+	if t.held != heldNone && t.key != "" {
+		// By what it loaded: the estimate errs on the heavy side.
+		t.ad.memo.record(t.key, t.expensive || t.loaded > int64(t.ad.lim.HeavySamples))
 	}
 	t.held = heldNone
 }

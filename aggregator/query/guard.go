@@ -75,9 +75,9 @@ func (l Limits) Validate() error {
 	case l.QueueTimeout < 0 || l.QueueTimeout > time.Minute:
 		return fmt.Errorf("query: limits.queue_timeout %v must be between 0 (default 2s) and 1m", l.QueueTimeout)
 	case l.HeavySamples < 0:
-		return fmt.Errorf("query: limits.heavy_samples %d must be ≥ 0 (default 200000)", l.HeavySamples)
+		return fmt.Errorf("query: limits.heavy_samples %d must be ≥ 0 (default 20000)", l.HeavySamples)
 	case l.HeavySlots < 0 || l.HeavySlots > 1024:
-		return fmt.Errorf("query: limits.heavy_slots %d must be between 0 (default 2) and 1024", l.HeavySlots)
+		return fmt.Errorf("query: limits.heavy_slots %d must be between 0 (default: half the CPUs, at least 1) and 1024", l.HeavySlots)
 	case l.HeavyQueued < 0 || l.HeavyQueued > 100_000:
 		return fmt.Errorf("query: limits.heavy_queued %d must be between 0 (default 8) and 100000", l.HeavyQueued)
 	}
@@ -144,7 +144,13 @@ func (a *API) guard(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	ctx, cancel := context.WithTimeout(r.Context(), a.limits.Timeout)
 	defer cancel()
-	t, err := a.adm.admit(ctx)
+	if err := r.ParseForm(); err != nil {
+		// Said here: the handler's own ParseForm would find the body read.
+		a.gc.limited.Add(1)
+		a.fail(w, badData("form: %v", err))
+		return
+	}
+	t, err := a.adm.admitKey(ctx, memoKey(r))
 	if err != nil {
 		a.fail(w, err)
 		return

@@ -62,6 +62,8 @@ type Queryable struct {
 	// Detail, when set, fetches raw samples from the agents for queries
 	// whose step is finer than the stored windows (see detailFor).
 	Detail DetailFunc
+
+	widths widths // agents' window widths, for estimating a Select's samples
 }
 
 // Hourly tells whether a query of the given step (ms) starting at start
@@ -277,6 +279,9 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	}
 	sel, err := q.match(ctx, ms)
 	if err != nil {
+		if errors.Is(err, ErrTooManySeries) {
+			expensive(ctx) // its index reads were: the next run waits for a heavy slot
+		}
 		return storage.ErrSeriesSet(err)
 	}
 	if hints != nil && hints.Func == "series" {
@@ -309,6 +314,11 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	// hourly: the hourly tier only; old: hours before the minute tier's
 	// retention come from the hourly tier.
 	hourly, old := step >= store.HourMs, q.q.Hourly(step, mint, time.Now())
+	// A query that will be heavy takes its heavy slot before loading
+	// (estimate.go).
+	if err := reserve(ctx, q.q.widths.estimateSamples(refs, mint, maxt, hourly)); err != nil {
+		return storage.ErrSeriesSet(err)
+	}
 	var pts [][]store.Point
 	if hourly {
 		pts, err = rd.HourlyPoints(ctx, refs, mint, maxt)
@@ -334,6 +344,13 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	n := 0
 	for i := range sel {
 		n += len(pts[idx[i]])
+	}
+	if !hourly {
+		for k, ps := range pts {
+			if len(ps) > 0 {
+				q.q.widths.learn(refs[k].Agent, ps[len(ps)-1].Width)
+			}
+		}
 	}
 	if err := loaded(ctx, n); err != nil {
 		return storage.ErrSeriesSet(err)

@@ -172,6 +172,9 @@ type Store struct {
 	// legacy is set when keys of the layout before chunks exist
 	// (legacy.go): reads then read them alongside.
 	legacy atomic.Bool
+	// fence notices a restarted Redis (restart.go); nil for a Cluster or
+	// Sentinel setup.
+	fence *restartFence
 }
 
 // Expired is the number of windows not written because they arrived
@@ -192,6 +195,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	var rdb redis.UniversalClient
+	var fence *restartFence
 	switch {
 	case len(opts.Addrs) > 0:
 		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: opts.Addrs, Username: opts.Username, Password: pw,
@@ -200,7 +204,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: opts.MasterName, SentinelAddrs: opts.SentinelAddrs,
 			SentinelPassword: opts.SentinelPassword, Username: opts.Username, Password: pw, DB: opts.DB})
 	default:
-		rdb = redis.NewClient(&redis.Options{Addr: opts.Addr, Username: opts.Username, Password: pw, DB: opts.DB})
+		fence = newRestartFence()
+		rdb = redis.NewClient(&redis.Options{Addr: opts.Addr, Username: opts.Username, Password: pw, DB: opts.DB,
+			OnConnect: fence.onConnect})
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -208,7 +214,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("store: redis %s: %w", opts.Where(), err)
 	}
-	s := &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), now: time.Now}
+	s := &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), now: time.Now, fence: fence}
 	go func() {
 		lctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

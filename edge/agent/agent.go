@@ -62,6 +62,8 @@ type Agent struct {
 	gcPercent                          atomic.Int64 // GOGC now (gcpace.go)
 	wake                               chan struct{}
 	pending                            []codec.Event // events waiting for the next batch
+	msgIDKey                           []byte        // signs Nats-Msg-Ids (identity.go)
+	clk                                *clock        // the time samples are stamped with (clock.go)
 }
 
 // New builds an agent: it opens the spool and connects to NATS (the
@@ -75,7 +77,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, set: set, reg: collect.NewRegistry(cfg.MaxSeries), wake: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, log: log, set: set, reg: collect.NewRegistry(cfg.MaxSeries), wake: make(chan struct{}, 1), clk: newClock(cfg.Clock)}
 	a.reg.SetTargetLabels("job", cfg.JobLabel())
 	if a.q, err = queue.New(cfg.QueueCapacity); err != nil {
 		return nil, err
@@ -96,7 +98,16 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.q.Close()
 		return nil, err
 	}
-	a.nc, err = nats.Connect(cfg.NATSURL,
+	auth, err := natsAuth(cfg)
+	if err == nil {
+		a.msgIDKey, err = loadMsgIDKey(cfg.DataDir)
+	}
+	if err != nil {
+		a.spool.Close()
+		a.q.Close()
+		return nil, err
+	}
+	a.nc, err = nats.Connect(cfg.NATSURL, auth,
 		nats.Name("edgepulse-agent "+cfg.AgentID()),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -117,7 +128,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.Close()
 		return nil, fmt.Errorf("agent: jetstream: %w", err)
 	}
-	a.fwd = forward.New(js, a.spool, forward.Options{Subject: cfg.Subject(), Agent: cfg.AgentID(), Wire: &cfg.Wire}, log)
+	a.fwd = forward.New(js, a.spool, forward.Options{Subject: cfg.Subject(), Agent: cfg.AgentID(), MsgIDKey: a.msgIDKey, Wire: &cfg.Wire}, log)
 	if err := a.initOnDemand(); err != nil {
 		a.Close()
 		return nil, err
@@ -153,6 +164,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.watchdog(ctx) })
 	wg.Go(func() { a.gcPaceLoop(ctx) })
 	wg.Go(func() { a.od.remote.run(ctx) })
+	wg.Go(func() { a.clk.run(ctx, a.nc, codec.TimeSubject(a.cfg.Site, a.cfg.Host), a.log) })
 	if l := a.cfg.MetricsListen; l != "" && l != "off" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/metrics", a.ServeMetrics)
@@ -186,7 +198,7 @@ func (a *Agent) collectLoop(ctx context.Context) {
 	iv := a.cfg.Interval
 	phase := collectPhase(a.cfg.AgentID(), iv)
 	for {
-		now := time.Now()
+		now := a.clk.now()
 		next := now.Add(-phase).Truncate(iv).Add(iv)
 		t := time.NewTimer(next.Add(phase).Sub(now))
 		select {
@@ -254,7 +266,7 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 			a.pending = append(a.pending, a.det.TakeEvents()...)
 		}
 		a.endCycle(false)
-		for _, w := range a.win.Close(time.Now().UnixMilli()) {
+		for _, w := range a.win.Close(a.clk.now().UnixMilli()) {
 			if err := a.ship(w); err != nil && !errors.Is(err, spool.ErrDiskFull) { // the spool logs a full disk once and counts each window
 				a.log.Error("spooling window", "start", time.UnixMilli(w.Start).UTC(), "err", err)
 			}
@@ -269,7 +281,7 @@ func (a *Agent) rollupLoop(ctx context.Context) {
 // stays bounded under churn and max_series counts live series.
 func (a *Agent) sweep() {
 	age := max(10*time.Minute, 3*(a.cfg.Window+a.cfg.Lateness))
-	for _, id := range a.reg.Sweep(time.Now().Add(-age).UnixMilli()) {
+	for _, id := range a.reg.Sweep(a.clk.now().Add(-age).UnixMilli()) {
 		a.win.Forget(id)
 	}
 }

@@ -33,6 +33,10 @@ type Config struct {
 	Job string `yaml:"job"`
 	// NATSURL is the site leaf node the agent publishes through.
 	NATSURL string `yaml:"nats_url"`
+	// NATSUser and NATSPasswordFile are the agent's own user on the site
+	// leaf (identity.go); empty: credentials in nats_url, or none.
+	NATSUser         string `yaml:"nats_user"`
+	NATSPasswordFile string `yaml:"nats_password_file"`
 	// Interval between collections; default 1 s.
 	Interval time.Duration `yaml:"interval"`
 	// Window is the rollup window; default 60 s.
@@ -74,6 +78,8 @@ type Config struct {
 	// RemoteConfig follows configuration overrides pushed through the
 	// hub's KV bucket.
 	RemoteConfig RemoteConfig `yaml:"remote_config"`
+	// Clock checks this host's clock against the hub's (clock.go).
+	Clock ClockConfig `yaml:"clock"`
 
 	// Version is the binary's version (set by the command, not the file).
 	Version string `yaml:"-"`
@@ -164,6 +170,10 @@ func (c Config) Validate() error {
 	switch {
 	case !tokenRE.MatchString(c.Site):
 		return fmt.Errorf("config: site %q must be 1–64 characters of [A-Za-z0-9_-]", c.Site)
+	case c.NATSPasswordFile != "" && c.NATSUser == "":
+		return errors.New("config: nats_password_file needs nats_user")
+	case c.Clock.Validate() != nil:
+		return c.Clock.Validate()
 	case !tokenRE.MatchString(c.Host):
 		return fmt.Errorf("config: host %q must be 1–64 characters of [A-Za-z0-9_-]", c.Host)
 	case len(c.Job) > 128 || strings.ContainsFunc(c.Job, unicode.IsControl):

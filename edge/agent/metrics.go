@@ -51,6 +51,7 @@ func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("edgepulse_agent_publish_in_flight", "gauge", "Publishes awaiting their ack now.", float64(st.Forward.InFlight))
 	metric("edgepulse_agent_publish_in_flight_max", "gauge", "The most publishes ever awaiting their ack at once.", float64(st.Forward.MaxInFlight))
 	a.serveOnDemandMetrics(metric)
+	a.serveClockMetrics(metric)
 	fmt.Fprintf(b, "# HELP edgepulse_agent_source_errors_total Collection failures by source.\n# TYPE edgepulse_agent_source_errors_total counter\n")
 	names := make([]string, 0, len(st.SourceErrors))
 	for n := range st.SourceErrors {

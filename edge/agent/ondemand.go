@@ -68,7 +68,7 @@ func (a *Agent) historyAppend(s []queue.Sample) {
 func (a *Agent) endCycle(final bool) {
 	a.liveFlush() // first: the minute's history write must not delay it
 	if a.od.hist != nil {
-		if err := a.od.hist.Flush(time.Now(), final); err != nil {
+		if err := a.od.hist.Flush(a.clk.now(), final); err != nil {
 			a.log.Warn("history: flush", "err", err)
 		}
 	}

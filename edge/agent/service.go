@@ -118,7 +118,7 @@ func (a *Agent) serveHistory(r micro.Request) {
 		r.Error("400", `bad history request (want {"name":…,"matchers":{…},"start":ms,"end":ms,"limit":n}): `+err.Error(), nil)
 		return
 	}
-	resp, err := a.od.hist.Query(req, time.Now())
+	resp, err := a.od.hist.Query(req, a.clk.now())
 	switch {
 	case errors.Is(err, history.ErrBadRequest):
 		r.Error("400", err.Error(), nil)

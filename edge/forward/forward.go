@@ -20,6 +20,10 @@ import (
 type Options struct {
 	Subject string `yaml:"-"` // e.g. tele.site1.host1
 	Agent   string `yaml:"-"` // agent id, the first half of Nats-Msg-Id
+	// MsgIDKey, when set, signs each Nats-Msg-Id (codec.SignedMsgID) so a
+	// neighbour cannot poison the stream's de-duplication with this
+	// agent's future ids. It must stay the same across restarts.
+	MsgIDKey []byte `yaml:"-"`
 	// PublishTimeout is how long a publish waits for its ack before it
 	// counts as failed; default 10 s, 100 ms–10 min.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
@@ -361,7 +365,7 @@ func (f *Forwarder) publishAsync(seq uint64, data []byte) (jetstream.PubAckFutur
 	f.batchBytes.Add(uint64(len(data)))
 	f.frameBytes.Add(uint64(len(frame)))
 	msg := &nats.Msg{Subject: f.opts.Subject, Data: frame}
-	fut, err := f.pub.PublishMsgAsync(msg, jetstream.WithMsgID(codec.MsgID(f.opts.Agent, seq)))
+	fut, err := f.pub.PublishMsgAsync(msg, jetstream.WithMsgID(codec.SignedMsgID(f.opts.Agent, seq, f.opts.MsgIDKey)))
 	if err != nil {
 		return nil, fmt.Errorf("publish seq %d to %s: %w", seq, f.opts.Subject, err)
 	}

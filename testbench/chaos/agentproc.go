@@ -71,7 +71,7 @@ func (r *agentRun) restoreUplink(ctx context.Context) error {
 		return err
 	}
 	r.leaf = p
-	return harness.WaitTCP(ctx, strings.TrimPrefix(r.st.LeafURL, "nats://"), 30*time.Second)
+	return harness.WaitTCP(ctx, r.st.SiteLeafAddr(), 30*time.Second)
 }
 
 // restartAgent starts a new agent process on the same config and data.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"slices"
@@ -36,9 +37,14 @@ type Options struct {
 	// Unbounded runs the flood with the admission limits off (the
 	// behaviour before issue 18) for the before/after comparison.
 	Unbounded bool
+	// Only, when set, lists the scenarios to run (comma-separated names
+	// of Scenarios); default all.
+	Only string
 	// AggExtra is appended to the aggregator's config (e.g. limits).
 	AggExtra string
 	Log      io.Writer
+
+	started time.Time // when the stack was up
 }
 
 func (o *Options) defaults() {
@@ -83,20 +89,41 @@ func Run(ctx context.Context, o Options) ([]string, error) {
 		extra = unbounded
 	}
 	extra += "\n" + o.AggExtra
-	st, err := harness.StartStack(ctx, harness.StackOptions{Dir: o.Dir, ProcRoot: "/proc", Window: "2s", AggExtra: extra})
+	st, err := harness.StartStack(ctx, harness.StackOptions{Dir: o.Dir, ProcRoot: "/proc", Window: "2s", AggExtra: extra,
+		ExtraHosts: []string{neighbour, skewedAgents[0].host, skewedAgents[1].host, skewedAgents[2].host}})
 	if err != nil {
 		return nil, err
 	}
 	defer st.Stop()
-	rb, err := rollback(ctx, st, o)
-	if err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, st.Logs())
+	o.started = time.Now()
+	var out []string
+	for _, sc := range Scenarios {
+		if o.Only != "" && !slices.Contains(strings.Split(o.Only, ","), sc.Name) {
+			continue
+		}
+		line, err := sc.run(ctx, st, o)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w\n%s", sc.Name, err, st.Logs())
+		}
+		fmt.Fprintln(o.Log, line)
+		out = append(out, line)
 	}
-	fl, err := flood(ctx, st, o)
-	if err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, st.Logs())
-	}
-	return []string{rb, fl}, nil
+	return out, nil
+}
+
+// Scenario is one chaos scenario on the running stack.
+type Scenario struct {
+	Name string
+	run  func(context.Context, *harness.Stack, Options) (string, error)
+}
+
+// Scenarios run in this order on one stack.
+var Scenarios = []Scenario{
+	{"redis_rollback", rollback},
+	{"redis_wiped", wiped},
+	{"forged_neighbour", forgedNeighbour},
+	{"query_flood", flood},
+	{"clock_skew", clockSkew}, // last: its agents' series widen the flood's selector
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -114,11 +141,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 // (gaps), duplicated (repeated timestamps).
 func rollback(ctx context.Context, st *harness.Stack, o Options) (string, error) {
 	fmt.Fprintf(o.Log, "rollback: ingest %v, SAVE, ingest %v, kill -9 redis, down %v, restart on the RDB, ingest %v\n", o.Warm, o.Unsaved, o.Down, o.After)
+	rdb := redis.NewClient(&redis.Options{Addr: st.Redis.Addr})
+	defer rdb.Close()
+	// run-local.sh's setting: the aggregator holds acks until a snapshot
+	// covers them (with save "" it would not: nothing survives a restart).
+	if err := rdb.ConfigSet(ctx, "save", "60 1").Err(); err != nil {
+		return "", fmt.Errorf("redis CONFIG SET save: %w", err)
+	}
 	if err := sleep(ctx, o.Warm); err != nil {
 		return "", err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: st.Redis.Addr})
-	defer rdb.Close()
 	if err := rdb.Save(ctx).Err(); err != nil {
 		return "", fmt.Errorf("redis SAVE: %w", err)
 	}
@@ -160,9 +192,9 @@ func rollback(ctx context.Context, st *harness.Stack, o Options) (string, error)
 	distinct := slices.Compact(slices.Clone(stored))
 	expected := int((distinct[len(distinct)-1]-distinct[0])/2) + 1
 	fmt.Fprintf(o.Log, "rollback: redis killed %s; drained %v later\n", killed.Format(time.TimeOnly), time.Since(killed).Round(time.Second))
-	return fmt.Sprintf("RESULT scenario=redis_rollback windows_expected=%d windows_stored=%d lost=%d duplicates=%d restarts=1 base_lost=%v base_waits=%v keyframes_asked=%v redelivered=%v store_errors=%v",
+	return fmt.Sprintf("RESULT scenario=redis_rollback windows_expected=%d windows_stored=%d lost=%d duplicates=%d restarts=1 base_lost=%v base_waits=%v keyframes_asked=%v redelivered=%v store_errors=%v replayed=%v held_acked_early=%v",
 		expected, len(distinct), expected-len(distinct), len(stored)-len(distinct),
-		stz["BaseLost"], stz["BaseWaits"], stz["KeyframesAsked"], stz["Redelivered"], stz["StoreErrors"]), nil
+		stz["BaseLost"], stz["BaseWaits"], stz["KeyframesAsked"], stz["Redelivered"], stz["StoreErrors"], stz["Replayed"], stz["HeldAckedEarly"]), nil
 }
 
 func statz(ctx context.Context, api string) (map[string]any, error) {
@@ -212,18 +244,46 @@ func windowEnds(ctx context.Context, api, sel string) ([]float64, error) {
 // aggregator's peak RSS (VmHWM) and the normal query's latencies are
 // reported.
 func flood(ctx context.Context, st *harness.Stack, o Options) (string, error) {
+	// As much data as after the rollback scenario, when run alone.
+	if err := sleep(ctx, time.Until(o.started.Add(o.Warm+o.Unsaved+o.Down+o.After))); err != nil {
+		return "", err
+	}
 	fmt.Fprintf(o.Log, "flood: %d clients of %s for %v, normal query %s every 100 ms (unbounded=%v)\n", o.Clients, o.Heavy, o.FloodFor, o.Normal, o.Unbounded)
 	pid := st.Agg.Cmd.Process.Pid
 	rss0, _ := procStatus(pid, "VmRSS:")
 	fctx, cancel := context.WithTimeout(ctx, o.FloodFor)
 	defer cancel()
-	get := func(q string) (int, time.Duration) {
+	// Each side keeps its connections alive, as Grafana does: with
+	// http.DefaultClient (2 idle connections per host) the 40 clients
+	// opened and closed a connection per request, and the listen queue's
+	// overflow cost the normal query 1 s SYN retransmits (p99 1.2 s).
+	heavyClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Clients}}
+	normalClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer heavyClient.CloseIdleConnections()
+	defer normalClient.CloseIdleConnections()
+	var firstErr sync.Once
+	var newConns atomic.Int64 // normal queries that had to dial
+	get := func(c *http.Client, q string) (int, time.Duration) {
 		u := st.APIURL + "/api/v1/query?" + url.Values{"query": {q}}.Encode()
-		req, _ := http.NewRequestWithContext(fctx, "GET", u, nil)
+		rctx := fctx
+		if c == normalClient {
+			rctx = httptrace.WithClientTrace(fctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+				if !i.Reused {
+					newConns.Add(1)
+				}
+			}})
+		}
+		req, _ := http.NewRequestWithContext(rctx, "GET", u, nil)
 		start := time.Now()
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := c.Do(req)
 		if err != nil {
 			return 0, time.Since(start)
+		}
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+			firstErr.Do(func() {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+				fmt.Fprintf(o.Log, "flood: %s: status %d: %s\n", q, resp.StatusCode, b)
+			})
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -234,7 +294,7 @@ func flood(ctx context.Context, st *harness.Stack, o Options) (string, error) {
 	for range o.Clients {
 		wg.Go(func() {
 			for fctx.Err() == nil {
-				code, _ := get(o.Heavy)
+				code, _ := get(heavyClient, o.Heavy)
 				switch {
 				case fctx.Err() != nil:
 				case code == http.StatusOK:
@@ -252,7 +312,7 @@ func flood(ctx context.Context, st *harness.Stack, o Options) (string, error) {
 	normalErr := 0
 	sleep(fctx, time.Second) // the flood under way
 	for fctx.Err() == nil {
-		code, d := get(o.Normal)
+		code, d := get(normalClient, o.Normal)
 		if fctx.Err() != nil {
 			break
 		}
@@ -272,9 +332,9 @@ func flood(ctx context.Context, st *harness.Stack, o Options) (string, error) {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	return fmt.Sprintf("RESULT scenario=query_flood unbounded=%v clients=%d rss_before_mb=%.0f rss_peak_mb=%.0f normal_queries=%d normal_errors=%d normal_p50_ms=%.1f normal_p99_ms=%.1f heavy_ok=%d heavy_503=%d heavy_other=%d",
+	return fmt.Sprintf("RESULT scenario=query_flood unbounded=%v clients=%d rss_before_mb=%.0f rss_peak_mb=%.0f normal_queries=%d normal_errors=%d normal_p50_ms=%.1f normal_p95_ms=%.1f normal_p99_ms=%.1f normal_max_ms=%.1f normal_new_conns=%d heavy_ok=%d heavy_503=%d heavy_other=%d",
 		o.Unbounded, o.Clients, float64(rss0)/1024, float64(peak)/1024, len(lat), normalErr,
-		float64(pct(0.5).Microseconds())/1000, float64(pct(0.99).Microseconds())/1000, heavyOK.Load(), heavy503.Load(), heavyOther.Load()), nil
+		float64(pct(0.5).Microseconds())/1000, float64(pct(0.95).Microseconds())/1000, float64(pct(0.99).Microseconds())/1000, float64(pct(1).Microseconds())/1000, newConns.Load(), heavyOK.Load(), heavy503.Load(), heavyOther.Load()), nil
 }
 
 // procStatus returns a kB field of /proc/<pid>/status.

@@ -2,7 +2,10 @@ package harness
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os/exec"
 
 	"os"
 	"path/filepath"
@@ -28,6 +31,9 @@ type StackOptions struct {
 	// LeafVia, when set, is given the hub's leaf-node address and returns
 	// the address the site leaf dials instead (a counting proxy).
 	LeafVia func(hubLeaf string) (string, error)
+	// ExtraHosts get leaf users too (Stack.StartAgent, or a test client
+	// publishing as that host).
+	ExtraHosts []string
 }
 
 // Stack is one site's worth of real processes: Redis, the aggregator with
@@ -38,11 +44,60 @@ type Stack struct {
 	Leaf    *Proc
 	Agent   *Proc
 	APIURL  string // the query API, http://127.0.0.1:<port>
-	HubURL  string // the hub's client URL
-	LeafURL string // the site leaf's client URL
+	HubURL  string // the hub's client URL, with the aggregator user's credentials
+	LeafURL string // the site leaf's client URL, with the operator's credentials
 	Bins    Bins
 
 	agentCfg string
+	dir      string
+	opts     StackOptions
+	leafAddr string // host:port of the site leaf's client port
+}
+
+// The stack runs with credentials, as make run does (docs/security.md):
+// the hub's client port takes the aggregator user only, the site joins
+// with its own leaf user, each agent host has a leaf user that may
+// publish only its own subject, and "operator" may do anything on the
+// leaf. The passwords are made per stack under <Dir>/creds.
+
+// AgentCreds returns the leaf user and password file of host (the
+// stack's Host or one of ExtraHosts).
+func (s *Stack) AgentCreds(host string) (user, passwordFile string) {
+	return host, filepath.Join(s.dir, "creds", "agent-"+host+".pw")
+}
+
+// SiteLeafAddr is the site leaf's client host:port (no credentials).
+func (s *Stack) SiteLeafAddr() string { return s.leafAddr }
+
+// StartAgent starts another agent of the stack's site as host (one of
+// ExtraHosts), named name in the logs, with extra appended to its config.
+func (s *Stack) StartAgent(name, host, extra string) (*Proc, error) {
+	user, pw := s.AgentCreds(host)
+	cfg := filepath.Join(s.dir, name+".yaml")
+	err := os.WriteFile(cfg, fmt.Appendf(nil, `site: %s
+host: %s
+nats_url: nats://%s
+nats_user: %s
+nats_password_file: %s
+interval: 1s
+window: %s
+lateness: 500ms
+procfs: %s
+data_dir: %s
+metrics_listen: "off"
+%s`, s.opts.Site, host, s.leafAddr, user, pw, s.opts.Window, s.opts.ProcRoot, filepath.Join(s.dir, name), extra), 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return Start(name, s.dir, nil, s.Bins.Agent, "run", "--config", cfg)
+}
+
+// newSecret writes a random password to path (mode 0600) and returns it.
+func newSecret(path string) (string, error) {
+	var b [12]byte
+	rand.Read(b[:])
+	pw := hex.EncodeToString(b[:])
+	return pw, os.WriteFile(path, []byte(pw+"\n"), 0o600)
 }
 
 // StartStack builds the binaries and starts the stack; Stop ends it.
@@ -64,7 +119,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Bins: bins}
+	s := &Stack{Bins: bins, dir: o.Dir, opts: o}
 	fail := func(err error) (*Stack, error) {
 		s.Stop()
 		return nil, err
@@ -79,13 +134,29 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		}
 	}
 	hubPort, leafPort, httpPort, siteClientPort := ports[0], ports[1], ports[2], ports[3]
+	creds := filepath.Join(o.Dir, "creds")
+	if err := os.MkdirAll(creds, 0o700); err != nil {
+		return fail(err)
+	}
+	secrets := map[string]string{}
+	names := []string{"hub-admin", "site", "operator"}
+	for _, h := range append([]string{o.Host}, o.ExtraHosts...) {
+		names = append(names, "agent-"+h)
+	}
+	for _, n := range names {
+		if secrets[n], err = newSecret(filepath.Join(creds, n+".pw")); err != nil {
+			return fail(err)
+		}
+	}
 	aggCfg := filepath.Join(o.Dir, "aggregator.yaml")
 	err = os.WriteFile(aggCfg, fmt.Appendf(nil, `name: hub-1
-nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, store_dir: %s}
+nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, store_dir: %s,
+  admin_password_file: %s, sites: [{site: %s, password_file: %s}]}
 redis: {addr: %s}
 http: 127.0.0.1:%d
 %s
-`, hubPort, leafPort, filepath.Join(o.Dir, "js"), s.Redis.Addr, httpPort, o.AggExtra), 0o644)
+`, hubPort, leafPort, filepath.Join(o.Dir, "js"), filepath.Join(creds, "hub-admin.pw"), o.Site, filepath.Join(creds, "site.pw"),
+		s.Redis.Addr, httpPort, o.AggExtra), 0o644)
 	if err != nil {
 		return fail(err)
 	}
@@ -93,7 +164,7 @@ http: 127.0.0.1:%d
 		return fail(err)
 	}
 	s.APIURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	s.HubURL = fmt.Sprintf("nats://127.0.0.1:%d", hubPort)
+	s.HubURL = fmt.Sprintf("nats://aggregator:%s@127.0.0.1:%d", secrets["hub-admin"], hubPort)
 	if err := WaitHTTP(ctx, s.APIURL+"/healthz", 60*time.Second); err != nil {
 		return fail(fmt.Errorf("aggregator: %w\n%s", err, s.Agg.Tail(4000)))
 	}
@@ -103,13 +174,31 @@ http: 127.0.0.1:%d
 			return fail(err)
 		}
 	}
-	s.Leaf, err = Start("leaf", o.Dir, []string{"EDGEPULSE_HUB_LEAF_URL=nats-leaf://" + leafAddr},
-		bins.NATSServer, "-c", filepath.Join(root, "deploy", "leaf.conf"), "-p", strconv.Itoa(siteClientPort), "-m", "0")
+	// The site leaf: deploy/leaf.conf plus its users (deploy/leaf-agents.sh).
+	users := []string{o.Site, "--operator", filepath.Join(creds, "operator.pw")}
+	for _, h := range append([]string{o.Host}, o.ExtraHosts...) {
+		users = append(users, h+"="+filepath.Join(creds, "agent-"+h+".pw"))
+	}
+	auth, err := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(root, "deploy", "leaf-agents.sh")}, users...)...).Output()
+	if err != nil {
+		return fail(fmt.Errorf("deploy/leaf-agents.sh: %w", err))
+	}
+	base, err := os.ReadFile(filepath.Join(root, "deploy", "leaf.conf"))
 	if err != nil {
 		return fail(err)
 	}
-	s.LeafURL = fmt.Sprintf("nats://127.0.0.1:%d", siteClientPort)
-	if err := WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", siteClientPort), 30*time.Second); err != nil {
+	leafCfg := filepath.Join(o.Dir, "leaf.conf")
+	if err := os.WriteFile(leafCfg, append(append(base, '\n'), auth...), 0o600); err != nil {
+		return fail(err)
+	}
+	s.Leaf, err = Start("leaf", o.Dir, []string{fmt.Sprintf("EDGEPULSE_HUB_LEAF_URL=nats-leaf://%s:%s@%s", o.Site, secrets["site"], leafAddr)},
+		bins.NATSServer, "-c", leafCfg, "-p", strconv.Itoa(siteClientPort), "-m", "0")
+	if err != nil {
+		return fail(err)
+	}
+	s.leafAddr = fmt.Sprintf("127.0.0.1:%d", siteClientPort)
+	s.LeafURL = fmt.Sprintf("nats://operator:%s@%s", secrets["operator"], s.leafAddr)
+	if err := WaitTCP(ctx, s.leafAddr, 30*time.Second); err != nil {
 		return fail(fmt.Errorf("leaf: %w\n%s", err, s.Leaf.Tail(4000)))
 	}
 	if o.NoAgent {
@@ -121,13 +210,15 @@ http: 127.0.0.1:%d
 	s.agentCfg = filepath.Join(o.Dir, "agent.yaml")
 	err = os.WriteFile(s.agentCfg, fmt.Appendf(nil, `site: %s
 host: %s
-nats_url: %s
+nats_url: nats://%s
+nats_user: %s
+nats_password_file: %s
 interval: 1s
 window: %s
 lateness: 500ms
 procfs: %s
 data_dir: %s
-%s`, o.Site, o.Host, s.LeafURL, o.Window, o.ProcRoot, filepath.Join(o.Dir, "agent"), o.AgentExtra), 0o644)
+%s`, o.Site, o.Host, s.leafAddr, o.Host, filepath.Join(creds, "agent-"+o.Host+".pw"), o.Window, o.ProcRoot, filepath.Join(o.Dir, "agent"), o.AgentExtra), 0o644)
 	if err != nil {
 		return fail(err)
 	}
@@ -158,4 +249,18 @@ func (s *Stack) Logs() string {
 		}
 	}
 	return out
+}
+
+// RestartAgent starts the stack's agent again (after Agent.Stop) on the
+// same config and data directory.
+func (s *Stack) RestartAgent() error {
+	if s.Agent != nil && !s.Agent.Exited() {
+		return nil
+	}
+	p, err := Start("agent", s.dir, nil, s.Bins.Agent, "run", "--config", s.agentCfg)
+	if err != nil {
+		return err
+	}
+	s.Agent = p
+	return nil
 }

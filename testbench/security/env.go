@@ -160,7 +160,7 @@ func agentPermissions(site, host string) string {
 		return "[" + strings.Join(v, ", ") + "]"
 	}
 	return fmt.Sprintf("{publish: {allow: %s}, subscribe: {allow: %s}}",
-		q("tele."+site+"."+host, "_INBOX.>", "ep.config.get."+site+"."+host, "ep.agent."+site+"."+host+".>"),
+		q("tele."+site+"."+host, "_INBOX.>", "ep.config.get."+site+"."+host, "ep.agent."+site+"."+host+".>", "ep.time."+site+"."+host),
 		q("_INBOX.>", "ep.agent."+site+"."+host+".>", "$SRV.>", "ep.config.kv._all", "ep.config.kv."+site+"._site",
 			"ep.config.kv."+site+"."+host))
 }

@@ -22,6 +22,7 @@ func main() {
 	flag.StringVar(&o.Heavy, "heavy", "", "the flood's heavy query (default {__name__=~\"node_.+\"}[5m])")
 	flag.BoolVar(&o.Unbounded, "unbounded", false, "turn the query admission limits off (the behaviour before issue 18)")
 	flag.StringVar(&o.AggExtra, "agg-config", "", "YAML appended to the aggregator's config, e.g. 'limits: {heavy_samples: 20000}'")
+	flag.StringVar(&o.Only, "only", "", "comma-separated scenarios to run (default all)")
 	flag.Parse()
 	if o.Dir == "" {
 		d, err := os.MkdirTemp("", "edgepulse-chaos-")
