@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestWriteStateOnlyAfterData: when a frame's script fails (here a chunk
-// key of the wrong type), Exec fails and neither the applied seq nor the
+// TestWriteStateOnlyAfterData: when a frame's script fails (here the
+// open log's key of the wrong type), Exec fails and neither the applied seq nor the
 // decoder state is written, so a redelivery applies the frame again
 // instead of taking it for a duplicate.
 func TestWriteStateOnlyAfterData(t *testing.T) {
@@ -17,8 +17,7 @@ func TestWriteStateOnlyAfterData(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := batch(2, t0+100_000, 2.5) // the same hour: no seal
-	sid := SeriesID(Canon("node_load1", SeriesLabels(b, &b.Series[0])))
-	key := s.chunkKey(tag("s1/h1"), sid, t0)
+	key := s.logKey(tag("s1/h1"), t0)
 	if err := s.rdb.Del(ctx, key).Err(); err != nil {
 		t.Fatal(err)
 	}
