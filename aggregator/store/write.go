@@ -144,8 +144,8 @@ type seriesInfo struct {
 	full   []string // labels as stored (site and instance added)
 	sid    string
 	num    uint64 // sid as a number (the open log's entries)
-	known  bool // index entries written this hour
-	queued bool // index entries queued in a Write not executed yet
+	known  bool   // index entries written this hour
+	queued bool   // index entries queued in a Write not executed yet
 	// hour is the start of the newest hour a window was written for.
 	hour int64
 }
