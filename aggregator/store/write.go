@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,7 @@ type frameWrite struct {
 	agent    string
 	seq      string // "" when not marked applied
 	state    []byte
+	chain    []byte // wire frames appended to the agent's frame chain (wire.go)
 	logK     string // the open log of the frame's hour ("" when nothing goes there)
 	log      []byte // its entries (openlog.go)
 	minuteK  []string
@@ -68,7 +70,8 @@ type frameWrite struct {
 // keys, nH hourly-tier keys, nC keys to seal, nD sealed logs to delete.
 // ARGV: seq (or ""), state (or ""), their TTL (ms), seqs kept, nM, nH,
 // nC, nD, the expire-at of the frame hour's keys, the log entries (or
-// ""), then a record per minute key, (record, expire-at) per hourly key,
+// ""), frames for the agent's frame chain (or ""; KEYS[4+nM+nH+nC+nD]
+// is the chain, which a state empties), then a record per minute key, (record, expire-at) per hourly key,
 // (expected length, value, fallback, expire-at) per sealed key and the
 // expected length per log to delete. A sealed value replaces the chunk
 // only if its length is still the one read (0: the chunk must not exist;
@@ -81,7 +84,7 @@ type frameWrite struct {
 const applyFrameSrc = `
 if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local nM, nH, nC, nD = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local c = 11 + nM + 2*nH
+local c = 12 + nM + 2*nH
 for i = 1, nC do
   local k, n = KEYS[3+nM+nH+i], tonumber(ARGV[c])
   if redis.call('STRLEN', k) == n then
@@ -98,10 +101,10 @@ for i = 1, nD do
 end
 local at = ARGV[9]
 for i = 1, nM do
-  local rec = ARGV[10+i]
+  local rec = ARGV[11+i]
   if redis.call('APPEND', KEYS[3+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[3+i], at) end
 end
-local a = 11 + nM
+local a = 12 + nM
 for i = 1, nH do
   local rec = ARGV[a]
   if redis.call('APPEND', KEYS[3+nM+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[3+nM+i], ARGV[a+1]) end
@@ -113,7 +116,16 @@ if ARGV[1] ~= '' then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[4]) - 1)
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+local chain = KEYS[4+nM+nH+nC+nD]
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  redis.call('UNLINK', chain)
+end
+if ARGV[11] ~= '' then
+  redis.call('APPEND', chain, ARGV[11])
+  redis.call('PEXPIRE', chain, ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
 return 1
 `
 
@@ -587,11 +599,31 @@ func (w *Write) MarkApplied(ctx context.Context, agent string, seq uint64) {
 
 // SetWireState saves agent's decoder state (<p>w:{agent}) with the
 // agent's newest frame in w, so whichever member owns the agent's
-// partition next continues its frames.
+// partition next continues its frames. It empties the agent's frame
+// chain (AppendWireFrames).
 func (w *Write) SetWireState(ctx context.Context, agent string, state []byte) {
 	if fw := w.last[agent]; fw != nil {
 		fw.state = state
 	}
+}
+
+// AppendWireFrames appends wire frames (each as AppendChainFrame wrote
+// it) to agent's frame chain (<p>wf:{agent}) with the agent's newest
+// frame in w: the saved state is then the one in <p>w:{agent} with these
+// frames applied in order (WireStateFor). Appending a frame costs a few
+// hundred bytes where a state is the whole dictionary, packed and
+// compressed, for every frame.
+func (w *Write) AppendWireFrames(ctx context.Context, agent string, frames []byte) {
+	if fw := w.last[agent]; fw != nil {
+		fw.chain = frames
+	}
+}
+
+// AppendChainFrame appends one wire frame as an entry of a frame chain
+// (its length, uvarint, then its bytes).
+func AppendChainFrame(dst, frame []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(frame)))
+	return append(dst, frame...)
 }
 
 // AddBackhaul queues counting one frame of host at site: its bytes go into
@@ -682,12 +714,13 @@ func (w *Write) exec(ctx context.Context) error {
 		keys = append(keys, fw.hourK...)
 		keys = append(keys, fw.casK...)
 		keys = append(keys, fw.delK...)
-		args := make([]any, 0, 10+len(fw.minuteA)+len(fw.hourA)+len(fw.casA)+len(fw.delA))
+		keys = append(keys, w.s.key("wf:", t))
+		args := make([]any, 0, 11+len(fw.minuteA)+len(fw.hourA)+len(fw.casA)+len(fw.delA))
 		state := ""
 		if fw.state != nil {
 			state = string(fw.state)
 		}
-		args = append(args, fw.seq, state, ttl, AppliedSeqs, len(fw.minuteK), len(fw.hourK), len(fw.casK), len(fw.delK), fw.minuteAt, fw.log)
+		args = append(args, fw.seq, state, ttl, AppliedSeqs, len(fw.minuteK), len(fw.hourK), len(fw.casK), len(fw.delK), fw.minuteAt, fw.log, fw.chain)
 		args = append(args, fw.minuteA...)
 		args = append(args, fw.hourA...)
 		args = append(args, fw.casA...)

@@ -34,7 +34,7 @@ func TestWriteStateOnlyAfterData(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Fatalf("Exec = %v, want a WRONGTYPE error", err)
 	}
-	if p, done, err := s.WireStateFor(ctx, b.Agent, b.Seq); err != nil || p != nil || done {
+	if p, _, done, err := s.WireStateFor(ctx, b.Agent, b.Seq); err != nil || p != nil || done {
 		t.Fatalf("after a failed write: state %q, applied %v, err %v; want neither", p, done, err)
 	}
 
@@ -49,10 +49,10 @@ func TestWriteStateOnlyAfterData(t *testing.T) {
 	if err := w.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p, done, err := s.WireStateFor(ctx, b.Agent, b.Seq); err != nil || string(p) != "state" || !done {
+	if p, _, done, err := s.WireStateFor(ctx, b.Agent, b.Seq); err != nil || string(p) != "state" || !done {
 		t.Fatalf("after the write: state %q, applied %v, err %v", p, done, err)
 	}
-	if _, done, _ := s.WireStateFor(ctx, b.Agent, b.Seq+1); done {
+	if _, _, done, _ := s.WireStateFor(ctx, b.Agent, b.Seq+1); done {
 		t.Fatal("seq 3 recorded as applied")
 	}
 }
@@ -64,7 +64,7 @@ func TestLegacyWireState(t *testing.T) {
 	ctx := context.Background()
 	s.rdb.Set(ctx, "t:w:s1/h9", "old state", 0)
 	s.rdb.ZAdd(ctx, "t:ws:s1/h9", redisZ(41))
-	p, done, err := s.WireStateFor(ctx, "s1/h9", 41)
+	p, _, done, err := s.WireStateFor(ctx, "s1/h9", 41)
 	if err != nil || string(p) != "old state" || !done {
 		t.Fatalf("legacy state %q, applied %v, err %v", p, done, err)
 	}

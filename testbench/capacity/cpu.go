@@ -1,8 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,4 +49,40 @@ func (m *cpuMeter) start(ctx context.Context, rdb *redis.Client) {
 func (m *cpuMeter) stop(ctx context.Context, rdb *redis.Client) {
 	m.self += selfCPU() - m.s0
 	m.redis += redisCPUTime(ctx, rdb) - m.r0
+}
+
+// topCommands is Redis's INFO commandstats, the n commands that took the
+// most time: name calls=… usec=… (commands run by scripts included, under
+// their own names, and in the script's time).
+func topCommands(ctx context.Context, rdb *redis.Client, n int) string {
+	info, err := harness.RedisInfo(ctx, rdb, "commandstats")
+	if err != nil {
+		return err.Error()
+	}
+	type cmd struct {
+		name        string
+		calls, usec int64
+	}
+	var cs []cmd
+	for k, v := range info {
+		name, ok := strings.CutPrefix(k, "cmdstat_")
+		if !ok {
+			continue
+		}
+		c := cmd{name: name}
+		for _, f := range strings.Split(v, ",") {
+			if x, ok := strings.CutPrefix(f, "calls="); ok {
+				c.calls, _ = strconv.ParseInt(x, 10, 64)
+			} else if x, ok := strings.CutPrefix(f, "usec="); ok {
+				c.usec, _ = strconv.ParseInt(x, 10, 64)
+			}
+		}
+		cs = append(cs, c)
+	}
+	slices.SortFunc(cs, func(a, b cmd) int { return cmp.Compare(b.usec, a.usec) })
+	var out []string
+	for _, c := range cs[:min(n, len(cs))] {
+		out = append(out, fmt.Sprintf("%s calls=%d s=%.1f", c.name, c.calls, float64(c.usec)/1e6))
+	}
+	return strings.Join(out, "; ")
 }

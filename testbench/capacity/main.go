@@ -398,6 +398,7 @@ func run(o options) error {
 		a.Store().Expired(), float64(kept)/1e6, keptIngest.Seconds(), rate, st.StoreErrors, st.Redelivered, st.Duplicates)
 	progress("CPU per series-window in the retained period: this process (aggregator, NATS, publisher) %.2f µs, Redis %.2f µs",
 		float64(keptCPU.self.Nanoseconds())/1e3/float64(kept), float64(keptCPU.redis.Nanoseconds())/1e3/float64(kept))
+	progress("Redis commands by time (whole run): %s", topCommands(ctx, rdb, 10))
 	retained := int64(o.hosts * len(defs) * (nWindows - wB))
 	bpw := float64(memC-mem0) / float64(retained)
 	growth := float64(memB-memA) / float64(memC-memB) * 100
