@@ -266,11 +266,14 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 		}
 		infos[i] = si
 	}
-	windows := make([]codec.Window, len(b.Rollups))
-	for i := range b.Rollups {
-		windows[i] = windowOf(end, b.Width, &b.Rollups[i])
-	}
 	late := ac.hour != 0 && h < ac.hour
+	var windows []codec.Window // of a late batch (the hourly tier merges them)
+	if late {
+		windows = make([]codec.Window, len(b.Rollups))
+		for i := range b.Rollups {
+			windows[i] = windowOf(end, b.Width, &b.Rollups[i])
+		}
+	}
 	switch {
 	case ac.hour == h:
 	case ac.hour == 0:
@@ -327,7 +330,8 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 			fw.minuteK = append(fw.minuteK, w.s.chunkKey(ac.tag, si.sid, h))
 			fw.minuteA = append(fw.minuteA, string(rec))
 		default:
-			fw.log, rec = appendLogEntry(fw.log, si.num, &windows[i], rec)
+			win := windowOf(end, b.Width, &b.Rollups[i])
+			fw.log, rec = appendLogEntry(fw.log, si.num, &win, rec)
 		}
 	}
 	ac.hour = max(ac.hour, h)
