@@ -59,32 +59,70 @@ func sidHex(n uint64) string {
 	return string(b[:])
 }
 
-// openLog is a log read from Redis, indexed by series.
+// openLog is a log read from Redis, indexed by series: every series
+// (parseLog, for a seal) or the ones a query asked for (index).
 type openLog struct {
-	p   []byte
-	idx map[uint64][]int32 // sid → offsets of its records in p
-	bad bool               // an entry did not parse; the rest is ignored
+	p       []byte
+	idx     map[uint64][]int32 // sid → offsets of its records' lengths in p
+	scanned map[uint64]bool    // the series indexed; nil: all of them
+	bad     bool               // an entry did not parse; the rest is ignored
 }
 
-// parseLog indexes the entries of log value p; an entry that does not
+// parseLog indexes every entry of log value p; an entry that does not
 // parse ends the index there (bad).
 func parseLog(p []byte) *openLog {
 	l := &openLog{p: p, idx: map[uint64][]int32{}}
+	l.scan(nil)
+	return l
+}
+
+// newLog is log value p, not indexed yet (see index).
+func newLog(p []byte) *openLog {
+	return &openLog{p: p, idx: map[uint64][]int32{}, scanned: map[uint64]bool{}}
+}
+
+// index indexes the entries of the series in want not indexed yet, in
+// one pass over the log: a query of one series in an hour-long log of
+// 450 series skips 449 of every 450 entries by their first 9 bytes.
+func (l *openLog) index(want []uint64) {
+	if l.scanned == nil {
+		return
+	}
+	var set map[uint64]bool
+	for _, sid := range want {
+		if !l.scanned[sid] {
+			if set == nil {
+				set = make(map[uint64]bool, len(want))
+			}
+			set[sid] = true
+			l.scanned[sid] = true
+		}
+	}
+	if set != nil {
+		l.scan(set)
+	}
+}
+
+// scan adds the offsets of the entries of the series in want (nil: every
+// series) to the index.
+func (l *openLog) scan(want map[uint64]bool) {
+	p := l.p
 	for off := 0; off < len(p); {
 		if len(p)-off < 9 {
 			l.bad = true
-			break
+			return
 		}
 		sid := binary.BigEndian.Uint64(p[off:])
 		n, k := binary.Uvarint(p[off+8:])
 		if k <= 0 || n > uint64(len(p)-off-8-k) {
 			l.bad = true
-			break
+			return
 		}
-		l.idx[sid] = append(l.idx[sid], int32(off+8)) // the length, then the record
+		if want == nil || want[sid] {
+			l.idx[sid] = append(l.idx[sid], int32(off+8)) // the length, then the record
+		}
 		off += 8 + k + int(n)
 	}
-	return l
 }
 
 // record is the record at offset off.

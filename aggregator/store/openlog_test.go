@@ -95,3 +95,31 @@ func TestOpenLogSealRace(t *testing.T) {
 		t.Fatalf("Points: %d windows (want the 3 logged and the late one), %v", len(got[0]), err)
 	}
 }
+
+// TestOpenLogReadPerSeries: one Reader asked for one series of an open
+// log and then for the other indexes the log for each in turn and
+// returns each series' windows only.
+func TestOpenLogReadPerSeries(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	for w := range 5 {
+		if err := s.Apply(ctx, batch(uint64(w+1), t0+int64(w)*60_000, float64(w))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := batch(1, t0, 0)
+	r := s.NewReader()
+	for i := range b.Series {
+		sid := SeriesID(Canon(b.Series[i].Name, SeriesLabels(b, &b.Series[i])))
+		got, err := r.Points(ctx, []SeriesRef{{Agent: "s1/h1", ID: sid}}, t0, t0+HourMs)
+		if err != nil || len(got[0]) != 5 {
+			t.Fatalf("%s: %d windows, %v", b.Series[i].Name, len(got[0]), err)
+		}
+		for w, p := range got[0] {
+			want := WindowOf(t0+int64(w+1)*60_000, 60_000, &batch(1, t0, float64(w)).Rollups[i])
+			if p != want {
+				t.Fatalf("%s window %d: %+v, want %+v", b.Series[i].Name, w, p, want)
+			}
+		}
+	}
+}

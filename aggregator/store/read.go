@@ -84,13 +84,36 @@ func (r *Reader) minute(ctx context.Context, refs []SeriesRef, lo, hi []int64, m
 	if err := r.fetch(ctx, keys, logs); err != nil {
 		return nil, err
 	}
-	out := make([][]Point, len(refs))
+	// Index each log read for the series asked of it, in one pass.
+	nums := make([]uint64, len(refs))
+	valid := make([]bool, len(refs))
+	want := map[*openLog][]uint64{}
 	for i, ref := range refs {
-		out[i] = r.collect(keys[i], mint, maxt)
 		num, err := sidNum(ref.ID)
 		if err != nil {
 			continue // not a series of this layout
 		}
+		nums[i], valid[i] = num, true
+		for _, k := range logs[i] {
+			if l := r.logs[k]; l != nil {
+				want[l] = append(want[l], num)
+			}
+		}
+	}
+	for l, sids := range want {
+		bad := l.bad
+		if l.index(sids); l.bad && !bad {
+			r.Corrupt++
+			r.s.corrupt.Add(1)
+		}
+	}
+	out := make([][]Point, len(refs))
+	for i := range refs {
+		out[i] = r.collect(keys[i], mint, maxt)
+		if !valid[i] {
+			continue
+		}
+		num := nums[i]
 		n := len(out[i])
 		for _, k := range logs[i] {
 			if l := r.logs[k]; l != nil {
@@ -196,12 +219,7 @@ func (r *Reader) fetch(ctx context.Context, keys, logs [][]string) error {
 		if err != nil {
 			continue // no open log in that hour
 		}
-		l := parseLog(p)
-		if l.bad {
-			r.Corrupt++
-			r.s.corrupt.Add(1)
-		}
-		r.logs[wantLogs[i]] = l
+		r.logs[wantLogs[i]] = newLog(p)
 	}
 	return nil
 }
