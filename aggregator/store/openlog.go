@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 
@@ -15,8 +16,19 @@ import (
 // one APPEND, as entries
 //
 //	sid     8 bytes, the series id (SeriesID) big-endian
-//	length  uvarint, the record's bytes
-//	record  the window as a chunk record (codec.AppendRecord)
+//	length  uvarint, the window's bytes
+//	window  End, Width, Count (uvarints), a flags byte (bit 0:
+//	        HasQuantiles), two bytes of 2-bit kinds of Sum, Min, Max,
+//	        First, Last, P50, P90, P99 (from the low bits of the first
+//	        byte), then what each kind needs: 0 +0, nothing; 1 the bits
+//	        of the statistic before it (+0 for Sum), nothing; 2 the
+//	        float64 bits, 8 bytes little-endian
+//
+// The window is exact (every statistic as its bits) and cheap: no grid
+// codes, whose logarithms cost more than the rest of writing a window
+// (a plain chunk record: about 27 B against about 45 B here, at
+// 0.2 µs against 0.02 µs per window, and as much again to decode it at
+// the seal). The sealed chunks are where windows are kept small.
 //
 // One APPEND per frame instead of one per series is what makes ingest
 // cheap for Redis: a frame of 450 windows cost 450 APPENDs inside the
@@ -32,11 +44,95 @@ func (s *Store) logKey(tag string, hour int64) string {
 }
 
 // appendLogEntry appends the entry of window w of series sid to dst.
-func appendLogEntry(dst []byte, sid uint64, w *codec.Window, rec []byte) ([]byte, []byte) {
-	rec = codec.AppendRecord(rec[:0], w)
+func appendLogEntry(dst []byte, sid uint64, w *codec.Window) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, sid)
-	dst = binary.AppendUvarint(dst, uint64(len(rec)))
-	return append(dst, rec...), rec
+	at := len(dst)
+	dst = append(dst, 0) // the length, one byte when under 128 (moved below if not)
+	start := len(dst)
+	dst = binary.AppendUvarint(dst, uint64(w.End))
+	dst = binary.AppendUvarint(dst, uint64(w.Width))
+	dst = binary.AppendUvarint(dst, uint64(w.Count))
+	dst = append(dst, b2byte(w.HasQuantiles), 0, 0)
+	kinds := len(dst) - 2
+	vs := [nLogStats]float64{w.Sum, w.Min, w.Max, w.First, w.Last, w.P50, w.P90, w.P99}
+	var prev uint64
+	var k uint16
+	for i, v := range vs {
+		b := math.Float64bits(v)
+		switch {
+		case b == 0:
+		case b == prev:
+			k |= 1 << (2 * i)
+		default:
+			k |= 2 << (2 * i)
+			dst = binary.LittleEndian.AppendUint64(dst, b)
+		}
+		prev = b
+	}
+	binary.LittleEndian.PutUint16(dst[kinds:], k)
+	n := len(dst) - start
+	if n < 0x80 {
+		dst[at] = byte(n)
+		return dst
+	}
+	var l [binary.MaxVarintLen64]byte
+	m := binary.PutUvarint(l[:], uint64(n))
+	dst = append(dst, l[1:m]...)
+	copy(dst[at+m:], dst[at+1:at+1+n])
+	copy(dst[at:], l[:m])
+	return dst
+}
+
+// nLogStats is the number of float statistics of a log entry.
+const nLogStats = 8
+
+func b2byte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// decodeLogWindow decodes an entry's window (appendLogEntry).
+func decodeLogWindow(p []byte) (codec.Window, error) {
+	var w codec.Window
+	var u [3]uint64
+	for i := range u {
+		v, k := binary.Uvarint(p)
+		if k <= 0 {
+			return w, fmt.Errorf("store: open log entry: bad header")
+		}
+		u[i], p = v, p[k:]
+	}
+	if len(p) < 3 || u[2] > math.MaxUint32 || u[0] > math.MaxInt64 || u[1] > math.MaxInt64 {
+		return w, fmt.Errorf("store: open log entry: bad header")
+	}
+	w.End, w.Width, w.Count, w.HasQuantiles = int64(u[0]), int64(u[1]), uint32(u[2]), p[0]&1 != 0
+	k := binary.LittleEndian.Uint16(p[1:])
+	p = p[3:]
+	var vs [nLogStats]float64
+	var prev uint64
+	for i := range vs {
+		b := uint64(0)
+		switch (k >> (2 * i)) & 3 {
+		case 0:
+		case 1:
+			b = prev
+		case 2:
+			if len(p) < 8 {
+				return w, fmt.Errorf("store: open log entry: %d bytes for a value", len(p))
+			}
+			b, p = binary.LittleEndian.Uint64(p), p[8:]
+		default:
+			return w, fmt.Errorf("store: open log entry: bad kind")
+		}
+		vs[i], prev = math.Float64frombits(b), b
+	}
+	if len(p) != 0 {
+		return w, fmt.Errorf("store: open log entry: %d bytes after the window", len(p))
+	}
+	w.Sum, w.Min, w.Max, w.First, w.Last, w.P50, w.P90, w.P99 = vs[0], vs[1], vs[2], vs[3], vs[4], vs[5], vs[6], vs[7]
+	return w, nil
 }
 
 // sidNum is the numeric form of a series id (16 hex digits).
@@ -135,10 +231,12 @@ func (l *openLog) record(off int32) []byte {
 // appended; records that do not decode are counted in bad.
 func (l *openLog) windows(dst []codec.Window, sid uint64) (ws []codec.Window, bad int) {
 	for _, off := range l.idx[sid] {
-		var err error
-		if dst, err = codec.DecodeChunkAll(dst, l.record(off)); err != nil {
+		w, err := decodeLogWindow(l.record(off))
+		if err != nil {
 			bad++
+			continue
 		}
+		dst = append(dst, w)
 	}
 	return dst, bad
 }

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,5 +124,47 @@ func TestOpenLogReadPerSeries(t *testing.T) {
 				t.Fatalf("%s window %d: %+v, want %+v", b.Series[i].Name, w, p, want)
 			}
 		}
+	}
+}
+
+// TestLogEntryExact: a log entry gives back every statistic bit for bit
+// (negative zero, NaN, infinities, quantile values without
+// HasQuantiles) and rejects a truncated or padded entry.
+func TestLogEntryExact(t *testing.T) {
+	nan := math.Float64frombits(0x7ff8000000000001)
+	ws := []codec.Window{
+		{End: 1_800_000_060_000, Width: 60_000, Count: 60, Sum: 90, Min: 1.5, Max: 1.5, First: 1.5, Last: 1.5},
+		{End: 1_800_000_120_000, Width: 60_000},
+		{End: 7, Width: 3_600_000, Count: math.MaxUint32, Sum: math.Copysign(0, -1), Min: nan, Max: math.Inf(1), First: math.Inf(-1), Last: 1e-300,
+			P50: 2, P90: 2, P99: 3, HasQuantiles: true},
+		{End: math.MaxInt64, Width: 1, Count: 1, P50: 0.25, P99: -0.5},
+	}
+	var p []byte
+	for i := range ws {
+		p = appendLogEntry(p, uint64(i)<<60|7, &ws[i])
+	}
+	l := parseLog(p)
+	if l.bad || len(l.idx) != len(ws) {
+		t.Fatalf("index of %d entries: %d series, bad %v", len(ws), len(l.idx), l.bad)
+	}
+	for i := range ws {
+		got, bad := l.windows(nil, uint64(i)<<60|7)
+		if bad != 0 || len(got) != 1 {
+			t.Fatalf("window %d: %d decoded, %d bad", i, len(got), bad)
+		}
+		a, b := fmt.Sprintf("%#v", got[0]), fmt.Sprintf("%#v", ws[i])
+		if a != b || math.Float64bits(got[0].Sum) != math.Float64bits(ws[i].Sum) || math.Float64bits(got[0].Min) != math.Float64bits(ws[i].Min) {
+			t.Fatalf("window %d: %s, want %s", i, a, b)
+		}
+		rec := l.record(l.idx[uint64(i)<<60|7][0])
+		if _, err := decodeLogWindow(rec[:len(rec)-1]); err == nil {
+			t.Fatalf("window %d truncated: no error", i)
+		}
+		if _, err := decodeLogWindow(append(slices.Clone(rec), 0)); err == nil {
+			t.Fatalf("window %d padded: no error", i)
+		}
+	}
+	if l := parseLog(p[:len(p)-3]); !l.bad {
+		t.Fatal("a log cut within an entry is not reported")
 	}
 }

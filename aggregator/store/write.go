@@ -76,7 +76,7 @@ type frameWrite struct {
 // expected length per log to delete. A sealed value replaces the chunk
 // only if its length is still the one read (0: the chunk must not exist;
 // it is created with its expire-at), so a window appended meanwhile is
-// never lost; when it is not, the fallback (records of what the sealed
+// never lost; when it is not, the fallback (a segment or record of what the sealed
 // value added, or "") is appended instead. A sealed log is deleted only
 // if its length is still the one read: a window appended to it meanwhile
 // stays (readers read a log besides the chunks). A key that an APPEND
@@ -331,7 +331,7 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 			fw.minuteA = append(fw.minuteA, string(rec))
 		default:
 			win := windowOf(end, b.Width, &b.Rollups[i])
-			fw.log, rec = appendLogEntry(fw.log, si.num, &win, rec)
+			fw.log = appendLogEntry(fw.log, si.num, &win)
 		}
 	}
 	ac.hour = max(ac.hour, h)
@@ -458,11 +458,18 @@ func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sids 
 		if len(offs) == 0 && bytes.Equal(seg, vals[i]) {
 			continue
 		}
-		// Should the chunk change meanwhile, the log's records are
-		// appended to it instead, so deleting the log loses nothing.
-		var fallback []byte
-		for _, off := range offs {
-			fallback = append(fallback, lg.record(off)...)
+		// Should the chunk change meanwhile, the log's windows are
+		// appended to it instead (a segment of them: a chunk is any
+		// concatenation of segments and records), so deleting the log
+		// loses nothing.
+		var fallback []byte // a chunk re-sealed without log windows: left as it is
+		switch {
+		case vals[i] == nil:
+			fallback = seg
+		case len(offs) > 0:
+			lw, _ := lg.windows(nil, num)
+			lw, _ = newestByEnd(lw)
+			fallback = codec.AppendSegment(nil, lw)
 		}
 		fw.casK = append(fw.casK, w.s.chunkKey(ac.tag, sid, hour))
 		fw.casA = append(fw.casA, len(vals[i]), string(seg), string(fallback), at)
