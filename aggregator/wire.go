@@ -45,8 +45,17 @@ type agentWire struct {
 	states map[uint64]*codec.Decoder // applied frame seq → the state after it
 	newest uint64                    // the highest seq applied here
 	// pend holds the states of frames decoded for the write being built
-	// (not stored yet): a later frame of the same write decodes on them.
-	pend map[uint64]*codec.Decoder
+	// (not stored yet): a later frame of the same write decodes on them;
+	// pendF the frames.
+	pend  map[uint64]*codec.Decoder
+	pendF map[uint64]*codec.Frame
+	// saved is the seq whose state Redis holds (a state and the frame
+	// chain after it, wireChain), 0 when unknown here; chain is how many
+	// frames that chain has; save is what the write being built saves
+	// (saveStates): its newest seq and frames chained (-1: a whole state).
+	saved, save uint64
+	chain       int
+	saveChain   int
 	// done remembers the last doneSeqs applied seqs, states or not: a
 	// redelivery of an older applied frame (one that waited out AckWait in
 	// a client buffer) is a duplicate, not a delta whose base is missing.
@@ -60,6 +69,13 @@ const keptStates = 4
 
 // doneSeqs is how many applied seqs an agent remembers (8 bytes each).
 const doneSeqs = 128
+
+// wireChain bounds the frames saved after an agent's decoder state
+// (store.Write.AppendWireFrames) before the whole state is saved again: a
+// state is the agent's whole dictionary packed and compressed (tens of µs
+// for 450 series), a frame is already packed; a member taking the agent
+// over applies at most this many frames to the state it loads.
+const wireChain = 30
 
 func newDecoders() *decoders { return &decoders{m: map[string]*agentWire{}, now: time.Now} }
 
@@ -85,7 +101,7 @@ func (d *decoders) agent(name string) *agentWire {
 	}
 	w := d.m[name]
 	if w == nil {
-		w = &agentWire{states: map[uint64]*codec.Decoder{}, pend: map[uint64]*codec.Decoder{}}
+		w = &agentWire{states: map[uint64]*codec.Decoder{}, pend: map[uint64]*codec.Decoder{}, pendF: map[uint64]*codec.Frame{}}
 		d.m[name] = w
 	}
 	w.seen = now
@@ -127,7 +143,7 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 	} else {
 		// Another member (or this one before a restart) may have applied
 		// the base, or this very frame: the state it saved says which.
-		p, done, err := st.WireStateFor(ctx, f.Agent, f.Seq)
+		p, chain, done, err := st.WireStateFor(ctx, f.Agent, f.Seq)
 		if err != nil {
 			return nil, err
 		}
@@ -135,9 +151,27 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 			return nil, errDuplicate
 		}
 		dec = codec.NewDecoder()
+		w.saved, w.chain = 0, 0 // unless the whole saved chain applies below
 		if p != nil {
 			if err := dec.UnmarshalState(p); err != nil {
 				return nil, fmt.Errorf("aggregator: saved wire state of %s: %w", f.Agent, err)
+			}
+			// The frames saved after the state, while they follow on.
+			applied := 0
+			for _, raw := range chain {
+				cf, err := codec.ParseFrame(raw)
+				if err != nil || cf.Base != dec.Seq() {
+					break
+				}
+				next := dec.Clone()
+				if _, err := next.Apply(cf); err != nil {
+					break
+				}
+				dec = next
+				applied++
+			}
+			if applied == len(chain) {
+				w.saved, w.chain = dec.Seq(), len(chain)
 			}
 		}
 		if dec.Seq() == f.Seq {
@@ -149,21 +183,53 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 		return nil, err
 	}
 	w.pend[f.Seq] = dec
+	w.pendF[f.Seq] = f
 	return b, nil
 }
 
 // saveStates queues, last in wr, the state of each agent's newest frame
 // decoded for wr when it is the agent's newest applied: the state lands in
-// Redis only if the frames before it in the pipeline did.
+// Redis only if the frames before it in the pipeline did. When the
+// write's frames of the agent follow on the state saved last (each
+// packed against the one before, the first against it), they are
+// appended to the saved frame chain instead of saving the whole state,
+// up to wireChain frames.
 func (d *decoders) saveStates(ctx context.Context, wr *store.Write, agents []string) {
 	for _, name := range agents {
 		w := d.agent(name)
+		w.save = 0
 		if len(w.pend) == 0 {
 			continue
 		}
-		seq := slices.Max(slices.Collect(maps.Keys(w.pend)))
+		seqs := slices.Sorted(maps.Keys(w.pend))
+		seq := seqs[len(seqs)-1]
 		if seq < w.newest {
 			continue // older frames that waited for their base; the newest state stays saved
+		}
+		chained := w.saved != 0 && w.chain+len(seqs) <= wireChain
+		for i, s := range seqs {
+			base := w.saved
+			if i > 0 {
+				base = seqs[i-1]
+			}
+			chained = chained && w.pendF[s] != nil && w.pendF[s].Base == base
+		}
+		w.save, w.saveChain = seq, -1
+		if chained {
+			var p []byte
+			for _, s := range seqs {
+				raw, err := w.pendF[s].MarshalMsg(nil)
+				if err != nil {
+					chained = false
+					break
+				}
+				p = store.AppendChainFrame(p, raw)
+			}
+			if chained {
+				wr.AppendWireFrames(ctx, name, p)
+				w.saveChain = len(seqs)
+				continue
+			}
 		}
 		wr.SetWireState(ctx, name, w.pend[seq].MarshalState(nil))
 	}
@@ -181,6 +247,15 @@ func (d *decoders) commit(agents []string) {
 			w.newest = max(w.newest, seq)
 		}
 		clear(w.pend)
+		clear(w.pendF)
+		switch {
+		case w.save == 0:
+		case w.saveChain < 0:
+			w.saved, w.chain = w.save, 0
+		default:
+			w.saved, w.chain = w.save, w.chain+w.saveChain
+		}
+		w.save = 0
 		for len(w.states) > keptStates {
 			delete(w.states, slices.Min(slices.Collect(maps.Keys(w.states))))
 		}
@@ -192,13 +267,18 @@ func (d *decoders) commit(agents []string) {
 func (d *decoders) discard(agent string, seq uint64) {
 	w := d.agent(agent)
 	delete(w.pend, seq)
+	delete(w.pendF, seq)
 }
 
 // abort drops the states decoded for a write that failed; the applied
 // states stay.
 func (d *decoders) abort(agents []string) {
 	for _, name := range agents {
-		clear(d.agent(name).pend)
+		w := d.agent(name)
+		clear(w.pend)
+		clear(w.pendF)
+		// What Redis holds now is not known: the next save is a whole state.
+		w.saved, w.save = 0, 0
 	}
 }
 

@@ -3,9 +3,11 @@
 //
 // # Key schema (docs/redis-schema.md has the full table)
 //
-//	<p>c:{agent}<sid>:<hour>   STRING minute tier: a chunk of the series' windows of that hour
+//	<p>o:{agent}:<hour>        STRING the agent's open log: its windows of an hour not sealed yet
+//	<p>c:{agent}<sid>:<hour>   STRING minute tier: a chunk of the series' windows of a sealed hour
 //	<p>hc:{agent}<sid>:<day>   STRING hourly tier: a chunk of one merged window per hour
-//	<p>w:{agent}               STRING decoder state after the agent's newest applied frame
+//	<p>w:{agent}               STRING decoder state after one of the agent's applied frames
+//	<p>wf:{agent}              STRING the agent's frames applied after that state (at most 30)
 //	<p>ws:{agent}              ZSET   the agent's last applied frame seqs
 //	<p>series                  HASH   sid → "name\x00k\x00v…"
 //	<p>names, <p>name:<metric> SET    metric names; sids of a metric
@@ -20,9 +22,11 @@
 // of the canonical series text; {agent} is the Redis Cluster hash tag
 // {site/host}, so one agent's chunks, decoder state and applied seqs share
 // a slot and one Lua script (write.go) applies a frame atomically in a
-// cluster too. A chunk is records appended while the hour is open, sealed
-// into one range-coded segment when the agent's next hour begins (codec
-// chunk.go, docs/chunks.md). A data key expires at its block's end plus
+// cluster too. A frame's windows are appended to its agent's open log of
+// the hour in one APPEND (openlog.go); when the agent's next hour begins
+// the log is sealed into one range-coded segment per series (codec
+// chunk.go, docs/chunks.md) and deleted; late windows are appended to the
+// chunks as records. A data key expires at its block's end plus
 // the tier's retention in data time (PEXPIREAT), so memory is bounded by
 // series × retention. A frame whose seq is in ws: is not applied again:
 // redelivery never double-counts. Keys of the layout before chunks

@@ -24,17 +24,19 @@ func MergeHour(pts []Point, end int64) (Point, bool) {
 	if len(pts) == 0 {
 		return Point{}, false
 	}
-	pts = slices.Clone(pts)
-	slices.SortStableFunc(pts, func(a, b Point) int { return cmp.Compare(a.End, b.End) })
-	u := pts[:0]
-	for _, p := range pts {
-		if n := len(u); n > 0 && u[n-1].End == p.End {
-			u[n-1] = p
-			continue
+	if !slices.IsSortedFunc(pts, func(a, b Point) int { return cmp.Compare(a.End, b.End) }) || hasRepeats(pts) {
+		pts = slices.Clone(pts)
+		slices.SortStableFunc(pts, func(a, b Point) int { return cmp.Compare(a.End, b.End) })
+		u := pts[:0]
+		for _, p := range pts {
+			if n := len(u); n > 0 && u[n-1].End == p.End {
+				u[n-1] = p
+				continue
+			}
+			u = append(u, p)
 		}
-		u = append(u, p)
+		pts = u
 	}
-	pts = u
 	h := Point{End: end, Width: HourMs, Min: math.Inf(1), Max: math.Inf(-1), First: pts[0].First, Last: pts[len(pts)-1].Last, HasQuantiles: true}
 	var count uint64
 	for i := range pts {
@@ -52,26 +54,40 @@ func MergeHour(pts []Point, end int64) (Point, bool) {
 		h.Min, h.Max = pts[0].Min, pts[0].Max
 	}
 	if h.HasQuantiles {
-		h.P50 = weightedQuantile(pts, 0.5, func(p *Point) float64 { return p.P50 })
-		h.P90 = weightedQuantile(pts, 0.9, func(p *Point) float64 { return p.P90 })
-		h.P99 = weightedQuantile(pts, 0.99, func(p *Point) float64 { return p.P99 })
+		var buf []wv
+		h.P50, buf = weightedQuantile(buf, pts, 0.5, func(p *Point) float64 { return p.P50 })
+		h.P90, buf = weightedQuantile(buf, pts, 0.9, func(p *Point) float64 { return p.P90 })
+		h.P99, _ = weightedQuantile(buf, pts, 0.99, func(p *Point) float64 { return p.P99 })
 	}
 	return h, true
+}
+
+// hasRepeats tells whether sorted pts hold an End twice.
+func hasRepeats(pts []Point) bool {
+	for i := 1; i < len(pts); i++ {
+		if pts[i].End == pts[i-1].End {
+			return true
+		}
+	}
+	return false
+}
+
+// wv is a value and its weight.
+type wv struct {
+	v float64
+	w uint64
 }
 
 // weightedQuantile is the q-quantile of v(p) over pts, each weighted by
 // its count (a window of count 0 weighs 1, so an hour of empty windows
 // still has a value).
-func weightedQuantile(pts []Point, q float64, v func(*Point) float64) float64 {
-	type wv struct {
-		v float64
-		w uint64
-	}
-	xs := make([]wv, len(pts))
+// buf is scratch space, returned for the next call.
+func weightedQuantile(buf []wv, pts []Point, q float64, v func(*Point) float64) (float64, []wv) {
+	xs := buf[:0]
 	var total uint64
 	for i := range pts {
 		w := max(uint64(pts[i].Count), 1)
-		xs[i] = wv{v(&pts[i]), w}
+		xs = append(xs, wv{v(&pts[i]), w})
 		total += w
 	}
 	slices.SortStableFunc(xs, func(a, b wv) int { return cmp.Compare(a.v, b.v) })
@@ -80,8 +96,8 @@ func weightedQuantile(pts []Point, q float64, v func(*Point) float64) float64 {
 	for _, x := range xs {
 		acc += x.w
 		if float64(acc) >= rank {
-			return x.v
+			return x.v, xs
 		}
 	}
-	return xs[len(xs)-1].v
+	return xs[len(xs)-1].v, xs
 }

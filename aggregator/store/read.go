@@ -20,6 +20,7 @@ import (
 type Reader struct {
 	s     *Store
 	cache map[string][]codec.Window
+	logs  map[string]*openLog // open logs read (nil: none there)
 	// Corrupt counts chunks skipped because they did not decode;
 	// Repeats counts windows stored more than once (the newest record
 	// of a window end is taken).
@@ -28,7 +29,7 @@ type Reader struct {
 
 // NewReader starts a Reader with an empty chunk cache.
 func (s *Store) NewReader() *Reader {
-	return &Reader{s: s, cache: map[string][]codec.Window{}}
+	return &Reader{s: s, cache: map[string][]codec.Window{}, logs: map[string]*openLog{}}
 }
 
 // Points returns the stored windows of each series ending in [mint,
@@ -52,21 +53,93 @@ func (r *Reader) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64)
 	// earliest; its block is the hour it started in.
 	first, last := hourOf(max(mint-HourMs, 0)), hourOf(max(maxt, 0))
 	first, last = r.s.clamp(first, last, r.s.opts.Retention.Milliseconds(), HourMs)
+	lo, hi := make([]int64, len(refs)), make([]int64, len(refs))
+	for i := range refs {
+		lo[i], hi[i] = first, last
+	}
+	out, err := r.minute(ctx, refs, lo, hi, mint, maxt)
+	if err != nil {
+		return nil, fmt.Errorf("store: windows of %d series: %w", len(refs), err)
+	}
+	if err := r.legacyPoints(ctx, "d:", refs, mint, maxt, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// minute reads the minute tier's windows of each series refs[i] in the
+// hour blocks lo[i]..hi[i] (chunks and open logs, in one pipeline) and
+// returns those ending in [mint, maxt], sorted by end, one per end (a
+// log's window wins over a chunk's).
+func (r *Reader) minute(ctx context.Context, refs []SeriesRef, lo, hi []int64, mint, maxt int64) ([][]Point, error) {
 	keys := make([][]string, len(refs))
+	logs := make([][]string, len(refs))
 	for i, ref := range refs {
-		for h := first; h <= last; h += HourMs {
-			keys[i] = append(keys[i], r.s.chunkKey(tag(ref.Agent), ref.ID, h))
+		t := tag(ref.Agent)
+		for h := lo[i]; h <= hi[i]; h += HourMs {
+			keys[i] = append(keys[i], r.s.chunkKey(t, ref.ID, h))
+			logs[i] = append(logs[i], r.s.logKey(t, h))
 		}
 	}
-	if err := r.fetch(ctx, keys); err != nil {
-		return nil, fmt.Errorf("store: windows of %d series: %w", len(refs), err)
+	if err := r.fetch(ctx, keys, logs); err != nil {
+		return nil, err
+	}
+	// Index each log read for the series asked of it, in one pass.
+	nums := make([]uint64, len(refs))
+	valid := make([]bool, len(refs))
+	want := map[*openLog][]uint64{}
+	for i, ref := range refs {
+		num, err := sidNum(ref.ID)
+		if err != nil {
+			continue // not a series of this layout
+		}
+		nums[i], valid[i] = num, true
+		for _, k := range logs[i] {
+			if l := r.logs[k]; l != nil {
+				want[l] = append(want[l], num)
+			}
+		}
+	}
+	for l, sids := range want {
+		bad := l.bad
+		if l.index(sids); l.bad && !bad {
+			r.Corrupt++
+			r.s.corrupt.Add(1)
+		}
 	}
 	out := make([][]Point, len(refs))
 	for i := range refs {
 		out[i] = r.collect(keys[i], mint, maxt)
-	}
-	if err := r.legacyPoints(ctx, "d:", refs, mint, maxt, out); err != nil {
-		return nil, err
+		if !valid[i] {
+			continue
+		}
+		num := nums[i]
+		n := len(out[i])
+		for _, k := range logs[i] {
+			if l := r.logs[k]; l != nil {
+				var bad int
+				out[i], bad = l.windows(out[i], num)
+				r.Corrupt += bad
+			}
+		}
+		if len(out[i]) == n {
+			continue
+		}
+		ws := out[i][n:]
+		j := 0
+		for _, w := range ws {
+			if w.End >= mint && w.End <= maxt {
+				ws[j] = w
+				j++
+			}
+		}
+		if j == 0 {
+			out[i] = out[i][:n]
+			continue
+		}
+		var rep int
+		out[i], rep = newestByEnd(out[i][:n+j])
+		r.Repeats += rep
 	}
 	return out, nil
 }
@@ -87,9 +160,9 @@ func (s *Store) clamp(first, last, retention, block int64) (int64, int64) {
 	return max(first, lo), min(last, hi)
 }
 
-// fetch reads the chunks not cached yet, in one pipeline.
-func (r *Reader) fetch(ctx context.Context, keys [][]string) error {
-	var want []string
+// fetch reads the chunks and open logs not cached yet, in one pipeline.
+func (r *Reader) fetch(ctx context.Context, keys, logs [][]string) error {
+	var want, wantLogs []string
 	for _, ks := range keys {
 		for _, k := range ks {
 			if _, ok := r.cache[k]; !ok {
@@ -98,7 +171,15 @@ func (r *Reader) fetch(ctx context.Context, keys [][]string) error {
 			}
 		}
 	}
-	if len(want) == 0 {
+	for _, ks := range logs {
+		for _, k := range ks {
+			if _, ok := r.logs[k]; !ok {
+				r.logs[k] = nil
+				wantLogs = append(wantLogs, k)
+			}
+		}
+	}
+	if len(want)+len(wantLogs) == 0 {
 		return nil
 	}
 	pipe := r.s.rdb.Pipeline()
@@ -106,9 +187,16 @@ func (r *Reader) fetch(ctx context.Context, keys [][]string) error {
 	for i, k := range want {
 		cmds[i] = pipe.Get(ctx, k)
 	}
+	lcmds := make([]*redis.StringCmd, len(wantLogs))
+	for i, k := range wantLogs {
+		lcmds[i] = pipe.Get(ctx, k)
+	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		for _, k := range want {
 			delete(r.cache, k)
+		}
+		for _, k := range wantLogs {
+			delete(r.logs, k)
 		}
 		return err
 	}
@@ -125,6 +213,13 @@ func (r *Reader) fetch(ctx context.Context, keys [][]string) error {
 		}
 		r.Repeats += rep
 		r.cache[want[i]] = ws
+	}
+	for i, c := range lcmds {
+		p, err := c.Bytes()
+		if err != nil {
+			continue // no open log in that hour
+		}
+		r.logs[wantLogs[i]] = newLog(p)
 	}
 	return nil
 }
@@ -173,11 +268,10 @@ func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt 
 			keys[i] = append(keys[i], r.s.hourlyKey(tag(ref.Agent), ref.ID, d))
 		}
 	}
-	if err := r.fetch(ctx, keys); err != nil {
+	if err := r.fetch(ctx, keys, nil); err != nil {
 		return nil, fmt.Errorf("store: hourly windows of %d series: %w", len(refs), err)
 	}
 	// The tail: minute windows of the hours after the newest hourly one.
-	tails := make([][]string, len(refs))
 	from := make([]int64, len(refs))
 	for i := range refs {
 		out[i] = r.collect(keys[i], mint, maxt)
@@ -185,21 +279,23 @@ func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt 
 	if err := r.legacyPoints(ctx, "h:", refs, mint, maxt, out); err != nil {
 		return nil, err
 	}
-	for i, ref := range refs {
+	lo, hi := make([]int64, len(refs)), make([]int64, len(refs))
+	for i := range refs {
 		from[i] = max(mint-HourMs, 0)
 		if n := len(out[i]); n > 0 {
 			from[i] = out[i][n-1].End
 		}
-		lo, hi := r.s.clamp(hourOf(from[i]), hourOf(max(maxt, 0)), r.s.opts.Retention.Milliseconds(), HourMs)
-		for h := lo; h <= hi; h += HourMs {
-			tails[i] = append(tails[i], r.s.chunkKey(tag(ref.Agent), ref.ID, h))
-		}
+		lo[i], hi[i] = r.s.clamp(hourOf(from[i]), hourOf(max(maxt, 0)), r.s.opts.Retention.Milliseconds(), HourMs)
 	}
-	if err := r.fetch(ctx, tails); err != nil {
+	tails, err := r.minute(ctx, refs, lo, hi, 0, maxt)
+	if err != nil {
 		return nil, fmt.Errorf("store: recent minute windows of %d series: %w", len(refs), err)
 	}
 	for i := range refs {
-		ws := r.collect(tails[i], from[i]+1, maxt)
+		ws := tails[i]
+		for len(ws) > 0 && ws[0].End <= from[i] {
+			ws = ws[1:]
+		}
 		for len(ws) > 0 {
 			h := hourOf(ws[0].End - ws[0].Width)
 			n := 1
@@ -222,26 +318,37 @@ func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt 
 // when it is missing, more than one when it was written more than once
 // and not sealed since (sealing keeps one). For fault checks and tests.
 func (s *Store) WindowCopies(ctx context.Context, agent, sid string, width int64, ends []int64) ([][]Point, error) {
+	num, err := sidNum(sid)
+	if err != nil {
+		return nil, err
+	}
 	blocks := map[int64]*redis.StringCmd{}
+	logs := map[int64]*redis.StringCmd{}
 	pipe := s.rdb.Pipeline()
 	for _, e := range ends {
 		h := hourOf(max(e-width, 0))
 		if blocks[h] == nil {
 			blocks[h] = pipe.Get(ctx, s.chunkKey(tag(agent), sid, h))
+			logs[h] = pipe.Get(ctx, s.logKey(tag(agent), h))
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("store: windows of %s %s: %w", agent, sid, err)
 	}
 	byEnd := map[int64][]Point{}
-	for _, c := range blocks {
-		p, err := c.Bytes()
-		if err != nil {
-			continue
+	for h, c := range blocks {
+		var ws []Point
+		if p, err := c.Bytes(); err == nil {
+			if ws, err = codec.DecodeChunkAll(nil, p); err != nil {
+				return nil, fmt.Errorf("store: chunk of %s %s: %w", agent, sid, err)
+			}
 		}
-		ws, err := codec.DecodeChunkAll(nil, p)
-		if err != nil {
-			return nil, fmt.Errorf("store: chunk of %s %s: %w", agent, sid, err)
+		if p, err := logs[h].Bytes(); err == nil {
+			l := parseLog(p)
+			var bad int
+			if ws, bad = l.windows(ws, num); l.bad || bad > 0 {
+				return nil, fmt.Errorf("store: open log of %s hour %d: malformed", agent, h)
+			}
 		}
 		for _, w := range ws {
 			byEnd[w.End] = append(byEnd[w.End], w)

@@ -104,24 +104,29 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	if after := dump(t, s); !reflect.DeepEqual(before, after) {
 		t.Fatalf("re-applying changed Redis:\nbefore %v\nafter  %v", before, after)
 	}
-	chunks := 0
+	logs := 0
 	for k, v := range before {
-		if !strings.HasPrefix(k, "t:c:{s1/h1}") {
+		if !strings.HasPrefix(k, "t:o:{s1/h1}") {
 			continue
 		}
-		chunks++
-		ws, err := codec.DecodeChunkAll(nil, []byte(v.(string)))
-		if err != nil || len(ws) != 2 {
-			t.Errorf("%s holds %d windows (%v), want 2", k, len(ws), err)
+		logs++
+		bySeries, err := DecodeLog([]byte(v.(string)))
+		if err != nil || len(bySeries) != 2 {
+			t.Errorf("%s holds %d series (%v), want 2", k, len(bySeries), err)
 		}
-		// Every chunk expires at its hour's end plus the retention.
+		for sid, ws := range bySeries {
+			if len(ws) != 2 {
+				t.Errorf("%s holds %d windows of %s, want 2", k, len(ws), sid)
+			}
+		}
+		// The log expires at its hour's end plus the retention.
 		want := time.UnixMilli(t0 + HourMs).Add(s.opts.Retention)
 		if at := s.rdb.PExpireTime(ctx, k).Val(); at != time.Duration(want.UnixMilli())*time.Millisecond {
 			t.Errorf("%s expires at %v, want %v", k, at, want)
 		}
 	}
-	if chunks != 2 {
-		t.Fatalf("%d chunk keys, want 2", chunks)
+	if logs != 1 {
+		t.Fatalf("%d open logs, want 1", logs)
 	}
 }
 
@@ -137,14 +142,12 @@ func TestRetentionExpiresBlocks(t *testing.T) {
 	if err := s.Apply(ctx, batch(2, t0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	keys := s.rdb.Keys(ctx, "t:c:*").Val()
-	if len(keys) != 2 {
-		t.Fatalf("chunk keys %v: want only the recent hour's 2", keys)
+	if keys := s.rdb.Keys(ctx, "t:c:*").Val(); len(keys) != 0 {
+		t.Fatalf("chunk keys %v: want none (the recent hour is open)", keys)
 	}
-	for _, k := range keys {
-		if !strings.HasSuffix(k, ":"+strconv.FormatInt(t0/HourMs, 10)) {
-			t.Fatalf("chunk %s is not of the recent hour", k)
-		}
+	keys := s.rdb.Keys(ctx, "t:o:*").Val()
+	if len(keys) != 1 || !strings.HasSuffix(keys[0], ":"+strconv.FormatInt(t0/HourMs, 10)) {
+		t.Fatalf("open logs %v: want only the recent hour's", keys)
 	}
 	if s.Expired() != 2 {
 		t.Fatalf("Expired = %d, want the old batch's 2 windows", s.Expired())

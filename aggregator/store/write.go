@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,60 +41,91 @@ type Write struct {
 	n       int                    // windows added
 }
 
-// frameWrite is one frame's script: records appended to the minute
-// tier's chunks of one hour (one expire-at for all), records appended to
-// the hourly tier's chunks (each with its expire-at), compare-and-set of
-// sealed chunks, the applied seq and the decoder state.
+// frameWrite is one frame's script: the frame's log entries appended to
+// the agent's open log of its hour, records of late windows appended to
+// the minute tier's chunks of a closed hour (one expire-at for both),
+// records appended to the hourly tier's chunks (each with its
+// expire-at), compare-and-set of sealed chunks, open logs deleted once
+// sealed, the applied seq and the decoder state.
 type frameWrite struct {
 	agent    string
 	seq      string // "" when not marked applied
 	state    []byte
+	chain    []byte // wire frames appended to the agent's frame chain (wire.go)
+	logK     string // the open log of the frame's hour ("" when nothing goes there)
+	log      []byte // its entries (openlog.go)
 	minuteK  []string
 	minuteA  []any // records
-	minuteAt int64 // expire-at (Unix ms) of the minute keys
+	minuteAt int64 // expire-at (Unix ms) of the frame hour's keys
 	hourK    []string
 	hourA    []any // record, expire-at (Unix ms) pairs
 	casK     []string
-	casA     []any // expected length, sealed value, fallback record triples
+	casA     []any // expected length, sealed value, fallback record, expire-at quadruples
+	delK     []string
+	delA     []any // expected length
 }
 
 // applyFrameSrc is the per-frame script (see Write). KEYS: the applied
-// seqs, the decoder state, nM minute-tier keys, nH hourly-tier keys, nC
-// keys to seal. ARGV: seq (or ""), state (or ""), their TTL (ms), seqs
-// kept, nM, nH, nC, the minute keys' expire-at, then a record per minute
-// key, (record, expire-at) per hourly key and (expected length, value,
-// fallback) per sealed key: a sealed value replaces the chunk only if its
-// length is still the one read, so a window appended meanwhile is never
-// lost; when it is not, the fallback (a record of what the sealed value
-// added, or "") is appended instead. A key that an APPEND created gets its
-// expire-at.
+// seqs, the decoder state, the open log of the frame's hour, nM minute-tier
+// keys, nH hourly-tier keys, nC keys to seal, nD sealed logs to delete.
+// ARGV: seq (or ""), state (or ""), their TTL (ms), seqs kept, nM, nH,
+// nC, nD, the expire-at of the frame hour's keys, the log entries (or
+// ""), frames for the agent's frame chain (or ""; KEYS[4+nM+nH+nC+nD]
+// is the chain, which a state empties), then a record per minute key, (record, expire-at) per hourly key,
+// (expected length, value, fallback, expire-at) per sealed key and the
+// expected length per log to delete. A sealed value replaces the chunk
+// only if its length is still the one read (0: the chunk must not exist;
+// it is created with its expire-at), so a window appended meanwhile is
+// never lost; when it is not, the fallback (a segment or record of what the sealed
+// value added, or "") is appended instead. A sealed log is deleted only
+// if its length is still the one read: a window appended to it meanwhile
+// stays (readers read a log besides the chunks). A key that an APPEND
+// created gets its expire-at.
 const applyFrameSrc = `
 if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local nM, nH, nC = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local c = 9 + nM + 2*nH
+local nM, nH, nC, nD = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local c = 12 + nM + 2*nH
 for i = 1, nC do
-  local k = KEYS[2+nM+nH+i]
-  if redis.call('STRLEN', k) == tonumber(ARGV[c]) then redis.call('SET', k, ARGV[c+1], 'KEEPTTL')
-  elseif ARGV[c+2] ~= '' then redis.call('APPEND', k, ARGV[c+2]) end
-  c = c + 3
+  local k, n = KEYS[3+nM+nH+i], tonumber(ARGV[c])
+  if redis.call('STRLEN', k) == n then
+    if n == 0 then redis.call('SET', k, ARGV[c+1], 'PXAT', ARGV[c+3]) else redis.call('SET', k, ARGV[c+1], 'KEEPTTL') end
+  elseif ARGV[c+2] ~= '' then
+    if redis.call('APPEND', k, ARGV[c+2]) == #ARGV[c+2] then redis.call('PEXPIREAT', k, ARGV[c+3]) end
+  end
+  c = c + 4
 end
-local at = ARGV[8]
+for i = 1, nD do
+  local k = KEYS[3+nM+nH+nC+i]
+  if redis.call('STRLEN', k) == tonumber(ARGV[c]) then redis.call('UNLINK', k) end
+  c = c + 1
+end
+local at = ARGV[9]
 for i = 1, nM do
-  local rec = ARGV[8+i]
-  if redis.call('APPEND', KEYS[2+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[2+i], at) end
+  local rec = ARGV[11+i]
+  if redis.call('APPEND', KEYS[3+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[3+i], at) end
 end
-local a = 9 + nM
+local a = 12 + nM
 for i = 1, nH do
   local rec = ARGV[a]
-  if redis.call('APPEND', KEYS[2+nM+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[2+nM+i], ARGV[a+1]) end
+  if redis.call('APPEND', KEYS[3+nM+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[3+nM+i], ARGV[a+1]) end
   a = a + 2
 end
+if ARGV[10] ~= '' and redis.call('APPEND', KEYS[3], ARGV[10]) == #ARGV[10] then redis.call('PEXPIREAT', KEYS[3], at) end
 if ARGV[1] ~= '' then
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[4]) - 1)
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+local chain = KEYS[4+nM+nH+nC+nD]
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  redis.call('UNLINK', chain)
+end
+if ARGV[11] ~= '' then
+  redis.call('APPEND', chain, ARGV[11])
+  redis.call('PEXPIRE', chain, ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
 return 1
 `
 
@@ -123,8 +155,9 @@ type seriesInfo struct {
 	canon  string
 	full   []string // labels as stored (site and instance added)
 	sid    string
-	known  bool // index entries written this hour
-	queued bool // index entries queued in a Write not executed yet
+	num    uint64 // sid as a number (the open log's entries)
+	known  bool   // index entries written this hour
+	queued bool   // index entries queued in a Write not executed yet
 	// hour is the start of the newest hour a window was written for.
 	hour int64
 }
@@ -226,33 +259,43 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 		if si == nil || si.name != ser.Name || !slices.Equal(si.labels, ser.Labels) {
 			full := SeriesLabels(b, ser)
 			canon := Canon(ser.Name, full)
-			si = &seriesInfo{name: ser.Name, labels: slices.Clone(ser.Labels), canon: canon, full: full, sid: SeriesID(canon)}
+			sid := SeriesID(canon)
+			num, _ := sidNum(sid) // SeriesID is 16 hex digits
+			si = &seriesInfo{name: ser.Name, labels: slices.Clone(ser.Labels), canon: canon, full: full, sid: sid, num: num}
 			ac.byID[r.ID] = si
 		}
 		infos[i] = si
 	}
-	windows := make([]codec.Window, len(b.Rollups))
-	for i := range b.Rollups {
-		windows[i] = windowOf(end, b.Width, &b.Rollups[i])
+	late := ac.hour != 0 && h < ac.hour
+	var windows []codec.Window // of a late batch (the hourly tier merges them)
+	if late {
+		windows = make([]codec.Window, len(b.Rollups))
+		for i := range b.Rollups {
+			windows[i] = windowOf(end, b.Width, &b.Rollups[i])
+		}
 	}
 	switch {
 	case ac.hour == h:
 	case ac.hour == 0:
 		// The agent's first batch here: the member that applied the hour
 		// before may not have sealed it.
-		if err := w.seal(ctx, ac, fw, infos, h-HourMs); err != nil {
+		sids := make([]string, len(infos))
+		for i, si := range infos {
+			sids[i] = si.sid
+		}
+		if err := w.seal(ctx, ac, fw, sids, h-HourMs); err != nil {
 			return fmt.Errorf("store: seal of %s hour %d: %w", b.Agent, h-HourMs, err)
 		}
 	case h > ac.hour:
 		// A new hour: the previous one is complete.
-		var sis []*seriesInfo
+		var sids []string
 		for _, si := range ac.byID {
 			if si.hour == ac.hour {
-				sis = append(sis, si)
+				sids = append(sids, si.sid)
 			}
 			si.known = false // index entries again, once an hour
 		}
-		if err := w.seal(ctx, ac, fw, sis, ac.hour); err != nil {
+		if err := w.seal(ctx, ac, fw, sids, ac.hour); err != nil {
 			return fmt.Errorf("store: seal of %s hour %d: %w", b.Agent, ac.hour, err)
 		}
 	default:
@@ -261,12 +304,16 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 			return fmt.Errorf("store: hourly tier of %s hour %d: %w", b.Agent, h, err)
 		}
 	}
-	// The hour's chunks expire at its end plus the retention (data time).
+	// The hour's keys expire at its end plus the retention (data time).
 	// Windows of an hour already past that are not written: their key
 	// would be gone at once. They are counted (Expired).
 	fw.minuteAt = h + HourMs + w.s.opts.Retention.Milliseconds()
 	expired := fw.minuteAt <= w.now.UnixMilli()
 	var rec []byte
+	if !expired && !late {
+		fw.logK = w.s.logKey(ac.tag, h)
+		fw.log = make([]byte, 0, 40*len(infos))
+	}
 	for i, si := range infos {
 		if !si.known && !si.queued {
 			si.queued = true // by this Write; the cache is dropped if it fails
@@ -274,12 +321,18 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 			w.index(si, h)
 		}
 		si.hour = max(si.hour, h)
-		if expired {
-			continue
+		switch {
+		case expired:
+		case late:
+			// A closed hour's log is sealed (or being sealed): late
+			// records go to the chunks.
+			rec = codec.AppendRecord(rec[:0], &windows[i])
+			fw.minuteK = append(fw.minuteK, w.s.chunkKey(ac.tag, si.sid, h))
+			fw.minuteA = append(fw.minuteA, string(rec))
+		default:
+			win := windowOf(end, b.Width, &b.Rollups[i])
+			fw.log = appendLogEntry(fw.log, si.num, &win)
 		}
-		rec = codec.AppendRecord(rec[:0], &windows[i])
-		fw.minuteK = append(fw.minuteK, w.s.chunkKey(ac.tag, si.sid, h))
-		fw.minuteA = append(fw.minuteA, string(rec))
 	}
 	ac.hour = max(ac.hour, h)
 	if expired {
@@ -331,13 +384,15 @@ func (w *Write) shared(set, suffix, member string) {
 	w.cmds = append(w.cmds, []any{"SADD", w.s.key(set, suffix), member})
 }
 
-// seal reads the hour's chunks of the given series and queues, in fw's
-// script, each one's replacement by a single compressed segment and its
-// hourly window appended to the hourly tier. A chunk that is one segment
-// already (sealed before, by this member or another) is left alone, so
-// sealing again changes nothing.
-func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sis []*seriesInfo, hour int64) error {
-	if len(sis) == 0 || hour < 0 {
+// seal reads the hour's open log and the hour's chunks of the given
+// series (and of any other series in the log) and queues, in fw's script,
+// each series' chunk replaced by a single compressed segment of its
+// windows (chunk and log merged, the log's newer), its hourly window
+// appended to the hourly tier, and the log deleted. A chunk that is one
+// segment of the same windows already (sealed before, by this member or
+// another) is left alone, so sealing again changes nothing.
+func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sids []string, hour int64) error {
+	if hour < 0 || len(sids) == 0 {
 		return nil
 	}
 	// The day's last hour also seals the day's hourly chunks.
@@ -345,32 +400,88 @@ func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sis [
 	if (hour+HourMs)%DayMs == 0 {
 		day = hour + HourMs - DayMs
 	}
-	vals, days, err := w.s.getChunks(ctx, ac.tag, sis, hour, day)
+	logV, vals, days, err := w.s.getBlocks(ctx, ac.tag, sids, hour, day, true)
 	if err != nil {
 		return err
 	}
+	lg := parseLog(logV)
+	keepLog := lg.bad
+	if lg.bad {
+		w.s.corrupt.Add(1)
+	}
+	// Series in the log this member does not know of (it started here
+	// within the hour, or a series stopped): their windows go to their
+	// chunks too before the log goes.
+	if len(lg.idx) > 0 {
+		have := make(map[string]bool, len(sids))
+		for _, sid := range sids {
+			have[sid] = true
+		}
+		var extra []string
+		for n := range lg.idx {
+			if sid := sidHex(n); !have[sid] {
+				extra = append(extra, sid)
+			}
+		}
+		if len(extra) > 0 {
+			slices.Sort(extra)
+			_, xv, xd, err := w.s.getBlocks(ctx, ac.tag, extra, hour, day, false)
+			if err != nil {
+				return err
+			}
+			sids, vals, days = append(slices.Clone(sids), extra...), append(vals, xv...), append(days, xd...)
+		}
+	}
+	at := hour + HourMs + w.s.opts.Retention.Milliseconds()
 	var ws []codec.Window
-	for i, si := range sis {
-		if vals[i] == nil {
+	for i, sid := range sids {
+		num, _ := sidNum(sid)
+		offs := lg.idx[num]
+		if vals[i] == nil && len(offs) == 0 {
 			continue
 		}
-		ws, _, err = codec.DecodeChunk(ws[:0], vals[i])
-		if err != nil {
-			w.s.corrupt.Add(1)
-			continue // left as it is: reads report it
+		ws = ws[:0]
+		if vals[i] != nil {
+			if ws, err = codec.DecodeChunkAll(ws, vals[i]); err != nil {
+				w.s.corrupt.Add(1)
+				keepLog = true // the chunk is left as it is (reads report it); so is the log
+				continue
+			}
 		}
+		var bad int
+		if ws, bad = lg.windows(ws, num); bad > 0 {
+			w.s.corrupt.Add(uint64(bad))
+			keepLog = true
+		}
+		ws, _ = newestByEnd(ws)
 		seg := codec.AppendSegment(nil, ws)
-		if bytes.Equal(seg, vals[i]) {
+		if len(offs) == 0 && bytes.Equal(seg, vals[i]) {
 			continue
 		}
-		k := w.s.chunkKey(ac.tag, si.sid, hour)
-		fw.casK = append(fw.casK, k)
-		fw.casA = append(fw.casA, len(vals[i]), string(seg), "")
-		if day >= 0 && days[i] != nil {
-			w.sealDay(ac, fw, si, ws, hour, day, days[i])
-		} else {
-			w.hourly(ac, fw, si, ws, hour)
+		// Should the chunk change meanwhile, the log's windows are
+		// appended to it instead (a segment of them: a chunk is any
+		// concatenation of segments and records), so deleting the log
+		// loses nothing.
+		var fallback []byte // a chunk re-sealed without log windows: left as it is
+		switch {
+		case vals[i] == nil:
+			fallback = seg
+		case len(offs) > 0:
+			lw, _ := lg.windows(nil, num)
+			lw, _ = newestByEnd(lw)
+			fallback = codec.AppendSegment(nil, lw)
 		}
+		fw.casK = append(fw.casK, w.s.chunkKey(ac.tag, sid, hour))
+		fw.casA = append(fw.casA, len(vals[i]), string(seg), string(fallback), at)
+		if day >= 0 && days[i] != nil {
+			w.sealDay(ac, fw, sid, ws, hour, day, days[i])
+		} else {
+			w.hourly(ac, fw, sid, ws, hour)
+		}
+	}
+	if len(logV) > 0 && !keepLog {
+		fw.delK = append(fw.delK, w.s.logKey(ac.tag, hour))
+		fw.delA = append(fw.delA, len(logV))
 	}
 	return nil
 }
@@ -379,7 +490,7 @@ func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sis [
 // by one segment of its windows and the last hour's, merged from ws; if
 // the chunk changed meanwhile, the last hour's window is appended as a
 // record instead.
-func (w *Write) sealDay(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []codec.Window, hour, day int64, cur []byte) {
+func (w *Write) sealDay(ac *agentSeries, fw *frameWrite, sid string, ws []codec.Window, hour, day int64, cur []byte) {
 	hp, ok := MergeHour(ws, hour+HourMs)
 	if !ok {
 		return
@@ -387,7 +498,7 @@ func (w *Write) sealDay(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []co
 	hours, _, err := codec.DecodeChunk(nil, cur)
 	if err != nil {
 		w.s.corrupt.Add(1)
-		w.hourly(ac, fw, si, ws, hour) // left as it is: reads report it
+		w.hourly(ac, fw, sid, ws, hour) // left as it is: reads report it
 		return
 	}
 	i, found := slices.BinarySearchFunc(hours, hp.End, func(x codec.Window, end int64) int { return cmp.Compare(x.End, end) })
@@ -396,35 +507,44 @@ func (w *Write) sealDay(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []co
 	} else {
 		hours = slices.Insert(hours, i, hp)
 	}
-	fw.casK = append(fw.casK, w.s.hourlyKey(ac.tag, si.sid, day))
-	fw.casA = append(fw.casA, len(cur), string(codec.AppendSegment(nil, hours)), string(codec.AppendRecord(nil, &hp)))
+	at := day + DayMs + w.s.opts.HourlyRetention.Milliseconds()
+	fw.casK = append(fw.casK, w.s.hourlyKey(ac.tag, sid, day))
+	fw.casA = append(fw.casA, len(cur), string(codec.AppendSegment(nil, hours)), string(codec.AppendRecord(nil, &hp)), at)
 }
 
 // late queues the hourly windows of a closed hour again, merged from its
-// stored windows and the late ones of this batch (the newest record of a
-// window end wins when the hourly chunk is read).
+// stored windows (chunks and whatever is left in its log) and the late
+// ones of this batch (the newest record of a window end wins when the
+// hourly chunk is read).
 func (w *Write) late(ctx context.Context, ac *agentSeries, fw *frameWrite, sis []*seriesInfo, windows []codec.Window, hour int64) error {
-	vals, _, err := w.s.getChunks(ctx, ac.tag, sis, hour, -1)
+	sids := make([]string, len(sis))
+	for i, si := range sis {
+		sids[i] = si.sid
+	}
+	logV, vals, _, err := w.s.getBlocks(ctx, ac.tag, sids, hour, -1, true)
 	if err != nil {
 		return err
 	}
+	lg := parseLog(logV)
 	var ws []codec.Window
 	for i, si := range sis {
 		ws = ws[:0]
 		if vals[i] != nil {
-			if ws, _, err = codec.DecodeChunk(ws, vals[i]); err != nil {
+			if ws, err = codec.DecodeChunkAll(ws, vals[i]); err != nil {
 				w.s.corrupt.Add(1)
 				ws = ws[:0]
 			}
 		}
+		ws, _ = lg.windows(ws, si.num)
 		ws = append(ws, windows[i])
-		w.hourly(ac, fw, si, ws, hour)
+		ws, _ = newestByEnd(ws)
+		w.hourly(ac, fw, si.sid, ws, hour)
 	}
 	return nil
 }
 
 // hourly queues the hour's merged window for the hourly tier.
-func (w *Write) hourly(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []codec.Window, hour int64) {
+func (w *Write) hourly(ac *agentSeries, fw *frameWrite, sid string, ws []codec.Window, hour int64) {
 	hp, ok := MergeHour(ws, hour+HourMs)
 	if !ok {
 		return
@@ -434,33 +554,38 @@ func (w *Write) hourly(ac *agentSeries, fw *frameWrite, si *seriesInfo, ws []cod
 	if at <= w.now.UnixMilli() {
 		return
 	}
-	fw.hourK = append(fw.hourK, w.s.hourlyKey(ac.tag, si.sid, day))
+	fw.hourK = append(fw.hourK, w.s.hourlyKey(ac.tag, sid, day))
 	fw.hourA = append(fw.hourA, string(codec.AppendRecord(nil, &hp)), at)
 }
 
-// getChunks reads the hour's chunk of each series and, with day ≥ 0,
-// the day's hourly chunk (nil where there is none).
-func (s *Store) getChunks(ctx context.Context, tag string, sis []*seriesInfo, hour, day int64) (hours, days [][]byte, err error) {
+// getBlocks reads, in one round trip, the hour's open log (withLog), the
+// hour's chunk of each series and, with day ≥ 0, the day's hourly chunk
+// (nil where there is none).
+func (s *Store) getBlocks(ctx context.Context, tag string, sids []string, hour, day int64, withLog bool) (log []byte, hours, days [][]byte, err error) {
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(sis))
+	var lcmd *redis.StringCmd
+	if withLog {
+		lcmd = pipe.Get(ctx, s.logKey(tag, hour))
+	}
+	cmds := make([]*redis.StringCmd, len(sids))
 	var dcmds []*redis.StringCmd
-	for i, si := range sis {
-		cmds[i] = pipe.Get(ctx, s.chunkKey(tag, si.sid, hour))
+	for i, sid := range sids {
+		cmds[i] = pipe.Get(ctx, s.chunkKey(tag, sid, hour))
 	}
 	if day >= 0 {
-		dcmds = make([]*redis.StringCmd, len(sis))
-		for i, si := range sis {
-			dcmds[i] = pipe.Get(ctx, s.hourlyKey(tag, si.sid, day))
+		dcmds = make([]*redis.StringCmd, len(sids))
+		for i, sid := range sids {
+			dcmds[i] = pipe.Get(ctx, s.hourlyKey(tag, sid, day))
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	bs := func(cs []*redis.StringCmd) [][]byte {
+		out := make([][]byte, len(sids))
 		if cs == nil {
-			return nil
+			return out
 		}
-		out := make([][]byte, len(cs))
 		for i, c := range cs {
 			if b, err := c.Bytes(); err == nil {
 				out[i] = b
@@ -468,7 +593,10 @@ func (s *Store) getChunks(ctx context.Context, tag string, sis []*seriesInfo, ho
 		}
 		return out
 	}
-	return bs(cmds), bs(dcmds), nil
+	if lcmd != nil {
+		log, _ = lcmd.Bytes()
+	}
+	return log, bs(cmds), bs(dcmds), nil
 }
 
 // MarkApplied records, with agent's newest frame added to w (seq), that
@@ -482,11 +610,31 @@ func (w *Write) MarkApplied(ctx context.Context, agent string, seq uint64) {
 
 // SetWireState saves agent's decoder state (<p>w:{agent}) with the
 // agent's newest frame in w, so whichever member owns the agent's
-// partition next continues its frames.
+// partition next continues its frames. It empties the agent's frame
+// chain (AppendWireFrames).
 func (w *Write) SetWireState(ctx context.Context, agent string, state []byte) {
 	if fw := w.last[agent]; fw != nil {
 		fw.state = state
 	}
+}
+
+// AppendWireFrames appends wire frames (each as AppendChainFrame wrote
+// it) to agent's frame chain (<p>wf:{agent}) with the agent's newest
+// frame in w: the saved state is then the one in <p>w:{agent} with these
+// frames applied in order (WireStateFor). Appending a frame costs a few
+// hundred bytes where a state is the whole dictionary, packed and
+// compressed, for every frame.
+func (w *Write) AppendWireFrames(ctx context.Context, agent string, frames []byte) {
+	if fw := w.last[agent]; fw != nil {
+		fw.chain = frames
+	}
+}
+
+// AppendChainFrame appends one wire frame as an entry of a frame chain
+// (its length, uvarint, then its bytes).
+func AppendChainFrame(dst, frame []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(frame)))
+	return append(dst, frame...)
 }
 
 // AddBackhaul queues counting one frame of host at site: its bytes go into
@@ -567,20 +715,27 @@ func (w *Write) exec(ctx context.Context) error {
 	ttl := WireStateTTL.Milliseconds()
 	for _, fw := range w.frames {
 		t := tag(fw.agent)
-		keys := make([]string, 0, 2+len(fw.minuteK)+len(fw.hourK)+len(fw.casK))
-		keys = append(keys, w.s.key("ws:", t), w.s.key("w:", t))
+		logK := fw.logK
+		if logK == "" {
+			logK = w.s.key("w:", t) // a key of the slot; not written (no entries)
+		}
+		keys := make([]string, 0, 3+len(fw.minuteK)+len(fw.hourK)+len(fw.casK)+len(fw.delK))
+		keys = append(keys, w.s.key("ws:", t), w.s.key("w:", t), logK)
 		keys = append(keys, fw.minuteK...)
 		keys = append(keys, fw.hourK...)
 		keys = append(keys, fw.casK...)
-		args := make([]any, 0, 8+len(fw.minuteA)+len(fw.hourA)+len(fw.casA))
+		keys = append(keys, fw.delK...)
+		keys = append(keys, w.s.key("wf:", t))
+		args := make([]any, 0, 11+len(fw.minuteA)+len(fw.hourA)+len(fw.casA)+len(fw.delA))
 		state := ""
 		if fw.state != nil {
 			state = string(fw.state)
 		}
-		args = append(args, fw.seq, state, ttl, AppliedSeqs, len(fw.minuteK), len(fw.hourK), len(fw.casK), fw.minuteAt)
+		args = append(args, fw.seq, state, ttl, AppliedSeqs, len(fw.minuteK), len(fw.hourK), len(fw.casK), len(fw.delK), fw.minuteAt, fw.log, fw.chain)
 		args = append(args, fw.minuteA...)
 		args = append(args, fw.hourA...)
 		args = append(args, fw.casA...)
+		args = append(args, fw.delA...)
 		pipe.Eval(ctx, applyFrameSrc, keys, args...)
 	}
 	_, err := pipe.Exec(ctx)

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestWriteStateOnlyAfterData: when a frame's script fails (here a chunk
-// key of the wrong type), Exec fails and neither the applied seq nor the
+// TestWriteStateOnlyAfterData: when a frame's script fails (here the
+// open log's key of the wrong type), Exec fails and neither the applied seq nor the
 // decoder state is written, so a redelivery applies the frame again
 // instead of taking it for a duplicate.
 func TestWriteStateOnlyAfterData(t *testing.T) {
@@ -17,8 +17,7 @@ func TestWriteStateOnlyAfterData(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := batch(2, t0+100_000, 2.5) // the same hour: no seal
-	sid := SeriesID(Canon("node_load1", SeriesLabels(b, &b.Series[0])))
-	key := s.chunkKey(tag("s1/h1"), sid, t0)
+	key := s.logKey(tag("s1/h1"), t0)
 	if err := s.rdb.Del(ctx, key).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +34,7 @@ func TestWriteStateOnlyAfterData(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Fatalf("Exec = %v, want a WRONGTYPE error", err)
 	}
-	if p, done, err := s.WireStateFor(ctx, b.Agent, b.Seq); err != nil || p != nil || done {
+	if p, _, done, err := s.WireStateFor(ctx, b.Agent, b.Seq); err != nil || p != nil || done {
 		t.Fatalf("after a failed write: state %q, applied %v, err %v; want neither", p, done, err)
 	}
 
@@ -50,10 +49,10 @@ func TestWriteStateOnlyAfterData(t *testing.T) {
 	if err := w.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p, done, err := s.WireStateFor(ctx, b.Agent, b.Seq); err != nil || string(p) != "state" || !done {
+	if p, _, done, err := s.WireStateFor(ctx, b.Agent, b.Seq); err != nil || string(p) != "state" || !done {
 		t.Fatalf("after the write: state %q, applied %v, err %v", p, done, err)
 	}
-	if _, done, _ := s.WireStateFor(ctx, b.Agent, b.Seq+1); done {
+	if _, _, done, _ := s.WireStateFor(ctx, b.Agent, b.Seq+1); done {
 		t.Fatal("seq 3 recorded as applied")
 	}
 }
@@ -65,7 +64,7 @@ func TestLegacyWireState(t *testing.T) {
 	ctx := context.Background()
 	s.rdb.Set(ctx, "t:w:s1/h9", "old state", 0)
 	s.rdb.ZAdd(ctx, "t:ws:s1/h9", redisZ(41))
-	p, done, err := s.WireStateFor(ctx, "s1/h9", 41)
+	p, _, done, err := s.WireStateFor(ctx, "s1/h9", 41)
 	if err != nil || string(p) != "old state" || !done {
 		t.Fatalf("legacy state %q, applied %v, err %v", p, done, err)
 	}

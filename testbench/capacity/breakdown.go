@@ -27,7 +27,7 @@ type keyClass struct {
 func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series int64) error {
 	const maxSample = 3000
 	classes := map[string]*keyClass{}
-	order := []string{"minute tier, sealed hours", "minute tier, open hour", "hourly tier, sealed days", "hourly tier, open day", "index", "other"}
+	order := []string{"minute tier, sealed hours", "minute tier, open hour", "minute tier, open logs", "hourly tier, sealed days", "hourly tier, open day", "index", "other"}
 	for _, c := range order {
 		classes[c] = &keyClass{}
 	}
@@ -39,6 +39,8 @@ func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series in
 		k := it.Val()
 		var c string
 		switch {
+		case strings.HasPrefix(k, "ep:o:"):
+			c = "minute tier, open logs"
 		case strings.HasPrefix(k, "ep:c:") && strings.HasSuffix(k, openSuffix):
 			c = "minute tier, open hour"
 		case strings.HasPrefix(k, "ep:c:"):
@@ -74,6 +76,17 @@ func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series in
 		v, err := rdb.Get(ctx, k).Bytes()
 		if err != nil {
 			continue // expired meanwhile
+		}
+		if c == "minute tier, open logs" {
+			bySeries, err := store.DecodeLog(v)
+			if err != nil {
+				return fmt.Errorf("open log %s: %w", k, err)
+			}
+			for _, ws := range bySeries {
+				kc.windows += int64(len(ws))
+			}
+			kc.value += int64(len(v))
+			continue
 		}
 		ws, err := codec.DecodeChunkAll(nil, v)
 		if err != nil {

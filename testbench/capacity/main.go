@@ -304,6 +304,7 @@ func run(o options) error {
 		published        uint64
 		stored           int64 // series-windows
 		frameBytes       int64
+		keptCPU          cpuMeter // of the retained period's hours
 	)
 	for w0 := 0; w0 < nWindows; w0 += 60 {
 		w1 := min(w0+60, nWindows)
@@ -341,6 +342,9 @@ func run(o options) error {
 			}
 		}
 		// Publish window-major, as the fleet would, and wait until applied.
+		if w0 >= wB {
+			keptCPU.start(ctx, rdb)
+		}
 		t0 := time.Now()
 		for w := range w1 - w0 {
 			for i, h := range hosts {
@@ -358,6 +362,7 @@ func run(o options) error {
 		ingest += time.Since(t0)
 		stored += int64(o.hosts * len(defs) * (w1 - w0))
 		if w0 >= wB {
+			keptCPU.stop(ctx, rdb)
 			keptIngest += time.Since(t0)
 			kept += int64(o.hosts * len(defs) * (w1 - w0))
 		}
@@ -391,6 +396,9 @@ func run(o options) error {
 	progress("ingest: %d frames (%.0f B each on the wire), %.0f M series-windows in %.1f s timed: %.0f series-windows/s over the whole run (%d not written: older than the retention on arrival); the retained period's %.0f M in %.1f s: %.0f series-windows/s; store errors %d, redelivered %d, duplicates %d",
 		published, float64(frameBytes)/float64(published), float64(stored)/1e6, ingest.Seconds(), float64(stored)/ingest.Seconds(),
 		a.Store().Expired(), float64(kept)/1e6, keptIngest.Seconds(), rate, st.StoreErrors, st.Redelivered, st.Duplicates)
+	progress("CPU per series-window in the retained period: this process (aggregator, NATS, publisher) %.2f µs, Redis %.2f µs",
+		float64(keptCPU.self.Nanoseconds())/1e3/float64(kept), float64(keptCPU.redis.Nanoseconds())/1e3/float64(kept))
+	progress("Redis commands by time (whole run): %s", topCommands(ctx, rdb, 10))
 	retained := int64(o.hosts * len(defs) * (nWindows - wB))
 	bpw := float64(memC-mem0) / float64(retained)
 	growth := float64(memB-memA) / float64(memC-memB) * 100

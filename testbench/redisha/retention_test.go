@@ -27,8 +27,8 @@ import (
 //
 // and (B−A)/(C−B), what writing past the first retention period added
 // relative to one retention period's memory, must stay within 5 % (a store
-// that keeps everything adds 200 %). The minute tier's chunks (MEMORY
-// USAGE of every <p>c: key) are what is measured: the hourly tier keeps
+// that keeps everything adds 200 %). The minute tier's chunks and open
+// logs (MEMORY USAGE of every <p>c: and <p>o: key) are what is measured: the hourly tier keeps
 // day blocks for its own retention and grows by design until then, and
 // the index and decoder states do not grow with windows. make capacity
 // measures used_memory at the scale of a fleet.
@@ -74,20 +74,25 @@ func TestShortRetentionFlat(t *testing.T) {
 	}
 }
 
-// minuteTierBytes sums MEMORY USAGE over the minute tier's chunk keys
-// (the SCAN also expires the keys that are due).
+// minuteTierBytes sums MEMORY USAGE over the minute tier's keys, sealed
+// chunks and open logs (the SCAN also expires the keys that are due).
 func minuteTierBytes(ctx context.Context, rdb *redis.Client) (int64, error) {
 	var total int64
-	it := rdb.Scan(ctx, 0, "ep:c:*", 1000).Iterator()
-	for it.Next(ctx) {
-		n, err := rdb.MemoryUsage(ctx, it.Val()).Result()
-		if err == redis.Nil {
-			continue
+	for _, pattern := range []string{"ep:c:*", "ep:o:*"} {
+		it := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		for it.Next(ctx) {
+			n, err := rdb.MemoryUsage(ctx, it.Val()).Result()
+			if err == redis.Nil {
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+			total += n
 		}
-		if err != nil {
+		if err := it.Err(); err != nil {
 			return 0, err
 		}
-		total += n
 	}
-	return total, it.Err()
+	return total, nil
 }
