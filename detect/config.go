@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config configures a [Scorer] and the [Series] it runs: every detector,

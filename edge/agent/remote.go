@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgepulse/edgepulse/codec"
 )

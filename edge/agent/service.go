@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/edge/history"
