@@ -34,7 +34,7 @@ type BatchLimits struct {
 	// 32, range 1–256.
 	MaxLabels int `yaml:"max_labels"`
 	// MaxLabelValueLen is the longest label value in bytes; default 256,
-	// range 1–4096. Names are limited to 128 bytes.
+	// range 1–4096. Names follow codec.ValidLabelName (at most 128 bytes).
 	MaxLabelValueLen int `yaml:"max_label_value_len"`
 	// MaxSeriesPerHost caps the distinct series one host may own on this
 	// member; default 10000, range 1–10000000.
@@ -131,34 +131,6 @@ func validToken(s string) bool {
 	return true
 }
 
-// validMetricName is Prometheus' metric name charset, at most 256 bytes.
-func validMetricName(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// validLabelName is Prometheus' label name charset, at most 128 bytes.
-func validLabelName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
 // checkLabelValue allows valid UTF-8 without control characters (NUL
 // separates labels in the stored series key) up to max bytes.
 func checkLabelValue(v string, max int) error {
@@ -184,8 +156,8 @@ func checkLabels(labels []string, lim BatchLimits) error {
 		return reject(ReasonTooLarge, "%d label pairs exceed %d", len(labels)/2, lim.MaxLabels)
 	}
 	for j := 0; j < len(labels); j += 2 {
-		if !validLabelName(labels[j]) {
-			return reject(ReasonLabel, "label name %q must match [a-zA-Z_][a-zA-Z0-9_]* (at most 128 bytes)", truncate(labels[j]))
+		if !codec.ValidLabelName(labels[j]) {
+			return reject(ReasonLabel, "label name %q must match [a-zA-Z_][a-zA-Z0-9_]* (at most %d bytes)", truncate(labels[j]), codec.MaxLabelNameLen)
 		}
 		if err := checkLabelValue(labels[j+1], lim.MaxLabelValueLen); err != nil {
 			return reject(ReasonLabel, "label %s: %w", labels[j], err)
@@ -240,8 +212,8 @@ func validateBatch(subject string, b *codec.Batch, lim BatchLimits) error {
 	}
 	for i := range b.Series {
 		s := &b.Series[i]
-		if !validMetricName(s.Name) {
-			return reject(ReasonLabel, "series %d: metric name %q must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most 256 bytes)", s.ID, truncate(s.Name))
+		if !codec.ValidMetricName(s.Name) {
+			return reject(ReasonLabel, "series %d: metric name %q must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most %d bytes)", s.ID, truncate(s.Name), codec.MaxMetricNameLen)
 		}
 		if err := checkLabels(s.Labels, lim); err != nil {
 			return fmt.Errorf("series %s: %w", s.Name, err)
@@ -249,8 +221,8 @@ func validateBatch(subject string, b *codec.Batch, lim BatchLimits) error {
 	}
 	for i := range b.Events {
 		e := &b.Events[i]
-		if !validMetricName(e.Series) {
-			return reject(ReasonLabel, "event %d: signal name %q must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most 256 bytes)", i, truncate(e.Series))
+		if !codec.ValidMetricName(e.Series) {
+			return reject(ReasonLabel, "event %d: signal name %q must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most %d bytes)", i, truncate(e.Series), codec.MaxMetricNameLen)
 		}
 		if err := checkLabels(e.Labels, lim); err != nil {
 			return fmt.Errorf("event %d: %w", i, err)

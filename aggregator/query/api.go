@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
 )
 
 // Limits bound what one request may cost.
@@ -441,7 +442,7 @@ func (a *API) labelNames(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if !validLabelName(name) {
+	if !codec.ValidLabelName(name) {
 		a.fail(w, badData("invalid label name: %q", name))
 		return
 	}
@@ -522,18 +523,6 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 func (a *API) buildinfo(w http.ResponseWriter, r *http.Request) {
 	// Grafana reads this to pick its Prometheus dialect.
 	a.ok(w, map[string]string{"version": "2.55.0", "revision": "edgepulse-" + a.Version, "branch": "", "buildUser": "", "buildDate": "", "goVersion": ""})
-}
-
-func validLabelName(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i, c := range s {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 func uniqSorted(v []string) []string {
