@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	if cfg.NATS.URL != "" {
 		a.nc, err = nats.Connect(cfg.NATS.URL, nats.Name("edgepulse-aggregator "+cfg.Name), nats.MaxReconnects(-1))
 	} else {
-		if a.ns, a.nsOpts, err = startHub(cfg); err != nil {
+		if a.ns, a.nsOpts, err = startHub(cfg, log); err != nil {
 			a.Close()
 			return nil, err
 		}
