@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgepulse/edgepulse/aggregator/alerting"
 	"github.com/edgepulse/edgepulse/aggregator/query"
@@ -122,6 +124,9 @@ type Aggregator struct {
 	writes    streak      // outcomes of the data path's writes
 	probe     streak      // outcomes of the readiness probe
 	capacity  capacity    // the store's last capacity, the memory warning
+
+	reg         *prometheus.Registry // what /metrics serves (metrics.go)
+	metricsErrs atomic.Uint64        // scrapes that left a source out
 }
 
 // New starts the hub (or connects to nats.url), connects to Redis, creates
@@ -199,7 +204,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, fmt.Errorf("aggregator: http listen %s: %w", cfg.HTTP, err)
 	}
 	qa := &query.Queryable{Store: a.store, Detail: a.detail}
-	a.api = query.NewAPI(qa, cfg.Limits, log)
+	a.reg = newRegistry(a)
+	a.api = query.NewAPIWithRegistry(qa, cfg.Limits, log, a.reg)
 	if cfg.Alerting.Enabled() {
 		if a.alerting, err = alerting.New(cfg.Alerting, qa, a.api.Engine(), a.store, a.ln.Addr().String(), log); err != nil {
 			a.Close()
@@ -328,7 +334,8 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/readyz", a.readyz)
 	mux.HandleFunc("/statz", a.statz)
-	mux.HandleFunc("/metrics", a.metrics)
+	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}))
 	mux.Handle("/api/v1/backhaul", a.api.Guard(http.HandlerFunc(a.backhaul)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: max(a.cfg.Limits.Timeout, 30*time.Second) + 30*time.Second, IdleTimeout: 2 * time.Minute}

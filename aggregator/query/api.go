@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -112,6 +113,13 @@ func (a *API) Engine() *promql.Engine { return a.engine }
 
 // NewAPI returns the API over q.
 func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
+	return NewAPIWithRegistry(q, limits, log, nil)
+}
+
+// NewAPIWithRegistry is NewAPI whose PromQL engine registers its own
+// metrics (prometheus_engine_query_duration_seconds, queries running, …)
+// in reg; nil keeps them unregistered.
+func NewAPIWithRegistry(q *Queryable, limits Limits, log *slog.Logger, reg prometheus.Registerer) *API {
 	limits.defaults()
 	q.MaxSeries = limits.MaxSeries
 	p := parser.NewParser(parser.Options{})
@@ -119,6 +127,7 @@ func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
 		q: q,
 		engine: promql.NewEngine(promql.EngineOpts{
 			Logger:               log,
+			Reg:                  reg,
 			MaxSamples:           limits.MaxSamples,
 			Timeout:              limits.Timeout,
 			LookbackDelta:        5 * time.Minute,
