@@ -3,7 +3,6 @@ package aggregator
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,15 +76,6 @@ func (w writeErrors) snapshot() map[string]uint64 {
 		out[r] = n.Load()
 	}
 	return out
-}
-
-// storeFailed counts a failed Redis operation of the data path (a batch
-// will be redelivered) by reason. Only the pipelined writes' outcomes
-// (flush) make the failing run readiness looks at: the reads before them
-// (wire state, hourly compaction) can fail on one batch's data too.
-func (a *Aggregator) storeFailed(err error) {
-	a.storeErrs.Add(1)
-	a.writeErrs[store.ErrorReason(err)].Add(1)
 }
 
 // probeEvery is how often the readiness probe runs: often enough to see a
@@ -166,34 +156,6 @@ func (a *Aggregator) ready(now time.Time) error {
 		return fmt.Errorf("redis: probe failing for %s: %v", d.Round(time.Second), err)
 	}
 	return nil
-}
-
-// healthz is the liveness probe: it never depends on Redis.
-func (a *Aggregator) healthz(w http.ResponseWriter, _ *http.Request) {
-	if err := a.live(); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	fmt.Fprintf(w, "ok member=%s up=%s\n", a.cfg.Name, time.Since(a.started).Round(time.Second))
-}
-
-// readyz is the readiness probe: 503 with the reason, or 200 with a
-// summary.
-func (a *Aggregator) readyz(w http.ResponseWriter, _ *http.Request) {
-	now := time.Now()
-	if err := a.ready(now); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	st := a.Stats()
-	redis := "ok"
-	if d, err := a.writes.failing(now, a.writeStale()); d > 0 {
-		redis = fmt.Sprintf("writes failing for %s (unready after %s): %v", d.Round(time.Millisecond), a.cfg.RedisUnreadyAfter, err)
-	} else if d, err := a.probe.failing(now, 0); d > 0 {
-		redis = fmt.Sprintf("probe failing for %s (unready after %s): %v", d.Round(time.Millisecond), a.cfg.RedisUnreadyAfter, err)
-	}
-	fmt.Fprintf(w, "ok member=%s members=%d owned=%d applied=%d store_errors=%d redis=%s\n",
-		a.cfg.Name, len(st.Members), len(st.Owned), st.Applied, st.StoreErrors, redis)
 }
 
 // capacityEvery is how often the store's capacity is computed (its

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/edgepulse/edgepulse/codec"
 )
 
@@ -332,31 +330,4 @@ func (g *guard) rejectedByReason() map[string]uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return maps.Clone(g.count)
-}
-
-// rejected validates a decoded batch from m: a batch that fails
-// validateBatch is counted by reason, logged and terminated (never
-// redelivered), its agent's in-memory decoder is dropped (its Redis state
-// was not touched) and rejected returns true; otherwise the series over the
-// cardinality caps are dropped from b and it returns false.
-func (a *Aggregator) rejected(m jetstream.Msg, b *codec.Batch) bool {
-	g := a.guard
-	if err := validateBatch(m.Subject(), b, g.lim); err != nil {
-		reason := ReasonIdentity
-		if re := (*RejectError)(nil); errors.As(err, &re) {
-			reason = re.Reason
-		}
-		g.mu.Lock()
-		g.count[reason]++
-		g.mu.Unlock()
-		a.log.Warn("rejecting batch", "subject", m.Subject(), "reason", reason, "err", err)
-		// The agent's decoder advanced over this frame: drop that state.
-		a.wire.discard(b.Agent, b.Seq)
-		m.TermWithReason(truncate(err.Error()))
-		return true
-	}
-	if n := g.card.admit(b, g.lim); n > 0 {
-		a.log.Debug("series over the cardinality cap dropped", "site", b.Site, "host", b.Host, "dropped", n)
-	}
-	return false
 }

@@ -8,6 +8,40 @@ import (
 	"time"
 )
 
+// statz serves Stats as JSON.
+func (a *Aggregator) statz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(a.Stats())
+}
+
+// healthz is the liveness probe: it never depends on Redis.
+func (a *Aggregator) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err := a.live(); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintf(w, "ok member=%s up=%s\n", a.cfg.Name, time.Since(a.started).Round(time.Second))
+}
+
+// readyz is the readiness probe: 503 with the reason, or 200 with a
+// summary.
+func (a *Aggregator) readyz(w http.ResponseWriter, _ *http.Request) {
+	now := time.Now()
+	if err := a.ready(now); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	st := a.Stats()
+	redis := "ok"
+	if d, err := a.writes.failing(now, a.writeStale()); d > 0 {
+		redis = fmt.Sprintf("writes failing for %s (unready after %s): %v", d.Round(time.Millisecond), a.cfg.RedisUnreadyAfter, err)
+	} else if d, err := a.probe.failing(now, 0); d > 0 {
+		redis = fmt.Sprintf("probe failing for %s (unready after %s): %v", d.Round(time.Millisecond), a.cfg.RedisUnreadyAfter, err)
+	}
+	fmt.Fprintf(w, "ok member=%s members=%d owned=%d applied=%d store_errors=%d redis=%s\n",
+		a.cfg.Name, len(st.Members), len(st.Owned), st.Applied, st.StoreErrors, redis)
+}
+
 // backhaulMinutes is the span of the live backhaul meter on /metrics.
 const backhaulMinutes = 10
 

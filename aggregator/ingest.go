@@ -1,0 +1,303 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
+)
+
+// A delta frame whose base is missing waits for it (it may sit behind it
+// in the stream, resent) while the agent is asked for a keyframe at once.
+// It is dropped and counted when the agent's chain has moved past it (a
+// later frame, the keyframe, is applied here) and it has waited baseGrace
+// since it was stored in the stream, or, whatever happens, after
+// baseGiveUp in the stream. Agents send periodic keyframes, so the chain
+// moves on while the agent lives; the give-up bounds the redeliveries of
+// frames of an agent that is gone.
+const (
+	baseGrace  = 30 * time.Second
+	baseGiveUp = 24 * time.Hour
+)
+
+// A message put back (base missing, Redis failing) is redelivered after
+// retryFirst, doubling per delivery up to retryMax: during a Redis outage
+// each waiting frame costs one delivery per retryMax, not one per 2 s.
+const (
+	retryFirst = 2 * time.Second
+	retryMax   = 16 * time.Second
+)
+
+// retryDelay is the redelivery delay of m after its nth delivery.
+func retryDelay(m jetstream.Msg) time.Duration {
+	md, err := m.Metadata()
+	if err != nil || md.NumDelivered <= 1 {
+		return retryFirst
+	}
+	return backoff(md.NumDelivered)
+}
+
+func backoff(delivered uint64) time.Duration {
+	d := retryFirst
+	for i := uint64(1); i < delivered && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
+}
+
+// writeTimeout bounds one pipelined write; concurrentWrites is how many
+// partitions' writes are in flight at once.
+const (
+	writeTimeout     = 10 * time.Second
+	concurrentWrites = 4
+)
+
+// pending is a message whose writes are queued in the write being built.
+type pending struct {
+	m    jetstream.Msg
+	f    *codec.Frame
+	b    *codec.Batch // nil for a second copy of a frame in the write
+	incs []store.Incident
+}
+
+// handleBatch applies a partition's messages: it decodes them in order and
+// sends the writes of all of them — rollups, hourly tier, incidents,
+// backhaul meter, and last the agents' decoder states — in one pipelined
+// round trip, then acknowledges them. A message that cannot be decoded is
+// terminated (never redelivered); when the write fails, every message of
+// it is redelivered after a delay.
+func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
+	if ctx.Err() != nil {
+		// Shutting down or handing the partition over: give them back now
+		// rather than after AckWait.
+		for _, m := range msgs {
+			m.Nak()
+		}
+		return
+	}
+	wctx := ctx
+	w := a.store.NewWrite()
+	var queued []pending
+	// failed are agents one of whose frames could not be queued: their
+	// later frames in this batch would decode on it, so they wait too.
+	var failed map[string]bool
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+			a.redelivered.Add(1)
+		}
+		f, err := codec.ParseFrame(m.Data())
+		if err != nil {
+			a.decodeErrs.Add(1)
+			a.log.Warn("rejecting frame", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
+			m.TermWithReason(err.Error())
+			continue
+		}
+		if failed[f.Agent] {
+			m.NakWithDelay(retryDelay(m))
+			continue
+		}
+		b, err := a.wire.decode(wctx, a.store, f)
+		switch {
+		case errors.Is(err, errDuplicate):
+			a.duplicates.Add(1)
+			m.Ack()
+			continue
+		case errors.Is(err, errPendingDuplicate):
+			a.duplicates.Add(1)
+			queued = append(queued, pending{m: m, f: f}) // acknowledged with the write
+			continue
+		case errors.Is(err, codec.ErrBaseMissing):
+			// The frame it was packed against has not been applied here, and
+			// the state saved in Redis is older (or missing: Redis restarted
+			// on an older snapshot, or empty). Ask the agent for a keyframe
+			// now; the frame waits in case its base is only behind it.
+			a.keyframes.ask(f.Site, f.Host)
+			var age time.Duration
+			if md, merr := m.Metadata(); merr == nil {
+				age = time.Since(md.Timestamp)
+			}
+			if newest := a.wire.newest(f.Agent); (newest > f.Seq && age >= time.Duration(a.baseGrace.Load())) || age >= baseGiveUp {
+				a.baseLost.Add(1)
+				a.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base,
+					"newest_applied", newest, "age", age.Round(time.Second), "err", err)
+				m.TermWithReason(err.Error())
+				continue
+			}
+			a.baseWaits.Add(1)
+			m.NakWithDelay(retryDelay(m))
+			continue
+		case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):
+			a.decodeErrs.Add(1)
+			a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
+			m.TermWithReason(err.Error())
+			a.keyframes.ask(f.Site, f.Host)
+			continue
+		case err != nil:
+			a.storeFailed(err)
+			a.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
+			failed = addFailed(failed, f.Agent)
+			m.NakWithDelay(retryDelay(m))
+			continue
+		}
+		if a.rejected(m, b) {
+			continue
+		}
+		if md, err := m.Metadata(); err == nil {
+			a.clock.check(b, md.Timestamp)
+		}
+		if w.ClosesHour(b) && w.Has(b.Agent) {
+			// The hour's compaction reads the agent's stored windows: store
+			// the ones queued so far first.
+			a.flush(wctx, w, queued)
+			w, queued = a.store.NewWrite(), nil
+		}
+		var incs []store.Incident
+		err = w.Add(wctx, b)
+		if err == nil {
+			w.MarkApplied(wctx, f.Agent, f.Seq)
+		}
+		if err == nil && len(b.Events) > 0 {
+			incs = make([]store.Incident, len(b.Events))
+			for i := range b.Events {
+				incs[i] = store.IncidentOf(b, &b.Events[i])
+			}
+			err = w.AddIncidents(wctx, incs)
+		}
+		if errors.Is(err, store.ErrBadWindow) {
+			a.decodeErrs.Add(1)
+			a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
+			a.wire.discard(f.Agent, f.Seq)
+			failed = addFailed(failed, f.Agent)
+			m.TermWithReason(err.Error())
+			continue
+		}
+		if err != nil {
+			a.storeFailed(err)
+			a.log.Warn("queueing a batch's writes failed; it will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
+			a.wire.discard(f.Agent, f.Seq)
+			failed = addFailed(failed, f.Agent)
+			m.NakWithDelay(retryDelay(m))
+			continue
+		}
+		queued = append(queued, pending{m: m, f: f, b: b, incs: incs})
+	}
+	a.flush(wctx, w, queued)
+}
+
+func addFailed(m map[string]bool, agent string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	m[agent] = true
+	return m
+}
+
+// flush adds the backhaul meter and the decoder states to w, sends it and
+// acknowledges its messages, or hands them back when the write failed.
+func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending) {
+	if len(queued) == 0 {
+		return
+	}
+	var agents []string
+	for _, q := range queued {
+		if q.b == nil {
+			continue
+		}
+		w.AddBackhaul(ctx, q.f.Site, q.f.Host, len(q.m.Data()), time.UnixMilli(q.f.Start))
+		if !slices.Contains(agents, q.f.Agent) {
+			agents = append(agents, q.f.Agent)
+		}
+	}
+	a.wire.saveStates(ctx, w, agents)
+	// Redis runs one command at a time: a few large pipelines in flight
+	// keep it busy; 64 partitions' worth would only queue, and time out.
+	select {
+	case a.writeSlots <- struct{}{}:
+	case <-ctx.Done():
+	}
+	start := time.Now()
+	err := ctx.Err()
+	if err == nil {
+		ectx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err = w.Exec(ectx)
+		cancel()
+		<-a.writeSlots
+	}
+	a.writeNs.Add(int64(time.Since(start)))
+	if err != nil {
+		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+			// Not this member stopping or handing the partition over.
+			a.storeFailed(err)
+			a.writes.fail(err, time.Now())
+		}
+		a.log.Warn("redis write failed; batches will be redelivered", "frames", len(queued), "reason", store.ErrorReason(err), "err", err)
+		// The states decoded for this write are dropped; the applied
+		// ones stay: they follow from the frames, whatever Redis kept, so
+		// after Redis comes back (even on an older snapshot) the agents'
+		// next frames decode here without waiting for a keyframe.
+		a.wire.abort(agents)
+		for _, q := range queued {
+			q.m.NakWithDelay(retryDelay(q.m))
+		}
+		return
+	}
+	a.writes.ok(time.Now())
+	a.wire.commit(agents)
+	for _, q := range queued {
+		if q.b != nil {
+			a.wireBytes.Add(uint64(len(q.m.Data())))
+			a.applied.Add(1)
+			a.rollups.Add(uint64(len(q.b.Rollups)))
+			if p, err := strconv.Atoi(q.m.Subject()[strings.LastIndexByte(q.m.Subject(), '.')+1:]); err == nil {
+				a.mu.Lock()
+				a.perPart[p]++
+				a.mu.Unlock()
+			}
+			a.publishAlerts(q.b, q.incs)
+		}
+		q.m.Ack()
+	}
+}
+
+// rejected validates a decoded batch from m: a batch that fails
+// validateBatch is counted by reason, logged and terminated (never
+// redelivered), its agent's in-memory decoder is dropped (its Redis state
+// was not touched) and rejected returns true; otherwise the series over the
+// cardinality caps are dropped from b and it returns false.
+func (a *Aggregator) rejected(m jetstream.Msg, b *codec.Batch) bool {
+	g := a.guard
+	if err := validateBatch(m.Subject(), b, g.lim); err != nil {
+		reason := ReasonIdentity
+		if re := (*RejectError)(nil); errors.As(err, &re) {
+			reason = re.Reason
+		}
+		g.mu.Lock()
+		g.count[reason]++
+		g.mu.Unlock()
+		a.log.Warn("rejecting batch", "subject", m.Subject(), "reason", reason, "err", err)
+		// The agent's decoder advanced over this frame: drop that state.
+		a.wire.discard(b.Agent, b.Seq)
+		m.TermWithReason(truncate(err.Error()))
+		return true
+	}
+	if n := g.card.admit(b, g.lim); n > 0 {
+		a.log.Debug("series over the cardinality cap dropped", "site", b.Site, "host", b.Host, "dropped", n)
+	}
+	return false
+}
+
+// storeFailed counts a failed Redis operation of the data path (a batch
+// will be redelivered) by reason. Only the pipelined writes' outcomes
+// (flush) make the failing run readiness looks at: the reads before them
+// (wire state, hourly compaction) can fail on one batch's data too.
+func (a *Aggregator) storeFailed(err error) {
+	a.storeErrs.Add(1)
+	a.writeErrs[store.ErrorReason(err)].Add(1)
+}
