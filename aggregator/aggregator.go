@@ -5,19 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgepulse/edgepulse/aggregator/alerting"
 	"github.com/edgepulse/edgepulse/aggregator/query"
@@ -78,51 +72,29 @@ type Stats struct {
 	Skewed map[string]uint64
 }
 
-// Aggregator is one running regional aggregator.
+// Aggregator is one running regional aggregator: the parts below, each
+// owning its state, wired together in New (doc.go draws the map). It
+// holds no state of its own beyond the listener and the close signal.
 type Aggregator struct {
 	cfg      Config
 	log      *slog.Logger
-	ns       *server.Server
-	nsOpts   *server.Options
-	nc       *nats.Conn
-	js       jetstream.JetStream
+	hub      *hub // the embedded hub or nats.url (hubconn.go)
 	store    *store.Store
-	api      *query.API
-	alerting *alerting.Service // nil without rules or Alertmanagers
+	health   *storeHealth         // Redis health and capacity (health.go)
+	ingest   *ingest              // frames → Redis (ingest.go)
+	parts    *partitions          // one consumer per owned partition (partitions.go)
+	members  *membership          // heartbeats and the stored assignment (membership.go)
+	alerts   *alertPublisher      // incidents on alerts.> (alerts.go)
+	api      *query.API           // the Prometheus HTTP API
+	alerting *alerting.Service    // nil without rules or Alertmanagers
+	http     *surface             // the HTTP surface (http.go)
+	reg      *prometheus.Registry // what /metrics serves (metrics.go)
 	ln       net.Listener
-	kv       jetstream.KeyValue
-	parts    *partitions
-	guard    *guard // batch validation and cardinality caps (validate.go)
-	clock    *clockCheck
 
-	started   time.Time
 	closed    chan struct{}
 	closeOnce sync.Once
 
-	applied, decodeErrs, storeErrs, rollups, alerts, rebalances, redelivered atomic.Uint64
-	duplicates, baseWaits, baseLost, wireBytes                               atomic.Uint64
-	wire                                                                     *decoders
-	keyframes                                                                *keyframes // asks agents whose chain broke
-	members                                                                  memberView
-
-	mu        sync.Mutex
-	perPart   map[int]uint64
-	ring      *ring.Ring // written by the membership loop under mu
-	memberIDs []string
-	writeNs   atomic.Int64 // time spent in Redis batch writes
-	// writeSlots bounds the pipelined writes in flight (concurrentWrites).
-	writeSlots chan struct{}
-	// baseGrace is the baseGrace constant; tests shorten it.
-	baseGrace atomic.Int64
-
-	// Redis health and capacity (health.go).
-	writeErrs writeErrors // failed writes by reason
-	writes    streak      // outcomes of the data path's writes
-	probe     streak      // outcomes of the readiness probe
-	capacity  capacity    // the store's last capacity, the memory warning
-
-	reg         *prometheus.Registry // what /metrics serves (metrics.go)
-	metricsErrs atomic.Uint64        // scrapes that left a source out
+	metricsErrs atomic.Uint64 // scrapes that left a source out
 }
 
 // New starts the hub (or connects to nats.url), connects to Redis, creates
@@ -134,50 +106,37 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, log: log, perPart: make(map[int]uint64), started: time.Now().UTC(), closed: make(chan struct{}), wire: newDecoders(),
-		writeSlots: make(chan struct{}, concurrentWrites), writeErrs: newWriteErrors()}
-	a.parts = newPartitions(a)
-	a.guard = newGuard(cfg.Batches)
-	a.clock = newClockCheck(cfg.Clock, log)
-	a.baseGrace.Store(int64(baseGrace))
+	a := &Aggregator{cfg: cfg, log: log, closed: make(chan struct{})}
 	var err error
 	if a.store, err = store.Open(ctx, cfg.Redis); err != nil {
 		return nil, err
 	}
-	a.capacity.warn.fraction = a.store.MemoryWarnFraction()
-	if cfg.NATS.URL != "" {
-		a.nc, err = nats.Connect(cfg.NATS.URL, nats.Name("edgepulse-aggregator "+cfg.Name), nats.MaxReconnects(-1))
-	} else {
-		if a.ns, a.nsOpts, err = startHub(cfg, log); err != nil {
-			a.Close()
-			return nil, err
-		}
-		a.nc, err = nats.Connect("", nats.InProcessServer(a.ns), nats.Name("edgepulse-aggregator "+cfg.Name), hubAuth(a.nsOpts))
-	}
-	if err != nil {
-		a.Close()
-		return nil, fmt.Errorf("aggregator: connect to the hub: %w", err)
-	}
-	if a.js, err = jetstream.New(a.nc); err != nil {
+	a.health = newStoreHealth(a.store, cfg.Name, cfg.RedisUnreadyAfter, log)
+	if a.hub, err = connectHub(cfg, log); err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.keyframes = newKeyframes(a.nc, log)
+	js := a.hub.js
+	a.alerts = &alertPublisher{nc: a.hub.nc, log: log}
+	a.ingest = newIngest(log, a.store, cfg.Batches, cfg.Clock, newKeyframes(a.hub.nc, log), a.alerts, a.health)
+	a.parts = newPartitions(js, log, cfg.Name, cfg.AckWait, cfg.replicas(), a.ingest.handleBatch)
 	// A cluster answers JetStream requests only once a meta leader is
 	// elected: retry until then.
+	var kv memberKV
 	setup := func() error {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if err := a.ensureStream(rctx); err != nil {
+		if err := ensureStream(rctx, js, cfg); err != nil {
 			return err
 		}
-		if err := a.dropLegacyConsumer(rctx); err != nil {
+		if err := dropLegacyConsumer(rctx, js); err != nil {
 			return err
 		}
-		if err := a.ensureConfigBucket(rctx); err != nil {
+		if err := EnsureConfigBucket(rctx, js, cfg.replicas()); err != nil {
 			return err
 		}
-		return a.ensureMembers(rctx)
+		kv, err = ensureMembers(rctx, js, cfg.Membership, cfg.replicas())
+		return err
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for err = setup(); err != nil && time.Now().Before(deadline) && ctx.Err() == nil; err = setup() {
@@ -191,7 +150,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		a.Close()
 		return nil, err
 	}
-	if err := a.serveConfig(ctx); err != nil {
+	hb := heartbeat{Name: cfg.Name, Client: a.hub.clientURL(), Started: time.Now().UTC()}
+	a.members = newMembership(cfg.Membership, cfg.Name, cfg.Partitions, hb, kv, log, a.parts.set)
+	if _, err := ServeConfig(ctx, a.hub.nc, js, log); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -199,7 +160,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		a.Close()
 		return nil, fmt.Errorf("aggregator: http listen %s: %w", cfg.HTTP, err)
 	}
-	qa := &query.Queryable{Store: a.store, Detail: a.detail}
+	qa := &query.Queryable{Store: a.store, Detail: detailClient{a.hub.nc}.detail}
 	a.reg = newRegistry(a)
 	a.api = query.NewAPIWithRegistry(qa, cfg.Limits, log, a.reg)
 	if cfg.Alerting.Enabled() {
@@ -215,24 +176,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 		return nil, err
 	}
 	a.api.SetBearerToken(tok)
+	a.http = &surface{member: cfg.Name, started: hb.Started, api: a.api, reg: a.reg, store: a.store, hub: a.hub,
+		health: a.health, stats: a.Stats, log: log}
 	return a, nil
 }
 
 // ClientURL is the hub's client URL (nats.url with an external server).
-func (a *Aggregator) ClientURL() string {
-	if a.ns == nil {
-		return a.cfg.NATS.URL
-	}
-	return a.ns.ClientURL()
-}
+func (a *Aggregator) ClientURL() string { return a.hub.clientURL() }
 
 // LeafURL is the hub's leaf-node URL, "" with an external server.
-func (a *Aggregator) LeafURL() string {
-	if a.nsOpts == nil {
-		return ""
-	}
-	return fmt.Sprintf("nats-leaf://%s", net.JoinHostPort(a.nsOpts.LeafNode.Host, fmt.Sprint(a.nsOpts.LeafNode.Port)))
-}
+func (a *Aggregator) LeafURL() string { return a.hub.leafURL() }
 
 // HTTPAddr is the query API's bound address.
 func (a *Aggregator) HTTPAddr() string { return a.ln.Addr().String() }
@@ -242,25 +195,23 @@ func (a *Aggregator) Store() *store.Store { return a.store }
 
 // Stats returns the counters.
 func (a *Aggregator) Stats() Stats {
-	a.mu.Lock()
-	parts := maps.Clone(a.perPart)
-	members := slices.Clone(a.memberIDs)
-	a.mu.Unlock()
-	return Stats{Applied: a.applied.Load(), DecodeErrors: a.decodeErrs.Load(), StoreErrors: a.storeErrs.Load(),
-		Rollups: a.rollups.Load(), Alerts: a.alerts.Load(), Partitions: parts,
-		Owned: a.parts.owned(), Members: members, Rebalances: a.rebalances.Load(), Redelivered: a.redelivered.Load(),
-		Duplicates: a.duplicates.Load(), BaseWaits: a.baseWaits.Load(), BaseLost: a.baseLost.Load(), KeyframesAsked: a.keyframes.asked.Load(), FrameBytes: a.wireBytes.Load(),
-		Rejected: a.guard.rejectedByReason(), SeriesDroppedHost: a.guard.card.dHost.Load(),
-		SeriesDroppedSite: a.guard.card.dSite.Load(), SeriesTracked: a.guard.card.nTotal.Load(),
-		AgentsDecoding: a.wire.agents(), StoreWriteErrors: a.writeErrs.snapshot(), Skewed: a.clock.counts()}
+	in := a.ingest
+	_, members := a.members.current()
+	return Stats{Applied: in.applied.Load(), DecodeErrors: in.decodeErrs.Load(), StoreErrors: a.health.storeErrs.Load(),
+		Rollups: in.rollups.Load(), Alerts: a.alerts.sent.Load(), Partitions: in.partitionCounts(),
+		Owned: a.parts.owned(), Members: members, Rebalances: a.members.rebalances.Load(), Redelivered: in.redelivered.Load(),
+		Duplicates: in.duplicates.Load(), BaseWaits: in.baseWaits.Load(), BaseLost: in.baseLost.Load(),
+		KeyframesAsked: in.keyframes.asked.Load(), FrameBytes: in.wireBytes.Load(),
+		Rejected: in.guard.rejectedByReason(), SeriesDroppedHost: in.guard.card.dHost.Load(),
+		SeriesDroppedSite: in.guard.card.dSite.Load(), SeriesTracked: in.guard.card.nTotal.Load(),
+		AgentsDecoding: in.wire.agents(), StoreWriteErrors: a.health.writeErrs.snapshot(), Skewed: in.clock.counts()}
 }
 
 // Ring is the stored partition assignment this member consumes by (see
 // AssignmentKey), nil before the first.
 func (a *Aggregator) Ring() *ring.Ring {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.ring
+	r, _ := a.members.current()
+	return r
 }
 
 // Run joins the ring, consumes its partitions and serves until ctx is
@@ -279,23 +230,15 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		}
 	}()
 	var mwg sync.WaitGroup
-	mwg.Go(func() { a.runMembership(rctx) })
-	mwg.Go(func() { a.watchdog(rctx) })
+	mwg.Go(func() { a.members.run(rctx) })
+	mwg.Go(func() { watchdog(rctx, a.log, a.hub.live) })
 	if a.alerting != nil {
 		mwg.Go(func() { a.alerting.Run(rctx) })
 	}
-	mwg.Go(func() { a.probeLoop(rctx) })
-	mwg.Go(func() { a.capacityLoop(rctx) })
+	mwg.Go(func() { a.health.probeLoop(rctx) })
+	mwg.Go(func() { a.health.capacityLoop(rctx) })
 
-	mux := http.NewServeMux()
-	mux.Handle("/api/", a.api)
-	mux.HandleFunc("/healthz", a.healthz)
-	mux.HandleFunc("/readyz", a.readyz)
-	mux.HandleFunc("/statz", a.statz)
-	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}))
-	mux.Handle("/api/v1/backhaul", a.api.Guard(http.HandlerFunc(a.backhaul)))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: a.http.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: max(a.cfg.Limits.Timeout, 30*time.Second) + 30*time.Second, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -313,7 +256,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	case <-a.closed:
 	default:
 		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := a.kv.Delete(dctx, a.cfg.Name); err != nil {
+		if err := a.members.leave(dctx); err != nil {
 			a.log.Warn("leaving the ring", "err", err)
 		}
 		dcancel()
@@ -333,12 +276,8 @@ func (a *Aggregator) Close() {
 	if a.ln != nil {
 		a.ln.Close()
 	}
-	if a.nc != nil {
-		a.nc.Close()
-	}
-	if a.ns != nil {
-		a.ns.Shutdown()
-		a.ns.WaitForShutdown()
+	if a.hub != nil {
+		a.hub.close()
 	}
 	if a.store != nil {
 		a.store.Close()

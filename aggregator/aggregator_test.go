@@ -356,7 +356,7 @@ func TestDeltaFrames(t *testing.T) {
 	pub(0)
 	pub(2)
 	waitApplied(3)
-	a.wire.forget("s1/h1")
+	a.ingest.wire.forget("s1/h1")
 	pub(3)
 	waitApplied(4)
 
@@ -393,7 +393,7 @@ func TestDeltaFrames(t *testing.T) {
 	// A redelivery of an applied frame to a member that never saw it is
 	// recognised from the state saved in Redis (here: the same frame
 	// stored again under another message id).
-	a.wire.forget("s1/h1")
+	a.ingest.wire.forget("s1/h1")
 	if _, err := js.Publish(ctx, "tele.s1.h1", frames[6], jetstream.WithMsgID("again")); err != nil {
 		t.Fatal(err)
 	}

@@ -2,16 +2,28 @@ package aggregator
 
 import (
 	"encoding/json"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 )
 
-// publishAlerts republishes a stored batch's incident events as JSON on
+// alertPublisher republishes stored incidents on alerts.<site>.<host>.
+// Safe for concurrent use (every partition's worker publishes).
+type alertPublisher struct {
+	nc   *nats.Conn
+	log  *slog.Logger
+	sent atomic.Uint64 // incident events republished
+}
+
+// publish republishes a stored batch's incident events as JSON on
 // alerts.<site>.<host> for people watching with nats sub. A redelivered
 // batch publishes its alerts again (at least once); the incident id lets a
 // reader drop repeats.
-func (a *Aggregator) publishAlerts(b *codec.Batch, incs []store.Incident) {
+func (p *alertPublisher) publish(b *codec.Batch, incs []store.Incident) {
 	if len(incs) == 0 {
 		return
 	}
@@ -19,12 +31,12 @@ func (a *Aggregator) publishAlerts(b *codec.Batch, incs []store.Incident) {
 	for i := range incs {
 		doc, err := json.Marshal(&incs[i])
 		if err != nil {
-			a.log.Warn("encoding alert", "subject", subject, "err", err)
+			p.log.Warn("encoding alert", "subject", subject, "err", err)
 			continue
 		}
-		if err := a.nc.Publish(subject, doc); err != nil {
-			a.log.Warn("publishing alert", "subject", subject, "err", err)
+		if err := p.nc.Publish(subject, doc); err != nil {
+			p.log.Warn("publishing alert", "subject", subject, "err", err)
 		}
-		a.alerts.Add(1)
+		p.sent.Add(1)
 	}
 }

@@ -3,9 +3,13 @@ package aggregator
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,6 +17,56 @@ import (
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 )
+
+// The ingest pipeline: how a partition's messages become stored windows.
+// Read top to bottom: handleBatch parses each frame (codec.ParseFrame),
+// decodes it with the agent's decoder (wire.go: decoders), validates it
+// (rejected: validate.go's rules and cardinality caps), checks its clock
+// (clock.go), and queues its writes; flush sends them to Redis in one
+// pipelined round trip, then acknowledges the messages and republishes
+// the incidents (alerts.go), or hands them back to be redelivered.
+
+// ingest applies the partitions' messages. It is called by every
+// partition's worker at once: its counters are atomic, wire and guard
+// lock for themselves, perPart is under mu.
+type ingest struct {
+	log       *slog.Logger
+	store     *store.Store
+	wire      *decoders       // per-agent frame decoders (wire.go)
+	guard     *guard          // batch validation and cardinality caps (validate.go)
+	clock     *clockCheck     // windows stamped far from the hub's clock (clock.go)
+	keyframes *keyframes      // asks agents whose chain broke (keyframe.go)
+	alerts    *alertPublisher // incidents on alerts.> (alerts.go)
+	health    *storeHealth    // Redis failures, for readiness (health.go)
+
+	applied, decodeErrs, rollups, redelivered  atomic.Uint64
+	duplicates, baseWaits, baseLost, wireBytes atomic.Uint64
+
+	mu      sync.Mutex
+	perPart map[int]uint64 // applied batches by partition
+
+	writeNs atomic.Int64 // time spent in Redis batch writes
+	// writeSlots bounds the pipelined writes in flight (concurrentWrites).
+	writeSlots chan struct{}
+	// baseGrace is the baseGrace constant; tests shorten it.
+	baseGrace atomic.Int64
+}
+
+func newIngest(log *slog.Logger, st *store.Store, batches BatchLimits, clock ClockConfig, kf *keyframes, alerts *alertPublisher,
+	health *storeHealth) *ingest {
+	in := &ingest{log: log, store: st, wire: newDecoders(), guard: newGuard(batches), clock: newClockCheck(clock, log),
+		keyframes: kf, alerts: alerts, health: health, perPart: make(map[int]uint64),
+		writeSlots: make(chan struct{}, concurrentWrites)}
+	in.baseGrace.Store(int64(baseGrace))
+	return in
+}
+
+// partitionCounts returns the applied batches by partition.
+func (in *ingest) partitionCounts() map[int]uint64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return maps.Clone(in.perPart)
+}
 
 // A delta frame whose base is missing waits for it (it may sit behind it
 // in the stream, resent) while the agent is asked for a keyframe at once.
@@ -73,7 +127,7 @@ type pending struct {
 // round trip, then acknowledges them. A message that cannot be decoded is
 // terminated (never redelivered); when the write fails, every message of
 // it is redelivered after a delay.
-func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
+func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 	if ctx.Err() != nil {
 		// Shutting down or handing the partition over: give them back now
 		// rather than after AckWait.
@@ -83,19 +137,19 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		return
 	}
 	wctx := ctx
-	w := a.store.NewWrite()
+	w := in.store.NewWrite()
 	var queued []pending
 	// failed are agents one of whose frames could not be queued: their
 	// later frames in this batch would decode on it, so they wait too.
 	var failed map[string]bool
 	for _, m := range msgs {
 		if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
-			a.redelivered.Add(1)
+			in.redelivered.Add(1)
 		}
 		f, err := codec.ParseFrame(m.Data())
 		if err != nil {
-			a.decodeErrs.Add(1)
-			a.log.Warn("rejecting frame", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
+			in.decodeErrs.Add(1)
+			in.log.Warn("rejecting frame", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
 			m.TermWithReason(err.Error())
 			continue
 		}
@@ -103,14 +157,14 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			m.NakWithDelay(retryDelay(m))
 			continue
 		}
-		b, err := a.wire.decode(wctx, a.store, f)
+		b, err := in.wire.decode(wctx, in.store, f)
 		switch {
 		case errors.Is(err, errDuplicate):
-			a.duplicates.Add(1)
+			in.duplicates.Add(1)
 			m.Ack()
 			continue
 		case errors.Is(err, errPendingDuplicate):
-			a.duplicates.Add(1)
+			in.duplicates.Add(1)
 			queued = append(queued, pending{m: m, f: f}) // acknowledged with the write
 			continue
 		case errors.Is(err, codec.ErrBaseMissing):
@@ -118,45 +172,45 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			// the state saved in Redis is older (or missing: Redis restarted
 			// on an older snapshot, or empty). Ask the agent for a keyframe
 			// now; the frame waits in case its base is only behind it.
-			a.keyframes.ask(f.Site, f.Host)
+			in.keyframes.ask(f.Site, f.Host)
 			var age time.Duration
 			if md, merr := m.Metadata(); merr == nil {
 				age = time.Since(md.Timestamp)
 			}
-			if newest := a.wire.newest(f.Agent); (newest > f.Seq && age >= time.Duration(a.baseGrace.Load())) || age >= baseGiveUp {
-				a.baseLost.Add(1)
-				a.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base,
+			if newest := in.wire.newest(f.Agent); (newest > f.Seq && age >= time.Duration(in.baseGrace.Load())) || age >= baseGiveUp {
+				in.baseLost.Add(1)
+				in.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base,
 					"newest_applied", newest, "age", age.Round(time.Second), "err", err)
 				m.TermWithReason(err.Error())
 				continue
 			}
-			a.baseWaits.Add(1)
+			in.baseWaits.Add(1)
 			m.NakWithDelay(retryDelay(m))
 			continue
 		case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):
-			a.decodeErrs.Add(1)
-			a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
+			in.decodeErrs.Add(1)
+			in.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
 			m.TermWithReason(err.Error())
-			a.keyframes.ask(f.Site, f.Host)
+			in.keyframes.ask(f.Site, f.Host)
 			continue
 		case err != nil:
-			a.storeFailed(err)
-			a.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
+			in.health.failed(err)
+			in.log.Warn("loading wire state failed; frame will be redelivered", "agent", f.Agent, "seq", f.Seq, "err", err)
 			failed = addFailed(failed, f.Agent)
 			m.NakWithDelay(retryDelay(m))
 			continue
 		}
-		if a.rejected(m, b) {
+		if in.rejected(m, b) {
 			continue
 		}
 		if md, err := m.Metadata(); err == nil {
-			a.clock.check(b, md.Timestamp)
+			in.clock.check(b, md.Timestamp)
 		}
 		if w.ClosesHour(b) && w.Has(b.Agent) {
 			// The hour's compaction reads the agent's stored windows: store
 			// the ones queued so far first.
-			a.flush(wctx, w, queued)
-			w, queued = a.store.NewWrite(), nil
+			in.flush(wctx, w, queued)
+			w, queued = in.store.NewWrite(), nil
 		}
 		var incs []store.Incident
 		err = w.Add(wctx, b)
@@ -171,24 +225,24 @@ func (a *Aggregator) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			err = w.AddIncidents(wctx, incs)
 		}
 		if errors.Is(err, store.ErrBadWindow) {
-			a.decodeErrs.Add(1)
-			a.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
-			a.wire.discard(f.Agent, f.Seq)
+			in.decodeErrs.Add(1)
+			in.log.Warn("rejecting frame", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "err", err)
+			in.wire.discard(f.Agent, f.Seq)
 			failed = addFailed(failed, f.Agent)
 			m.TermWithReason(err.Error())
 			continue
 		}
 		if err != nil {
-			a.storeFailed(err)
-			a.log.Warn("queueing a batch's writes failed; it will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
-			a.wire.discard(f.Agent, f.Seq)
+			in.health.failed(err)
+			in.log.Warn("queueing a batch's writes failed; it will be redelivered", "agent", b.Agent, "seq", b.Seq, "err", err)
+			in.wire.discard(f.Agent, f.Seq)
 			failed = addFailed(failed, f.Agent)
 			m.NakWithDelay(retryDelay(m))
 			continue
 		}
 		queued = append(queued, pending{m: m, f: f, b: b, incs: incs})
 	}
-	a.flush(wctx, w, queued)
+	in.flush(wctx, w, queued)
 }
 
 func addFailed(m map[string]bool, agent string) map[string]bool {
@@ -201,7 +255,7 @@ func addFailed(m map[string]bool, agent string) map[string]bool {
 
 // flush adds the backhaul meter and the decoder states to w, sends it and
 // acknowledges its messages, or hands them back when the write failed.
-func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending) {
+func (in *ingest) flush(ctx context.Context, w *store.Write, queued []pending) {
 	if len(queued) == 0 {
 		return
 	}
@@ -215,11 +269,11 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 			agents = append(agents, q.f.Agent)
 		}
 	}
-	a.wire.saveStates(ctx, w, agents)
+	in.wire.saveStates(ctx, w, agents)
 	// Redis runs one command at a time: a few large pipelines in flight
 	// keep it busy; 64 partitions' worth would only queue, and time out.
 	select {
-	case a.writeSlots <- struct{}{}:
+	case in.writeSlots <- struct{}{}:
 	case <-ctx.Done():
 	}
 	start := time.Now()
@@ -228,39 +282,39 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 		ectx, cancel := context.WithTimeout(ctx, writeTimeout)
 		err = w.Exec(ectx)
 		cancel()
-		<-a.writeSlots
+		<-in.writeSlots
 	}
-	a.writeNs.Add(int64(time.Since(start)))
+	in.writeNs.Add(int64(time.Since(start)))
 	if err != nil {
 		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
 			// Not this member stopping or handing the partition over.
-			a.storeFailed(err)
-			a.writes.fail(err, time.Now())
+			in.health.failed(err)
+			in.health.writes.fail(err, time.Now())
 		}
-		a.log.Warn("redis write failed; batches will be redelivered", "frames", len(queued), "reason", store.ErrorReason(err), "err", err)
+		in.log.Warn("redis write failed; batches will be redelivered", "frames", len(queued), "reason", store.ErrorReason(err), "err", err)
 		// The states decoded for this write are dropped; the applied
 		// ones stay: they follow from the frames, whatever Redis kept, so
 		// after Redis comes back (even on an older snapshot) the agents'
 		// next frames decode here without waiting for a keyframe.
-		a.wire.abort(agents)
+		in.wire.abort(agents)
 		for _, q := range queued {
 			q.m.NakWithDelay(retryDelay(q.m))
 		}
 		return
 	}
-	a.writes.ok(time.Now())
-	a.wire.commit(agents)
+	in.health.writes.ok(time.Now())
+	in.wire.commit(agents)
 	for _, q := range queued {
 		if q.b != nil {
-			a.wireBytes.Add(uint64(len(q.m.Data())))
-			a.applied.Add(1)
-			a.rollups.Add(uint64(len(q.b.Rollups)))
+			in.wireBytes.Add(uint64(len(q.m.Data())))
+			in.applied.Add(1)
+			in.rollups.Add(uint64(len(q.b.Rollups)))
 			if p, err := strconv.Atoi(q.m.Subject()[strings.LastIndexByte(q.m.Subject(), '.')+1:]); err == nil {
-				a.mu.Lock()
-				a.perPart[p]++
-				a.mu.Unlock()
+				in.mu.Lock()
+				in.perPart[p]++
+				in.mu.Unlock()
 			}
-			a.publishAlerts(q.b, q.incs)
+			in.alerts.publish(q.b, q.incs)
 		}
 		q.m.Ack()
 	}
@@ -271,8 +325,8 @@ func (a *Aggregator) flush(ctx context.Context, w *store.Write, queued []pending
 // redelivered), its agent's in-memory decoder is dropped (its Redis state
 // was not touched) and rejected returns true; otherwise the series over the
 // cardinality caps are dropped from b and it returns false.
-func (a *Aggregator) rejected(m jetstream.Msg, b *codec.Batch) bool {
-	g := a.guard
+func (in *ingest) rejected(m jetstream.Msg, b *codec.Batch) bool {
+	g := in.guard
 	if err := validateBatch(m.Subject(), b, g.lim); err != nil {
 		reason := ReasonIdentity
 		if re := (*RejectError)(nil); errors.As(err, &re) {
@@ -281,23 +335,14 @@ func (a *Aggregator) rejected(m jetstream.Msg, b *codec.Batch) bool {
 		g.mu.Lock()
 		g.count[reason]++
 		g.mu.Unlock()
-		a.log.Warn("rejecting batch", "subject", m.Subject(), "reason", reason, "err", err)
+		in.log.Warn("rejecting batch", "subject", m.Subject(), "reason", reason, "err", err)
 		// The agent's decoder advanced over this frame: drop that state.
-		a.wire.discard(b.Agent, b.Seq)
+		in.wire.discard(b.Agent, b.Seq)
 		m.TermWithReason(truncate(err.Error()))
 		return true
 	}
 	if n := g.card.admit(b, g.lim); n > 0 {
-		a.log.Debug("series over the cardinality cap dropped", "site", b.Site, "host", b.Host, "dropped", n)
+		in.log.Debug("series over the cardinality cap dropped", "site", b.Site, "host", b.Host, "dropped", n)
 	}
 	return false
-}
-
-// storeFailed counts a failed Redis operation of the data path (a batch
-// will be redelivered) by reason. Only the pipelined writes' outcomes
-// (flush) make the failing run readiness looks at: the reads before them
-// (wire state, hourly compaction) can fail on one batch's data too.
-func (a *Aggregator) storeFailed(err error) {
-	a.storeErrs.Add(1)
-	a.writeErrs[store.ErrorReason(err)].Add(1)
 }

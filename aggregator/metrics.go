@@ -68,7 +68,7 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 	metric("edgepulse_aggregator_keyframes_asked_total", "counter", "Keyframe requests sent to agents whose chain of frames broke here.", float64(st.KeyframesAsked))
 	metric("edgepulse_aggregator_frame_bytes_total", "counter", "Bytes of the frames applied (the packed payload the agents sent).", float64(st.FrameBytes))
 	metric("edgepulse_aggregator_rebalances_total", "counter", "New partition assignments adopted.", float64(st.Rebalances))
-	metric("edgepulse_aggregator_assignment_errors_total", "counter", "Stored partition assignments that could not be decoded or checked (ignored, then replaced).", float64(a.members.badAssign.Load()))
+	metric("edgepulse_aggregator_assignment_errors_total", "counter", "Stored partition assignments that could not be decoded or checked (ignored, then replaced).", float64(a.members.view.badAssign.Load()))
 	metric("edgepulse_aggregator_partitions_owned", "gauge", "Partitions this member consumes.", float64(len(st.Owned)))
 	metric("edgepulse_aggregator_members", "gauge", "Members of the partition assignment this member consumes by.", float64(len(st.Members)))
 	reasons := []string{ReasonSubject, ReasonSiteMismatch, ReasonHostMismatch, ReasonIdentity, ReasonTooLarge, ReasonLabel}
@@ -82,16 +82,16 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 	labelled("edgepulse_aggregator_windows_skewed_total", "counter", "Windows whose end was more than clock.max_ahead after, or clock.max_behind before, the time their frame reached the hub (stored as stamped), by reason.", "reason",
 		skews, func(i int) float64 { return float64(st.Skewed[skews[i]]) })
 	now := time.Now()
-	wf, _ := a.writes.failing(now, a.writeStale())
+	wf, _ := a.health.writes.failing(now, a.health.writeStale())
 	metric("edgepulse_aggregator_store_write_failing_seconds", "gauge", "How long Redis writes have kept failing (0 after a success); /readyz fails past redis_unready_after.", wf.Seconds())
 	ready := 1.0
-	if a.ready(now) != nil {
+	if a.http.ready(now) != nil {
 		ready = 0
 	}
 	metric("edgepulse_aggregator_ready", "gauge", "1 while /readyz answers 200.", ready)
 	// The store's capacity, computed every capacityEvery (store-wide: every
 	// member reports the same numbers). On failure the last value stays.
-	if c, at, warn := a.capacity.last(); !at.IsZero() {
+	if c, at, warn := a.health.capacity.last(); !at.IsZero() {
 		metric("edgepulse_store_series", "gauge", "Series in the store's index.", float64(c.Series))
 		metric("edgepulse_store_windows", "gauge", "Windows stored in the minute tier within retention.", float64(c.StoredWindows))
 		metric("edgepulse_store_redis_used_memory_bytes", "gauge", "Redis used_memory summed over masters.", float64(c.UsedMemory))
@@ -105,11 +105,11 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 		metric("edgepulse_store_memory_warning", "gauge", "1 while Redis used_memory is above redis.memory_warn_fraction of maxmemory.", w)
 		metric("edgepulse_store_capacity_age_seconds", "gauge", "Age of the capacity numbers above.", now.Sub(at).Seconds())
 	}
-	metric("edgepulse_store_capacity_errors_total", "counter", "Failures to compute the store's capacity (the gauges keep their last value).", float64(a.capacity.errs.Load()))
+	metric("edgepulse_store_capacity_errors_total", "counter", "Failures to compute the store's capacity (the gauges keep their last value).", float64(a.health.capacity.errs.Load()))
 	metric("edgepulse_store_write_caches_dropped_total", "counter", "Times the store dropped its write caches (index entries written, agents' hours) after a failed write or a probe that found Redis lost writes.", float64(a.store.Forgets()))
 	metric("edgepulse_store_windows_expired_on_arrival_total", "counter", "Windows not written because their hour was already past the retention when they arrived (data time).", float64(a.store.Expired()))
-	metric("edgepulse_store_index_swept_series_total", "counter", "Series removed from the index after their data expired from both tiers.", float64(a.capacity.swept.Load()))
-	metric("edgepulse_store_index_sweep_errors_total", "counter", "Index sweeps that failed (the next one continues).", float64(a.capacity.sweepErrs.Load()))
+	metric("edgepulse_store_index_swept_series_total", "counter", "Series removed from the index after their data expired from both tiers.", float64(a.health.capacity.swept.Load()))
+	metric("edgepulse_store_index_sweep_errors_total", "counter", "Index sweeps that failed (the next one continues).", float64(a.health.capacity.sweepErrs.Load()))
 	metric("edgepulse_aggregator_agents_decoding", "gauge", "Agents whose frame decoder states this member holds.", float64(st.AgentsDecoding))
 	metric("edgepulse_aggregator_series_tracked", "gauge", "Distinct series the cardinality caps track on this member.", float64(st.SeriesTracked))
 	gs := a.api.GuardStats()
@@ -128,7 +128,7 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 	metric("edgepulse_query_heavy_running", "gauge", "Queries holding a heavy slot.", float64(as.HeavyRunning))
 	metric("edgepulse_query_heavy_queued", "gauge", "Queries waiting for a heavy slot.", float64(as.HeavyQueued))
 	metric("edgepulse_query_queue_wait_seconds_total", "counter", "Time Query API requests waited for an ordinary slot.", as.WaitSeconds)
-	metric("edgepulse_aggregator_redis_write_seconds_total", "counter", "Time spent in Redis writes of batches.", time.Duration(a.writeNs.Load()).Seconds())
+	metric("edgepulse_aggregator_redis_write_seconds_total", "counter", "Time spent in Redis writes of batches.", time.Duration(a.ingest.writeNs.Load()).Seconds())
 	ctx, cancel := context.WithTimeout(context.Background(), metricsTimeout)
 	defer cancel()
 	bh, err := a.store.Backhauls(ctx, backhaulMinutes, time.Now())
@@ -147,11 +147,11 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 		sites, func(i int) float64 { return bh[i].BytesPerHostMinute })
 	labelled("edgepulse_aggregator_backhaul_hosts", "gauge", "Hosts reporting per minute by site over the same minutes.", "site",
 		sites, func(i int) float64 { return bh[i].Hosts })
-	if a.ns != nil {
+	if a.hub.ns != nil {
 		// Backhaul as the hub sees it: payload bytes over leaf-node
 		// connections (protocol overhead and compression not included; the
 		// testbench's counting proxy measures the wire).
-		lz, err := a.ns.Leafz(&server.LeafzOptions{})
+		lz, err := a.hub.ns.Leafz(&server.LeafzOptions{})
 		if err == nil {
 			var in, out int64
 			for _, l := range lz.Leafs {

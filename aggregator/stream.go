@@ -11,24 +11,24 @@ import (
 )
 
 // ensureStream creates or updates the telemetry stream.
-func (a *Aggregator) ensureStream(ctx context.Context) error {
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	sc := jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "Edgepulse batches: tele.<site>.<host> stored as tele.<site>.<host>.<partition>",
 		Subjects:    []string{"tele.*.*"},
 		SubjectTransform: &jetstream.SubjectTransformConfig{
 			Source:      "tele.*.*",
-			Destination: fmt.Sprintf("tele.{{wildcard(1)}}.{{wildcard(2)}}.{{partition(%d,1,2)}}", a.cfg.Partitions),
+			Destination: fmt.Sprintf("tele.{{wildcard(1)}}.{{wildcard(2)}}.{{partition(%d,1,2)}}", cfg.Partitions),
 		},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
-		MaxAge:      a.cfg.StreamMaxAge,
-		Duplicates:  a.cfg.DedupWindow,
+		MaxAge:      cfg.StreamMaxAge,
+		Duplicates:  cfg.DedupWindow,
 		MaxMsgSize:  codec.MaxBatchBytes,
 		Compression: jetstream.S2Compression,
-		Replicas:    a.cfg.replicas(),
+		Replicas:    cfg.replicas(),
 	}
-	if _, err := a.js.CreateOrUpdateStream(ctx, sc); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 		return fmt.Errorf("aggregator: stream %s: %w", StreamName, err)
 	}
 	return nil
@@ -40,8 +40,8 @@ func (a *Aggregator) ensureStream(ctx context.Context) error {
 // messages stay in the stream for the partition consumers.
 const legacyConsumer = "agg-all"
 
-func (a *Aggregator) dropLegacyConsumer(ctx context.Context) error {
-	err := a.js.DeleteConsumer(ctx, StreamName, legacyConsumer)
+func dropLegacyConsumer(ctx context.Context, js jetstream.JetStream) error {
+	err := js.DeleteConsumer(ctx, StreamName, legacyConsumer)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("aggregator: delete consumer %s: %w", legacyConsumer, err)
 	}
