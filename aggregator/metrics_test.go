@@ -97,7 +97,7 @@ func TestMetricsExposition(t *testing.T) {
 		"edgepulse_aggregator_backhaul_bytes_per_host_minute": dto.MetricType_GAUGE,
 		"edgepulse_query_overloaded_total":                    dto.MetricType_COUNTER,
 		"prometheus_engine_query_duration_seconds":            dto.MetricType_SUMMARY,
-		"go_goroutines":                                       dto.MetricType_GAUGE,
+		"go_goroutines": dto.MetricType_GAUGE,
 	}
 	for name, typ := range types {
 		if f := fams[name]; f == nil || f.GetType() != typ {
