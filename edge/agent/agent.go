@@ -42,17 +42,18 @@ type Stats struct {
 
 // Agent is one running edge agent.
 type Agent struct {
-	cfg   Config
-	log   *slog.Logger
-	reg   *collect.Registry
-	set   *collect.Set
-	q     *queue.Queue
-	win   *rollup.Windows
-	spool *spool.Spool
-	fwd   *forward.Forwarder
-	nc    *nats.Conn
-	det   *Detector // nil when detection is off; owned by the rollup loop
-	od    onDemand
+	cfg      Config
+	log      *slog.Logger
+	metricsH metricsOnce // /metrics (metrics.go)
+	reg      *collect.Registry
+	set      *collect.Set
+	q        *queue.Queue
+	win      *rollup.Windows
+	spool    *spool.Spool
+	fwd      *forward.Forwarder
+	nc       *nats.Conn
+	det      *Detector // nil when detection is off; owned by the rollup loop
+	od       onDemand
 
 	detLive atomic.Pointer[Detector] // a.det, for readers on other goroutines
 	detNext atomic.Pointer[detSwap]  // a pushed detector waiting for the rollup loop
