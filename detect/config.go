@@ -77,6 +77,10 @@ func DefaultConfig() Config {
 	return Config{}.withDefaults()
 }
 
+// Effective returns c with every default filled in: the settings the
+// detectors run with (what an agent reports as its effective config).
+func (c Config) Effective() Config { return c.withDefaults() }
+
 func (c Config) withDefaults() Config {
 	if c.SampleInterval == 0 {
 		c.SampleInterval = time.Second

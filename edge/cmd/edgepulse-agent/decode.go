@@ -24,7 +24,7 @@ import (
 // it starts, and one an hour by default) it decodes that agent's deltas
 // too. A delta without its base prints its header and what it waits for.
 func cmdDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
+	fs := flag.NewFlagSet("edgepulse-agent decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cache, _ := os.UserCacheDir()
 	if cache == "" {
