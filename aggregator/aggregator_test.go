@@ -449,6 +449,10 @@ func TestDeltaFrames(t *testing.T) {
 	if len(bh) != 1 || bh[0].Site != "s1" || bh[0].Frames != 7 || bh[0].Bytes != int64(total) || bh[0].BytesPerHostMinute != float64(total)/7 {
 		t.Fatalf("backhaul %+v, want site s1: 7 frames, %d bytes, %v per host-minute", bh, total, float64(total)/7)
 	}
+	// One host in each of the 7 minutes that had data: 1 host, not 7/10.
+	if bh[0].Hosts != 1 || bh[0].Reporting != 7 {
+		t.Fatalf("backhaul hosts %v over %d reporting minutes, want 1 over 7", bh[0].Hosts, bh[0].Reporting)
+	}
 }
 
 // TestKeyframeAsked: a frame whose body is corrupt breaks its agent's

@@ -145,7 +145,7 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	labelled("edgepulse_aggregator_backhaul_bytes_per_host_minute", "gauge", fmt.Sprintf("Frame bytes per host-minute by site over the last %d whole minutes (protocol overhead not included).", backhaulMinutes), "site",
 		sites, func(i int) float64 { return bh[i].BytesPerHostMinute })
-	labelled("edgepulse_aggregator_backhaul_hosts", "gauge", "Hosts reporting per minute by site over the same minutes.", "site",
+	labelled("edgepulse_aggregator_backhaul_hosts", "gauge", "Mean hosts reporting per minute by site, over those of the same minutes that had any.", "site",
 		sites, func(i int) float64 { return bh[i].Hosts })
 	if a.hub.ns != nil {
 		// Backhaul as the hub sees it: payload bytes over leaf-node
