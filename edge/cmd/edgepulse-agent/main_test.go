@@ -36,7 +36,7 @@ func TestDecodeShowsFrameVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &codec.Batch{Version: codec.Version, Agent: "s1/h1", Site: "s1", Host: "h1", Seq: 1, Start: 1_700_000_040_000, Width: 60_000,
-		Series: []codec.Series{{ID: 1, Name: "node_load1", Kind: codec.Gauge}},
+		Series:  []codec.Series{{ID: 1, Name: "node_load1", Kind: codec.Gauge}},
 		Rollups: []codec.Rollup{{ID: 1, Count: 60, Sum: 60, Min: 1, Max: 1, First: 1, Last: 1}}}
 	frame, err := enc.Encode(nil, b)
 	if err != nil {
