@@ -52,8 +52,10 @@
 // state.go (what both ends remember, and its save/restore), quantizer.go
 // (statistics as codes), counters.go and levels.go (a counter's and a
 // gauge's last value with error feedback), events.go, reader.go (the
-// bounds-checked byte reader every unpacker uses). chunk.go, rangecoder.go,
-// symbols.go, prior.go and gridexp.go hold the range coder and its models.
+// bounds-checked byte reader every unpacker uses). chunk.go and
+// chunkdecode.go are the stored chunks; rangecoder.go, symbols.go, prior.go
+// and gridexp.go hold the range coder and its models; names.go the metric
+// and label name rule.
 // subjects.go, configpush.go and history.go are the JSON request-reply
 // protocol between aggregators and agents (subject names, configuration
 // layers, raw history), shared here because edge and aggregator must not
