@@ -112,8 +112,9 @@ Edgepulse is running (logs in $RUN/*.log). Data shows up after the first
   Example:     curl 'http://127.0.0.1:9470/api/v1/query_range?query=node_load1&start=$start&end=$((start+600))&step=10'
   promtool:    promtool query range --start=$start --end=$((start+600)) --step=10s http://127.0.0.1:9470 'node_load1'
   PromQL:      promtool query instant http://127.0.0.1:9470 'rate(node_cpu_seconds_total{mode!="idle"}[5m])'
-  Raw batches: nats sub 'tele.>' --translate "bin/edgepulse-agent decode"   (site leaf on nats://127.0.0.1:4222)
-  Alerts:      nats sub 'alerts.>'     Agent metrics: curl http://127.0.0.1:9471/metrics
+  Raw frames:  bin/nats -s nats://127.0.0.1:4222 sub 'tele.>' --translate "bin/edgepulse-agent decode"
+  Alerts:      bin/nats -s nats://127.0.0.1:4250 sub 'alerts.>'   (bin/nats: make nats-cli, ~2.5 min once)
+  Agent metrics: curl http://127.0.0.1:9471/metrics
 
 Press Ctrl-C to stop.
 MSG
