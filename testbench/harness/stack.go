@@ -3,10 +3,9 @@ package harness
 import (
 	"context"
 	"fmt"
-
 	"os"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -66,40 +65,40 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	if s.Redis, err = StartRedis(ctx, o.Dir); err != nil {
 		return fail(err)
 	}
-	ports := make([]int, 4)
-	for i := range ports {
-		if ports[i], err = FreePort(); err != nil {
-			return fail(err)
-		}
-	}
-	hubPort, leafPort, httpPort, siteClientPort := ports[0], ports[1], ports[2], ports[3]
+	// Every port is bound by the process that uses it (-1, :0) and read
+	// back from its log, never picked here and bound later.
 	aggCfg := filepath.Join(o.Dir, "aggregator.yaml")
 	err = os.WriteFile(aggCfg, fmt.Appendf(nil, `name: hub-1
-nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, store_dir: %s}
+nats: {host: 127.0.0.1, port: -1, leaf_host: 127.0.0.1, leaf_port: -1, store_dir: %s}
 redis: {addr: %s}
-http: 127.0.0.1:%d
+http: 127.0.0.1:0
 %s
-`, hubPort, leafPort, filepath.Join(o.Dir, "js"), s.Redis.Addr, httpPort, o.AggExtra), 0o644)
+`, filepath.Join(o.Dir, "js"), s.Redis.Addr, o.AggExtra), 0o644)
 	if err != nil {
 		return fail(err)
 	}
 	if s.Agg, err = Start("aggregator", o.Dir, nil, bins.Aggregator, "--config", aggCfg); err != nil {
 		return fail(err)
 	}
-	s.APIURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	s.HubURL = fmt.Sprintf("nats://127.0.0.1:%d", hubPort)
+	m, err := WaitLog(ctx, s.Agg, aggRunning, 60*time.Second)
+	if err != nil {
+		return fail(fmt.Errorf("aggregator: %w", err))
+	}
+	s.HubURL, s.APIURL = m[1], "http://"+m[3]
+	leafURL := m[2]
 	if err := WaitHTTP(ctx, s.APIURL+"/healthz", 60*time.Second); err != nil {
 		return fail(fmt.Errorf("aggregator: %w\n%s", err, s.Agg.Tail(4000)))
 	}
-	s.Leaf, err = Start("leaf", o.Dir, []string{fmt.Sprintf("EDGEPULSE_HUB_LEAF_URL=nats-leaf://127.0.0.1:%d", leafPort)},
-		bins.NATSServer, "-c", filepath.Join(root, "deploy", "leaf.conf"), "-p", strconv.Itoa(siteClientPort), "-m", "0")
+	s.Leaf, err = Start("leaf", o.Dir, []string{"EDGEPULSE_HUB_LEAF_URL=" + leafURL},
+		bins.NATSServer, "-c", filepath.Join(root, "deploy", "leaf.conf"), "-p", "-1", "-m", "0")
 	if err != nil {
 		return fail(err)
 	}
-	s.LeafURL = fmt.Sprintf("nats://127.0.0.1:%d", siteClientPort)
-	if err := WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", siteClientPort), 30*time.Second); err != nil {
-		return fail(fmt.Errorf("leaf: %w\n%s", err, s.Leaf.Tail(4000)))
+	m, err = WaitLog(ctx, s.Leaf, natsClientListen, 30*time.Second)
+	if err != nil {
+		return fail(fmt.Errorf("leaf: %w", err))
 	}
+	s.LeafURL = "nats://" + m[1]
 	if !strings.Contains(o.AgentExtra, "metrics_listen:") {
 		o.AgentExtra += "\nmetrics_listen: \"off\"\n" // several agents share this host's ports
 	}
@@ -120,6 +119,33 @@ data_dir: %s
 		return fail(err)
 	}
 	return s, nil
+}
+
+// aggRunning is the aggregator's start line: its hub's client and leaf
+// URLs and the query API's bound address.
+var aggRunning = regexp.MustCompile(`msg="aggregator running" .*\bnats=(\S+) leaf=(\S+) http=(\S+)`)
+
+// natsClientListen is nats-server's line naming its bound client port.
+var natsClientListen = regexp.MustCompile(`Listening for client connections on (\S+:\d+)`)
+
+// WaitLog waits until p's log has a line matching re and returns its
+// submatches; it fails when p exits first or after timeout, with the
+// log's tail.
+func WaitLog(ctx context.Context, p *Proc, re *regexp.Regexp, timeout time.Duration) ([]string, error) {
+	var m []string
+	err := WaitFor(ctx, timeout, func() error {
+		if m = re.FindStringSubmatch(p.Tail(1 << 20)); m != nil {
+			return nil
+		}
+		if p.Exited() {
+			return fmt.Errorf("exited")
+		}
+		return fmt.Errorf("no line matching %s", re)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w\n%s", p.Name, err, p.Tail(4000))
+	}
+	return m, nil
 }
 
 // Stop ends every process of the stack, agent first.
