@@ -281,7 +281,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			f.acked(head, ack)
 			q = q[1:]
 			f.setInFlight(len(q))
-			pause = backoff.New(f.opts.MinBackoff, f.opts.MaxBackoff)
+			pause.Reset()
 		case err := <-head.fut.Err():
 			if permanent(err) {
 				// Frames after it may be packed against it: they cannot
@@ -321,7 +321,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			f.enc.Reset()
 			q, after = q[:0], 0
 			f.inFlight.Store(0)
-			pause = backoff.New(f.opts.MinBackoff, f.opts.MaxBackoff)
+			pause.Reset()
 		}
 	}
 	return ctx.Err()
