@@ -25,9 +25,7 @@
 //     behind it are unaffected.
 //   - any other failure (no responders while the uplink is down, ack
 //     timeout, disconnect): batches after it that are already acknowledged
-//     leave the spool, the rest are abandoned (their frames are kept and
-//     resent as they are, so the stream holds one chain of frames:
-//     resend.go), and after a capped
+//     leave the spool, the rest are abandoned, and after a capped
 //     exponential backoff (MinBackoff doubling to MaxBackoff, each pause
 //     drawn from the upper half of its nominal value so a fleet cut by one
 //     outage does not retry in lockstep; edge/internal/backoff) the next round

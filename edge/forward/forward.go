@@ -127,12 +127,6 @@ type Forwarder struct {
 
 	enc      *codec.Encoder // packs each batch against the one published before
 	keyframe atomic.Bool    // the next frame is a keyframe (asked for)
-	// Frames sent and not acknowledged, resent as they are (resend.go);
-	// the encoder's last sequence; the last one sent in this round. Run's
-	// goroutine only.
-	unacked  map[uint64]sentFrame
-	encLast  uint64
-	lastSent uint64
 
 	published, duplicate, retries, rejected atomic.Uint64
 	keyframes, batchBytes, frameBytes       atomic.Uint64
@@ -144,7 +138,7 @@ type Forwarder struct {
 // start it. Invalid options make Run return the validation error.
 func New(js jetstream.JetStream, sp *spool.Spool, opts Options, log *slog.Logger) *Forwarder {
 	opts = opts.withDefaults()
-	f := &Forwarder{nc: js.Conn(), spool: sp, opts: opts, log: log, notify: make(chan struct{}, 1), unacked: map[uint64]sentFrame{}}
+	f := &Forwarder{nc: js.Conn(), spool: sp, opts: opts, log: log, notify: make(chan struct{}, 1)}
 	if f.err = opts.Validate(); f.err != nil {
 		return f
 	}
@@ -218,13 +212,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	// retry ends the round and pauses; it reports false when ctx is done.
 	retry := func(why string, seq uint64, err error) bool {
 		f.retries.Add(1)
-		// The resend starts from the oldest un-acked batch with the frames
-		// already sent (resend.go), so the chain the stream may partly
-		// hold stays one chain.
+		f.enc.Reset() // the stream may miss what the next frame would be packed against
 		d := pause.Next()
 		f.log.Debug("publish failed; resending from the oldest un-acked batch", "why", why, "seq", seq,
 			"in_flight", len(q), "backoff", d, "err", err)
-		q, after, f.lastSent = q[:0], 0, 0
+		q, after = q[:0], 0
 		f.inFlight.Store(0)
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -255,7 +247,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			if err != nil {
 				if permanent(err) {
 					f.reject(seq, len(data), err)
-					f.forget()
+					f.enc.Reset()
 					continue
 				}
 				fillErr, fillSeq = err, seq
@@ -296,7 +288,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				// decode, and the poison path is the one place a window is
 				// given up (counted as rejected).
 				f.reject(head.seq, head.size, err)
-				f.forget()
+				f.enc.Reset()
 				q = q[1:]
 				f.setInFlight(len(q))
 				continue
@@ -318,7 +310,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				}
 				if strikes++; strikes >= f.opts.MaxStrikes {
 					f.reject(head.seq, head.size, fmt.Errorf("%w; batches after it were stored %d times in a row", err, strikes))
-					f.forget() // batches after it were packed against it
 					strikes = 0
 				}
 			}
@@ -326,9 +317,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				break
 			}
 		case <-up:
-			// Reconnected: the client failed every pending publish; resend
-			// them now, the same frames (resend.go).
-			q, after, f.lastSent = q[:0], 0, 0
+			// Reconnected: the client failed every pending publish; resend now.
+			f.enc.Reset()
+			q, after = q[:0], 0
 			f.inFlight.Store(0)
 			pause.Reset()
 		}
@@ -352,17 +343,26 @@ var errPoison = errors.New("spooled batch unreadable")
 // publishAsync packs one spooled batch into a frame and hands it to the
 // connection.
 func (f *Forwarder) publishAsync(seq uint64, data []byte) (jetstream.PubAckFuture, error) {
-	s, err := f.frameFor(seq, data)
+	b, err := codec.Decode(data)
+	if err == nil && b.Seq != seq {
+		err = fmt.Errorf("batch says seq %d, spool key %d", b.Seq, seq)
+	}
+	var frame []byte
+	if err == nil {
+		if f.keyframe.Swap(false) {
+			f.enc.Reset()
+		}
+		frame, err = f.enc.Encode(nil, b)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: seq %d: %w", errPoison, seq, err)
 	}
-	if s.key {
+	if f.enc.Keyframe() {
 		f.keyframes.Add(1)
 	}
 	f.batchBytes.Add(uint64(len(data)))
-	f.frameBytes.Add(uint64(len(s.frame)))
-	f.lastSent = seq
-	msg := &nats.Msg{Subject: f.opts.Subject, Data: s.frame}
+	f.frameBytes.Add(uint64(len(frame)))
+	msg := &nats.Msg{Subject: f.opts.Subject, Data: frame}
 	fut, err := f.pub.PublishMsgAsync(msg, jetstream.WithMsgID(codec.MsgID(f.opts.Agent, seq)))
 	if err != nil {
 		return nil, fmt.Errorf("publish seq %d to %s: %w", seq, f.opts.Subject, err)
@@ -370,20 +370,10 @@ func (f *Forwarder) publishAsync(seq uint64, data []byte) (jetstream.PubAckFutur
 	return fut, nil
 }
 
-// decodeBatch reads a spooled batch and checks it is the one under seq.
-func decodeBatch(seq uint64, data []byte) (*codec.Batch, error) {
-	b, err := codec.Decode(data)
-	if err == nil && b.Seq != seq {
-		err = fmt.Errorf("batch says seq %d, spool key %d", b.Seq, seq)
-	}
-	return b, err
-}
-
 // acked removes an acknowledged batch from the spool.
 func (f *Forwarder) acked(p pending, ack *jetstream.PubAck) {
 	f.lastAck.Store(int64(time.Since(p.sent)))
 	f.published.Add(1)
-	delete(f.unacked, p.seq)
 	if ack.Duplicate {
 		f.duplicate.Add(1)
 	}
@@ -395,7 +385,6 @@ func (f *Forwarder) acked(p pending, ack *jetstream.PubAck) {
 // reject drops a batch the server will never take.
 func (f *Forwarder) reject(seq uint64, size int, err error) {
 	f.rejected.Add(1)
-	delete(f.unacked, seq)
 	f.log.Error("server rejected batch for good; dropping it", "subject", f.opts.Subject, "seq", seq, "bytes", size, "err", err)
 	if err := f.spool.Ack(seq); err != nil {
 		f.log.Error("removing rejected batch from spool", "seq", seq, "err", err)

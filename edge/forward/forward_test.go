@@ -201,9 +201,6 @@ type heldStream struct {
 	release func(h *heldStream) bool
 	// drop reports whether a message is never answered (lost on the path).
 	drop func(id string) bool
-	// first, when set, keeps each id's first answered body: what a stream
-	// de-duplicating by Nats-Msg-Id would hold.
-	first map[string][]byte
 }
 
 func (h *heldStream) handle(m *nats.Msg) {
@@ -214,9 +211,6 @@ func (h *heldStream) handle(m *nats.Msg) {
 	h.ids = append(h.ids, id)
 	if h.drop != nil && h.drop(id) {
 		return
-	}
-	if _, ok := h.first[id]; h.first != nil && !ok {
-		h.first[id] = append([]byte(nil), m.Data...)
 	}
 	h.held = append(h.held, m)
 	h.maxHeld = max(h.maxHeld, len(h.held))
@@ -532,65 +526,5 @@ func TestKeyframeOnRequest(t *testing.T) {
 	}
 	if st := f.Stats(); st.Keyframes != 2 {
 		t.Fatalf("stats %+v, want 2 keyframes", st)
-	}
-}
-
-// TestResendKeepsOneChain: the head of a round is lost once while the
-// batches after it are stored (the uplink returning mid-round). The
-// resend must continue the chain the stream holds: the stored frames,
-// decoded in sequence order by one decoder, all decode. Re-encoding the
-// head as a keyframe made the next new frame packed against it, not
-// against the last stored batch (make faults lost those windows).
-func TestResendKeepsOneChain(t *testing.T) {
-	ns := startServer(t, server.Options{})
-	defer ns.Shutdown()
-	sp := openSpool(t)
-	seqs := appendN(t, sp, 6, 64)
-	head := codec.MsgID(testAgent, seqs[0])
-	lost := false
-	h := &heldStream{
-		release: func(*heldStream) bool { return true },
-		drop: func(id string) bool {
-			if id == head && !lost {
-				lost = true
-				return true
-			}
-			return false
-		},
-		first: map[string][]byte{},
-	}
-	sub := connect(t, ns.ClientURL())
-	if _, err := sub.Subscribe(testSubject, h.handle); err != nil {
-		t.Fatal(err)
-	}
-	sub.Flush()
-	nc := connect(t, ns.ClientURL())
-	js, _ := jetstream.New(nc)
-	f := New(js, sp, Options{Subject: testSubject, Agent: testAgent, MaxInFlight: 8, MaxStrikes: 100,
-		PublishTimeout: 300 * time.Millisecond, MinBackoff: 10 * time.Millisecond}, quiet)
-	run(t, f)
-	empty := func() bool { return sp.Stats().Batches == 0 }
-	waitFor(t, "the spool to empty", empty, func() string { return fmt.Sprintf("%s stats %+v", h.state(), f.Stats()) })
-	seqs = append(seqs, appendN(t, sp, 4, 64)...) // new frames after the resend
-	waitFor(t, "the spool to empty", empty, func() string { return fmt.Sprintf("%s stats %+v", h.state(), f.Stats()) })
-	if st := f.Stats(); st.Retries == 0 {
-		t.Fatalf("no failed round: %+v", st)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	dec := codec.NewDecoder()
-	for _, seq := range seqs {
-		id := codec.MsgID(testAgent, seq)
-		data, ok := h.first[id]
-		if !ok {
-			t.Fatalf("%s never stored (all: %v)", id, h.ids)
-		}
-		b, err := dec.Decode(data)
-		if err != nil {
-			t.Fatalf("stored frame %s does not decode in sequence order: %v (all sent: %v)", id, err, h.ids)
-		}
-		if want, _ := codec.Decode(body(seq, 64)); b.Seq != seq || b.Series[0].Name != want.Series[0].Name {
-			t.Fatalf("%s decodes to seq %d %q", id, b.Seq, b.Series[0].Name)
-		}
 	}
 }
