@@ -28,21 +28,24 @@ FORCE:
 run: build
 	exec deploy/run-local.sh
 
-# Unit tests plus the end-to-end test on real processes.
-test:
+# Unit tests plus the end-to-end test on real processes. bin/nats-server is
+# the site leaf some tests start (deploy/check), built here so none skips.
+test: $(BIN)/nats-server
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
 test-short:
 	$(GO) test -short ./...
 
-# Fuzz every decoder for FUZZTIME each (corpus kept in testdata/fuzz).
+# Fuzz every decoder for FUZZTIME each (corpus kept in testdata/fuzz). The
+# list is testbench/security's FuzzTargets, which make security runs too;
+# TestFuzzTargetsComplete keeps it equal to the Fuzz functions in the tree.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run x -fuzz FuzzDecode$$ -fuzztime $(FUZZTIME) ./codec/
-	$(GO) test -run x -fuzz FuzzDecodeChunk -fuzztime $(FUZZTIME) ./codec/
-	$(GO) test -run x -fuzz FuzzCSVReader -fuzztime $(FUZZTIME) ./detect/
-	$(GO) test -run x -fuzz FuzzDecodeBlock -fuzztime $(FUZZTIME) ./edge/history/
+	$(GO) run ./testbench/security/cmd/fuzz-targets | while read -r pkg name; do \
+	  echo "== $$pkg $$name"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 # Detectors against the labelled ASD data in ../shared/data/asd, with the
 # windowed-Gaussian baseline computed in the same run.

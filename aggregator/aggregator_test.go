@@ -356,7 +356,7 @@ func TestDeltaFrames(t *testing.T) {
 	pub(0)
 	pub(2)
 	waitApplied(3)
-	a.wire.forget("s1/h1")
+	a.ingest.wire.forget("s1/h1")
 	pub(3)
 	waitApplied(4)
 
@@ -393,7 +393,7 @@ func TestDeltaFrames(t *testing.T) {
 	// A redelivery of an applied frame to a member that never saw it is
 	// recognised from the state saved in Redis (here: the same frame
 	// stored again under another message id).
-	a.wire.forget("s1/h1")
+	a.ingest.wire.forget("s1/h1")
 	if _, err := js.Publish(ctx, "tele.s1.h1", frames[6], jetstream.WithMsgID("again")); err != nil {
 		t.Fatal(err)
 	}
@@ -448,6 +448,10 @@ func TestDeltaFrames(t *testing.T) {
 	}
 	if len(bh) != 1 || bh[0].Site != "s1" || bh[0].Frames != 7 || bh[0].Bytes != int64(total) || bh[0].BytesPerHostMinute != float64(total)/7 {
 		t.Fatalf("backhaul %+v, want site s1: 7 frames, %d bytes, %v per host-minute", bh, total, float64(total)/7)
+	}
+	// One host in each of the 7 minutes that had data: 1 host, not 7/10.
+	if bh[0].Hosts != 1 || bh[0].Reporting != 7 {
+		t.Fatalf("backhaul hosts %v over %d reporting minutes, want 1 over 7", bh[0].Hosts, bh[0].Reporting)
 	}
 }
 

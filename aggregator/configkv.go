@@ -22,17 +22,12 @@ import (
 // describes the protocol.
 const ConfigBucket = "EP_CONFIG"
 
-// ensureConfigBucket creates the configuration bucket if it is missing. It
+// EnsureConfigBucket creates or updates the configuration bucket with
+// replicas copies (New calls it; exported for the testbench). The bucket
 // keeps a few revisions per key (nats kv history EP_CONFIG <key>) and
 // republishes every change, headers only, on ep.config.kv.<key>: a plain
 // subject agents can follow through a site leaf, where $KV.> and the
 // JetStream API are denied.
-func (a *Aggregator) ensureConfigBucket(ctx context.Context) error {
-	return EnsureConfigBucket(ctx, a.js, a.cfg.replicas())
-}
-
-// EnsureConfigBucket creates or updates the configuration bucket with
-// replicas copies (see ensureConfigBucket); exported for the testbench.
 func EnsureConfigBucket(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      ConfigBucket,
@@ -54,16 +49,9 @@ func EnsureConfigBucket(ctx context.Context, js jetstream.JetStream, replicas in
 
 var configToken = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// serveConfig answers agents' requests for their configuration layers on
-// ep.config.get.<site>.<host> (one queue group across the aggregators).
-// The subscription ends with the aggregator's connection.
-func (a *Aggregator) serveConfig(ctx context.Context) error {
-	_, err := ServeConfig(ctx, a.nc, a.js, a.log)
-	return err
-}
-
 // ServeConfig answers ep.config.get.<site>.<host> on nc from the
-// configuration bucket (see serveConfig); exported for the testbench.
+// configuration bucket (one queue group across the aggregators; the
+// subscription ends with nc); exported for the testbench.
 func ServeConfig(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (*nats.Subscription, error) {
 	kv, err := js.KeyValue(ctx, ConfigBucket)
 	if err != nil {

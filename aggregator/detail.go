@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/edgepulse/edgepulse/aggregator/query"
 	"github.com/edgepulse/edgepulse/codec"
 )
@@ -17,10 +19,13 @@ var errTruncated = errors.New("truncated")
 // detailTimeout bounds one request to an agent through its site's leaf.
 const detailTimeout = 5 * time.Second
 
+// detailClient fetches raw samples from agents for the query API.
+type detailClient struct{ nc *nats.Conn }
+
 // detail asks the agent of site/host for one series' raw samples over NATS
 // request-reply; the request crosses the site's leaf link only now, when
 // someone asks.
-func (a *Aggregator) detail(ctx context.Context, site, host, name string, labels map[string]string, start, end int64) ([]query.Sample, error) {
+func (d detailClient) detail(ctx context.Context, site, host, name string, labels map[string]string, start, end int64) ([]query.Sample, error) {
 	req, err := json.Marshal(codec.HistoryRequest{Name: name, Matchers: labels, Start: start, End: end, Limit: 100_000})
 	if err != nil {
 		return nil, err
@@ -28,7 +33,7 @@ func (a *Aggregator) detail(ctx context.Context, site, host, name string, labels
 	ctx, cancel := context.WithTimeout(ctx, detailTimeout)
 	defer cancel()
 	subject := codec.AgentSubject(site, host, "history")
-	msg, err := a.nc.RequestWithContext(ctx, subject, req)
+	msg, err := d.nc.RequestWithContext(ctx, subject, req)
 	if err != nil {
 		return nil, fmt.Errorf("request %s: %w", subject, err)
 	}

@@ -23,6 +23,39 @@
 // part-<p> filtering tele.*.*.<p> ([ConsumerName], [PartitionSubject]),
 // created idempotently by whichever member first owns it.
 //
+// # The map
+//
+// [New] wires a few parts, each owning its state; none holds a pointer
+// back to the Aggregator or to another part's internals, they get the
+// functions or handles they need:
+//
+//	hub          hubconn.go     the embedded nats-server (hub.go: options,
+//	                            TLS, leaf users; its log goes to slog) or
+//	                            nats.url; the connection and JetStream
+//	stream       stream.go      the TELEMETRY stream, created idempotently
+//	membership   membership.go  heartbeats into EP_MEMBERS and agreement on
+//	                            the stored assignment (compare-and-set),
+//	                            over the small memberKV interface;
+//	             memberwatch.go the bucket's watcher (memberWatcher) and
+//	             memberview.go  what it saw (memberView);
+//	             assignment.go  the stored assignment's format and checks
+//	partitions   partitions.go  one consumer and worker per owned partition,
+//	                            handing batches of messages to ingest
+//	ingest       ingest.go      a frame's path, top to bottom: parse, the
+//	                            agent's decoder (wire.go, keyframe.go),
+//	                            validation and cardinality caps
+//	                            (validate.go), clock check (clock.go), one
+//	                            pipelined Redis write, ack
+//	alerts       alerts.go      stored incidents republished on alerts.>
+//	health       health.go      Redis write outcomes, the readiness probe,
+//	                            capacity, memory warning, index sweep
+//	http surface http.go        the query API (aggregator/query),
+//	                            /api/v1/backhaul, /healthz, /readyz, /statz,
+//	                            /metrics (metrics.go, client_golang)
+//	config push  configkv.go    the EP_CONFIG bucket and its get service
+//	detail       detail.go      raw samples fetched from agents on demand
+//	watchdog     sdnotify.go    systemd readiness and watchdog
+//
 // # Membership and partitions
 //
 // Several aggregators form one JetStream cluster when nats.cluster is set
@@ -30,27 +63,32 @@
 // the consumers and the bucket ×min(3, cluster size)). Each member puts
 // its name into the KV bucket EP_MEMBERS every membership.heartbeat; the
 // bucket's max age (membership.ttl) removes the key of a member that
-// stopped. Every member lists the bucket on each heartbeat and on every
-// change its watcher reports, builds the same [ring.Ring] from the live
-// names and consumes exactly the partitions the ring gives it: it drains
-// the consumers of partitions it lost and starts those it gained. A batch
-// fetched by a member that died is redelivered to the new owner after
-// ack_wait; Redis writes are idempotent, so a batch applied twice changes
-// nothing. A graceful stop (Run's ctx) hands fetched batches back with Nak
-// and deletes its key, so the others take over at once. A single node is
-// a ring of one that owns every partition.
+// stopped. The members agree on one partition assignment, stored in the
+// same bucket under [AssignmentKey]: a member whose view of the live
+// members (its watcher's) differs from the stored assignment's members
+// writes the [ring.Rebalance] of the stored one for its view, with a
+// compare-and-set on the key's revision, so concurrent writers cannot both
+// win and only the partitions of members that joined or left move. Every
+// member consumes exactly the partitions the stored assignment gives it:
+// it drains the consumers of partitions it lost and starts those it
+// gained. A batch fetched by a member that died is redelivered to the new
+// owner after ack_wait; Redis writes are idempotent, so a batch applied
+// twice changes nothing. A graceful stop (Run's ctx) hands fetched
+// batches back with Nak and deletes its key, so the others take over at
+// once. A single node is a ring of one that owns every partition.
 //
 // # Concurrency
 //
 // Run blocks until its context is done or Close is called; Stats and Ring
 // are safe from any goroutine. One goroutine (the membership loop) changes
-// the set of partition consumers. Each partition's consume callback queues
-// its messages for one worker goroutine per partition (partitions.go),
-// which applies them in batches of up to 16 in delivery order — one
-// pipelined Redis write per batch, at most 4 writes in flight — and keeps
-// queued messages alive (InProgress) past a third of AckWait. Workers
-// touch only atomic counters, the mutex-guarded stats and their agents'
-// decoder states (an agent's frames land in one partition).
+// the set of partition consumers; the watcher runs beside it. Each
+// partition's consume callback queues its messages for one worker
+// goroutine per partition (partitions.go), which applies them in batches
+// of up to 16 in delivery order — one pipelined Redis write per batch, at
+// most 4 writes in flight — and keeps queued messages alive (InProgress)
+// past a third of AckWait. Workers touch only ingest's atomic counters and
+// mutex-guarded maps and their agents' decoder states (an agent's frames
+// land in one partition).
 //
 // # Health
 //

@@ -3,12 +3,10 @@ package aggregator
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
 )
@@ -23,6 +21,38 @@ import (
 // /readyz (readiness) answers 503, saying why, while NATS is not
 // connected, or while Redis writes, or the probe (PING and a SET every
 // probeEvery), have kept failing for longer than redis_unready_after.
+
+// storeHealth is what this member knows of Redis: the data path's write
+// outcomes and failures by reason, the readiness probe's outcomes, and
+// the store's capacity and memory warning, each refreshed by its own loop.
+// Safe for concurrent use.
+type storeHealth struct {
+	store        *store.Store
+	member       string        // the probe's key
+	unreadyAfter time.Duration // redis_unready_after
+	log          *slog.Logger
+
+	storeErrs atomic.Uint64 // failed Redis operations of the data path
+	writeErrs writeErrors   // the same by reason
+	writes    streak        // outcomes of the data path's writes
+	probe     streak        // outcomes of the readiness probe
+	capacity  capacity      // the store's last capacity, the memory warning
+}
+
+func newStoreHealth(st *store.Store, member string, unreadyAfter time.Duration, log *slog.Logger) *storeHealth {
+	h := &storeHealth{store: st, member: member, unreadyAfter: unreadyAfter, log: log, writeErrs: newWriteErrors()}
+	h.capacity.warn.fraction = st.MemoryWarnFraction()
+	return h
+}
+
+// failed counts a failed Redis operation of the data path (a batch
+// will be redelivered) by reason. Only the pipelined writes' outcomes
+// (flush) make the failing run readiness looks at: the reads before them
+// (wire state, hourly compaction) can fail on one batch's data too.
+func (h *storeHealth) failed(err error) {
+	h.storeErrs.Add(1)
+	h.writeErrs[store.ErrorReason(err)].Add(1)
+}
 
 // streak tracks the outcomes of one kind of Redis operation: when the
 // current run of failures started (zero after a success), and the last
@@ -79,55 +109,46 @@ func (w writeErrors) snapshot() map[string]uint64 {
 	return out
 }
 
-// storeFailed counts a failed Redis operation of the data path (a batch
-// will be redelivered) by reason. Only the pipelined writes' outcomes
-// (flush) make the failing run readiness looks at: the reads before them
-// (wire state, hourly compaction) can fail on one batch's data too.
-func (a *Aggregator) storeFailed(err error) {
-	a.storeErrs.Add(1)
-	a.writeErrs[store.ErrorReason(err)].Add(1)
-}
-
 // probeEvery is how often the readiness probe runs: often enough to see a
 // failure run redis_unready_after long within a quarter of it, at most
 // every 5 s.
-func (a *Aggregator) probeEvery() time.Duration {
-	return min(max(a.cfg.RedisUnreadyAfter/4, 250*time.Millisecond), 5*time.Second)
+func (h *storeHealth) probeEvery() time.Duration {
+	return min(max(h.unreadyAfter/4, 250*time.Millisecond), 5*time.Second)
 }
 
 // writeStale is how old the last failed write may be for its run to
 // still count: without any write attempted since (no traffic), readiness
 // rests on the probe alone. Failed batches are redelivered every few
 // seconds, so a real run of failures keeps it fresh.
-func (a *Aggregator) writeStale() time.Duration {
-	return max(2*a.cfg.RedisUnreadyAfter, 30*time.Second)
+func (h *storeHealth) writeStale() time.Duration {
+	return max(2*h.unreadyAfter, 30*time.Second)
 }
 
 // probeLoop probes Redis every probeEvery until ctx is done.
-func (a *Aggregator) probeLoop(ctx context.Context) {
-	every := a.probeEvery()
+func (h *storeHealth) probeLoop(ctx context.Context) {
+	every := h.probeEvery()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, max(every, 2*time.Second))
-		lost, err := a.store.Probe(pctx, a.cfg.Name)
+		lost, err := h.store.Probe(pctx, h.member)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case lost:
-			a.log.Warn("redis lost writes since the last probe (restarted empty or from an older snapshot, or a failover); writing the index again")
-			a.probe.ok(time.Now())
+			h.log.Warn("redis lost writes since the last probe (restarted empty or from an older snapshot, or a failover); writing the index again")
+			h.probe.ok(time.Now())
 		case err != nil:
-			if d, _ := a.probe.failing(time.Now(), 0); d == 0 {
-				a.log.Warn("redis probe failed", "reason", store.ErrorReason(err), "err", err)
+			if d, _ := h.probe.failing(time.Now(), 0); d == 0 {
+				h.log.Warn("redis probe failed", "reason", store.ErrorReason(err), "err", err)
 			}
-			a.probe.fail(err, time.Now())
+			h.probe.fail(err, time.Now())
 		default:
-			if d, _ := a.probe.failing(time.Now(), 0); d > 0 {
-				a.log.Info("redis probe ok again", "failed_for", d.Round(time.Millisecond))
+			if d, _ := h.probe.failing(time.Now(), 0); d > 0 {
+				h.log.Info("redis probe ok again", "failed_for", d.Round(time.Millisecond))
 			}
-			a.probe.ok(time.Now())
+			h.probe.ok(time.Now())
 		}
 		select {
 		case <-ctx.Done():
@@ -137,63 +158,18 @@ func (a *Aggregator) probeLoop(ctx context.Context) {
 	}
 }
 
-// live reports whether the process should keep running: its embedded hub
-// runs with JetStream and its NATS connection is not closed for good (a
-// connection reconnecting to an external NATS recovers on its own).
-func (a *Aggregator) live() error {
-	if a.ns != nil && (!a.ns.Running() || !a.ns.JetStreamEnabled()) {
-		return fmt.Errorf("nats: embedded hub not running with JetStream")
-	}
-	if a.nc.IsClosed() {
-		return fmt.Errorf("nats: connection closed")
-	}
-	return nil
-}
-
-// ready returns why this member should take no traffic, or nil.
-func (a *Aggregator) ready(now time.Time) error {
-	if err := a.live(); err != nil {
-		return err
-	}
-	if st := a.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("nats: %s", st)
-	}
-	after := a.cfg.RedisUnreadyAfter
-	if d, err := a.writes.failing(now, a.writeStale()); d > after {
+// ready returns why Redis should keep this member out of traffic: its
+// writes, or the probe, have kept failing for longer than
+// redis_unready_after. nil otherwise.
+func (h *storeHealth) ready(now time.Time) error {
+	after := h.unreadyAfter
+	if d, err := h.writes.failing(now, h.writeStale()); d > after {
 		return fmt.Errorf("redis: writes failing for %s: %v", d.Round(time.Second), err)
 	}
-	if d, err := a.probe.failing(now, 0); d > after {
+	if d, err := h.probe.failing(now, 0); d > after {
 		return fmt.Errorf("redis: probe failing for %s: %v", d.Round(time.Second), err)
 	}
 	return nil
-}
-
-// healthz is the liveness probe: it never depends on Redis.
-func (a *Aggregator) healthz(w http.ResponseWriter, _ *http.Request) {
-	if err := a.live(); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	fmt.Fprintf(w, "ok member=%s up=%s\n", a.cfg.Name, time.Since(a.started).Round(time.Second))
-}
-
-// readyz is the readiness probe: 503 with the reason, or 200 with a
-// summary.
-func (a *Aggregator) readyz(w http.ResponseWriter, _ *http.Request) {
-	now := time.Now()
-	if err := a.ready(now); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	st := a.Stats()
-	redis := "ok"
-	if d, err := a.writes.failing(now, a.writeStale()); d > 0 {
-		redis = fmt.Sprintf("writes failing for %s (unready after %s): %v", d.Round(time.Millisecond), a.cfg.RedisUnreadyAfter, err)
-	} else if d, err := a.probe.failing(now, 0); d > 0 {
-		redis = fmt.Sprintf("probe failing for %s (unready after %s): %v", d.Round(time.Millisecond), a.cfg.RedisUnreadyAfter, err)
-	}
-	fmt.Fprintf(w, "ok member=%s members=%d owned=%d applied=%d store_errors=%d redis=%s\n",
-		a.cfg.Name, len(st.Members), len(st.Owned), st.Applied, st.StoreErrors, redis)
 }
 
 // capacityEvery is how often the store's capacity is computed (its
@@ -224,14 +200,14 @@ func (c *capacity) last() (store.Capacity, time.Time, bool) {
 
 // capacityLoop refreshes the capacity every capacityEvery until ctx is
 // done.
-func (a *Aggregator) capacityLoop(ctx context.Context) {
+func (h *storeHealth) capacityLoop(ctx context.Context) {
 	t := time.NewTicker(capacityEvery)
 	defer t.Stop()
 	for {
-		a.refreshCapacity(ctx)
-		if time.Since(a.capacity.sweptAt) >= indexSweepEvery {
-			a.capacity.sweptAt = time.Now()
-			a.sweepIndex(ctx)
+		h.refreshCapacity(ctx)
+		if time.Since(h.capacity.sweptAt) >= indexSweepEvery {
+			h.capacity.sweptAt = time.Now()
+			h.sweepIndex(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -244,48 +220,48 @@ func (a *Aggregator) capacityLoop(ctx context.Context) {
 // sweepIndex removes the index entries of series whose data has expired
 // from both tiers, so the index is bounded by the series written within
 // the retention.
-func (a *Aggregator) sweepIndex(ctx context.Context) {
+func (h *storeHealth) sweepIndex(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	n, err := a.store.Sweep(sctx, time.Now())
+	n, err := h.store.Sweep(sctx, time.Now())
 	cancel()
-	a.capacity.swept.Add(uint64(n))
+	h.capacity.swept.Add(uint64(n))
 	if err != nil && ctx.Err() == nil {
-		a.capacity.sweepErrs.Add(1)
-		a.log.Warn("sweeping the index of expired series; the next sweep continues", "swept", n, "err", err)
+		h.capacity.sweepErrs.Add(1)
+		h.log.Warn("sweeping the index of expired series; the next sweep continues", "swept", n, "err", err)
 		return
 	}
 	if n > 0 {
-		a.log.Info("swept the index of series past both retentions", "series", n)
+		h.log.Info("swept the index of series past both retentions", "series", n)
 	}
 }
 
 // refreshCapacity computes the capacity and checks the memory warning;
 // on failure it keeps the last value and counts the error.
-func (a *Aggregator) refreshCapacity(ctx context.Context) {
+func (h *storeHealth) refreshCapacity(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	c, err := a.store.Capacity(cctx)
+	c, err := h.store.Capacity(cctx)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
-			a.capacity.errs.Add(1)
-			a.log.Warn("computing the store's capacity; /metrics keeps the last value", "err", err)
+			h.capacity.errs.Add(1)
+			h.log.Warn("computing the store's capacity; /metrics keeps the last value", "err", err)
 		}
 		return
 	}
-	a.capacity.mu.Lock()
-	a.capacity.c, a.capacity.at = c, time.Now()
-	ev := a.capacity.warn.update(c)
-	a.capacity.mu.Unlock()
+	h.capacity.mu.Lock()
+	h.capacity.c, h.capacity.at = c, time.Now()
+	ev := h.capacity.warn.update(c)
+	h.capacity.mu.Unlock()
 	switch ev {
 	case memUnbounded:
-		a.log.Warn("redis has no maxmemory: its memory is unbounded (set maxmemory and maxmemory-policy noeviction; docs/deploy.md)",
+		h.log.Warn("redis has no maxmemory: its memory is unbounded (set maxmemory and maxmemory-policy noeviction; docs/deploy.md)",
 			"used_memory", c.UsedMemory, "masters", c.Masters)
 	case memOver:
-		a.log.Warn("redis memory above the warning fraction of maxmemory", "used_memory", c.UsedMemory, "maxmemory", c.MaxMemory,
-			"fraction", a.capacity.warn.fraction, "series", c.Series, "stored_windows", c.StoredWindows, "bytes_per_window", c.BytesPerWindow)
+		h.log.Warn("redis memory above the warning fraction of maxmemory", "used_memory", c.UsedMemory, "maxmemory", c.MaxMemory,
+			"fraction", h.capacity.warn.fraction, "series", c.Series, "stored_windows", c.StoredWindows, "bytes_per_window", c.BytesPerWindow)
 	case memBelow:
-		a.log.Info("redis memory back below the warning fraction of maxmemory", "used_memory", c.UsedMemory, "maxmemory", c.MaxMemory,
-			"fraction", a.capacity.warn.fraction)
+		h.log.Info("redis memory back below the warning fraction of maxmemory", "used_memory", c.UsedMemory, "maxmemory", c.MaxMemory,
+			"fraction", h.capacity.warn.fraction)
 	}
 }
 

@@ -123,7 +123,7 @@ func TestHealthThroughRedisOutage(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	a.refreshCapacity(ctx)
+	a.health.refreshCapacity(ctx)
 	_, page := get(t, a, "/metrics")
 	if v, ok := metricValue(page, "edgepulse_store_series"); !ok || v != 1 {
 		t.Fatalf("edgepulse_store_series = %v (%v) before the outage:\n%s", v, ok, page)
@@ -152,7 +152,7 @@ func TestHealthThroughRedisOutage(t *testing.T) {
 	if !strings.Contains(body, "failing for") || !strings.Contains(body, "connection refused") {
 		t.Errorf("/readyz body %q does not say why", body)
 	}
-	a.refreshCapacity(ctx)
+	a.health.refreshCapacity(ctx)
 	_, page = get(t, a, "/metrics")
 	for series, want := range map[string]float64{
 		"edgepulse_store_series":                 1,
@@ -215,7 +215,7 @@ func TestCapacityMetrics(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	a.refreshCapacity(ctx)
+	a.health.refreshCapacity(ctx)
 	_, page := get(t, a, "/metrics")
 	for series, want := range map[string]float64{
 		"edgepulse_store_series":                 1,
@@ -240,7 +240,7 @@ func TestCapacityMetrics(t *testing.T) {
 	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(int64(used*1.1), 10)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	a.refreshCapacity(ctx)
+	a.health.refreshCapacity(ctx)
 	_, page = get(t, a, "/metrics")
 	if v, _ := metricValue(page, "edgepulse_store_memory_warning"); v != 1 {
 		t.Errorf("memory_warning = %v with maxmemory at 1.1 × used_memory", v)
@@ -248,7 +248,7 @@ func TestCapacityMetrics(t *testing.T) {
 	if err := rdb.ConfigSet(ctx, "maxmemory", "1gb").Err(); err != nil {
 		t.Fatal(err)
 	}
-	a.refreshCapacity(ctx)
+	a.health.refreshCapacity(ctx)
 	_, page = get(t, a, "/metrics")
 	if v, _ := metricValue(page, "edgepulse_store_memory_warning"); v != 0 {
 		t.Errorf("memory_warning = %v with maxmemory 1gb", v)

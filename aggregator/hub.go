@@ -3,6 +3,7 @@ package aggregator
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -18,7 +19,8 @@ const DefaultClusterPort = 6250
 // startHub starts the embedded hub nats-server: a single JetStream node, or
 // one node of a JetStream cluster when cfg.NATS.Cluster.Name is set.
 // The returned options carry the bound ports once it is ready.
-func startHub(cfg Config) (*server.Server, *server.Options, error) {
+// Its log goes to log (hubLogger).
+func startHub(cfg Config, log *slog.Logger) (*server.Server, *server.Options, error) {
 	opts := &server.Options{
 		ServerName: cfg.Name,
 		Host:       cfg.NATS.Host,
@@ -83,6 +85,7 @@ func startHub(cfg Config) (*server.Server, *server.Options, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("hub: %w", err)
 	}
+	setHubLogger(ns, log)
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()

@@ -1,7 +1,11 @@
 package aggregator
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +31,8 @@ func TestClusterTLS(t *testing.T) {
 		}
 	}
 	route := func(i int) string { return fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i]) }
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
 	start := func(i int, cert, key string, routes ...string) *hubForTest {
 		cfg := DefaultConfig()
 		cfg.Name = fmt.Sprintf("hub-%d", i)
@@ -36,7 +42,7 @@ func TestClusterTLS(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		ns, _, err := startHub(cfg)
+		ns, _, err := startHub(cfg, log.With("hub", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,6 +76,33 @@ func TestClusterTLS(t *testing.T) {
 	if a.routes() == 0 || b.routes() == 0 {
 		t.Fatalf("trusted hubs lost their routes (%d, %d)", a.routes(), b.routes())
 	}
+	// The embedded servers log through slog: their start-up notice and the
+	// rogue route's TLS failures are in the aggregator's log.
+	out := logs.String()
+	if !strings.Contains(out, "component=hub") || !strings.Contains(out, "Server is ready") {
+		t.Fatalf("no hub start-up notice in the log:\n%.2000s", out)
+	}
+	if !strings.Contains(out, "level=ERROR") || !strings.Contains(strings.ToLower(out), "tls") {
+		t.Fatalf("the rogue route's TLS failure was not logged as an error:\n%.4000s", out)
+	}
+}
+
+// lockedBuffer is an io.Writer several servers' goroutines log into.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type hubForTest struct{ routes func() int }

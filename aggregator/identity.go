@@ -21,7 +21,7 @@ const ReasonMsgID = "msg_id"
 // may publish only its own subject (deploy/leaf-agents.sh), so the
 // subject is the publisher's identity; agents sign their ids
 // (codec.SignedMsgID) so a neighbour cannot guess them either.
-func (a *Aggregator) forged(m jetstream.Msg, f *codec.Frame) bool {
+func (in *ingest) forged(m jetstream.Msg, f *codec.Frame) bool {
 	site, host, err := SubjectIdentity(m.Subject())
 	if err == nil {
 		switch id := m.Headers().Get(jetstream.MsgIDHeader); {
@@ -46,11 +46,11 @@ func (a *Aggregator) forged(m jetstream.Msg, f *codec.Frame) bool {
 	if re := (*RejectError)(nil); errors.As(err, &re) {
 		reason = re.Reason
 	}
-	g := a.guard
+	g := in.guard
 	g.mu.Lock()
 	g.count[reason]++
 	g.mu.Unlock()
-	a.log.Warn("rejecting frame whose identity does not match its subject", "subject", m.Subject(), "reason", reason, "err", err)
+	in.log.Warn("rejecting frame whose identity does not match its subject", "subject", m.Subject(), "reason", reason, "err", err)
 	m.TermWithReason(truncate(fmt.Sprint(err)))
 	return true
 }

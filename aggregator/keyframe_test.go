@@ -26,7 +26,7 @@ import (
 //     counted once the chain moved past it.
 func TestKeyframeOnStaleState(t *testing.T) {
 	a, ctx, r := startAggregatorRedis(t)
-	a.baseGrace.Store(int64(time.Second))
+	a.ingest.baseGrace.Store(int64(time.Second))
 	nc, js := connect(t, a)
 	// The agent: a delta encoder that starts over with a keyframe when
 	// asked, as edge/forward does.
@@ -97,7 +97,7 @@ func TestKeyframeOnStaleState(t *testing.T) {
 
 	// Lost states: the saved one (after frame 1) is older than frame 5's base.
 	rollback()
-	a.wire.forget("s1/h1")
+	a.ingest.wire.forget("s1/h1")
 	sent := time.Now()
 	pub(5)
 	waitStats("a keyframe asked", func(st Stats) bool { return st.KeyframesAsked == 1 })

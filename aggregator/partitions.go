@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -18,18 +19,26 @@ func ConsumerName(p int) string { return fmt.Sprintf("part-%d", p) }
 // PartitionSubject is the stream subject filter of partition p.
 func PartitionSubject(p int) string { return fmt.Sprintf("tele.*.*.%d", p) }
 
-// partitions runs one Consume per owned partition. set is called from the
-// membership loop only; owned is safe from any goroutine.
+// partitions runs one Consume per owned partition, handing each
+// partition's messages to apply (the ingest pipeline) in batches. set is
+// called from the membership loop only; owned is safe from any goroutine.
 type partitions struct {
-	a *Aggregator
+	js       jetstream.JetStream
+	log      *slog.Logger
+	member   string // this member's name, for the log
+	ackWait  time.Duration
+	replicas int
+	apply    func(context.Context, []jetstream.Msg)
 
 	mu      sync.Mutex
 	running map[int]jetstream.ConsumeContext
 	failing map[int]bool // partitions whose consumer could not start (logged once)
 }
 
-func newPartitions(a *Aggregator) *partitions {
-	return &partitions{a: a, running: make(map[int]jetstream.ConsumeContext), failing: make(map[int]bool)}
+func newPartitions(js jetstream.JetStream, log *slog.Logger, member string, ackWait time.Duration, replicas int,
+	apply func(context.Context, []jetstream.Msg)) *partitions {
+	return &partitions{js: js, log: log, member: member, ackWait: ackWait, replicas: replicas, apply: apply,
+		running: make(map[int]jetstream.ConsumeContext), failing: make(map[int]bool)}
 }
 
 // owned returns the partitions being consumed, ascending.
@@ -66,7 +75,7 @@ func (ps *partitions) set(ctx context.Context, want []int) {
 	ps.mu.Unlock()
 	if len(lost) > 0 {
 		slices.Sort(lost)
-		ps.a.log.Info("stopped partitions", "member", ps.a.cfg.Name, "partitions", lost)
+		ps.log.Info("stopped partitions", "member", ps.member, "partitions", lost)
 	}
 	if len(gain) == 0 {
 		return
@@ -85,7 +94,7 @@ func (ps *partitions) set(ctx context.Context, want []int) {
 			defer ps.mu.Unlock()
 			if err != nil {
 				if !ps.failing[p] && ctx.Err() == nil {
-					ps.a.log.Warn("starting partition consumer; will retry", "partition", p, "err", err)
+					ps.log.Warn("starting partition consumer; will retry", "partition", p, "err", err)
 				}
 				ps.failing[p] = true
 				return
@@ -98,28 +107,27 @@ func (ps *partitions) set(ctx context.Context, want []int) {
 	wg.Wait()
 	if len(started) > 0 {
 		slices.Sort(started)
-		ps.a.log.Info("started partitions", "member", ps.a.cfg.Name, "partitions", started)
+		ps.log.Info("started partitions", "member", ps.member, "partitions", started)
 	}
 }
 
 // start creates (idempotently) and consumes partition p's durable consumer.
 func (ps *partitions) start(ctx context.Context, p int) (jetstream.ConsumeContext, error) {
-	a := ps.a
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cons, err := a.js.CreateOrUpdateConsumer(cctx, StreamName, jetstream.ConsumerConfig{
+	cons, err := ps.js.CreateOrUpdateConsumer(cctx, StreamName, jetstream.ConsumerConfig{
 		Durable:       ConsumerName(p),
 		Description:   "Edgepulse partition consumer, consumed by the partition's ring owner",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       a.cfg.AckWait,
+		AckWait:       ps.ackWait,
 		MaxAckPending: 1000,
 		FilterSubject: PartitionSubject(p),
-		Replicas:      a.cfg.replicas(),
+		Replicas:      ps.replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
 	}
-	q := newPartQueue(a.cfg.AckWait)
+	q := newPartQueue(ps.ackWait)
 	cc, err := cons.Consume(q.put,
 		jetstream.PullMaxMessages(partPull),
 		// Short pull requests: a request left on the server by a member
@@ -128,13 +136,13 @@ func (ps *partitions) start(ctx context.Context, p int) (jetstream.ConsumeContex
 		jetstream.PullExpiry(5*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
-				a.log.Debug("partition consumer", "partition", p, "err", err)
+				ps.log.Debug("partition consumer", "partition", p, "err", err)
 			}
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", ConsumerName(p), err)
 	}
-	go q.run(ctx, cc, a.handleBatch)
+	go q.run(ctx, cc, ps.apply)
 	return &queuedConsume{ConsumeContext: cc, q: q}, nil
 }
 

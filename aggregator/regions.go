@@ -2,7 +2,6 @@ package aggregator
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/edgepulse/edgepulse/aggregator/global"
@@ -77,8 +75,8 @@ func (a *Aggregator) mountRegions(mux *http.ServeMux) {
 }
 
 // observePreagg adds the queued frames to the rules' partials.
-func (a *Aggregator) observePreagg(ctx context.Context, queued []pending) error {
-	e := a.regions.preagg
+func (x *regionsExtras) observePreagg(ctx context.Context, queued []pending) error {
+	e := x.preagg
 	if e == nil {
 		return nil
 	}
@@ -104,7 +102,7 @@ func partitionOf(subject string) int {
 }
 
 // recordPath observes the written frames' path latencies.
-func (a *Aggregator) recordPath(queued []pending, applied, written time.Time) {
+func (x *regionsExtras) recordPath(queued []pending, applied, written time.Time) {
 	for _, q := range queued {
 		if q.b == nil {
 			continue
@@ -113,21 +111,6 @@ func (a *Aggregator) recordPath(queued []pending, applied, written time.Time) {
 		if md, err := q.m.Metadata(); err == nil {
 			pub = md.Timestamp
 		}
-		a.regions.path.Frame(q.b.Site, time.UnixMilli(q.b.Start+q.b.Width), pub, applied, written)
-	}
-}
-
-// writeRegionMetrics appends the extras' collectors to /metrics.
-func (a *Aggregator) writeRegionMetrics(w io.Writer) {
-	if a.regions.reg == nil {
-		return
-	}
-	mfs, err := a.regions.reg.Gather()
-	if err != nil {
-		a.log.Warn("gathering metrics", "err", err)
-	}
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		enc.Encode(mf)
+		x.path.Frame(q.b.Site, time.UnixMilli(q.b.Start+q.b.Width), pub, applied, written)
 	}
 }

@@ -2,20 +2,21 @@ package aggregator
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 )
 
 // watchdog tells systemd the aggregator is ready and then pings its
-// watchdog while it is live (health.go: the hub and the NATS connection;
+// watchdog while it is live (hub.live: the hub and the NATS connection;
 // never Redis, so a Redis outage does not restart the hub that buffers
 // through it); when that stays broken past the watchdog timeout, systemd
 // restarts the process.
 // Without $NOTIFY_SOCKET it does nothing.
-func (a *Aggregator) watchdog(ctx context.Context) {
+func watchdog(ctx context.Context, log *slog.Logger, live func() error) {
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
-		a.log.Warn("systemd readiness notification", "err", err)
+		log.Warn("systemd readiness notification", "err", err)
 	}
 	defer daemon.SdNotify(false, daemon.SdNotifyStopping)
 	d, err := daemon.SdWatchdogEnabled(false)
@@ -30,10 +31,10 @@ func (a *Aggregator) watchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := a.live(); err == nil {
+			if err := live(); err == nil {
 				daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 			} else {
-				a.log.Warn("not live; withholding the systemd watchdog ping", "err", err)
+				log.Warn("not live; withholding the systemd watchdog ping", "err", err)
 			}
 		}
 	}

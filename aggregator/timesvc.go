@@ -13,8 +13,8 @@ import (
 // measure their clock's offset from it (edge/agent/clock.go) and correct
 // their windows' stamps when it is too far off. The members' clocks are
 // assumed NTP-synchronised (docs/security.md, "Clocks").
-func (a *Aggregator) serveTime() error {
-	_, err := a.nc.QueueSubscribe(codec.TimePrefix+">", "edgepulse-time", func(m *nats.Msg) {
+func serveTime(nc *nats.Conn) error {
+	_, err := nc.QueueSubscribe(codec.TimePrefix+">", "edgepulse-time", func(m *nats.Msg) {
 		if m.Reply != "" {
 			m.Respond(codec.EncodeTime(time.Now().UnixNano()))
 		}

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/edgepulse/edgepulse/codec"
 )
 
@@ -34,7 +32,7 @@ type BatchLimits struct {
 	// 32, range 1–256.
 	MaxLabels int `yaml:"max_labels"`
 	// MaxLabelValueLen is the longest label value in bytes; default 256,
-	// range 1–4096. Names are limited to 128 bytes.
+	// range 1–4096. Names follow codec.ValidLabelName (at most 128 bytes).
 	MaxLabelValueLen int `yaml:"max_label_value_len"`
 	// MaxSeriesPerHost caps the distinct series one host may own on this
 	// member; default 10000, range 1–10000000.
@@ -131,34 +129,6 @@ func validToken(s string) bool {
 	return true
 }
 
-// validMetricName is Prometheus' metric name charset, at most 256 bytes.
-func validMetricName(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// validLabelName is Prometheus' label name charset, at most 128 bytes.
-func validLabelName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
 // checkLabelValue allows valid UTF-8 without control characters (NUL
 // separates labels in the stored series key) up to max bytes.
 func checkLabelValue(v string, max int) error {
@@ -184,8 +154,8 @@ func checkLabels(labels []string, lim BatchLimits) error {
 		return reject(ReasonTooLarge, "%d label pairs exceed %d", len(labels)/2, lim.MaxLabels)
 	}
 	for j := 0; j < len(labels); j += 2 {
-		if !validLabelName(labels[j]) {
-			return reject(ReasonLabel, "label name %q must match [a-zA-Z_][a-zA-Z0-9_]* (at most 128 bytes)", truncate(labels[j]))
+		if !codec.ValidLabelName(labels[j]) {
+			return reject(ReasonLabel, "label name %q must match [a-zA-Z_][a-zA-Z0-9_]* (at most %d bytes)", truncate(labels[j]), codec.MaxLabelNameLen)
 		}
 		if err := checkLabelValue(labels[j+1], lim.MaxLabelValueLen); err != nil {
 			return reject(ReasonLabel, "label %s: %w", labels[j], err)
@@ -240,8 +210,8 @@ func validateBatch(subject string, b *codec.Batch, lim BatchLimits) error {
 	}
 	for i := range b.Series {
 		s := &b.Series[i]
-		if !validMetricName(s.Name) {
-			return reject(ReasonLabel, "series %d: metric name %q must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most 256 bytes)", s.ID, truncate(s.Name))
+		if !codec.ValidMetricName(s.Name) {
+			return reject(ReasonLabel, "series %d: metric name %q must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most %d bytes)", s.ID, truncate(s.Name), codec.MaxMetricNameLen)
 		}
 		if err := checkLabels(s.Labels, lim); err != nil {
 			return fmt.Errorf("series %s: %w", s.Name, err)
@@ -249,8 +219,8 @@ func validateBatch(subject string, b *codec.Batch, lim BatchLimits) error {
 	}
 	for i := range b.Events {
 		e := &b.Events[i]
-		if !validMetricName(e.Series) {
-			return reject(ReasonLabel, "event %d: signal name %q must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most 256 bytes)", i, truncate(e.Series))
+		if !codec.ValidMetricName(e.Series) {
+			return reject(ReasonLabel, "event %d: signal name %q must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most %d bytes)", i, truncate(e.Series), codec.MaxMetricNameLen)
 		}
 		if err := checkLabels(e.Labels, lim); err != nil {
 			return fmt.Errorf("event %d: %w", i, err)
@@ -360,31 +330,4 @@ func (g *guard) rejectedByReason() map[string]uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return maps.Clone(g.count)
-}
-
-// rejected validates a decoded batch from m: a batch that fails
-// validateBatch is counted by reason, logged and terminated (never
-// redelivered), its agent's in-memory decoder is dropped (its Redis state
-// was not touched) and rejected returns true; otherwise the series over the
-// cardinality caps are dropped from b and it returns false.
-func (a *Aggregator) rejected(m jetstream.Msg, b *codec.Batch) bool {
-	g := a.guard
-	if err := validateBatch(m.Subject(), b, g.lim); err != nil {
-		reason := ReasonIdentity
-		if re := (*RejectError)(nil); errors.As(err, &re) {
-			reason = re.Reason
-		}
-		g.mu.Lock()
-		g.count[reason]++
-		g.mu.Unlock()
-		a.log.Warn("rejecting batch", "subject", m.Subject(), "reason", reason, "err", err)
-		// The agent's decoder advanced over this frame: drop that state.
-		a.wire.discard(b.Agent, b.Seq)
-		m.TermWithReason(truncate(err.Error()))
-		return true
-	}
-	if n := g.card.admit(b, g.lim); n > 0 {
-		a.log.Debug("series over the cardinality cap dropped", "site", b.Site, "host", b.Host, "dropped", n)
-	}
-	return false
 }

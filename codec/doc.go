@@ -46,14 +46,33 @@
 // trailing bytes. Every decoder here has a go test -fuzz target with its
 // corpus in testdata/fuzz.
 //
+// # Files
+//
+// options.go ([WireOptions]), encoder.go (pack), decoder.go (unpack),
+// state.go (what both ends remember, and its save/restore), quantizer.go
+// (statistics as codes), counters.go and levels.go (a counter's and a
+// gauge's last value with error feedback), events.go, reader.go (the
+// bounds-checked byte reader every unpacker uses). chunk.go and
+// chunkdecode.go are the stored chunks; rangecoder.go, symbols.go, prior.go
+// and gridexp.go hold the range coder and its models; names.go the metric
+// and label name rule.
+// subjects.go, configpush.go and history.go are the JSON request-reply
+// protocol between aggregators and agents (subject names, configuration
+// layers, raw history), shared here because edge and aggregator must not
+// import each other.
+//
 // # Concurrency
 //
 // Values are plain data. An Encoder or a Decoder belongs to one goroutine
-// at a time; the package's zstd decoder is shared and safe for concurrent
-// use.
+// at a time. The package's shared state is read-only after first use and
+// safe for concurrent use: the zstd decoder and the decoder-state encoder
+// (sync.OnceValues), the range coder's probability tables and exponent
+// grids (sync.OnceValue), and two sync.Pools of scratch coders and tables.
 //
 // # Imports
 //
 // codec is a leaf library: it must not import NATS, Redis, Badger, edge or
-// aggregator, and keeps no globals beyond constants and sentinel errors.
+// aggregator. Beyond constants, sentinel errors and the embedded
+// dictionary and prior, its only package-level values are the lazily built,
+// immutable tables and pools above; nothing is configured through them.
 package codec

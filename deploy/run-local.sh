@@ -45,6 +45,11 @@ for port in 6390 4250 7422 9470 4222 8223; do
   fi
 done
 
+# Every component runs in its own session (setsid): the terminal's Ctrl-C
+# reaches only this script, whose trap stops them in reverse start order.
+# Without it each component got the SIGINT too and could exit, and make
+# wait -n return, before the trap ran: Ctrl-C then ended with "a component
+# exited".
 pids=()
 stopping=
 cleanup() {
@@ -66,7 +71,7 @@ wait_port() { # port name
   exit 1
 }
 
-redis-server --port 6390 --bind 127.0.0.1 --dir "$RUN/redis" --save 60 1 --appendonly no \
+setsid redis-server --port 6390 --bind 127.0.0.1 --dir "$RUN/redis" --save 60 1 --appendonly no \
   >"$RUN/redis.log" 2>&1 &
 pids+=($!)
 wait_port 6390 redis
@@ -92,11 +97,11 @@ nats: {host: 127.0.0.1, port: 4250, leaf_host: 127.0.0.1, leaf_port: 7422, http_
 redis: {addr: 127.0.0.1:6390}
 http: 127.0.0.1:9470
 YAML
-"$BIN/edgepulse-aggregator" --config "$RUN/aggregator.yaml" >"$RUN/aggregator.log" 2>&1 &
+setsid "$BIN/edgepulse-aggregator" --config "$RUN/aggregator.yaml" >"$RUN/aggregator.log" 2>&1 &
 pids+=($!)
 wait_port 9470 aggregator
 
-EDGEPULSE_HUB_LEAF_URL=$leaf_url "$BIN/nats-server" -c "$RUN/leaf.conf" >"$RUN/leaf.log" 2>&1 &
+EDGEPULSE_HUB_LEAF_URL=$leaf_url setsid "$BIN/nats-server" -c "$RUN/leaf.conf" >"$RUN/leaf.log" 2>&1 &
 pids+=($!)
 wait_port 4222 leaf
 
@@ -110,7 +115,7 @@ window: 10s
 procfs: /proc
 data_dir: $RUN/agent
 YAML
-"$BIN/edgepulse-agent" run --config "$RUN/agent.yaml" >"$RUN/agent.log" 2>&1 &
+setsid "$BIN/edgepulse-agent" run --config "$RUN/agent.yaml" >"$RUN/agent.log" 2>&1 &
 pids+=($!)
 
 start=$(date +%s)
@@ -124,8 +129,10 @@ Edgepulse is running (logs in $RUN/*.log). Data shows up after the first
   Example:     curl 'http://127.0.0.1:9470/api/v1/query_range?query=node_load1&start=$start&end=$((start+600))&step=10'
   promtool:    promtool query range --start=$start --end=$((start+600)) --step=10s http://127.0.0.1:9470 'node_load1'
   PromQL:      promtool query instant http://127.0.0.1:9470 'rate(node_cpu_seconds_total{mode!="idle"}[5m])'
-  Raw batches: nats sub --user operator --password "\$(cat $CREDS/operator.pw)" 'tele.>' --translate "bin/edgepulse-agent decode"   (site leaf on nats://127.0.0.1:4222)
-  Alerts:      nats sub --user operator --password "\$(cat $CREDS/operator.pw)" 'alerts.>'     Agent metrics: curl http://127.0.0.1:9471/metrics
+  Raw frames:  bin/nats -s nats://127.0.0.1:4222 --user operator --password "\$(cat $CREDS/operator.pw)" sub 'tele.>' --translate "bin/edgepulse-agent decode"
+  Alerts:      bin/nats -s nats://127.0.0.1:4222 --user operator --password "\$(cat $CREDS/operator.pw)" sub 'alerts.>'
+               (bin/nats: make nats-cli, ~2.5 min once)
+  Agent metrics: curl http://127.0.0.1:9471/metrics
 
 Press Ctrl-C to stop.
 MSG

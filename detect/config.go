@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config configures a [Scorer] and the [Series] it runs: every detector,
@@ -76,6 +76,10 @@ type Weights struct {
 func DefaultConfig() Config {
 	return Config{}.withDefaults()
 }
+
+// Effective returns c with every default filled in: the settings the
+// detectors run with (what an agent reports as its effective config).
+func (c Config) Effective() Config { return c.withDefaults() }
 
 func (c Config) withDefaults() Config {
 	if c.SampleInterval == 0 {

@@ -3,13 +3,13 @@ package detect
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"strings"
-	"unsafe"
 )
 
 // Errors a [CSVReader] wraps in a [*CSVError]; branch on them with
@@ -83,48 +83,61 @@ type CSVRow struct {
 // passed through as text; every other column is numeric. A blank line is a
 // row of missing values when there is exactly one value column and no
 // timestamp column, and is skipped otherwise.
+//
+// The parsing is encoding/csv's; what it adds is the format's rules above,
+// the limits (MaxCSVLine, MaxCSVColumns) and errors that name file, line,
+// column and column name.
 type CSVReader struct {
-	br      *bufio.Reader
+	cr      *csv.Reader
+	lines   *csvLines
 	file    string
-	line    int
 	header  bool
 	hasTS   bool
 	columns []string
 	nfields int
 	index   int
-	lineBuf []byte
-	fields  [][]byte
-	unq     []byte // unquoted copies of quoted fields
 	row     CSVRow
-	first   []byte // the first line when it is data, replayed by Next
+	first   []string // the first record when it is data, replayed by Next
+	line0   int      // its line
 	eof     bool
 }
+
+// blankLine is what csvLines turns a blank (or all-space) line into, so
+// that encoding/csv, which skips empty lines, returns it as a record of
+// this one field; a NUL byte never occurs in accepted input.
+const blankLine = "\x00"
 
 // NewCSVReader reads the first line of r to decide whether it is a header.
 // file names the input in errors. An empty input is not an error: it has
 // no columns and Next returns io.EOF.
 func NewCSVReader(r io.Reader, file string) (*CSVReader, error) {
-	c := &CSVReader{br: bufio.NewReaderSize(r, 64<<10), file: file}
-	line, err := c.readLine()
-	for err == nil && len(bytes.TrimSpace(line)) == 0 {
-		line, err = c.readLine()
+	c := &CSVReader{file: file}
+	c.lines = &csvLines{br: bufio.NewReaderSize(r, 64<<10), file: file}
+	c.cr = csv.NewReader(c.lines)
+	c.cr.FieldsPerRecord = -1 // checked here, to name the line and the count
+	c.cr.ReuseRecord = true
+	c.cr.TrimLeadingSpace = true
+	var rec []string
+	var err error
+	for {
+		rec, err = c.read()
+		if err == io.EOF {
+			c.eof = true
+			return c, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !isBlank(rec) {
+			break
+		}
 	}
-	if err == io.EOF {
-		c.eof = true
-		return c, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
-	if err := c.split(line); err != nil {
-		return nil, err
-	}
-	c.nfields = len(c.fields)
+	c.line0, _ = c.cr.FieldPos(0)
+	c.nfields = len(rec)
 	if c.nfields > MaxCSVColumns {
-		return nil, c.errf(0, fmt.Errorf("%w: %d columns, more than %d", ErrCSVSyntax, c.nfields, MaxCSVColumns))
+		return nil, c.errf(c.line0, 0, fmt.Errorf("%w: %d columns, more than %d", ErrCSVSyntax, c.nfields, MaxCSVColumns))
 	}
-	for _, f := range c.fields {
+	for _, f := range rec {
 		if _, ok := parseCell(f); !ok {
 			c.header = true
 			break
@@ -135,20 +148,20 @@ func NewCSVReader(r io.Reader, file string) (*CSVReader, error) {
 		for i := range c.columns {
 			c.columns[i] = "col" + strconv.Itoa(i+1)
 		}
-		c.first = append([]byte(nil), line...)
+		c.first = append([]string(nil), rec...)
 		c.row.Values = make([]float64, c.nfields)
 		return c, nil
 	}
 	names := make([]string, 0, c.nfields)
-	for _, f := range c.fields {
-		names = append(names, string(bytes.TrimSpace(f)))
+	for _, f := range rec {
+		names = append(names, strings.TrimSpace(f))
 	}
 	if strings.EqualFold(names[0], "timestamp") {
 		c.hasTS = true
 		names = names[1:]
 	}
 	if len(names) == 0 {
-		return nil, c.errf(0, ErrCSVNoColumns)
+		return nil, c.errf(c.line0, 0, ErrCSVNoColumns)
 	}
 	seen := make(map[string]int, len(names))
 	for i, n := range names {
@@ -161,7 +174,7 @@ func NewCSVReader(r io.Reader, file string) (*CSVReader, error) {
 			names[i] = n
 		}
 		if j, dup := seen[n]; dup {
-			return nil, &CSVError{File: file, Line: c.line, Column: col, Name: n,
+			return nil, &CSVError{File: file, Line: c.line0, Column: col, Name: n,
 				Err: fmt.Errorf("%w: duplicate column name (also column %d)", ErrCSVHeader, j)}
 		}
 		seen[n] = col
@@ -187,14 +200,14 @@ func (c *CSVReader) Next() (*CSVRow, error) {
 	if c.eof {
 		return nil, io.EOF
 	}
-	var line []byte
-	lineNo := c.line
+	var rec []string
+	var lineNo int
 	if c.first != nil {
-		line, c.first = c.first, nil
+		rec, c.first, lineNo = c.first, nil, c.line0
 	} else {
-		var err error
 		for {
-			line, err = c.readLine()
+			var err error
+			rec, err = c.read()
 			if err == io.EOF {
 				c.eof = true
 				return nil, io.EOF
@@ -202,31 +215,28 @@ func (c *CSVReader) Next() (*CSVRow, error) {
 			if err != nil {
 				return nil, err
 			}
-			if len(bytes.TrimSpace(line)) > 0 {
+			lineNo, _ = c.cr.FieldPos(0)
+			if !isBlank(rec) {
 				break
 			}
-			if c.nfields == 1 {
+			if c.nfields == 1 && !c.hasTS {
 				// A blank line in a one-column file is a missing value.
-				c.row.Line, c.row.Index, c.row.Timestamp = c.line, c.index, nil
+				c.row.Line, c.row.Index, c.row.Timestamp = lineNo, c.index, nil
 				c.row.Values[0] = math.NaN()
 				c.index++
 				return &c.row, nil
 			}
 		}
-		lineNo = c.line
 	}
-	if err := c.split(line); err != nil {
-		return nil, err
-	}
-	if len(c.fields) != c.nfields {
+	if len(rec) != c.nfields {
 		return nil, &CSVError{File: c.file, Line: lineNo,
-			Err: fmt.Errorf("%w: %d fields, want %d", ErrCSVFieldCount, len(c.fields), c.nfields)}
+			Err: fmt.Errorf("%w: %d fields, want %d", ErrCSVFieldCount, len(rec), c.nfields)}
 	}
 	c.row.Line, c.row.Index = lineNo, c.index
-	fields := c.fields
+	fields := rec
 	c.row.Timestamp = nil
 	if c.hasTS {
-		c.row.Timestamp = bytes.TrimSpace(fields[0])
+		c.row.Timestamp = append(c.row.Timestamp[:0:0], strings.TrimSpace(fields[0])...)
 		fields = fields[1:]
 	}
 	for i, f := range fields {
@@ -245,21 +255,49 @@ func (c *CSVReader) Next() (*CSVRow, error) {
 	return &c.row, nil
 }
 
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "…"
+// read returns encoding/csv's next record, its errors located and wrapped
+// in ErrCSVSyntax.
+func (c *CSVReader) read() ([]string, error) {
+	rec, err := c.cr.Read()
+	if err == nil {
+		if len(rec) > MaxCSVColumns {
+			line, _ := c.cr.FieldPos(0)
+			return nil, c.errf(line, 0, fmt.Errorf("%w: more than %d columns", ErrCSVSyntax, MaxCSVColumns))
+		}
+		for i, f := range rec {
+			if strings.IndexByte(f, '\n') >= 0 {
+				line, col := c.cr.FieldPos(i)
+				return nil, c.errf(line, col, fmt.Errorf("%w: newline inside a quoted field", ErrCSVSyntax))
+			}
+		}
+		return rec, nil
 	}
-	return string(b)
+	if c.lines.err != nil {
+		return nil, c.lines.err // over-long line or NUL byte, located by csvLines
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return nil, c.errf(pe.StartLine, pe.Column, fmt.Errorf("%w: %v", ErrCSVSyntax, pe.Err))
+	}
+	return nil, err
+}
+
+func isBlank(rec []string) bool { return len(rec) == 1 && rec[0] == blankLine }
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // parseCell parses a numeric cell; empty, NaN and ±Inf are missing (NaN).
-func parseCell(f []byte) (float64, bool) {
-	f = bytes.TrimSpace(f)
+func parseCell(f string) (float64, bool) {
+	f = strings.TrimSpace(f)
 	if len(f) == 0 {
 		return math.NaN(), true
 	}
-	// The string aliases f only for the call; on error it is not kept.
-	v, err := strconv.ParseFloat(unsafe.String(&f[0], len(f)), 64)
+	v, err := strconv.ParseFloat(f, 64)
 	if err != nil {
 		var ne *strconv.NumError
 		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
@@ -273,111 +311,81 @@ func parseCell(f []byte) (float64, bool) {
 	return v, true
 }
 
-func (c *CSVReader) errf(col int, err error) error {
-	return &CSVError{File: c.file, Line: c.line, Column: col, Err: err}
+func (c *CSVReader) errf(line, col int, err error) error {
+	return &CSVError{File: c.file, Line: line, Column: col, Err: err}
 }
 
-// readLine returns the next line without its LF or CRLF; the slice is valid
-// until the next call.
-func (c *CSVReader) readLine() ([]byte, error) {
-	b, err := c.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		c.lineBuf = append(c.lineBuf[:0], b...)
-		for err == bufio.ErrBufferFull {
-			if len(c.lineBuf) > MaxCSVLine {
-				c.line++
-				return nil, c.errf(0, fmt.Errorf("%w: line longer than %d bytes", ErrCSVSyntax, MaxCSVLine))
-			}
-			b, err = c.br.ReadSlice('\n')
-			c.lineBuf = append(c.lineBuf, b...)
+// csvLines feeds encoding/csv line by line: it bounds a line's length
+// (MaxCSVLine, so hostile input cannot grow a record without limit),
+// refuses NUL bytes, and turns a blank or all-space line into blankLine so
+// the reader sees it (a missing value in a one-column file) while line
+// numbers stay those of the input. The first error stops the stream and
+// is kept in err, located.
+type csvLines struct {
+	br      *bufio.Reader
+	file    string
+	line    int
+	pending []byte
+	buf     []byte
+	err     error
+}
+
+func (l *csvLines) Read(p []byte) (int, error) {
+	for len(l.pending) == 0 {
+		if l.err != nil {
+			return 0, l.err
 		}
-		b = c.lineBuf
+		b, err := l.readLine()
+		if err != nil {
+			if err != io.EOF {
+				l.err = err
+			}
+			return 0, err
+		}
+		l.pending = b
+	}
+	n := copy(p, l.pending)
+	l.pending = l.pending[n:]
+	return n, nil
+}
+
+// readLine returns the next line with its LF (the last line may lack one).
+func (l *csvLines) readLine() ([]byte, error) {
+	b, err := l.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		l.buf = append(l.buf[:0], b...)
+		for err == bufio.ErrBufferFull {
+			if len(l.buf) > MaxCSVLine {
+				l.line++
+				return nil, l.errf(fmt.Errorf("%w: line longer than %d bytes", ErrCSVSyntax, MaxCSVLine))
+			}
+			b, err = l.br.ReadSlice('\n')
+			l.buf = append(l.buf, b...)
+		}
+		b = l.buf
 	}
 	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("%s: read: %w", c.file, err)
+		return nil, fmt.Errorf("%s: read: %w", l.file, err)
 	}
 	if err == io.EOF && len(b) == 0 {
 		return nil, io.EOF
 	}
-	c.line++
-	if len(b) > MaxCSVLine {
-		return nil, c.errf(0, fmt.Errorf("%w: line longer than %d bytes", ErrCSVSyntax, MaxCSVLine))
+	l.line++
+	if l.line == 1 {
+		b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	}
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	b = bytes.TrimSuffix(b, []byte("\r"))
+	if len(b) > MaxCSVLine {
+		return nil, l.errf(fmt.Errorf("%w: line longer than %d bytes", ErrCSVSyntax, MaxCSVLine))
+	}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return nil, &CSVError{File: l.file, Line: l.line, Column: i + 1, Err: fmt.Errorf("%w: NUL byte", ErrCSVSyntax)}
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return []byte(blankLine + "\n"), nil
+	}
 	return b, nil
 }
 
-// split cuts line into c.fields, unquoting quoted fields.
-func (c *CSVReader) split(line []byte) error {
-	c.fields = c.fields[:0]
-	c.unq = c.unq[:0]
-	// Quoted fields are unquoted into c.unq; record offsets first because
-	// appending may move c.unq.
-	type span struct {
-		quoted bool
-		a, b   int
-	}
-	var spans [64]span
-	sp := spans[:0]
-	i := 0
-	for {
-		if len(sp) >= MaxCSVColumns+1 {
-			return c.errf(0, fmt.Errorf("%w: more than %d columns", ErrCSVSyntax, MaxCSVColumns))
-		}
-		// Skip leading spaces before a quote.
-		j := i
-		for j < len(line) && line[j] == ' ' {
-			j++
-		}
-		if j < len(line) && line[j] == '"' {
-			start := len(c.unq)
-			k := j + 1
-			closed := false
-			for k < len(line) {
-				if line[k] == '"' {
-					if k+1 < len(line) && line[k+1] == '"' {
-						c.unq = append(c.unq, '"')
-						k += 2
-						continue
-					}
-					closed = true
-					k++
-					break
-				}
-				c.unq = append(c.unq, line[k])
-				k++
-			}
-			if !closed {
-				return c.errf(j+1, fmt.Errorf("%w: unterminated quoted field", ErrCSVSyntax))
-			}
-			for k < len(line) && line[k] == ' ' {
-				k++
-			}
-			if k < len(line) && line[k] != ',' {
-				return c.errf(k+1, fmt.Errorf("%w: text after closing quote", ErrCSVSyntax))
-			}
-			sp = append(sp, span{true, start, len(c.unq)})
-			if k >= len(line) {
-				break
-			}
-			i = k + 1
-			continue
-		}
-		k := bytes.IndexByte(line[i:], ',')
-		if k < 0 {
-			sp = append(sp, span{false, i, len(line)})
-			break
-		}
-		sp = append(sp, span{false, i, i + k})
-		i += k + 1
-	}
-	for _, s := range sp {
-		if s.quoted {
-			c.fields = append(c.fields, c.unq[s.a:s.b])
-		} else {
-			c.fields = append(c.fields, line[s.a:s.b])
-		}
-	}
-	return nil
+func (l *csvLines) errf(err error) error {
+	return &CSVError{File: l.file, Line: l.line, Err: err}
 }

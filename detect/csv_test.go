@@ -119,8 +119,10 @@ func TestCSVReaderErrors(t *testing.T) {
 		{"bad number after timestamp", "timestamp,a,b\nT,1,oops\n", ErrCSVNumber, `in.csv:2:3 (column "b")`},
 		{"too few fields", "a,b\n1,2\n3\n", ErrCSVFieldCount, "in.csv:3: wrong number of fields: 1 fields, want 2"},
 		{"too many fields", "1,2\n3,4,5\n", ErrCSVFieldCount, "in.csv:2:"},
-		{"unterminated quote", "a,b\n\"1,2\n", ErrCSVSyntax, "in.csv:2:1: malformed CSV: unterminated"},
-		{"text after quote", "a,b\n\"1\"x,2\n", ErrCSVSyntax, "in.csv:2:4"},
+		{"unterminated quote", "a,b\n\"1,2\n", ErrCSVSyntax, `in.csv:2:6: malformed CSV: extraneous or missing " in quoted-field`},
+		{"NUL byte", "a\n1\x00\n", ErrCSVSyntax, "in.csv:2:2: malformed CSV: NUL byte"},
+		{"newline inside quotes", "a,b\n\"1\n2\",3\n", ErrCSVSyntax, "in.csv:2:1: malformed CSV: newline inside a quoted field"},
+		{"text after quote", "a,b\n\"1\"x,2\n", ErrCSVSyntax, "in.csv:2:3"},
 		{"duplicate column", "a,b,a\n1,2,3\n", ErrCSVHeader, `in.csv:1:3 (column "a")`},
 		{"timestamp only", "timestamp\n1\n", ErrCSVNoColumns, "in.csv:1: no value columns"},
 	}

@@ -79,7 +79,7 @@
 //
 // # Imports
 //
-// detect is a leaf library: standard library and gopkg.in/yaml.v3 only. It
+// detect is a leaf library: standard library and go.yaml.in/yaml/v3 only. It
 // must not import NATS, Redis, Badger, edge or aggregator packages, keeps no
 // globals and reads no flags.
 package detect

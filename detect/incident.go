@@ -27,6 +27,9 @@ func DefaultIncidentConfig() IncidentConfig {
 	return IncidentConfig{Open: 0.8, Close: 0.5, OpenAfter: 3, CloseAfter: 30}
 }
 
+// Effective returns c with every default filled in.
+func (c IncidentConfig) Effective() IncidentConfig { return c.withDefaults() }
+
 func (c IncidentConfig) withDefaults() IncidentConfig {
 	d := DefaultIncidentConfig()
 	if c.Open == 0 {

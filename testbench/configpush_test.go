@@ -39,12 +39,11 @@ func TestConfigWatchBackhaul(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	leafPort, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hubSrv, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: filepath.Join(dir, "js"), NoSigs: true, LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: leafPort}})
+	// The leaf port is bound by the server (-1) and read back from its
+	// options once it is ready.
+	hubOpts := &server.Options{ServerName: "hub", Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: filepath.Join(dir, "js"), NoSigs: true, LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: -1}}
+	hubSrv, err := server.NewServer(hubOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +52,7 @@ func TestConfigWatchBackhaul(t *testing.T) {
 	if !hubSrv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("hub not ready")
 	}
+	leafPort := hubOpts.LeafNode.Port
 	hub, err := nats.Connect(hubSrv.ClientURL())
 	if err != nil {
 		t.Fatal(err)

@@ -103,7 +103,7 @@ func (n natsCLI) sub(t *testing.T, ctx context.Context, logs func() string, args
 // history with `nats req`, and a rule pushed with `nats kv put` that makes
 // the agent open an incident (an alert on alerts.<site>.<host>), then a bad
 // value that is refused with an error on config.error while the rule
-// stays. The commands are the README's "Watching with the nats CLI".
+// stays. The commands are the README's "The nats CLI".
 func TestNATSCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")

@@ -60,6 +60,9 @@ func newMetrics() *metrics {
 	return m
 }
 
+// Gatherer gathers the console's series for the aggregator's /metrics.
+func (c *Console) Gatherer() prometheus.Gatherer { return c.met.reg }
+
 // WriteMetrics appends the console's series in the Prometheus text format.
 func (c *Console) WriteMetrics(w io.Writer) error {
 	mfs, err := c.met.reg.Gather()

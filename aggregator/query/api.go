@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
+	"github.com/edgepulse/edgepulse/codec"
 )
 
 // Limits bound what one request may cost.
@@ -120,6 +122,13 @@ func (a *API) Engine() *promql.Engine { return a.engine }
 
 // NewAPI returns the API over q.
 func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
+	return NewAPIWithRegistry(q, limits, log, nil)
+}
+
+// NewAPIWithRegistry is NewAPI whose PromQL engine registers its own
+// metrics (prometheus_engine_query_duration_seconds, queries running, …)
+// in reg; nil keeps them unregistered.
+func NewAPIWithRegistry(q *Queryable, limits Limits, log *slog.Logger, reg prometheus.Registerer) *API {
 	limits.defaults()
 	q.MaxSeries = limits.MaxSeries
 	p := parser.NewParser(parser.Options{})
@@ -127,6 +136,7 @@ func NewAPI(q *Queryable, limits Limits, log *slog.Logger) *API {
 		q: q,
 		engine: promql.NewEngine(promql.EngineOpts{
 			Logger:               log,
+			Reg:                  reg,
 			MaxSamples:           limits.MaxSamples,
 			Timeout:              limits.Timeout,
 			LookbackDelta:        5 * time.Minute,
@@ -462,7 +472,7 @@ func (a *API) labelNames(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if !validLabelName(name) {
+	if !codec.ValidLabelName(name) {
 		a.fail(w, badData("invalid label name: %q", name))
 		return
 	}
@@ -543,18 +553,6 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 func (a *API) buildinfo(w http.ResponseWriter, r *http.Request) {
 	// Grafana reads this to pick its Prometheus dialect.
 	a.ok(w, map[string]string{"version": "2.55.0", "revision": "edgepulse-" + a.Version, "branch": "", "buildUser": "", "buildDate": "", "goVersion": ""})
-}
-
-func validLabelName(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i, c := range s {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 func uniqSorted(v []string) []string {

@@ -14,13 +14,19 @@ const backhaulTTL = 48 * time.Hour
 
 // Backhaul is one site's frame traffic over some whole minutes.
 type Backhaul struct {
-	Site    string  `json:"site"`
-	Minutes int     `json:"minutes"`
-	Bytes   int64   `json:"bytes"`  // frame bytes applied
-	Frames  int64   `json:"frames"` // frames applied
-	Hosts   float64 `json:"hosts"`  // mean hosts reporting per minute
-	// BytesPerHostMinute is Bytes / (Hosts · Minutes): the payload one
-	// host costs the uplink per minute (protocol overhead not included).
+	Site    string `json:"site"`
+	Minutes int    `json:"minutes"` // the span asked for
+	// Reporting is how many of those minutes had any host reporting: a
+	// site that started (or came back) 2 minutes ago has 2.
+	Reporting int   `json:"minutes_reporting"`
+	Bytes     int64 `json:"bytes"`  // frame bytes applied
+	Frames    int64 `json:"frames"` // frames applied
+	// Hosts is the mean number of hosts reporting per minute, over the
+	// minutes with any (over all Minutes a site that started a minute ago
+	// showed a fraction of a host: 0.1, 0.2, …).
+	Hosts float64 `json:"hosts"`
+	// BytesPerHostMinute is Bytes / host-minutes: the payload one host
+	// costs the uplink per minute (protocol overhead not included).
 	BytesPerHostMinute float64 `json:"bytes_per_host_minute"`
 }
 
@@ -54,9 +60,12 @@ func (s *Store) Backhauls(ctx context.Context, minutes int, now time.Time) ([]Ba
 			b.Bytes += n
 			b.Frames += f
 			hostMinutes += ns[i].Val()
+			if ns[i].Val() > 0 {
+				b.Reporting++
+			}
 		}
-		if minutes > 0 {
-			b.Hosts = float64(hostMinutes) / float64(minutes)
+		if b.Reporting > 0 {
+			b.Hosts = float64(hostMinutes) / float64(b.Reporting)
 		}
 		if hostMinutes > 0 {
 			b.BytesPerHostMinute = float64(b.Bytes) / float64(hostMinutes)

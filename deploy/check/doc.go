@@ -14,7 +14,7 @@
 // -configmaps, each ConfigMap data entry is written to DIR/<key> so the
 // caller can validate it with the owning binary's --check-config.
 //
-// The command imports only gopkg.in/yaml.v3 and the standard library.
+// The command imports only go.yaml.in/yaml/v3 and the standard library.
 // Its test, TestLeafSitePermissions, runs the hub tier's authorization
 // and the TLS leaf config on real nats-server processes (bin/nats-server)
 // and checks that a site can publish only its own tele.<site>.> and

@@ -42,17 +42,18 @@ type Stats struct {
 
 // Agent is one running edge agent.
 type Agent struct {
-	cfg   Config
-	log   *slog.Logger
-	reg   *collect.Registry
-	set   *collect.Set
-	q     *queue.Queue
-	win   *rollup.Windows
-	spool *spool.Spool
-	fwd   *forward.Forwarder
-	nc    *nats.Conn
-	det   *Detector // nil when detection is off; owned by the rollup loop
-	od    onDemand
+	cfg      Config
+	log      *slog.Logger
+	metricsH metricsOnce // /metrics (metrics.go)
+	reg      *collect.Registry
+	set      *collect.Set
+	q        *queue.Queue
+	win      *rollup.Windows
+	spool    *spool.Spool
+	fwd      *forward.Forwarder
+	nc       *nats.Conn
+	det      *Detector // nil when detection is off; owned by the rollup loop
+	od       onDemand
 
 	detLive atomic.Pointer[Detector] // a.det, for readers on other goroutines
 	detNext atomic.Pointer[detSwap]  // a pushed detector waiting for the rollup loop
@@ -107,11 +108,21 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.q.Close()
 		return nil, err
 	}
+	// While NATS cannot be reached (at start too: the connection retries
+	// in the background) every failed attempt is reported, at most once a
+	// minute, so an agent whose site leaf is down or misaddressed says so.
+	unreachable := newEvery(time.Minute)
 	a.nc, err = nats.Connect(cfg.NATSURL, auth,
 		nats.Name("edgepulse-agent "+cfg.AgentID()),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if unreachable.due(time.Now()) {
+				log.Warn("NATS unreachable; windows stay in the spool, retrying every second", "url", redactURL(cfg.NATSURL), "err", err)
+			}
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to NATS", "url", nc.ConnectedUrl())
@@ -361,4 +372,23 @@ func (a *Agent) incidents() uint64 {
 	}
 	o, _ := d.Incidents()
 	return a.incBase.Load() + o
+}
+
+// every lets something happen at most once per period (a log line).
+type every struct {
+	period time.Duration
+	mu     sync.Mutex
+	last   time.Time
+}
+
+func newEvery(period time.Duration) *every { return &every{period: period} }
+
+func (e *every) due(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.last.IsZero() && now.Sub(e.last) < e.period {
+		return false
+	}
+	e.last = now
+	return true
 }

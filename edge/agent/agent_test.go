@@ -14,6 +14,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/edgepulse/edgepulse/codec"
 )
@@ -191,6 +194,25 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if strings.Contains(body, "edgepulse_agent_published_total 0\n") {
 		t.Errorf("/metrics says nothing was published:\n%s", body)
+	}
+	// The page parses as the Prometheus text format, with types.
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	for name, typ := range map[string]dto.MetricType{
+		"edgepulse_agent_published_total":     dto.MetricType_COUNTER,
+		"edgepulse_agent_spool_bytes":         dto.MetricType_GAUGE,
+		"edgepulse_agent_source_errors_total": dto.MetricType_COUNTER,
+		"process_resident_memory_bytes":       dto.MetricType_GAUGE,
+	} {
+		if f := fams[name]; f == nil || f.GetType() != typ {
+			t.Errorf("family %s: %v, want a %v", name, f, typ)
+		}
+	}
+	if f := fams["edgepulse_agent_published_total"]; f != nil && f.GetMetric()[0].GetCounter().GetValue() < 1 {
+		t.Errorf("edgepulse_agent_published_total = %v", f.GetMetric()[0].GetCounter().GetValue())
 	}
 }
 

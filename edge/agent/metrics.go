@@ -1,21 +1,53 @@
 package agent
 
 import (
-	"bufio"
-	"fmt"
 	"net/http"
 	"slices"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// ServeMetrics writes the agent's own counters in the Prometheus text
-// exposition format (GET /metrics).
-func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
+// ServeMetrics serves the agent's own counters, and the Go runtime's and
+// the process's, in the Prometheus exposition format (GET /metrics).
+func (a *Agent) ServeMetrics(w http.ResponseWriter, r *http.Request) {
+	a.metricsHandler().ServeHTTP(w, r)
+}
+
+// metricsOnce builds the registry on first use (an agent that never
+// serves /metrics never builds one).
+type metricsOnce struct {
+	once sync.Once
+	h    http.Handler
+}
+
+func (a *Agent) metricsHandler() http.Handler {
+	a.metricsH.once.Do(func() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), agentCollector{a})
+		a.metricsH.h = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	})
+	return a.metricsH.h
+}
+
+// agentCollector reads the agent's counters at scrape time from the
+// types that own them, as constant metrics (unchecked: the source error
+// series depend on which sources have failed).
+type agentCollector struct{ a *Agent }
+
+func (agentCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
 	st := a.Stats()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	b := bufio.NewWriter(w)
-	defer b.Flush()
 	metric := func(name, typ, help string, v float64) {
-		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", name, help, name, typ, name, v)
+		vt := prometheus.GaugeValue
+		if typ == "counter" {
+			vt = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, nil, nil), vt, v)
 	}
 	metric("edgepulse_agent_series", "gauge", "Series interned (cardinality).", float64(st.Series))
 	metric("edgepulse_agent_series_limited_total", "counter", "Samples of new series refused by max_series.", float64(st.SeriesLimited))
@@ -52,13 +84,13 @@ func (a *Agent) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("edgepulse_agent_publish_in_flight_max", "gauge", "The most publishes ever awaiting their ack at once.", float64(st.Forward.MaxInFlight))
 	a.serveOnDemandMetrics(metric)
 	a.serveClockMetrics(metric)
-	fmt.Fprintf(b, "# HELP edgepulse_agent_source_errors_total Collection failures by source.\n# TYPE edgepulse_agent_source_errors_total counter\n")
+	d := prometheus.NewDesc("edgepulse_agent_source_errors_total", "Collection failures by source.", []string{"source"}, nil)
 	names := make([]string, 0, len(st.SourceErrors))
 	for n := range st.SourceErrors {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		fmt.Fprintf(b, "edgepulse_agent_source_errors_total{source=%q} %d\n", n, st.SourceErrors[n])
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(st.SourceErrors[n]), n)
 	}
 }

@@ -16,9 +16,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/edge/internal/backoff"
 )
 
 // RemoteConfig configures the pushed configuration overrides.
@@ -204,13 +205,13 @@ func (r *remote) run(ctx context.Context) {
 	connected := nc.StatusChanged(nats.CONNECTED)
 	defer nc.RemoveStatusListener(connected)
 	// While the aggregators cannot be asked (none up, link down), retry
-	// with a capped backoff; a request nobody can answer is refused by the
+	// with a capped, jittered backoff; a request nobody can answer is refused by the
 	// local leaf and costs the uplink nothing. Once a sync succeeds only
 	// notifications and reconnects trigger one.
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
-	backoff := retryMin
+	pause := backoff.New(retryMin, retryMax)
 	r.poke()
 	for {
 		select {
@@ -225,13 +226,13 @@ func (r *remote) run(ctx context.Context) {
 				r.mu.Lock()
 				r.st.Errors++
 				r.mu.Unlock()
-				r.a.log.Debug("remote config: reading the layers (keeping the last good config)", "retry_in", backoff, "err", err)
-				retry.Reset(backoff)
-				backoff = min(2*backoff, retryMax)
+				d := pause.Next()
+				r.a.log.Debug("remote config: reading the layers (keeping the last good config)", "retry_in", d, "err", err)
+				retry.Reset(d)
 				continue
 			}
 			retry.Stop()
-			backoff = retryMin
+			pause.Reset()
 		}
 	}
 }

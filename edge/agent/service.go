@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/edge/history"
@@ -176,7 +176,15 @@ var secretKey = regexp.MustCompile(`(?i)(pass|secret|token|creds|credential|nkey
 // credential or key seed).
 func (a *Agent) EffectiveConfig() (map[string]any, error) {
 	c := a.cfg
-	c.Detect = a.od.remote.effectiveDetect()
+	// The detection settings in force with their defaults filled in, not
+	// the zero values that stand for them (which read as "no rules" and
+	// "threshold 0").
+	d, err := a.od.remote.effectiveDetect().withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("agent: detection defaults: %w", err)
+	}
+	d.Detectors, d.Incident = d.Detectors.Effective(), d.Incident.Effective()
+	c.Detect = d
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("agent: encoding the config: %w", err)

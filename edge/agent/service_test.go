@@ -140,6 +140,19 @@ func TestServiceEndpoints(t *testing.T) {
 		if c["site"] != "s1" || c["host"] != "h1" || !strings.Contains(c["nats_url"].(string), "REDACTED@") {
 			t.Fatalf("config %s", m.Data)
 		}
+		// The detection settings in force, defaults filled in: the
+		// default rules and non-zero detector parameters, not "rules: []"
+		// and zeros.
+		body := string(m.Data)
+		for _, want := range []string{`"name":"cpu_busy"`, `"name":"filesystem_full"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("effective config lacks %s: %s", want, body)
+			}
+		}
+		det := c["detect"].(map[string]any)["detectors"].(map[string]any)
+		if ewma, _ := det["ewma"].(map[string]any); len(ewma) == 0 || fmt.Sprint(ewma) == fmt.Sprint(zeroed(ewma)) {
+			t.Errorf("effective config's ewma settings are zero: %v", ewma)
+		}
 	})
 
 	t.Run("history", func(t *testing.T) {
@@ -380,4 +393,18 @@ func TestConfigPushLateAggregator(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// zeroed is m with every number replaced by 0 (to tell defaults from zeros).
+func zeroed(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		switch v.(type) {
+		case float64, int:
+			out[k] = 0.0
+		default:
+			out[k] = v
+		}
+	}
+	return out
 }

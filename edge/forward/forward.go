@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/edge/internal/backoff"
 	"github.com/edgepulse/edgepulse/edge/spool"
 )
 
@@ -190,7 +191,8 @@ type pending struct {
 // awaiting their ack, and settles the acks in sequence order: a batch
 // leaves the spool only once the stream acknowledged it. When the oldest
 // outstanding publish fails, every later one is abandoned (those already
-// acknowledged are settled first) and, after a capped exponential backoff,
+// acknowledged are settled first) and, after a capped exponential backoff
+// with jitter (so a fleet does not retry in lockstep after an outage),
 // the next round resends from the oldest un-acked batch. A reconnect ends
 // the backoff at once.
 func (f *Forwarder) Run(ctx context.Context) error {
@@ -206,28 +208,28 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 	var (
 		q       []pending
-		after   uint64 // highest sequence handed out in this round
-		backoff = f.opts.MinBackoff
-		strikes int    // consecutive poison strikes of strikeSeq
-		strike  uint64 // the batch collecting strikes
+		after   uint64                                                    // highest sequence handed out in this round
+		pause   = backoff.NewSteady(f.opts.MinBackoff, f.opts.MaxBackoff) // not jittered yet: see NewSteady
+		strikes int                                                       // consecutive poison strikes of strikeSeq
+		strike  uint64                                                    // the batch collecting strikes
 	)
 	// retry ends the round and pauses; it reports false when ctx is done.
 	retry := func(why string, seq uint64, err error) bool {
 		f.retries.Add(1)
 		f.enc.Reset() // the stream may miss what the next frame would be packed against
+		d := pause.Next()
 		f.log.Debug("publish failed; resending from the oldest un-acked batch", "why", why, "seq", seq,
-			"in_flight", len(q), "backoff", backoff, "err", err)
+			"in_flight", len(q), "backoff", d, "err", err)
 		q, after = q[:0], 0
 		f.inFlight.Store(0)
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
 			return false
 		case <-t.C:
-			backoff = nextBackoff(backoff, f.opts.MaxBackoff)
 		case <-up:
-			backoff = f.opts.MinBackoff
+			pause.Reset()
 		}
 		return true
 	}
@@ -283,7 +285,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			f.acked(head, ack)
 			q = q[1:]
 			f.setInFlight(len(q))
-			backoff = f.opts.MinBackoff
+			pause.Reset()
 		case err := <-head.fut.Err():
 			if permanent(err) {
 				// Frames after it may be packed against it: they cannot
@@ -323,7 +325,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			f.enc.Reset()
 			q, after = q[:0], 0
 			f.inFlight.Store(0)
-			backoff = f.opts.MinBackoff
+			pause.Reset()
 		}
 	}
 	return ctx.Err()
@@ -391,11 +393,6 @@ func (f *Forwarder) reject(seq uint64, size int, err error) {
 	if err := f.spool.Ack(seq); err != nil {
 		f.log.Error("removing rejected batch from spool", "seq", seq, "err", err)
 	}
-}
-
-// nextBackoff doubles d up to limit.
-func nextBackoff(d, limit time.Duration) time.Duration {
-	return min(d*2, limit)
 }
 
 // permanent reports whether retrying err can never succeed.

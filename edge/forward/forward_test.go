@@ -448,19 +448,6 @@ func TestReplayAfterReconnect(t *testing.T) {
 	}
 }
 
-func TestNextBackoff(t *testing.T) {
-	cases := []struct{ d, limit, want time.Duration }{
-		{250 * time.Millisecond, 10 * time.Second, 500 * time.Millisecond},
-		{8 * time.Second, 10 * time.Second, 10 * time.Second},
-		{10 * time.Second, 10 * time.Second, 10 * time.Second},
-	}
-	for _, c := range cases {
-		if got := nextBackoff(c.d, c.limit); got != c.want {
-			t.Errorf("nextBackoff(%v, %v) = %v, want %v", c.d, c.limit, got, c.want)
-		}
-	}
-}
-
 func TestOptionsValidate(t *testing.T) {
 	base := Options{Subject: testSubject, Agent: testAgent}
 	cases := []struct {

@@ -39,6 +39,11 @@ func RepoRoot() (string, error) {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// It is for processes that must be told their port and cannot report one
+// they bound themselves (redis-server, clustered nats-servers whose routes
+// name each other): another process can take the port before they bind
+// it, so callers detect that and retry (StartRedis). A Go server in the
+// test process listens on 127.0.0.1:0 and passes the listener instead.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -258,18 +263,36 @@ func (r *Redis) Restart(ctx context.Context) error {
 
 // StartRedis starts redis-server on a free port with its data in dir.
 // It fails with the install command when redis-server is missing.
+// redis-server cannot bind port 0 and report it, so the port is picked
+// with FreePort; when another process took it in between, redis-server
+// exits with "Address already in use" and StartRedis tries another port.
 func StartRedis(ctx context.Context, dir string) (*Redis, error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
+	var err error
+	for range 5 {
+		var port int
+		if port, err = FreePort(); err != nil {
+			return nil, err
+		}
+		var r *Redis
+		if r, err = startRedis(ctx, dir, port); !errors.Is(err, errPortTaken) {
+			return r, err
+		}
 	}
-	return startRedis(ctx, dir, port)
+	return nil, err
 }
+
+// errPortTaken: the process could not bind its port.
+var errPortTaken = errors.New("harness: port already in use")
 
 func startRedis(ctx context.Context, dir string, port int) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errors.New("harness: redis-server not found; install it with: apt-get update && apt-get install -y redis-server")
+	}
+	// The log is appended to across restarts: look only past its end now.
+	var logStart int64
+	if fi, err := os.Stat(filepath.Join(dir, "redis.log")); err == nil {
+		logStart = fi.Size()
 	}
 	p, err := Start("redis", dir, nil, bin,
 		"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", dir,
@@ -278,6 +301,29 @@ func startRedis(ctx context.Context, dir string, port int) (*Redis, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	since := func() string {
+		b, _ := os.ReadFile(p.Log)
+		if int64(len(b)) < logStart {
+			return string(b)
+		}
+		return string(b[logStart:])
+	}
+	// Wait for this process to say it listens: a connection to addr alone
+	// could reach another process that holds the port.
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(since(), "Ready to accept connections") {
+		if p.Exited() {
+			if strings.Contains(since(), "Address already in use") {
+				return nil, fmt.Errorf("%w: redis on %s", errPortTaken, addr)
+			}
+			return nil, fmt.Errorf("harness: redis on %s exited:\n%s", addr, p.Tail(2000))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.Stop()
+			return nil, fmt.Errorf("harness: redis on %s not ready after 15s\n%s", addr, p.Tail(2000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := WaitTCP(ctx, addr, 15*time.Second); err != nil {
 		p.Stop()
 		return nil, fmt.Errorf("harness: redis on %s: %w\n%s", addr, err, p.Tail(2000))

@@ -9,6 +9,7 @@ import (
 
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -226,6 +227,33 @@ data_dir: %s
 		return fail(err)
 	}
 	return s, nil
+}
+
+// aggRunning is the aggregator's start line: its hub's client and leaf
+// URLs and the query API's bound address.
+var aggRunning = regexp.MustCompile(`msg="aggregator running" .*\bnats=(\S+) leaf=(\S+) http=(\S+)`)
+
+// natsClientListen is nats-server's line naming its bound client port.
+var natsClientListen = regexp.MustCompile(`Listening for client connections on (\S+:\d+)`)
+
+// WaitLog waits until p's log has a line matching re and returns its
+// submatches; it fails when p exits first or after timeout, with the
+// log's tail.
+func WaitLog(ctx context.Context, p *Proc, re *regexp.Regexp, timeout time.Duration) ([]string, error) {
+	var m []string
+	err := WaitFor(ctx, timeout, func() error {
+		if m = re.FindStringSubmatch(p.Tail(1 << 20)); m != nil {
+			return nil
+		}
+		if p.Exited() {
+			return fmt.Errorf("exited")
+		}
+		return fmt.Errorf("no line matching %s", re)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w\n%s", p.Name, err, p.Tail(4000))
+	}
+	return m, nil
 }
 
 // Stop ends every process of the stack, agent first.

@@ -15,7 +15,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/edgepulse/edgepulse/aggregator"
 )
@@ -55,6 +58,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// A query flood must make the runtime collect harder, not the kernel
 	// kill the unit (and the embedded hub with it).
 	aggregator.SetMemoryLimit(log)
+	// go-redis logs its pool's dial failures itself (four lines before our
+	// one clear error when Redis is down); ours say what failed and are
+	// counted, so its lines go to debug.
+	redis.SetLogger(redisLog{log.With("component", "go-redis")})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := aggregator.New(ctx, cfg, log)
@@ -69,4 +76,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("aggregator stopped", "stats", fmt.Sprintf("%+v", a.Stats()))
 	return 0
+}
+
+// redisLog is go-redis's logger on slog, at debug level.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
 }

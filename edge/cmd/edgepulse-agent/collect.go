@@ -19,7 +19,7 @@ import (
 // cmdCollect prints one sample of every series in the Prometheus text
 // exposition format.
 func cmdCollect(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
+	fs := flag.NewFlagSet("edgepulse-agent collect", flag.ContinueOnError)
 	once := fs.Bool("once", false, "collect once and exit (the only mode)")
 	root := fs.String("procfs", "/proc", "procfs root to read")
 	fs.SetOutput(stderr)

@@ -24,7 +24,7 @@ import (
 // it starts, and one an hour by default) it decodes that agent's deltas
 // too. A delta without its base prints its header and what it waits for.
 func cmdDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
+	fs := flag.NewFlagSet("edgepulse-agent decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cache, _ := os.UserCacheDir()
 	if cache == "" {
@@ -50,7 +50,13 @@ func cmdDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		out, err = codec.Decode(p)
 	}
 	if b, ok := out.(*codec.Batch); ok {
-		out = jsonView(b)
+		v := jsonView(b)
+		if codec.IsFrame(p) {
+			if f, err := codec.ParseFrame(p); err == nil {
+				v.FrameVersion = f.Version
+			}
+		}
+		out = v
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "edgepulse-agent decode:", err)
@@ -151,6 +157,10 @@ type eventJSON struct {
 }
 
 type batchJSON struct {
+	// FrameVersion is the wire frame's schema version (codec.FrameVersion)
+	// when the input was a frame; Version is the batch's own (codec's
+	// msgp Batch, the spool's format), a separate number.
+	FrameVersion      uint16 `json:",omitempty"`
 	Version           uint16
 	Agent, Site, Host string
 	Seq               uint64

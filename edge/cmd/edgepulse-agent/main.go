@@ -28,7 +28,9 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		cmd = "help" // the commands, not the run command's flags alone
+	} else if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -43,7 +45,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "edgepulse-agent", version)
 		return 0
-	case "help", "-h", "--help":
+	case "help":
 		usage(stdout)
 		return 0
 	default:
@@ -60,6 +62,7 @@ func usage(w io.Writer) {
   edgepulse-agent decode < batch.msgp
   edgepulse-agent detect --in series.csv --out scores.csv [--train normal.csv] [--config detect.yaml] [--per-column]
   edgepulse-agent version
+  edgepulse-agent <command> -h    the command's flags
 `)
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func cmdRun(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs := flag.NewFlagSet("edgepulse-agent run", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "YAML config file (default: built-in defaults)")
 	check := fs.Bool("check-config", false, "validate the config and exit")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
