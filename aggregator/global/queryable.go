@@ -10,12 +10,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/edgepulse/edgepulse/aggregator/query"
 )
 
 // RegionLabel is the label naming the region a series came from.
@@ -146,7 +147,7 @@ func (g *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		out[i] = storage.NewListSeries(m.lbls, m.samples)
 	}
 	slices.SortFunc(out, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
-	return &seriesSet{series: out, i: -1, warns: warns}
+	return query.ListSeriesSet(out, warns)
 }
 
 // mergedSeries is one series over the regions: a timestamp is taken
@@ -165,7 +166,7 @@ func (m *mergedSeries) add(s storage.Series) error {
 			continue
 		}
 		m.seen[t] = true
-		m.samples = append(m.samples, sample{t, v})
+		m.samples = append(m.samples, query.FloatSample(t, v))
 	}
 	return it.Err()
 }
@@ -219,27 +220,3 @@ func (q *Queryable) acquire(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
-
-type seriesSet struct {
-	series []storage.Series
-	i      int
-	warns  annotations.Annotations
-}
-
-func (s *seriesSet) Next() bool                        { s.i++; return s.i < len(s.series) }
-func (s *seriesSet) At() storage.Series                { return s.series[s.i] }
-func (s *seriesSet) Err() error                        { return nil }
-func (s *seriesSet) Warnings() annotations.Annotations { return s.warns }
-
-type sample struct {
-	t int64
-	f float64
-}
-
-func (s sample) T() int64                      { return s.t }
-func (s sample) ST() int64                     { return 0 }
-func (s sample) F() float64                    { return s.f }
-func (s sample) H() *histogram.Histogram       { return nil }
-func (s sample) FH() *histogram.FloatHistogram { return nil }
-func (s sample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
-func (s sample) Copy() chunks.Sample           { return s }

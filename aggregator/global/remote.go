@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunks"
+
+	"github.com/edgepulse/edgepulse/aggregator/query"
 )
 
 // apiResponse is the part of a Prometheus API answer a range-vector
@@ -120,7 +122,7 @@ func (q *Queryable) fetch(ctx context.Context, p Peer, ms []*labels.Matcher, min
 			if err != nil {
 				return regionSeries{err: fmt.Errorf("malformed sample value %q: %w", vs, err)}
 			}
-			samples = append(samples, sample{int64(math.Round(ts * 1000)), f})
+			samples = append(samples, query.FloatSample(int64(math.Round(ts*1000)), f))
 		}
 		out.series = append(out.series, storage.NewListSeries(b.Labels(), samples))
 	}

@@ -6,12 +6,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/edgepulse/edgepulse/aggregator/query"
 )
 
 // Queryable serves the rules' outputs merged over partitions: a selector
@@ -169,12 +170,12 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.Se
 			default:
 				v = (&part{sum: a.sum, min: a.min, max: a.max, n: uint64(a.n)}).result(r.Op)
 			}
-			samples = append(samples, sample{t, v})
+			samples = append(samples, query.FloatSample(t, v))
 		}
 		out = append(out, storage.NewListSeries(g.lbls, samples))
 	}
 	slices.SortFunc(out, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
-	return &seriesSet{series: out, i: -1, warns: warns}
+	return query.ListSeriesSet(out, warns)
 }
 
 type merged struct {
@@ -184,28 +185,3 @@ type merged struct {
 
 // acc merges the partitions' partials at one timestamp.
 type acc struct{ sum, n, min, max float64 }
-
-type seriesSet struct {
-	series []storage.Series
-	i      int
-	warns  annotations.Annotations
-}
-
-func (s *seriesSet) Next() bool                        { s.i++; return s.i < len(s.series) }
-func (s *seriesSet) At() storage.Series                { return s.series[s.i] }
-func (s *seriesSet) Err() error                        { return nil }
-func (s *seriesSet) Warnings() annotations.Annotations { return s.warns }
-
-// sample is one float sample (chunks.Sample).
-type sample struct {
-	t int64
-	f float64
-}
-
-func (s sample) T() int64                      { return s.t }
-func (s sample) ST() int64                     { return 0 }
-func (s sample) F() float64                    { return s.f }
-func (s sample) H() *histogram.Histogram       { return nil }
-func (s sample) FH() *histogram.FloatHistogram { return nil }
-func (s sample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
-func (s sample) Copy() chunks.Sample           { return s }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -457,17 +456,6 @@ func (q *querier) LabelNames(ctx context.Context, _ *storage.LabelHints, ms ...*
 	return slices.Compact(out), nil, nil
 }
 
-type seriesSet struct {
-	list []storage.Series
-	i    int
-	warn annotations.Annotations
-}
-
-func (s *seriesSet) Next() bool                        { s.i++; return s.i < len(s.list) }
-func (s *seriesSet) At() storage.Series                { return s.list[s.i] }
-func (s *seriesSet) Err() error                        { return nil }
-func (s *seriesSet) Warnings() annotations.Annotations { return s.warn }
-
 type series struct {
 	ls      labels.Labels
 	samples []chunks.Sample
@@ -480,15 +468,3 @@ func (s *series) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
 }
 
 // fsample is one float sample.
-type fsample struct {
-	t int64
-	f float64
-}
-
-func (s fsample) T() int64                      { return s.t }
-func (s fsample) ST() int64                     { return 0 }
-func (s fsample) F() float64                    { return s.f }
-func (s fsample) H() *histogram.Histogram       { return nil }
-func (s fsample) FH() *histogram.FloatHistogram { return nil }
-func (s fsample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
-func (s fsample) Copy() chunks.Sample           { return s }
