@@ -9,9 +9,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/edgepulse/edgepulse/testbench/chaos"
@@ -28,23 +25,5 @@ func main() {
 	if *damages != "" {
 		o.Damages = strings.Split(*damages, ",")
 	}
-	if o.Dir == "" {
-		d, err := os.MkdirTemp("", "edgepulse-chaos-agent-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		o.Dir = d
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	lines, err := chaos.RunAgent(ctx, o)
-	for _, l := range lines {
-		fmt.Println(l)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "edgepulse-chaos-agent:", err)
-		os.Exit(1)
-	}
-	fmt.Fprintln(os.Stderr, "logs in", o.Dir)
+	chaos.Command("edgepulse-chaos-agent", &o.Dir, func(ctx context.Context) ([]string, error) { return chaos.RunAgent(ctx, o) })
 }

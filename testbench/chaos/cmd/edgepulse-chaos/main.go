@@ -7,9 +7,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"os"
-	"os/signal"
 
 	"github.com/edgepulse/edgepulse/testbench/chaos"
 )
@@ -24,23 +21,5 @@ func main() {
 	flag.StringVar(&o.AggExtra, "agg-config", "", "YAML appended to the aggregator's config, e.g. 'limits: {heavy_samples: 20000}'")
 	flag.StringVar(&o.Only, "only", "", "comma-separated scenarios to run (default all)")
 	flag.Parse()
-	if o.Dir == "" {
-		d, err := os.MkdirTemp("", "edgepulse-chaos-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		o.Dir = d
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	lines, err := chaos.Run(ctx, o)
-	for _, l := range lines {
-		fmt.Println(l)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "edgepulse-chaos:", err)
-		os.Exit(1)
-	}
-	fmt.Fprintln(os.Stderr, "logs in", o.Dir)
+	chaos.Command("edgepulse-chaos", &o.Dir, func(ctx context.Context) ([]string, error) { return chaos.Run(ctx, o) })
 }
