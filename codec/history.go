@@ -47,16 +47,7 @@ func (p Point) MarshalJSON() ([]byte, error) {
 	b = append(b, '[')
 	b = strconv.AppendInt(b, p.TS, 10)
 	b = append(b, ',')
-	switch {
-	case math.IsNaN(p.Value):
-		b = append(b, `"NaN"`...)
-	case math.IsInf(p.Value, 1):
-		b = append(b, `"+Inf"`...)
-	case math.IsInf(p.Value, -1):
-		b = append(b, `"-Inf"`...)
-	default:
-		b = strconv.AppendFloat(b, p.Value, 'g', -1, 64)
-	}
+	b = appendJSONValue(b, p.Value)
 	return append(b, ']'), nil
 }
 
@@ -91,4 +82,19 @@ func (p *Point) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("codec: point %s: value %q is not a number", b, s)
 	}
 	return nil
+}
+
+// appendJSONValue appends v as a JSON number, or as one of the strings
+// "NaN", "+Inf", "-Inf" that JSON numbers cannot say (the Prometheus API's
+// convention).
+func appendJSONValue(b []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(b, `"NaN"`...)
+	case math.IsInf(v, 1):
+		return append(b, `"+Inf"`...)
+	case math.IsInf(v, -1):
+		return append(b, `"-Inf"`...)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }

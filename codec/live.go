@@ -132,16 +132,7 @@ func (p LivePoint) MarshalJSON() ([]byte, error) {
 	b = append(b, '[')
 	b = strconv.AppendQuote(b, p.Series)
 	b = append(b, ',')
-	switch {
-	case math.IsNaN(p.Value):
-		b = append(b, `"NaN"`...)
-	case math.IsInf(p.Value, 1):
-		b = append(b, `"+Inf"`...)
-	case math.IsInf(p.Value, -1):
-		b = append(b, `"-Inf"`...)
-	default:
-		b = strconv.AppendFloat(b, p.Value, 'g', -1, 64)
-	}
+	b = appendJSONValue(b, p.Value)
 	return append(b, ']'), nil
 }
 

@@ -211,31 +211,14 @@ func statz(ctx context.Context, api string) (map[string]any, error) {
 // windowEnds returns the sorted window ends (s) stored for the selector's
 // first series over the last hour.
 func windowEnds(ctx context.Context, api, sel string) ([]float64, error) {
-	q := url.Values{"query": {sel + "[1h]"}, "time": {strconv.FormatInt(time.Now().Unix(), 10)}}
-	req, _ := http.NewRequestWithContext(ctx, "GET", api+"/api/v1/query?"+q.Encode(), nil)
-	resp, err := http.DefaultClient.Do(req)
+	pts, err := samples(ctx, api, sel, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	var r struct {
-		Data struct {
-			Result []struct{ Values [][2]any }
-		}
+	out := make([]float64, len(pts))
+	for i, p := range pts {
+		out[i] = p[0]
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return nil, err
-	}
-	if len(r.Data.Result) == 0 {
-		return nil, fmt.Errorf("no series for %s", sel)
-	}
-	var out []float64
-	for _, v := range r.Data.Result[0].Values {
-		if f, ok := v[0].(float64); ok {
-			out = append(out, f)
-		}
-	}
-	slices.Sort(out)
 	return out, nil
 }
 
