@@ -73,9 +73,24 @@ func (s *Stack) SiteLeafAddr() string { return s.leafAddr }
 // StartAgent starts another agent of the stack's site as host (one of
 // ExtraHosts), named name in the logs, with extra appended to its config.
 func (s *Stack) StartAgent(name, host, extra string) (*Proc, error) {
+	cfg, err := s.writeAgentConfig(name, host, extra)
+	if err != nil {
+		return nil, err
+	}
+	return Start(name, s.dir, nil, s.Bins.Agent, "run", "--config", cfg)
+}
+
+// writeAgentConfig writes <dir>/<name>.yaml for an agent of the stack's
+// site as host, its data in <dir>/<name>, with extra appended; its own
+// metrics listener is off unless extra sets one (several agents share
+// this host's ports).
+func (s *Stack) writeAgentConfig(name, host, extra string) (string, error) {
+	if !strings.Contains(extra, "metrics_listen:") {
+		extra += "\nmetrics_listen: \"off\"\n"
+	}
 	user, pw := s.AgentCreds(host)
 	cfg := filepath.Join(s.dir, name+".yaml")
-	err := os.WriteFile(cfg, fmt.Appendf(nil, `site: %s
+	return cfg, os.WriteFile(cfg, fmt.Appendf(nil, `site: %s
 host: %s
 nats_url: nats://%s
 nats_user: %s
@@ -85,12 +100,7 @@ window: %s
 lateness: 500ms
 procfs: %s
 data_dir: %s
-metrics_listen: "off"
 %s`, s.opts.Site, host, s.leafAddr, user, pw, s.opts.Window, s.opts.ProcRoot, filepath.Join(s.dir, name), extra), 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return Start(name, s.dir, nil, s.Bins.Agent, "run", "--config", cfg)
 }
 
 // newSecret writes a random password to path (mode 0600) and returns it.
@@ -205,22 +215,7 @@ http: 127.0.0.1:%d
 	if o.NoAgent {
 		return s, nil
 	}
-	if !strings.Contains(o.AgentExtra, "metrics_listen:") {
-		o.AgentExtra += "\nmetrics_listen: \"off\"\n" // several agents share this host's ports
-	}
-	s.agentCfg = filepath.Join(o.Dir, "agent.yaml")
-	err = os.WriteFile(s.agentCfg, fmt.Appendf(nil, `site: %s
-host: %s
-nats_url: nats://%s
-nats_user: %s
-nats_password_file: %s
-interval: 1s
-window: %s
-lateness: 500ms
-procfs: %s
-data_dir: %s
-%s`, o.Site, o.Host, s.leafAddr, o.Host, filepath.Join(creds, "agent-"+o.Host+".pw"), o.Window, o.ProcRoot, filepath.Join(o.Dir, "agent"), o.AgentExtra), 0o644)
-	if err != nil {
+	if s.agentCfg, err = s.writeAgentConfig("agent", o.Host, o.AgentExtra); err != nil {
 		return fail(err)
 	}
 	if s.Agent, err = Start("agent", o.Dir, nil, bins.Agent, "run", "--config", s.agentCfg); err != nil {
