@@ -152,6 +152,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.rollupLoop(ctx) })
 	wg.Go(func() { a.watchdog(ctx) })
 	wg.Go(func() { a.gcPaceLoop(ctx) })
+	wg.Go(func() { a.releasePagesLoop(ctx) })
 	wg.Go(func() { a.od.remote.run(ctx) })
 	if l := a.cfg.MetricsListen; l != "" && l != "off" {
 		mux := http.NewServeMux()
