@@ -14,7 +14,9 @@ import "github.com/edgepulse/edgepulse/edge/queue"
 // Between reads the wrapper reports the values of the last read again,
 // stamped with the current cycle, so every series keeps one sample per
 // cycle (windows count, min/max/avg and staleness behave as before); the
-// values are at most n-1 cycles old. A series the source stops reporting
+// values are at most n-1 cycles old. The source's
+// node_scrape_collector_duration_seconds is the mean over all cycles,
+// the cheap repeats included. A series the source stops reporting
 // (a process state gone, an interface removed) disappears at its next read.
 const (
 	processesEvery = 5
