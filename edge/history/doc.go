@@ -19,8 +19,8 @@
 // minute block (block.go): the sample count, then per sample its timestamp
 // as a delta-of-delta varint and its value as "same as before", an integer
 // delta varint or the non-zero bytes of the XOR with the previous value —
-// about 2–4 bytes per sample for procfs series. Badger stores the tables
-// uncompressed (the spool's options, edge/spool/open.go, say why).
+// about 2–4 bytes per sample for procfs series. Badger compresses the
+// tables (Snappy) on top.
 //
 // # Bounds
 //
