@@ -42,38 +42,31 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(opts.syncAll).
 		WithLogger(badgerLogger{log}).
-		// A small footprint: the spool holds one batch per window (~74
-		// KB for 573 series), the raw history ~60 KB a minute. Each
-		// memtable costs about 1.3× its size of heap plus its mapped log
-		// (disk.go has the reserve these sizes imply); the largest batch
-		// one transaction takes is 15 % of a memtable (115 KB): values
-		// above ValueThreshold (112 KiB, ~900 series) go to the value
-		// log, which gcValueLog reclaims, but whose mapped pages count
-		// in the RSS until then.
+		// A small footprint: the spool holds kilobytes per minute, the
+		// raw history ~100 KB. Each memtable costs about 1.3× its size
+		// of heap plus its mapped log (disk.go has the reserve these
+		// sizes imply); the largest batch one transaction takes is 15 %
+		// of a memtable (78 KB, ~600 series): larger values go to the
+		// value log (ValueThreshold), which gcValueLog reclaims.
 		//
-		// Tables are built on the Go heap in a buffer of twice
-		// BaseTableSize (a flush writes the whole memtable into one
-		// table), plus a new buffer of double the size whenever it
-		// overflows, which it did at every flush: Snappy keeps each block
-		// and its compressed copy there (~2.2× the table), and a 4 KiB
-		// block grows by doubling to fit a 74 KB batch, wasting ~250 KB
-		// each. Uncompressed tables of 128 KiB blocks take about their
-		// own size there, so a 768 KiB memtable's table and a
-		// compaction's 512 KiB tables fit the first 1 MiB buffer, and
-		// Badger serves blocks straight from the mapped table (no block
-		// cache, no decompression buffers). The cost is disk: Snappy
-		// halved the msgpack batches (history blocks, delta/XOR-encoded,
-		// gained little), so a batch now takes its full size on disk;
-		// spool_max_bytes bounds batch bytes as before (docs/spool.md).
+		// Tables are built on the Go heap in a buffer of twice the
+		// target table size (BaseTableSize; a flush writes the whole
+		// memtable into one table), doubled when it overflows. Snappy
+		// keeps each block and its compressed copy in that buffer
+		// (~2.2× the table), so every flush and compaction overflowed
+		// it: a 3.3 MB step of RSS at each flush with 1 MiB memtables
+		// (docs/agent-footprint.md). Uncompressed, a 512 KiB memtable's
+		// table fits the first buffer. What is stored compresses
+		// little anyway: spool batches are zstd frames, history blocks
+		// delta/XOR-encoded.
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(numMemtables).
 		WithBaseTableSize(baseTableSize).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
 		WithValueLogFileSize(16 << 20).
-		WithValueThreshold(112 << 10).
+		WithValueThreshold(64 << 10).
 		WithCompression(options.None).
-		WithBlockSize(128 << 10).
 		WithBlockCacheSize(256 << 10).
 		WithIndexCacheSize(256 << 10).
 		WithNumCompactors(2).
