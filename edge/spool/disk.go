@@ -23,14 +23,12 @@ var ErrDiskFull = errors.New("spool: disk reserve reached")
 // memtable's log, every immutable memtable flushed to a table, and a
 // compaction's output before its inputs are deleted.
 const (
-	memTableSize  = 512 << 10
+	memTableSize  = 1 << 20
 	numMemtables  = 2
 	baseTableSize = 512 << 10
 
-	// MinDiskReserve is the smallest reserve accepted: what Badger may
-	// write (4 MiB with these sizes), kept at the 6 MiB it was with 1 MiB
-	// memtables so configurations written for it stay valid.
-	MinDiskReserve = max(2*numMemtables*memTableSize+4*baseTableSize, 6<<20)
+	// MinDiskReserve is the smallest reserve accepted.
+	MinDiskReserve = 2*numMemtables*memTableSize + 4*baseTableSize
 	// DefaultDiskReserve is the default: the minimum plus 2 MiB of room
 	// for the state file, MANIFEST rewrites and other programs' logs.
 	DefaultDiskReserve = MinDiskReserve + 2<<20

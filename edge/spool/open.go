@@ -46,27 +46,15 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		// raw history ~100 KB. Each memtable costs about 1.3× its size
 		// of heap plus its mapped log (disk.go has the reserve these
 		// sizes imply); the largest batch one transaction takes is 15 %
-		// of a memtable (78 KB, ~600 series): larger values go to the
-		// value log (ValueThreshold), which gcValueLog reclaims.
-		//
-		// Tables are built on the Go heap in a buffer of twice the
-		// target table size (BaseTableSize; a flush writes the whole
-		// memtable into one table), doubled when it overflows. Snappy
-		// keeps each block and its compressed copy in that buffer
-		// (~2.2× the table), so every flush and compaction overflowed
-		// it: a 3.3 MB step of RSS at each flush with 1 MiB memtables
-		// (docs/agent-footprint.md). Uncompressed, a 512 KiB memtable's
-		// table fits the first buffer. What is stored compresses
-		// little anyway: spool batches are zstd frames, history blocks
-		// delta/XOR-encoded.
+		// of a memtable (157 KB, ~1200 series): larger batches go to
+		// the value log (ValueThreshold), which gcValueLog reclaims.
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(numMemtables).
 		WithBaseTableSize(baseTableSize).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
 		WithValueLogFileSize(16 << 20).
-		WithValueThreshold(64 << 10).
-		WithCompression(options.None).
+		WithValueThreshold(128 << 10).
 		WithBlockCacheSize(256 << 10).
 		WithIndexCacheSize(256 << 10).
 		WithNumCompactors(2).
@@ -74,9 +62,6 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		// Every block read is checked against its checksum, so damage
 		// is an error where it is read instead of silently wrong data.
 		WithChecksumVerificationMode(options.OnBlockRead)
-	if opts.snappy {
-		bo = bo.WithCompression(options.Snappy)
-	}
 	err = safely("open", func() error {
 		db, err = badger.Open(bo)
 		return err

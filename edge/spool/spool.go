@@ -26,9 +26,6 @@ type Options struct {
 	// syncAll makes Badger sync every write, deletes included: the policy
 	// before Append synced explicitly, kept for the benchmark comparison.
 	syncAll bool
-	// snappy writes Snappy-compressed tables, as spools did before
-	// compression was turned off (tests of opening such a spool).
-	snappy bool
 }
 
 // DefaultMaxBytes is the default bound on spooled bytes.

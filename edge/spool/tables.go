@@ -29,68 +29,26 @@ const (
 	metaValuePointer = 1 << 1
 )
 
-func tableOptions(c options.CompressionType) table.Options {
+func tableOptions() table.Options {
 	return table.Options{
 		ReadOnly:    true,
 		ChkMode:     options.OnTableAndBlockRead,
 		BlockSize:   4 << 10, // badger.DefaultOptions
-		Compression: c,
+		Compression: options.Snappy,
 	}
 }
 
-// A table does not record its own compression; Badger's MANIFEST does.
-// Spools written before the agent turned compression off (openBadger)
-// hold Snappy tables, newer ones uncompressed tables, and a table the
-// MANIFEST does not list may be either: it is tried both ways (block
-// checksums cover the stored bytes, so damage fails both).
-
-// tableCompressions returns the compression of every table the MANIFEST
-// in dir lists (none when it cannot be read).
-func tableCompressions(dir string) map[uint64]options.CompressionType {
-	cs := map[uint64]options.CompressionType{}
-	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
-	if err != nil {
-		return cs
-	}
-	defer f.Close()
-	safely("replay MANIFEST", func() error {
-		m, _, err := badger.ReplayManifestFile(f, 0, badger.DefaultOptions(dir))
-		for id, t := range m.Tables {
-			cs[id] = t.Compression
+// openTable opens one table read-only, turning panics into errors.
+func openTable(path string) (t *table.Table, err error) {
+	err = safely("open table "+filepath.Base(path), func() error {
+		mf, err := z.OpenMmapFile(path, os.O_RDONLY, 0)
+		if err != nil && err != z.NewFile {
+			return err
 		}
+		t, err = table.OpenTable(mf, tableOptions())
 		return err
 	})
-	return cs
-}
-
-// openTable opens one table read-only with the compression cs lists for
-// it (or, unlisted, uncompressed and then Snappy), turning panics into
-// errors.
-func openTable(path string, cs map[uint64]options.CompressionType) (t *table.Table, err error) {
-	tries := []options.CompressionType{options.None, options.Snappy}
-	if id, ok := table.ParseFileID(filepath.Base(path)); ok {
-		if c, listed := cs[id]; listed {
-			tries = []options.CompressionType{c}
-		}
-	}
-	var first error
-	for _, c := range tries {
-		err = safely("open table "+filepath.Base(path), func() error {
-			mf, err := z.OpenMmapFile(path, os.O_RDONLY, 0)
-			if err != nil && err != z.NewFile {
-				return err
-			}
-			t, err = table.OpenTable(mf, tableOptions(c))
-			return err
-		})
-		if err == nil {
-			return t, nil
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	return nil, first
+	return t, err
 }
 
 // checkManifest catches a damaged MANIFEST before Badger sees it: Badger
@@ -144,9 +102,8 @@ func checkManifest(dir string) error {
 // returns the first failure.
 func checkTables(dir string) error {
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
-	cs := tableCompressions(dir)
 	for _, p := range paths {
-		t, err := openTable(p, cs)
+		t, err := openTable(p)
 		if err == nil {
 			err = safely("verify table "+filepath.Base(p), t.VerifyChecksum)
 			t.DecrRef()
@@ -173,9 +130,8 @@ func salvageTables(dir string) salvaged {
 	sv := salvaged{batches: make(map[uint64][]byte)}
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	slices.Sort(paths)
-	cs := tableCompressions(dir)
 	for _, p := range paths {
-		t, err := openTable(p, cs)
+		t, err := openTable(p)
 		if err != nil {
 			sv.errs++
 			continue
