@@ -174,6 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.rollupLoop(ctx) })
 	wg.Go(func() { a.watchdog(ctx) })
 	wg.Go(func() { a.gcPaceLoop(ctx) })
+	wg.Go(func() { a.releasePagesLoop(ctx) })
 	wg.Go(func() { a.od.remote.run(ctx) })
 	wg.Go(func() { a.clk.run(ctx, a.nc, codec.TimeSubject(a.cfg.Site, a.cfg.Host), a.log) })
 	if l := a.cfg.MetricsListen; l != "" && l != "off" {

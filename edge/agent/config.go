@@ -55,7 +55,7 @@ type Config struct {
 	// spool.DefaultDiskReserve (8 MiB), at least spool.MinDiskReserve.
 	DiskReserve int64 `yaml:"disk_reserve"`
 	// HeapHeadroom is how far the Go heap may grow above the live heap
-	// before a collection (see gcpace.go): default 2 MiB; -1 leaves the
+	// before a collection (see gcpace.go): default 1 MiB; -1 leaves the
 	// runtime's GOGC=100 (as does GOGC set in the environment).
 	HeapHeadroom int64 `yaml:"heap_headroom"`
 	// MaxSeries caps the number of series (cardinality limit); default 5000.

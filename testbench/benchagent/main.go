@@ -14,7 +14,14 @@
 // node_exporter and Prometheus for the peer; the tail's RSS range shows
 // whether the agent still grows. The agent runs with the shipped defaults.
 //
-// Usage: go run ./testbench/benchagent [-duration 15m] [-tail 10m]
+// With -baseline <agent binary> (for example one built from main), that
+// agent runs beside this checkout's, with the same defaults and the same
+// leaf under another host name, and the line ends with
+// base_cpu_pct=<x> base_cpu_tail_pct=<x> base_rss_mb=<y> base_rss_peak_mb=<y>:
+// on a shared host, a change's CPU effect is only trustworthy against a
+// baseline measured over the same minutes.
+//
+// Usage: go run ./testbench/benchagent [-duration 15m] [-tail 10m] [-baseline bin]
 package main
 
 import (
@@ -43,10 +50,11 @@ func main() {
 	duration := flag.Duration("duration", 15*time.Minute, "how long both stacks run")
 	tail := flag.Duration("tail", 10*time.Minute, "the last part of the run checked for flat RSS and CPU (default: 10m, or 2/3 of a shorter run)")
 	every := flag.Duration("every", 30*time.Second, "sampling interval")
+	baseline := flag.String("baseline", "", "another edgepulse-agent binary run beside this checkout's and reported as base_*")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *duration, *tail, *every); err != nil {
+	if err := run(ctx, *duration, *tail, *every, *baseline); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-agent:", err)
 		os.Exit(1)
 	}
@@ -86,7 +94,7 @@ func procUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-func run(ctx context.Context, duration, tail, every time.Duration) error {
+func run(ctx context.Context, duration, tail, every time.Duration, baseline string) error {
 	for _, bin := range []string{"prometheus", "prometheus-node-exporter"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found; install with: apt-get install -y prometheus prometheus-node-exporter", bin)
@@ -114,11 +122,18 @@ func run(ctx context.Context, duration, tail, every time.Duration) error {
 	if err != nil {
 		return err
 	}
-	agent, err := startAgent(dir, st)
+	agent, err := startAgent(dir, st, "bench", st.Bins.Agent)
 	if err != nil {
 		return err
 	}
 	defer agent.Stop()
+	var base *harness.Proc
+	if baseline != "" {
+		if base, err = startAgent(dir, st, "base", baseline); err != nil {
+			return err
+		}
+		defer base.Stop()
+	}
 
 	// The peer: node_exporter scraped at 1 s by Prometheus in agent mode,
 	// remote-writing to a receiver that counts and discards.
@@ -164,6 +179,10 @@ remote_write:
 	time.Sleep(10 * time.Second)
 	pids := map[string]int{"agent": agent.Cmd.Process.Pid, "node_exporter": ne.Cmd.Process.Pid, "prometheus": prom.Cmd.Process.Pid}
 	names := []string{"agent", "node_exporter", "prometheus"}
+	if base != nil {
+		pids["base"] = base.Cmd.Process.Pid
+		names = append(names, "base")
+	}
 	var samples []sample
 	take := func() error {
 		s := sample{at: time.Now(), u: map[string]usage{}}
@@ -232,10 +251,15 @@ remote_write:
 			n, pct(first, end, n), pct(tailStart, end, n), sum(end, rss, n), sum(end, hwm, n))
 	}
 	fmt.Printf("remote write received %d bytes (%.0f per minute)\n", rwBytes.Load(), float64(rwBytes.Load())/end.at.Sub(first.at).Minutes())
-	fmt.Printf("RESULT series=%d minutes=%.1f load1=%s agent_cpu_pct=%.2f agent_cpu_tail_pct=%.2f agent_rss_mb=%.1f agent_rss_peak_mb=%.1f agent_rss_tail_start_mb=%.1f agent_rss_tail_range_mb=%.1f peer_cpu_pct=%.2f peer_rss_mb=%.1f peer_rss_peak_mb=%.1f\n",
+	fmt.Printf("RESULT series=%d minutes=%.1f load1=%s agent_cpu_pct=%.2f agent_cpu_tail_pct=%.2f agent_rss_mb=%.1f agent_rss_peak_mb=%.1f agent_rss_tail_start_mb=%.1f agent_rss_tail_range_mb=%.1f peer_cpu_pct=%.2f peer_rss_mb=%.1f peer_rss_peak_mb=%.1f",
 		series, end.at.Sub(first.at).Minutes(), loadavg(), pct(first, end, "agent"), pct(tailStart, end, "agent"),
 		sum(end, rss, "agent"), sum(end, hwm, "agent"), sum(tailStart, rss, "agent"), kbMB(hi-lo),
 		pct(first, end, "node_exporter", "prometheus"), sum(end, rss, "node_exporter", "prometheus"), sum(end, hwm, "node_exporter", "prometheus"))
+	if base != nil {
+		fmt.Printf(" base_cpu_pct=%.2f base_cpu_tail_pct=%.2f base_rss_mb=%.1f base_rss_peak_mb=%.1f",
+			pct(first, end, "base"), pct(tailStart, end, "base"), sum(end, rss, "base"), sum(end, hwm, "base"))
+	}
+	fmt.Println()
 	return nil
 }
 
@@ -258,18 +282,18 @@ func loadavg() string {
 
 // startAgent runs the agent with the shipped defaults: only what names
 // this host and points at the stack differs from deploy/agent.yaml.
-func startAgent(dir string, st *harness.Stack) (*harness.Proc, error) {
+func startAgent(dir string, st *harness.Stack, host, bin string) (*harness.Proc, error) {
 	mport, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	cfg := filepath.Join(dir, "agent.yaml")
-	err = os.WriteFile(cfg, fmt.Appendf(nil, "site: siteA\nhost: bench\nnats_url: %s\ndata_dir: %s\nmetrics_listen: 127.0.0.1:%d\n",
-		st.LeafURL, filepath.Join(dir, "agent"), mport), 0o644)
+	cfg := filepath.Join(dir, host+".yaml")
+	err = os.WriteFile(cfg, fmt.Appendf(nil, "site: siteA\nhost: %s\nnats_url: %s\ndata_dir: %s\nmetrics_listen: 127.0.0.1:%d\n",
+		host, st.LeafURL, filepath.Join(dir, "agent-"+host), mport), 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return harness.Start("agent", dir, nil, st.Bins.Agent, "run", "--config", cfg)
+	return harness.Start("agent-"+host, dir, nil, bin, "run", "--config", cfg)
 }
 
 // countSeries runs `edgepulse-agent collect --once` and counts its series.
