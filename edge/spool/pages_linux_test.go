@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // tableRSS sums the resident kB of this process's mappings of dir's .sst
@@ -39,10 +41,43 @@ func tableRSS(t *testing.T, dir string) (kb, maps int) {
 	return kb, maps
 }
 
+// pageoutWorks reports whether MADV_PAGEOUT takes a touched file mapping
+// out of this process's RSS: the platform check for TestReleasePages.
+func pageoutWorks(t *testing.T) bool {
+	t.Helper()
+	const size = 1 << 20
+	path := filepath.Join(t.TempDir(), "probe.sst")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	// Written through a shared mapping, as Badger writes its tables.
+	m, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(m)
+	for i := 0; i < size; i += os.Getpagesize() {
+		m[i] = 1
+	}
+	before, _ := tableRSS(t, filepath.Dir(path))
+	_, _, e := syscall.Syscall(syscall.SYS_MADVISE, uintptr(unsafe.Pointer(&m[0])), size, madvPageout)
+	after, _ := tableRSS(t, filepath.Dir(path))
+	t.Logf("probe mapping: %d kB resident before MADV_PAGEOUT, %d kB after (errno %d)", before, after, e)
+	return e == 0 && before > 0 && after < before
+}
+
 // TestReleasePages writes batches until Badger has flushed tables (written
 // through their mapping, so resident), pages them out, and checks that
 // they left the RSS and that every batch still reads back intact.
 func TestReleasePages(t *testing.T) {
+	if !pageoutWorks(t) {
+		t.Skip("MADV_PAGEOUT leaves a file mapping resident here (qemu-user accepts the advice and ignores it; kernels before 5.4)")
+	}
 	dir, _ := filepath.Abs(filepath.Join(t.TempDir(), "spool"))
 	s := open(t, dir, 0)
 	defer s.Close()
