@@ -72,10 +72,11 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 // openChecked checks every table of the spool (tables.go) and opens it.
 // Any failure is returned as the damage to recover from.
 func openChecked(opts Options, log *slog.Logger) (*badger.DB, error) {
-	if err := checkManifest(opts.Dir); err != nil {
+	listed, err := checkManifest(opts.Dir)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkTables(opts.Dir); err != nil {
+	if err := checkTables(opts.Dir, listed); err != nil {
 		return nil, err
 	}
 	return openBadger(opts, log)

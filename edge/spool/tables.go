@@ -57,23 +57,24 @@ func openTable(path string) (t *table.Table, err error) {
 // replayed, or when tables exist that it does not list while it lists
 // none or ends in a torn entry. (A crash between writing a table and
 // listing it leaves such a table too; salvaging then costs only what the
-// write-ahead log held, counted.)
-func checkManifest(dir string) error {
+// write-ahead log held, counted.) It returns the IDs of the tables the
+// MANIFEST lists.
+func checkManifest(dir string) (map[uint64]bool, error) {
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
 	if errors.Is(err, fs.ErrNotExist) {
 		if len(paths) > 0 {
-			return fmt.Errorf("MANIFEST missing beside %d tables", len(paths))
+			return nil, fmt.Errorf("MANIFEST missing beside %d tables", len(paths))
 		}
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var m badger.Manifest
 	var end int64
@@ -82,7 +83,11 @@ func checkManifest(dir string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("MANIFEST: %w", err)
+		return nil, fmt.Errorf("MANIFEST: %w", err)
+	}
+	listed := make(map[uint64]bool, len(m.Tables))
+	for id := range m.Tables {
+		listed[id] = true
 	}
 	var orphans []string
 	for _, p := range paths {
@@ -92,17 +97,23 @@ func checkManifest(dir string) error {
 		}
 	}
 	if len(orphans) > 0 && (len(m.Tables) == 0 || end < fi.Size()) {
-		return fmt.Errorf("MANIFEST (%d bytes, %d readable) lists %d tables; %v are not listed and Badger would delete them",
+		return nil, fmt.Errorf("MANIFEST (%d bytes, %d readable) lists %d tables; %v are not listed and Badger would delete them",
 			fi.Size(), end, len(m.Tables), orphans)
 	}
-	return nil
+	return listed, nil
 }
 
-// checkTables opens every table in dir and verifies its checksums; it
-// returns the first failure.
-func checkTables(dir string) error {
+// checkTables opens every table in dir that the MANIFEST lists and
+// verifies its checksums; it returns the first failure. A table it does
+// not list is one a SIGKILL interrupted (a flush or compaction writing
+// it): possibly cut short, its entries still in the write-ahead log or in
+// the tables it was compacted from, and Badger deletes it on open.
+func checkTables(dir string, listed map[uint64]bool) error {
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	for _, p := range paths {
+		if id, ok := table.ParseFileID(filepath.Base(p)); ok && !listed[id] {
+			continue
+		}
 		t, err := openTable(p)
 		if err == nil {
 			err = safely("verify table "+filepath.Base(p), t.VerifyChecksum)
