@@ -202,6 +202,9 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 				continue
 			}
 			in.baseWaits.Add(1)
+			if in.wire.await(f.Agent, f.Base) {
+				in.wire.awaitEvicted.Add(1)
+			}
 			m.NakWithDelay(retryDelay(m))
 			continue
 		case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):

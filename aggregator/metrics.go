@@ -65,6 +65,7 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 	metric("edgepulse_aggregator_frames_duplicate_total", "counter", "Frames applied before and acknowledged again.", float64(st.Duplicates))
 	metric("edgepulse_aggregator_frames_base_wait_total", "counter", "Deliveries of delta frames put back to wait for their base frame.", float64(st.BaseWaits))
 	metric("edgepulse_aggregator_frames_base_lost_total", "counter", "Delta frames dropped because their base frame never arrived.", float64(st.BaseLost))
+	metric("edgepulse_aggregator_frames_await_evicted_total", "counter", "Awaited base states forgotten because an agent had too many frames waiting (aggregator/awaited.go maxAwaited).", float64(a.ingest.wire.awaitEvicted.Load()))
 	metric("edgepulse_aggregator_keyframes_asked_total", "counter", "Keyframe requests sent to agents whose chain of frames broke here.", float64(st.KeyframesAsked))
 	metric("edgepulse_aggregator_frame_bytes_total", "counter", "Bytes of the frames applied (the packed payload the agents sent).", float64(st.FrameBytes))
 	metric("edgepulse_aggregator_rebalances_total", "counter", "New partition assignments adopted.", float64(st.Rebalances))

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgepulse/edgepulse/aggregator/store"
@@ -32,6 +33,8 @@ type decoders struct {
 	m     map[string]*agentWire
 	now   func() time.Time
 	calls int // agent() calls since the last sweep
+	// awaitEvicted counts awaited bases forgotten at maxAwaited (awaited.go).
+	awaitEvicted atomic.Uint64
 }
 
 // idleAgent is how long an agent's states are kept without a frame: many
@@ -62,6 +65,9 @@ type agentWire struct {
 	done   [doneSeqs]uint64
 	doneAt int
 	seen   time.Time // the last agent() call, under decoders.mu
+	// awaited are bases that frames put back wait for, and when they were
+	// last put back: their states outlive keptStates (awaited.go).
+	awaited map[uint64]time.Time
 }
 
 // keptStates bounds the states kept per agent (each is a few tens of KB).
@@ -256,9 +262,7 @@ func (d *decoders) commit(agents []string) {
 			w.saved, w.chain = w.save, w.chain+w.saveChain
 		}
 		w.save = 0
-		for len(w.states) > keptStates {
-			delete(w.states, slices.Min(slices.Collect(maps.Keys(w.states))))
-		}
+		w.evictStates(d.now())
 	}
 }
 
