@@ -162,6 +162,9 @@ type openLog struct {
 	idx     map[uint64][]int32 // sid → offsets of its records' lengths in p
 	scanned map[uint64]bool    // the series indexed; nil: all of them
 	bad     bool               // an entry did not parse; the rest is ignored
+	// got is the series whose entries p holds, when it holds only some
+	// (read through the log index); nil: the whole log.
+	got map[uint64]bool
 }
 
 // parseLog indexes every entry of log value p; an entry that does not

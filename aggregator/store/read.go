@@ -74,29 +74,39 @@ func (r *Reader) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64)
 func (r *Reader) minute(ctx context.Context, refs []SeriesRef, lo, hi []int64, mint, maxt int64) ([][]Point, error) {
 	keys := make([][]string, len(refs))
 	logs := make([][]string, len(refs))
+	nums := make([]uint64, len(refs))
+	valid := make([]bool, len(refs))
+	asks := map[string]*logAsk{}
 	for i, ref := range refs {
 		t := tag(ref.Agent)
+		num, err := sidNum(ref.ID)
+		nums[i], valid[i] = num, err == nil // else not a series of this layout
 		for h := lo[i]; h <= hi[i]; h += HourMs {
 			keys[i] = append(keys[i], r.s.chunkKey(t, ref.ID, h))
-			logs[i] = append(logs[i], r.s.logKey(t, h))
+			k := r.s.logKey(t, h)
+			logs[i] = append(logs[i], k)
+			a := asks[k]
+			if a == nil {
+				a = &logAsk{idx: r.s.logIndexKey(t, h)}
+				asks[k] = a
+			}
+			if valid[i] {
+				a.sids = append(a.sids, num)
+			}
 		}
 	}
-	if err := r.fetch(ctx, keys, logs); err != nil {
+	if err := r.fetch(ctx, keys, asks); err != nil {
 		return nil, err
 	}
 	// Index each log read for the series asked of it, in one pass.
-	nums := make([]uint64, len(refs))
-	valid := make([]bool, len(refs))
 	want := map[*openLog][]uint64{}
-	for i, ref := range refs {
-		num, err := sidNum(ref.ID)
-		if err != nil {
-			continue // not a series of this layout
+	for i := range refs {
+		if !valid[i] {
+			continue
 		}
-		nums[i], valid[i] = num, true
 		for _, k := range logs[i] {
 			if l := r.logs[k]; l != nil {
-				want[l] = append(want[l], num)
+				want[l] = append(want[l], nums[i])
 			}
 		}
 	}
@@ -160,8 +170,16 @@ func (s *Store) clamp(first, last, retention, block int64) (int64, int64) {
 	return max(first, lo), min(last, hi)
 }
 
-// fetch reads the chunks and open logs not cached yet, in one pipeline.
-func (r *Reader) fetch(ctx context.Context, keys, logs [][]string) error {
+// logAsk is what a query asks of an open log: its index key and the
+// series wanted from it.
+type logAsk struct {
+	idx  string
+	sids []uint64
+}
+
+// fetch reads the chunks and open logs (the entries of the series asked,
+// or whole logs: logindex.go) not cached yet, in one pipeline.
+func (r *Reader) fetch(ctx context.Context, keys [][]string, logs map[string]*logAsk) error {
 	var want, wantLogs []string
 	for _, ks := range keys {
 		for _, k := range ks {
@@ -171,15 +189,30 @@ func (r *Reader) fetch(ctx context.Context, keys, logs [][]string) error {
 			}
 		}
 	}
-	for _, ks := range logs {
-		for _, k := range ks {
-			if _, ok := r.logs[k]; !ok {
-				r.logs[k] = nil
-				wantLogs = append(wantLogs, k)
+	whole := r.s.wholeLogs.Load()
+	var xkeys []string
+	var xsids [][]uint64
+	for k, a := range logs {
+		l, ok := r.logs[k]
+		switch {
+		case !ok && (whole || len(a.sids) > maxExtractSeries):
+			r.logs[k] = nil
+			wantLogs = append(wantLogs, k)
+		case ok && (l == nil || l.got == nil):
+			// read: absent, or whole
+		default:
+			var miss []uint64
+			for _, sid := range a.sids {
+				if l == nil || !l.got[sid] {
+					miss = append(miss, sid)
+				}
+			}
+			if len(miss) > 0 {
+				xkeys, xsids = append(xkeys, k, a.idx), append(xsids, miss)
 			}
 		}
 	}
-	if len(want)+len(wantLogs) == 0 {
+	if len(want)+len(wantLogs)+len(xkeys) == 0 {
 		return nil
 	}
 	pipe := r.s.rdb.Pipeline()
@@ -191,6 +224,10 @@ func (r *Reader) fetch(ctx context.Context, keys, logs [][]string) error {
 	for i, k := range wantLogs {
 		lcmds[i] = pipe.Get(ctx, k)
 	}
+	xcmds := make([]*redis.Cmd, len(xsids))
+	for i, sids := range xsids {
+		xcmds[i] = pipe.Eval(ctx, logExtractSrc, xkeys[2*i:2*i+2], extractArgs(sids)...)
+	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		for _, k := range want {
 			delete(r.cache, k)
@@ -199,6 +236,11 @@ func (r *Reader) fetch(ctx context.Context, keys, logs [][]string) error {
 			delete(r.logs, k)
 		}
 		return err
+	}
+	for i, c := range xcmds {
+		if err := r.extracted(xkeys[2*i], xsids[i], c); err != nil {
+			return err
+		}
 	}
 	for i, c := range cmds {
 		p, err := c.Bytes()

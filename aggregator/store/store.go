@@ -172,6 +172,8 @@ type Store struct {
 	// legacy is set when keys of the layout before chunks exist
 	// (legacy.go): reads then read them alongside.
 	legacy atomic.Bool
+	// wholeLogs makes reads GET open logs whole (logindex.go).
+	wholeLogs atomic.Bool
 	// fence notices a restarted Redis (restart.go); nil for a Cluster or
 	// Sentinel setup.
 	fence *restartFence

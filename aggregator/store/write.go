@@ -54,6 +54,8 @@ type frameWrite struct {
 	chain    []byte // wire frames appended to the agent's frame chain (wire.go)
 	logK     string // the open log of the frame's hour ("" when nothing goes there)
 	log      []byte // its entries (openlog.go)
+	idx      []byte // their log index records (logindex.go)
+	logIK    string // the log's index
 	minuteK  []string
 	minuteA  []any // records
 	minuteAt int64 // expire-at (Unix ms) of the frame hour's keys
@@ -62,7 +64,8 @@ type frameWrite struct {
 	casK     []string
 	casA     []any // expected length, sealed value, fallback record, expire-at quadruples
 	delK     []string
-	delA     []any // expected length
+	delA     []any    // expected length
+	delIK    []string // the indexes of the logs to delete
 }
 
 // applyFrameSrc is the per-frame script (see Write). KEYS: the applied
@@ -79,7 +82,11 @@ type frameWrite struct {
 // never lost; when it is not, the fallback (a segment or record of what the sealed
 // value added, or "") is appended instead. A sealed log is deleted only
 // if its length is still the one read: a window appended to it meanwhile
-// stays (readers read a log besides the chunks). A key that an APPEND
+// stays (readers read a log besides the chunks), and so does its index.
+// After the chain key: the log index of the frame's hour
+// (KEYS[5+nM+nH+nC+nD]), then that of each log to delete; the frame's
+// index records are the last ARGV (or ""), appended after a header with
+// the log's length before the frame (logindex.go). A key that an APPEND
 // created gets its expire-at.
 const applyFrameSrc = `
 if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
@@ -96,7 +103,7 @@ for i = 1, nC do
 end
 for i = 1, nD do
   local k = KEYS[3+nM+nH+nC+i]
-  if redis.call('STRLEN', k) == tonumber(ARGV[c]) then redis.call('UNLINK', k) end
+  if redis.call('STRLEN', k) == tonumber(ARGV[c]) then redis.call('UNLINK', k, KEYS[5+nM+nH+nC+nD+i]) end
   c = c + 1
 end
 local at = ARGV[9]
@@ -110,7 +117,15 @@ for i = 1, nH do
   if redis.call('APPEND', KEYS[3+nM+i], rec) == #rec then redis.call('PEXPIREAT', KEYS[3+nM+i], ARGV[a+1]) end
   a = a + 2
 end
-if ARGV[10] ~= '' and redis.call('APPEND', KEYS[3], ARGV[10]) == #ARGV[10] then redis.call('PEXPIREAT', KEYS[3], at) end
+if ARGV[10] ~= '' then
+  local n = redis.call('APPEND', KEYS[3], ARGV[10])
+  if n == #ARGV[10] then redis.call('PEXPIREAT', KEYS[3], at) end
+  if ARGV[c] ~= '' then
+    local ik = KEYS[5+nM+nH+nC+nD]
+    local x = string.rep('\255', 8) .. struct.pack('<I4', n - #ARGV[10]) .. ARGV[c]
+    if redis.call('APPEND', ik, x) == #x then redis.call('PEXPIREAT', ik, at) end
+  end
+end
 if ARGV[1] ~= '' then
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[4]) - 1)
@@ -312,6 +327,8 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 	var rec []byte
 	if !expired && !late {
 		fw.logK = w.s.logKey(ac.tag, h)
+		fw.logIK = w.s.logIndexKey(ac.tag, h)
+		fw.idx = make([]byte, 0, logIndexRecord*len(infos))
 		fw.log = make([]byte, 0, 40*len(infos))
 	}
 	for i, si := range infos {
@@ -331,7 +348,9 @@ func (w *Write) Add(ctx context.Context, b *codec.Batch) error {
 			fw.minuteA = append(fw.minuteA, string(rec))
 		default:
 			win := windowOf(end, b.Width, &b.Rollups[i])
+			at := len(fw.log)
 			fw.log = appendLogEntry(fw.log, si.num, &win)
+			fw.idx = appendIndexRecord(fw.idx, fw.log, at)
 		}
 	}
 	ac.hour = max(ac.hour, h)
@@ -482,6 +501,7 @@ func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sids 
 	if len(logV) > 0 && !keepLog {
 		fw.delK = append(fw.delK, w.s.logKey(ac.tag, hour))
 		fw.delA = append(fw.delA, len(logV))
+		fw.delIK = append(fw.delIK, w.s.logIndexKey(ac.tag, hour))
 	}
 	return nil
 }
@@ -726,6 +746,12 @@ func (w *Write) exec(ctx context.Context) error {
 		keys = append(keys, fw.casK...)
 		keys = append(keys, fw.delK...)
 		keys = append(keys, w.s.key("wf:", t))
+		idxK := fw.logIK
+		if idxK == "" {
+			idxK = w.s.key("w:", t) // a key of the slot; not written (no entries)
+		}
+		keys = append(keys, idxK)
+		keys = append(keys, fw.delIK...)
 		args := make([]any, 0, 11+len(fw.minuteA)+len(fw.hourA)+len(fw.casA)+len(fw.delA))
 		state := ""
 		if fw.state != nil {
@@ -736,6 +762,11 @@ func (w *Write) exec(ctx context.Context) error {
 		args = append(args, fw.hourA...)
 		args = append(args, fw.casA...)
 		args = append(args, fw.delA...)
+		idx := ""
+		if len(fw.log) < maxIndexedFrame {
+			idx = string(fw.idx)
+		}
+		args = append(args, idx)
 		pipe.Eval(ctx, applyFrameSrc, keys, args...)
 	}
 	_, err := pipe.Exec(ctx)

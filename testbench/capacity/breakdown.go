@@ -27,7 +27,7 @@ type keyClass struct {
 func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series int64) error {
 	const maxSample = 3000
 	classes := map[string]*keyClass{}
-	order := []string{"minute tier, sealed hours", "minute tier, open hour", "minute tier, open logs", "hourly tier, sealed days", "hourly tier, open day", "index", "other"}
+	order := []string{"minute tier, sealed hours", "minute tier, open hour", "minute tier, open logs", "minute tier, open log indexes", "hourly tier, sealed days", "hourly tier, open day", "index", "other"}
 	for _, c := range order {
 		classes[c] = &keyClass{}
 	}
@@ -41,6 +41,8 @@ func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series in
 		switch {
 		case strings.HasPrefix(k, "ep:o:"):
 			c = "minute tier, open logs"
+		case strings.HasPrefix(k, "ep:oi:"):
+			c = "minute tier, open log indexes"
 		case strings.HasPrefix(k, "ep:c:") && strings.HasSuffix(k, openSuffix):
 			c = "minute tier, open hour"
 		case strings.HasPrefix(k, "ep:c:"):
@@ -76,6 +78,16 @@ func breakdown(ctx context.Context, rdb *redis.Client, openHour int64, series in
 		v, err := rdb.Get(ctx, k).Bytes()
 		if err != nil {
 			continue // expired meanwhile
+		}
+		if c == "minute tier, open log indexes" {
+			// 12-byte records; a frame's header (8 bytes 0xff) is not a window.
+			for i := 0; i+12 <= len(v); i += 12 {
+				if string(v[i:i+8]) != "\xff\xff\xff\xff\xff\xff\xff\xff" {
+					kc.windows++
+				}
+			}
+			kc.value += int64(len(v))
+			continue
 		}
 		if c == "minute tier, open logs" {
 			bySeries, err := store.DecodeLog(v)

@@ -79,7 +79,11 @@
 // With the fleet stored: query_range of one series (node_load1 of one
 // host) over 24 h at a 1 min step, and of the host-scoped selector
 // {instance="<host>"} (no metric name; every series of the host) over
-// -host-range at a 1 min step, through the HTTP API, -queries times each.
+// -host-range at a 1 min step, and of one metric fleet-wide (node_load1,
+// every host) over the last hour at a 1 min step, through the HTTP API,
+// -queries times each; the fleet-wide one twice, reading the open logs
+// whole (fleet_query_wholelog_p99_ms, as before the log index) and
+// through the log index (fleet_query_p99_ms).
 //
 // # Defaults
 //
@@ -102,7 +106,7 @@
 //
 // Ends with
 //
-//	RESULT bytes_per_window=<x> prom_tsdb_bytes_per_window=<x> memory_growth_after_retention_pct=<x> series_windows_per_s=<x> ratio_to_redis_set=<r> query_p99_ms=<x> host_query_p99_ms=<x>
+//	RESULT bytes_per_window=<x> prom_tsdb_bytes_per_window=<x> memory_growth_after_retention_pct=<x> series_windows_per_s=<x> ratio_to_redis_set=<r> query_p99_ms=<x> host_query_p99_ms=<x> fleet_query_p99_ms=<x> fleet_query_wholelog_p99_ms=<x>
 package main
 
 import (
@@ -425,14 +429,31 @@ func run(o options) error {
 	}
 	progress("query_range node_load1{instance=%q} 24h/1m: p50 %.1f ms p99 %.1f ms; {instance=%q} %v/1m (%d series): p50 %.1f ms p99 %.1f ms (%d queries each)",
 		probe.host, pct(q1, 0.5), pct(q1, 0.99), probe.host, o.hostRange, len(defs), pct(q2, 0.5), pct(q2, 0.99), o.queries)
+	// Fleet-wide, the last hour: one series of every host, so the open
+	// hour's logs of every agent are read (the data ends on an hour
+	// boundary: each log holds a whole hour, the most it holds).
+	// First as before the log index (GET of each whole log), then through
+	// the index (only node_load1's entries).
+	a.Store().SetWholeLogReads(true)
+	q3w, err := queryLatency(ctx, a.HTTPAddr(), `node_load1`, now.Add(-time.Hour), now, o.queries, o.hosts)
+	a.Store().SetWholeLogReads(false)
+	if err != nil {
+		return err
+	}
+	q3, err := queryLatency(ctx, a.HTTPAddr(), `node_load1`, now.Add(-time.Hour), now, o.queries, o.hosts)
+	if err != nil {
+		return err
+	}
+	progress("query_range node_load1 (all %d hosts) 1h/1m: whole open logs p50 %.1f ms p99 %.1f ms; through the log index p50 %.1f ms p99 %.1f ms (%d queries each)",
+		o.hosts, pct(q3w, 0.5), pct(q3w, 0.99), pct(q3, 0.5), pct(q3, 0.99), o.queries)
 
 	// The Prometheus TSDB block of the sampled hosts' retained windows.
 	promBPW, err := prom.measure(promtool, o.dir)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("RESULT bytes_per_window=%.2f prom_tsdb_bytes_per_window=%.2f memory_growth_after_retention_pct=%.2f series_windows_per_s=%.0f ratio_to_redis_set=%.3f query_p99_ms=%.1f host_query_p99_ms=%.1f\n",
-		bpw, promBPW, growth, rate, rate/setRate, pct(q1, 0.99), pct(q2, 0.99))
+	fmt.Printf("RESULT bytes_per_window=%.2f prom_tsdb_bytes_per_window=%.2f memory_growth_after_retention_pct=%.2f series_windows_per_s=%.0f ratio_to_redis_set=%.3f query_p99_ms=%.1f host_query_p99_ms=%.1f fleet_query_p99_ms=%.1f fleet_query_wholelog_p99_ms=%.1f\n",
+		bpw, promBPW, growth, rate, rate/setRate, pct(q1, 0.99), pct(q2, 0.99), pct(q3, 0.99), pct(q3w, 0.99))
 	return nil
 }
 

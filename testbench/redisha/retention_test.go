@@ -28,7 +28,7 @@ import (
 // and (B−A)/(C−B), what writing past the first retention period added
 // relative to one retention period's memory, must stay within 5 % (a store
 // that keeps everything adds 200 %). The minute tier's chunks and open
-// logs (MEMORY USAGE of every <p>c: and <p>o: key) are what is measured: the hourly tier keeps
+// logs with their indexes (MEMORY USAGE of every <p>c:, <p>o: and <p>oi: key) are what is measured: the hourly tier keeps
 // day blocks for its own retention and grows by design until then, and
 // the index and decoder states do not grow with windows. make capacity
 // measures used_memory at the scale of a fleet.
@@ -75,10 +75,11 @@ func TestShortRetentionFlat(t *testing.T) {
 }
 
 // minuteTierBytes sums MEMORY USAGE over the minute tier's keys, sealed
-// chunks and open logs (the SCAN also expires the keys that are due).
+// chunks, open logs and their indexes (the SCAN also expires the keys
+// that are due).
 func minuteTierBytes(ctx context.Context, rdb *redis.Client) (int64, error) {
 	var total int64
-	for _, pattern := range []string{"ep:c:*", "ep:o:*"} {
+	for _, pattern := range []string{"ep:c:*", "ep:o:*", "ep:oi:*"} {
 		it := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
 		for it.Next(ctx) {
 			n, err := rdb.MemoryUsage(ctx, it.Val()).Result()
