@@ -100,11 +100,21 @@ func TestReleasePages(t *testing.T) {
 		}
 	}
 	before, maps := tableRSS(t, dir)
-	n, err := s.ReleasePages()
-	if err != nil {
-		t.Fatal(err)
+	// Pages still dirty or under writeback are written back first and
+	// reclaimed only afterwards: a table Badger has just finished may need
+	// a second pass (the agent pages out once a minute).
+	var n int64
+	after := before
+	for try := 0; try < 5 && after >= before; try++ {
+		if try > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		var err error
+		if n, err = s.ReleasePages(); err != nil {
+			t.Fatal(err)
+		}
+		after, _ = tableRSS(t, dir)
 	}
-	after, _ := tableRSS(t, dir)
 	t.Logf("%d table mappings: %d kB resident before, %d kB after; %d bytes advised", maps, before, after, n)
 	if n == 0 || after >= before {
 		t.Fatalf("tables still resident: %d kB before, %d kB after (%d bytes advised)", before, after, n)
