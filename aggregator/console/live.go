@@ -35,6 +35,13 @@ type live struct {
 
 	mu    sync.Mutex
 	hosts map[string]*liveHost
+	// ending holds, per host, the done channel of a stream being ended
+	// whose lease_ms 0 may still be on its way to the agent. The agent
+	// knows this console by one watcher id, so a stream started again for
+	// the host (a page re-rendered, Live toggled) waits for it: otherwise
+	// the old "stop" could reach the agent after the new lease and end it.
+	// An entry lives at most liveTimeout.
+	ending map[string]chan struct{}
 }
 
 // liveHost is one watched host: its viewers' selectors, the subscription
@@ -44,6 +51,7 @@ type liveHost struct {
 	viewers    map[uint64][]codec.LiveSelector
 	sub        *nats.Subscription
 	kick, stop chan struct{}
+	done       chan struct{} // closed once the renewing goroutine sent its last request
 	meter      byteMeter
 	keys       []string // the agent's last keys (codec.LiveFrame); frame's goroutine only
 }
@@ -63,7 +71,7 @@ func (l *live) join(id uint64, site, host string, sel []codec.LiveSelector) erro
 			return fmt.Errorf("live: %d hosts already stream live to this aggregator (console.max_live_hosts)", l.max)
 		}
 		h = &liveHost{site: site, host: host, viewers: map[uint64][]codec.LiveSelector{},
-			kick: make(chan struct{}, 1), stop: make(chan struct{})}
+			kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 		h.meter.start = time.Now()
 		sub, err := l.nc.Subscribe(codec.LiveSubject(site, host), func(m *nats.Msg) { l.frame(key, h, m) })
 		if err != nil {
@@ -72,7 +80,7 @@ func (l *live) join(id uint64, site, host string, sel []codec.LiveSelector) erro
 		h.sub = sub
 		l.hosts[key] = h
 		l.met.liveHosts.Set(float64(len(l.hosts)))
-		go l.renew(h)
+		go l.renew(key, h, l.ending[key])
 	}
 	h.viewers[id] = sel
 	select {
@@ -105,6 +113,10 @@ func (l *live) leaveLocked(id uint64, key string) {
 	}
 	h.sub.Unsubscribe()
 	close(h.stop)
+	if l.ending == nil {
+		l.ending = map[string]chan struct{}{}
+	}
+	l.ending[key] = h.done
 	delete(l.hosts, key)
 	l.met.liveHosts.Set(float64(len(l.hosts)))
 }
@@ -153,8 +165,25 @@ func (l *live) selectors(h *liveHost) []codec.LiveSelector {
 	return out
 }
 
-// renew holds h's lease at the agent until stop, then ends it.
-func (l *live) renew(h *liveHost) {
+// renew holds h's lease at the agent until stop, then ends it. prev, when
+// not nil, is the done channel of the host's previous stream: its ending
+// request goes first.
+func (l *live) renew(key string, h *liveHost, prev <-chan struct{}) {
+	defer func() {
+		l.mu.Lock()
+		if l.ending[key] == h.done {
+			delete(l.ending, key)
+		}
+		l.mu.Unlock()
+		close(h.done)
+	}()
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-h.stop:
+			return // ended before it began: the previous stream's stop stands
+		}
+	}
 	t := time.NewTicker(liveRenew)
 	defer t.Stop()
 	for {
