@@ -199,6 +199,13 @@ func TestConsoleBrowser(t *testing.T) {
 		live, lcancel := chromedp.NewContext(bctx) // a second tab, closed below
 		err = chromedp.Do(live, chromedp.Navigate(ui), chromedp.WaitVisible("#login-token"))
 		if err == nil {
+			// The fleet page the login shows first answers late, after the
+			// host page has started live mode, as happens under load: the page
+			// left must not take over the push handler of the page shown
+			// (it did: the live charts stayed at 0 points).
+			_, err = Eval[bool](live, slowFirstSeries)
+		}
+		if err == nil {
 			err = login(live, testToken) // session storage is per tab
 		}
 		if err == nil {
@@ -228,14 +235,25 @@ func TestConsoleBrowser(t *testing.T) {
 		lat, _ := Eval[[]float64](live, "window.__ep.liveLat")
 		t.Logf("live latency sample→browser (ms): %v", lat)
 		shot(live, "host-live.png")
-		// Still streaming while the page watches (the lease is renewed).
+		// Once the late fleet page has answered, the live charts still grow.
+		if err := WaitJS(live, 30*time.Second, `window.__ep.slowSeriesDone`); err != nil {
+			lcancel()
+			fail(t, "the delayed fleet query never answered: %v", err)
+		}
+		seen, _ := Eval[float64](live, "window.__ep.liveFrames")
+		drawn, _ := Eval[float64](live, "window.__ep.rendered.live ? window.__ep.rendered.live.load : 0")
+		// Still streaming while the page watches (the lease is renewed):
+		// three more frames in the browser and on the hub, counted from now.
 		before := frames.Load()
-		if err := WaitJS(live, 15*time.Second, fmt.Sprintf("window.__ep.liveFrames >= %d", 10)); err != nil {
+		if err := WaitJS(live, 15*time.Second, fmt.Sprintf("window.__ep.liveFrames >= %d", int(seen)+3)); err != nil {
 			lcancel()
 			fail(t, "live mode stopped while the page watched: %v", err)
 		}
 		if frames.Load() <= before {
 			t.Fatalf("no live frames on the hub while the page watched (%d)", before)
+		}
+		if n, _ := Eval[float64](live, "window.__ep.rendered.live ? window.__ep.rendered.live.load : 0"); n < drawn+2 {
+			t.Errorf("the live load chart went from %v to %v points over 3 frames: the page shown no longer handles the pushes", drawn, n)
 		}
 		lcancel() // closing the tab closes its WebSocket
 		closed := time.Now()
@@ -299,6 +317,20 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal("test ran out of time")
 	}
 }
+
+// slowFirstSeries makes the tab's first /api/v1/series request (the fleet
+// page's) answer 4 s late and sets window.__ep.slowSeriesDone once it has.
+const slowFirstSeries = `(() => {
+  const f = window.fetch;
+  let first = true;
+  window.fetch = (u, o) => {
+    if (!first || !String(u).startsWith('/api/v1/series')) return f(u, o);
+    first = false;
+    return new Promise((r) => setTimeout(r, 4000)).then(() => f(u, o))
+      .finally(() => setTimeout(() => { window.__ep.slowSeriesDone = true; }, 500));
+  };
+  return true;
+})()`
 
 // login signs in through the page's form.
 func login(tab context.Context, token string) error {

@@ -85,7 +85,9 @@ const ws = {
   },
   reconnect() { if (this.sock) { const s = this.sock; this.sock = null; s.close(); } this.connect(); },
   send(m) { if (this.sock && this.sock.readyState === 1) this.sock.send(JSON.stringify(m)); },
-  subscribe(sub, handler) { this.sub = Object.assign({ type: 'sub' }, sub); this.handler = handler; this.send(this.sub); },
+  // subscribe replaces the page's subscription and push handler; gen is the
+  // page's route generation, so a page already left cannot take them over.
+  subscribe(gen, sub, handler) { alive(gen); this.sub = Object.assign({ type: 'sub' }, sub); this.handler = handler; this.send(this.sub); },
   setLive(m) {
     if (this.live && (!m || this.live.host !== m.host || this.live.site !== m.site)) this.send(Object.assign({}, this.live, { on: false }));
     this.live = m;
@@ -145,8 +147,19 @@ function spark(values, fmtMax) {
 }
 
 // ---------- router ----------
+// Each route() starts a generation. A page's queries can answer after the
+// user (or the test) has moved on; the page then must not draw, subscribe,
+// take the push handler or the cleanup of the page that replaced it, nor
+// start live mode. Pages call alive(gen) after every await, which throws
+// STALE for a page that was left (route() drops it silently).
+let routeGen = 0;
+const STALE = new Error('stale page');
+function alive(gen) { if (gen !== routeGen) throw STALE; }
 let cleanup = null;
+// onLeave registers the current page's cleanup (run by the next route()).
+function onLeave(gen, fn) { alive(gen); cleanup = fn; }
 function route() {
+  const gen = ++routeGen;
   if (cleanup) { cleanup(); cleanup = null; }
   ws.setLive(null);
   const [path, qs] = (location.hash.slice(1) || '/fleet').split('?');
@@ -155,8 +168,8 @@ function route() {
   const page = parts[0] || 'fleet';
   document.querySelectorAll('header nav a').forEach((a) => a.classList.toggle('active', a.dataset.page === page));
   const v = $view(); v.textContent = '';
-  const run = { fleet: fleetPage, host: () => hostPage(parts[1], parts[2], params), incidents: () => incidentsPage(params), query: () => queryPage(params) }[page] || fleetPage;
-  run().catch((err) => { if (err.message !== 'unauthorized') v.append(h('p', { class: 'error' }, String(err))); });
+  const run = { fleet: () => fleetPage(gen), host: () => hostPage(gen, parts[1], parts[2], params), incidents: () => incidentsPage(gen, params), query: () => queryPage(gen, params) }[page] || (() => fleetPage(gen));
+  run().catch((err) => { if (err !== STALE && gen === routeGen && err.message !== 'unauthorized') v.append(h('p', { class: 'error' }, String(err))); });
 }
 window.addEventListener('hashchange', route);
 
@@ -170,7 +183,7 @@ const FLEET_Q = {
 };
 const PAGE = 50;
 
-async function fleetPage() {
+async function fleetPage(gen) {
   const t0 = performance.now();
   const v = $view();
   v.append(h('h1', {}, 'Fleet'));
@@ -192,6 +205,7 @@ async function fleetPage() {
     api('/ui/api/incidents', { hours: 1, limit: 1 }).then((b) => b.data.open).catch(() => []),
     api('/api/v1/backhaul', { minutes: 10 }).then((b) => b.data).catch(() => []),
   ]);
+  alive(gen);
   const last = byHost(seen), vals = { cpu: byHost(cpu), mem: byHost(mem), fs: byHost(fs), load: byHost(load) };
   const open = new Map();
   for (const i of incs) open.set(i.site + '/' + i.host, (open.get(i.site + '/' + i.host) || 0) + 1);
@@ -253,6 +267,7 @@ async function fleetPage() {
     await Promise.all(Object.entries(FLEET_Q).map(async ([key, q]) => {
       let res;
       try { res = (await range(sel(q), s, e, 60)).result; } catch { return; }
+      if (gen !== routeGen) return;
       const m = new Map(res.map((r) => [hostKey(r.metric), r.values]));
       for (const tr of table.querySelectorAll('tr[data-host]')) {
         const vals60 = m.get(tr.dataset.host);
@@ -292,7 +307,7 @@ async function fleetPage() {
     dirty.clear();
     status.textContent = `${all.length} hosts · ${[...open.values()].reduce((a, b) => a + b, 0)} open incidents`;
   };
-  ws.subscribe({ fleet: true, incidents: true }, (m) => {
+  ws.subscribe(gen, { fleet: true, incidents: true }, (m) => {
     let k;
     if (m.type === 'window') { k = m.site + '/' + m.host; last.set(k, (m.start + m.width) / 1000); }
     else if (m.type === 'incident') {
@@ -302,7 +317,7 @@ async function fleetPage() {
     dirty.add(k);
     if (!redraw) redraw = setTimeout(patch, 1000);
   });
-  cleanup = () => clearTimeout(redraw);
+  onLeave(gen, () => clearTimeout(redraw));
 }
 
 // ---------- host ----------
@@ -350,7 +365,7 @@ function markerPlugin(getIncs) {
   } } };
 }
 
-async function hostPage(site, host, params) {
+async function hostPage(gen, site, host, params) {
   const v = $view();
   const sel = `{site="${esc(site)}",instance="${esc(host)}"}`;
   const rng = params.get('range') || '1h';
@@ -386,6 +401,7 @@ async function hostPage(site, host, params) {
     const c = await instant(`node_load1:count${sel}`);
     if (c[0]) width = Math.max(1, parseFloat(c[0].value[1]));
   } catch (e) { if (e.message === 'unauthorized') throw e; }
+  alive(gen);
   let incs = [];
   const plots = [];
   const span = end - start;
@@ -401,6 +417,7 @@ async function hostPage(site, host, params) {
       incs = [...d.open, ...d.recent].filter((i) => i.site === site && i.host === host && i.state === 'open')
         .filter((i) => { const k = i.incident + i.series; if (seenKeys.has(k)) return false; seenKeys.add(k); return true; });
     } catch { incs = []; }
+    alive(gen);
     drawIncidents();
   };
   const drawIncidents = () => {
@@ -438,6 +455,7 @@ async function hostPage(site, host, params) {
       rs.forEach((r) => r.warnings.forEach((w) => notes.add(w)));
       return { c, data: toCols(rs.map((r) => r.result), start, end, detail ? width : Math.max(step, width)), raw: false };
     }));
+    alive(gen);
     grid.textContent = '';
     plots.length = 0;
     for (const { c, data, raw } of out) {
@@ -509,23 +527,24 @@ async function hostPage(site, host, params) {
   };
 
   let refresh = null;
-  ws.subscribe({ incidents: true, hosts: [{ site, host, names: ['node_load1'] }] }, (m) => {
+  ws.subscribe(gen, { incidents: true, hosts: [{ site, host, names: ['node_load1'] }] }, (m) => {
     if (m.type === 'live' && m.site === site && m.host === host) onLive(m);
     else if (m.type === 'live_error' && live) live.stat.textContent = 'live: ' + m.error;
     else if (m.type === 'window' && m.site === site && m.host === host && following && !refresh) {
-      refresh = setTimeout(() => { refresh = null; end = nowS(); start = end - (RANGES[rng] || 3600); drawCharts(); }, 300);
+      refresh = setTimeout(() => { refresh = null; end = nowS(); start = end - (RANGES[rng] || 3600); drawCharts().catch(() => {}); }, 300);
     } else if (m.type === 'incident' && m.incident.site === site && m.incident.host === host) {
       if (m.incident.state === 'open') incs.unshift(m.incident); else incs = incs.filter((i) => i.incident !== m.incident.incident);
       drawIncidents();
     }
   });
-  cleanup = () => { clearTimeout(refresh); if (live) liveOff(); };
+  onLeave(gen, () => { clearTimeout(refresh); if (live) liveOff(); });
   await Promise.all([drawCharts(), loadIncidents()]);
+  alive(gen);
   if (params.has('inc')) { const i = incs.find((x) => String(x.incident) === params.get('inc')); if (i) showContext(i); }
 }
 
 // ---------- incidents ----------
-async function incidentsPage(params) {
+async function incidentsPage(gen, params) {
   const v = $view();
   v.append(h('h1', {}, 'Incidents'));
   const f = h('input', { id: 'inc-filter', placeholder: 'filter: site, host or signal', size: 30, value: params.get('q') || '' });
@@ -534,6 +553,7 @@ async function incidentsPage(params) {
   const table = h('table', { id: 'inc-table' });
   v.append(table);
   const d = (await api('/ui/api/incidents', { hours: 24, limit: 2000 })).data;
+  alive(gen);
   let open = d.open.sort((a, b) => b.time_ms - a.time_ms), recent = d.recent;
   const draw = () => {
     const q = f.value.trim().toLowerCase();
@@ -553,7 +573,7 @@ async function incidentsPage(params) {
   };
   f.addEventListener('input', draw); st.addEventListener('change', draw);
   draw();
-  ws.subscribe({ incidents: true }, (m) => {
+  ws.subscribe(gen, { incidents: true }, (m) => {
     if (m.type !== 'incident') return;
     const i = m.incident;
     recent.unshift(i);
@@ -563,7 +583,7 @@ async function incidentsPage(params) {
 }
 
 // ---------- query ----------
-async function queryPage(params) {
+async function queryPage(gen, params) {
   const v = $view();
   v.append(h('h1', {}, 'Query'));
   const ta = h('textarea', { id: 'query-expr', rows: 3 }, params.get('q') || 'node_load1');
@@ -579,6 +599,7 @@ async function queryPage(params) {
     const end = nowS(), start = end - RANGES[rs.value], step = Math.max(1, Math.round((end - start) / 300));
     let r;
     try { r = await range(ta.value, start, end, step); } catch (e) { msg.append(h('p', { class: 'error' }, String(e.message))); return; }
+    if (gen !== routeGen) return;
     r.warnings.forEach((w) => msg.append(h('div', { class: 'note muted' }, w)));
     const res = r.result.slice(0, 20);
     if (r.result.length > 20) msg.append(h('div', { class: 'note' }, `${r.result.length} series; the chart shows the first 20`));
@@ -596,7 +617,7 @@ async function queryPage(params) {
   };
   run.addEventListener('click', go);
   ta.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) go(); });
-  ws.subscribe({}, null);
+  ws.subscribe(gen, {}, null);
   await go();
 }
 
