@@ -108,6 +108,7 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	metric("edgepulse_store_capacity_errors_total", "counter", "Failures to compute the store's capacity (the gauges keep their last value).", float64(a.health.capacity.errs.Load()))
 	metric("edgepulse_store_write_caches_dropped_total", "counter", "Times the store dropped its write caches (index entries written, agents' hours) after a failed write or a probe that found Redis lost writes.", float64(a.store.Forgets()))
+	metric("edgepulse_store_incident_log_trimmed_total", "counter", "Incident log events removed by its bounds (redis.incident_log_retention, redis.incident_log_max), oldest first.", float64(a.store.IncidentsTrimmed()))
 	metric("edgepulse_store_windows_expired_on_arrival_total", "counter", "Windows not written because their hour was already past the retention when they arrived (data time).", float64(a.store.Expired()))
 	metric("edgepulse_store_index_swept_series_total", "counter", "Series removed from the index after their data expired from both tiers.", float64(a.health.capacity.swept.Load()))
 	metric("edgepulse_store_index_sweep_errors_total", "counter", "Index sweeps that failed (the next one continues).", float64(a.health.capacity.sweepErrs.Load()))

@@ -39,3 +39,30 @@ func (s *Store) RecentIncidents(ctx context.Context, since, until time.Time, lim
 	}
 	return out, bad, nil
 }
+
+// The incident event log's bounds (Options.IncidentLogRetention and
+// IncidentLogMax). Every incident script trims the log as it adds an
+// event, so it never holds more than IncidentLogMax events nor, after a
+// write, one older than the retention before the aggregator's clock.
+const (
+	DefaultIncidentLogRetention = 30 * 24 * time.Hour
+	DefaultIncidentLogMax       = 50_000
+)
+
+// IncidentsTrimmed is the number of incident log events removed by its
+// bounds (age or count) since the store opened.
+func (s *Store) IncidentsTrimmed() uint64 { return s.incTrimmed.Load() }
+
+// countTrimmed adds up what the incident scripts of a pipeline removed.
+func (w *Write) countTrimmed(res []redis.Cmder) {
+	for _, i := range w.incAt {
+		if i >= len(res) {
+			continue
+		}
+		if c, ok := res[i].(*redis.Cmd); ok {
+			if n, err := c.Int64(); err == nil && n > 0 {
+				w.s.incTrimmed.Add(uint64(n))
+			}
+		}
+	}
+}

@@ -60,6 +60,9 @@ func IncidentOf(b *codec.Batch, e *codec.Event) Incident {
 
 // applyIncident records an open incident unless it has already closed, or
 // closes it: applying the same events again, in any order, changes nothing.
+// It then trims the event log (incidentlog.go): events older than
+// ARGV[5] (Unix ms) go, then the oldest past ARGV[6] events; it returns
+// how many it removed.
 const applyIncidentSrc = `
 local open, closed, log = KEYS[1], KEYS[2], KEYS[3]
 local key, state, doc, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -70,7 +73,12 @@ if state == 'closed' then
 elseif redis.call('SISMEMBER', closed, key) == 0 then
   redis.call('HSET', open, key, doc)
 end
-return 0
+local trimmed = redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. ARGV[5])
+local over = redis.call('ZCARD', log) - tonumber(ARGV[6])
+if over > 0 then
+  trimmed = trimmed + redis.call('ZREMRANGEBYRANK', log, 0, over - 1)
+end
+return trimmed
 `
 
 // incidentTag keeps the incident keys in one Redis Cluster slot: the

@@ -59,6 +59,13 @@ type Options struct {
 	// aggregator warns (and sets edgepulse_store_memory_warning); default
 	// 0.8, range (0, 1].
 	MemoryWarnFraction float64 `yaml:"memory_warn_fraction"`
+	// IncidentLogRetention is how long the incident event log ({inc}log)
+	// keeps an event, by the event's time; default 720h (30 days, the
+	// longest the console lists), at least 1h.
+	IncidentLogRetention time.Duration `yaml:"incident_log_retention"`
+	// IncidentLogMax bounds the events the log keeps (the oldest go
+	// first); default 50,000 (≈ 48 MB of Redis), 100 to 10,000,000.
+	IncidentLogMax int `yaml:"incident_log_max"`
 }
 
 // Validate names the first bad field.
@@ -88,6 +95,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("store: memory_warn_fraction %v must be in (0, 1] (0: the default 0.8)", o.MemoryWarnFraction)
 	case o.Password != "" && o.PasswordFile != "":
 		return errors.New("store: set password or password_file, not both")
+	case o.IncidentLogRetention < 0 || (o.IncidentLogRetention > 0 && o.IncidentLogRetention < time.Hour):
+		return fmt.Errorf("store: incident_log_retention %v must be at least 1h (0: the default %v)", o.IncidentLogRetention, DefaultIncidentLogRetention)
+	case o.IncidentLogMax < 0 || (o.IncidentLogMax > 0 && o.IncidentLogMax < 100) || o.IncidentLogMax > 10_000_000:
+		return fmt.Errorf("store: incident_log_max %d must be between 100 and 10000000 (0: the default %d)", o.IncidentLogMax, DefaultIncidentLogMax)
 	}
 	for _, c := range []byte(o.Prefix) {
 		if c <= ' ' || c >= 0x7f || c == '{' || c == '}' {
@@ -130,6 +141,12 @@ func (o *Options) defaults() {
 	if o.MemoryWarnFraction == 0 {
 		o.MemoryWarnFraction = DefaultMemoryWarnFraction
 	}
+	if o.IncidentLogRetention == 0 {
+		o.IncidentLogRetention = DefaultIncidentLogRetention
+	}
+	if o.IncidentLogMax == 0 {
+		o.IncidentLogMax = DefaultIncidentLogMax
+	}
 }
 
 // Where names the Redis the options point at, for messages.
@@ -169,6 +186,8 @@ type Store struct {
 	// expired counts windows not written because their block's expiry
 	// (end + retention, data time) had passed when they arrived.
 	expired atomic.Uint64
+	// incTrimmed counts incident log events removed by its bounds.
+	incTrimmed atomic.Uint64
 	// legacy is set when keys of the layout before chunks exist
 	// (legacy.go): reads then read them alongside.
 	legacy atomic.Bool

@@ -39,6 +39,7 @@ type Write struct {
 	fresh   []freshSeries          // index entries queued; known once Exec succeeds
 	indexed map[string]bool        // shared index members queued
 	n       int                    // windows added
+	incAt   []int                  // indexes in cmds of incident scripts (their results count the log trimmed)
 }
 
 // frameWrite is one frame's script: the frame's log entries appended to
@@ -689,8 +690,10 @@ func (w *Write) AddIncidents(ctx context.Context, incs []Incident) error {
 		if err != nil {
 			return fmt.Errorf("store: incident %s: %w", incs[i].Key(), err)
 		}
+		w.incAt = append(w.incAt, len(w.cmds))
 		w.cmds = append(w.cmds, []any{"EVAL", applyIncidentSrc, 3, w.s.key(incidentTag, "open"), w.s.key(incidentTag, "closed"),
-			w.s.key(incidentTag, "log"), incs[i].Key(), incs[i].State, string(doc), incs[i].Time})
+			w.s.key(incidentTag, "log"), incs[i].Key(), incs[i].State, string(doc), incs[i].Time,
+			w.now.Add(-w.s.opts.IncidentLogRetention).UnixMilli(), w.s.opts.IncidentLogMax})
 	}
 	return nil
 }
@@ -724,9 +727,11 @@ func (w *Write) exec(ctx context.Context) error {
 		for _, c := range w.cmds {
 			pipe.Do(ctx, c...)
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		res, err := pipe.Exec(ctx)
+		if err != nil {
 			return err
 		}
+		w.countTrimmed(res)
 	}
 	if len(w.frames) == 0 {
 		return nil
