@@ -15,7 +15,7 @@
 //	<p>lnames, <p>lv:<label>   SET    label names; values of a label
 //	<p>seen                    ZSET   sid → newest hour written
 //	<p>wc:<hour>               STRING windows written in that hour (Capacity)
-//	<p>{inc}open|closed|log           incidents (one slot)
+//	<p>{inc}open|shut|log|closed      incidents (one slot; closed: read only, before shut)
 //	<p>probe:<member>          STRING the readiness probe's write (Probe)
 //
 // <p> is the key prefix (default "ep:"); sid is the 16-hex-digit FNV-1a-64

@@ -137,3 +137,74 @@ func TestIncidentLogBytes(t *testing.T) {
 	}
 	t.Logf("RESULT incident_log_bytes_per_event=%.0f events=%d (open with 61 context samples and close, alternating)", float64(mem)/(2*n), 2*n)
 }
+
+// TestIncidentClosedKeysBounded: the closed keys are kept by age like the
+// log, so an open replayed after its close does not reopen it while the
+// close is kept, an open older than the retention is not opened at all,
+// a late close still closes, and the closed SET of older versions is
+// still honoured.
+func TestIncidentClosedKeysBounded(t *testing.T) {
+	s := openStore(t) // incident_log_retention 720h
+	ctx := context.Background()
+	now := time.Now()
+	shut, open := s.key(incidentTag, "shut"), s.key(incidentTag, "open")
+	closeOf := func(in Incident, at time.Time) Incident {
+		in.State, in.Context, in.Time = "closed", nil, at.UnixMilli()
+		return in
+	}
+
+	a := incident(1, now.Add(-time.Hour))
+	writeIncidents(t, s, a, closeOf(a, now.Add(-50*time.Minute)))
+	writeIncidents(t, s, a) // the open again (a redelivered frame)
+	if n := s.rdb.HLen(ctx, open).Val(); n != 0 {
+		t.Fatalf("an open replayed after its close reopened it: %d open", n)
+	}
+	if n := s.rdb.ZCard(ctx, shut).Val(); n != 1 {
+		t.Fatalf("closed keys: %d, want 1", n)
+	}
+
+	old := incident(2, now.Add(-721*time.Hour))
+	writeIncidents(t, s, old)
+	if n := s.rdb.HLen(ctx, open).Val(); n != 0 {
+		t.Fatalf("an open older than the retention was opened: %d open", n)
+	}
+	// An incident opened within the retention and closed long after: the
+	// close is applied even when it arrives late.
+	b := incident(3, now.Add(-time.Hour))
+	writeIncidents(t, s, b)
+	if n := s.rdb.HLen(ctx, open).Val(); n != 1 {
+		t.Fatalf("open: %d, want 1", n)
+	}
+	w := s.NewWrite()
+	w.now = now.Add(800 * time.Hour) // the close is older than the retention then
+	if err := w.AddIncidents(ctx, []Incident{closeOf(b, now)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.rdb.HLen(ctx, open).Val(); n != 0 {
+		t.Fatalf("a late close did not close: %d open", n)
+	}
+	// The next write 800 h on drops the closed keys older than 720 h.
+	w = s.NewWrite()
+	w.now = now.Add(800 * time.Hour)
+	c := incident(4, now.Add(800*time.Hour))
+	if err := w.AddIncidents(ctx, []Incident{c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.rdb.ZCard(ctx, shut).Val(); n != 0 {
+		t.Fatalf("closed keys older than the retention kept: %d", n)
+	}
+
+	// Keys closed before this version are in the closed SET: still honoured.
+	d := incident(5, now)
+	s.rdb.SAdd(ctx, s.key(incidentTag, "closed"), d.Key())
+	writeIncidents(t, s, d)
+	if n := s.rdb.HLen(ctx, open).Val(); n != 1 { // c is open
+		t.Fatalf("an open closed in the legacy SET was reopened: %d open", n)
+	}
+}

@@ -60,20 +60,32 @@ func IncidentOf(b *codec.Batch, e *codec.Event) Incident {
 
 // applyIncident records an open incident unless it has already closed, or
 // closes it: applying the same events again, in any order, changes nothing.
-// It then trims the event log (incidentlog.go): events older than
-// ARGV[5] (Unix ms) go, then the oldest past ARGV[6] events; it returns
-// how many it removed.
+//
+// Everything it keeps is bounded (incidentlog.go): ARGV[5] is the oldest
+// event time (Unix ms) kept. An older event is neither logged nor opened
+// (a close still closes); the closed keys (shut, a ZSET by close time)
+// older than it go, which is safe because an open is never younger than
+// its close; the log loses its events older than it, then its oldest past
+// ARGV[6] events. It returns how many log events it dropped or removed.
+// closed is the SET of closed keys before the bound: read, never written.
 const applyIncidentSrc = `
-local open, closed, log = KEYS[1], KEYS[2], KEYS[3]
-local key, state, doc, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local open, closed, log, shut = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local key, state, doc, ts = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local oldest = tonumber(ARGV[5])
+if state == 'closed' then
+  redis.call('HDEL', open, key)
+end
+if ts < oldest then
+  return 1
+end
 redis.call('ZADD', log, ts, doc)
 if state == 'closed' then
-  redis.call('SADD', closed, key)
-  redis.call('HDEL', open, key)
-elseif redis.call('SISMEMBER', closed, key) == 0 then
+  redis.call('ZADD', shut, ts, key)
+elseif not redis.call('ZSCORE', shut, key) and redis.call('SISMEMBER', closed, key) == 0 then
   redis.call('HSET', open, key, doc)
 end
-local trimmed = redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. ARGV[5])
+redis.call('ZREMRANGEBYSCORE', shut, '-inf', '(' .. oldest)
+local trimmed = redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. oldest)
 local over = redis.call('ZCARD', log) - tonumber(ARGV[6])
 if over > 0 then
   trimmed = trimmed + redis.call('ZREMRANGEBYRANK', log, 0, over - 1)
@@ -82,7 +94,7 @@ return trimmed
 `
 
 // incidentTag keeps the incident keys in one Redis Cluster slot: the
-// script above touches all three.
+// script above touches all four.
 const incidentTag = "{inc}"
 
 // OpenIncidents returns the incidents that are open now.

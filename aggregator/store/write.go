@@ -691,8 +691,8 @@ func (w *Write) AddIncidents(ctx context.Context, incs []Incident) error {
 			return fmt.Errorf("store: incident %s: %w", incs[i].Key(), err)
 		}
 		w.incAt = append(w.incAt, len(w.cmds))
-		w.cmds = append(w.cmds, []any{"EVAL", applyIncidentSrc, 3, w.s.key(incidentTag, "open"), w.s.key(incidentTag, "closed"),
-			w.s.key(incidentTag, "log"), incs[i].Key(), incs[i].State, string(doc), incs[i].Time,
+		w.cmds = append(w.cmds, []any{"EVAL", applyIncidentSrc, 4, w.s.key(incidentTag, "open"), w.s.key(incidentTag, "closed"),
+			w.s.key(incidentTag, "log"), w.s.key(incidentTag, "shut"), incs[i].Key(), incs[i].State, string(doc), incs[i].Time,
 			w.now.Add(-w.s.opts.IncidentLogRetention).UnixMilli(), w.s.opts.IncidentLogMax})
 	}
 	return nil
