@@ -135,7 +135,11 @@ func TestIncidentLogBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("RESULT incident_log_bytes_per_event=%.0f events=%d (open with 61 context samples and close, alternating)", float64(mem)/(2*n), 2*n)
+	shut, err := s.rdb.MemoryUsage(ctx, s.key(incidentTag, "shut"), 0).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RESULT incident_log_bytes_per_event=%.0f closed_key_bytes=%.0f events=%d (open with 61 context samples and close, alternating)", float64(mem)/(2*n), float64(shut)/n, 2*n)
 }
 
 // TestIncidentClosedKeysBounded: the closed keys are kept by age like the
