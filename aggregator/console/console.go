@@ -22,6 +22,7 @@ type Console struct {
 	met  *metrics
 	hub  *hub
 	live *live
+	note *notices
 }
 
 // New builds the console; Mount serves it.
@@ -37,8 +38,10 @@ func New(o Options) *Console {
 	rand.Read(rnd[:])
 	met := newMetrics()
 	h := newHub(met)
+	id := "console/" + o.Name + "/" + hex.EncodeToString(rnd[:])
 	return &Console{opts: o, met: met, hub: h, live: &live{nc: o.NC, hub: h, met: met, log: o.Log, max: o.Limits.MaxLiveHosts,
-		watcher: "console/" + o.Name + "/" + hex.EncodeToString(rnd[:]), hosts: map[string]*liveHost{}}}
+		watcher: id, hosts: map[string]*liveHost{}},
+		note: &notices{nc: o.NC, id: id, hub: h, met: met, log: o.Log}}
 }
 
 // Mount serves the console on mux: the page under /ui/, its WebSocket on
@@ -61,9 +64,11 @@ func (c *Console) Mount(mux *http.ServeMux) {
 }
 
 // Applied pushes a frame's window and incidents, stored at at, to the
-// browsers that show them. It never blocks on a browser.
+// browsers that show them, and publishes its notice for the other
+// members' browsers (notice.go). It never blocks on a browser.
 func (c *Console) Applied(b *codec.Batch, incs []store.Incident, at time.Time) {
 	c.hub.applied(b, incs, at)
+	c.note.publish(b, incs, at)
 }
 
 // Close ends every live-mode lease this console holds.

@@ -114,14 +114,21 @@ func (h *hub) applied(b *codec.Batch, incs []store.Incident, at time.Time) {
 	if h.nClients.Load() == 0 {
 		return
 	}
-	key := b.Site + "/" + b.Host
 	base := windowMsg{Type: "window", Site: b.Site, Host: b.Host, Start: b.Start, Width: b.Width, Applied: at.UnixMilli()}
+	h.push(base, b, incs)
+}
+
+// push sends the window base, with the values of the series a host page
+// asked for when b is not nil (a frame applied here; another member's
+// notice has none), and the incidents, to the clients that asked for them.
+func (h *hub) push(base windowMsg, b *codec.Batch, incs []store.Incident) {
+	key := base.Site + "/" + base.Host
 	var plain []byte // the window without series, for fleet pages
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, c := range h.clients {
 		names, onHost := c.hosts[key]
-		if onHost && len(names) > 0 {
+		if onHost && len(names) > 0 && b != nil {
 			m := base
 			m.Series = windowValues(b, names)
 			if doc, err := json.Marshal(&m); err == nil {
@@ -136,6 +143,7 @@ func (h *hub) applied(b *codec.Batch, incs []store.Incident, at time.Time) {
 			h.send(c, plain)
 		}
 	}
+	at := time.UnixMilli(base.Applied)
 	for i := range incs {
 		doc, err := json.Marshal(&incidentMsg{Type: "incident", Applied: at.UnixMilli(), Incident: &incs[i]})
 		if err != nil {

@@ -29,6 +29,10 @@ type metrics struct {
 	liveBytes   prometheus.Counter
 	liveErrors  prometheus.Counter
 	liveDropped prometheus.Counter
+
+	noticesSent, noticeBytesSent         prometheus.Counter
+	noticesReceived, noticeBytesReceived prometheus.Counter
+	noticesDropped, noticeErrors         prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -52,8 +56,21 @@ func newMetrics() *metrics {
 			Help: "Live-mode lease requests that failed (no agent, timeout, refused)."}),
 		liveDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_live_frames_dropped_total",
 			Help: "Live-mode frames dropped: undecodable, or values not matching the series names the agent sent last."}),
+		noticesSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_notices_sent_total",
+			Help: "Notices of applied frames published for the other members' consoles (" + NoticeSubject + ")."}),
+		noticeBytesSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_notice_bytes_sent_total",
+			Help: "Bytes of those notices (payload and subject)."}),
+		noticesReceived: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_notices_received_total",
+			Help: "Other members' notices received while browsers were connected here."}),
+		noticeBytesReceived: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_notice_bytes_received_total",
+			Help: "Bytes of those notices (payload and subject)."}),
+		noticesDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_notices_dropped_total",
+			Help: "Notices dropped: undecodable, or past the subscription's pending bound."}),
+		noticeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgepulse_console_notice_errors_total",
+			Help: "Notices that could not be published, and failed subscriptions to them."}),
 	}
-	m.reg.MustRegister(m.conns, m.refused, m.sent, m.dropped, m.liveHosts, m.liveFrames, m.liveBytes, m.liveErrors, m.liveDropped)
+	m.reg.MustRegister(m.conns, m.refused, m.sent, m.dropped, m.liveHosts, m.liveFrames, m.liveBytes, m.liveErrors, m.liveDropped,
+		m.noticesSent, m.noticeBytesSent, m.noticesReceived, m.noticeBytesReceived, m.noticesDropped, m.noticeErrors)
 	for _, r := range []string{refuseLimit, refuseClientLimit, refuseUnauthorized, refuseBadMessage} {
 		m.refused.WithLabelValues(r)
 	}

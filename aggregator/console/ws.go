@@ -68,6 +68,8 @@ func (c *Console) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !c.authenticate(ctx, ws) {
 		return
 	}
+	c.note.retain() // the other members' pushes, while a browser is here
+	defer c.note.release()
 	defer c.live.leaveAll(cl.id)
 	hello, _ := json.Marshal(map[string]any{"type": "hello", "server_ms": time.Now().UnixMilli()})
 	c.hub.send(cl, hello)
