@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/edgepulse/edgepulse/aggregator/console"
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/testbench/harness"
@@ -145,6 +149,29 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("the token is in the URL: %s", u)
 		}
 		shot(tab, "fleet.png")
+	})
+
+	t.Run("fleet adds a host by push", func(t *testing.T) {
+		// Another member of a cluster applied the first frame of a host this
+		// page has never listed: its notice (what console.Applied publishes)
+		// reaches this member's console, which pushes it to the page.
+		nc, err := nats.Connect(s.HubURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		start := time.Now().Add(-2*time.Second).UnixMilli() / 2000 * 2000
+		doc := fmt.Sprintf(`{"f":"console/other-member/00000000","s":"siteN","h":"hostNew","t":%d,"w":2000,"a":%d}`, start, time.Now().UnixMilli())
+		if err := nc.Publish(console.NoticeSubject, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		nc.Flush()
+		if err := WaitJS(tab, 15*time.Second, `document.querySelector('tr[data-host="siteN/hostNew"] .st.up') && window.__ep.rendered.fleetHosts === 32`); err != nil {
+			fail(t, "a host that appeared after the fleet page loaded is not listed without a reload: %v", err)
+		}
+		if n, _ := Eval[float64](tab, `[...document.querySelectorAll('#fleet-site option')].filter((o) => o.value === 'siteN').length`); n != 1 {
+			t.Errorf("the new host's site is %v times in the site filter, want 1", n)
+		}
 	})
 
 	t.Run("host page charts and push", func(t *testing.T) {
@@ -313,6 +340,34 @@ func TestConsoleBrowser(t *testing.T) {
 		shot(tab, "query.png")
 	})
 
+	t.Run("sign out", func(t *testing.T) {
+		if err := chromedp.Do(tab, chromedp.WaitVisible("#signout"), chromedp.Click("#signout"), chromedp.WaitVisible("#login-token")); err != nil {
+			fail(t, "sign out: %v", err)
+		}
+		if tok, _ := Eval[any](tab, "sessionStorage.getItem('ep_token')"); tok != nil {
+			t.Errorf("token still in session storage after signing out: %v", tok)
+		}
+		if err := WaitJS(tab, 10*time.Second, `document.getElementById('conn').textContent === 'push: off' && document.getElementById('view').textContent === ''`); err != nil {
+			t.Errorf("the page still shows data or push after signing out: %v", err)
+		}
+		// The console has closed its WebSocket: no browser is connected
+		// (the live tab is closed too).
+		err := harness.WaitFor(ctx, 10*time.Second, func() error {
+			v, err := metricValue(ctx, s.APIURL+"/metrics", "edgepulse_console_ws_connections")
+			if err == nil && v != 0 {
+				err = fmt.Errorf("%v console WebSocket connections", v)
+			}
+			return err
+		})
+		if err != nil {
+			t.Errorf("after signing out: %v", err)
+		}
+		// A reload does not sign in again by itself.
+		if err := chromedp.Do(tab, chromedp.Reload(), chromedp.WaitVisible("#login-token")); err != nil {
+			t.Errorf("after signing out, a reload shows no login form: %v", err)
+		}
+	})
+
 	if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal("test ran out of time")
 	}
@@ -331,6 +386,29 @@ const slowFirstSeries = `(() => {
   };
   return true;
 })()`
+
+// metricValue reads one unlabelled series from a /metrics page.
+func metricValue(ctx context.Context, url, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", url, name)
+}
 
 // login signs in through the page's form.
 func login(tab context.Context, token string) error {

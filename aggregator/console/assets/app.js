@@ -44,8 +44,24 @@ document.getElementById('login-form').addEventListener('submit', async (e) => {
   } catch (err) { showLogin(String(err)); return; }
   sessionStorage.setItem('ep_token', token);
   document.getElementById('login').hidden = true;
+  document.getElementById('signout').hidden = !token;
   ws.reconnect();
   route();
+});
+
+// Sign out: leave the page shown (its live mode ends), forget the token,
+// close the push channel (the console then ends this tab's leases) and
+// ask for a token again.
+document.getElementById('signout').addEventListener('click', () => {
+  routeGen++;
+  if (cleanup) { cleanup(); cleanup = null; }
+  ws.setLive(null);
+  token = '';
+  sessionStorage.removeItem('ep_token');
+  ws.stop();
+  $view().textContent = '';
+  document.getElementById('signout').hidden = true;
+  showLogin('Signed out.');
 });
 
 // ---------- WebSocket push ----------
@@ -83,7 +99,8 @@ const ws = {
       this.delay = Math.min(this.delay * 2, 15000);
     };
   },
-  reconnect() { if (this.sock) { const s = this.sock; this.sock = null; s.close(); } this.connect(); },
+  stop() { if (this.sock) { const s = this.sock; this.sock = null; s.close(); } setConn(false); },
+  reconnect() { this.stop(); this.connect(); },
   send(m) { if (this.sock && this.sock.readyState === 1) this.sock.send(JSON.stringify(m)); },
   // subscribe replaces the page's subscription and push handler; gen is the
   // page's route generation, so a page already left cannot take them over.
@@ -174,6 +191,10 @@ function route() {
 window.addEventListener('hashchange', route);
 
 // ---------- fleet ----------
+// onInstances restricts every node_… selector of q to the instances
+// matching the regular expression re.
+const onInstances = (q, re) => q.replace(/node_([A-Za-z0-9_:]+)(\{([^}]*)\})?/g, (m, n, _b, inner) => `node_${n}{${inner ? inner + ',' : ''}instance=~"${esc(re)}"}`);
+
 // Headline signals of every host, one instant query each.
 const FLEET_Q = {
   cpu: '1 - avg by (site, instance) (node_cpu_seconds_total:avg{mode="idle"})',
@@ -263,7 +284,7 @@ async function fleetPage(gen) {
     if (!rows.length) return;
     const re = rows.map((x) => reEsc(x.host)).join('|');
     const e = nowS(), s = e - 3600;
-    const sel = (q) => q.replace(/node_([A-Za-z0-9_:]+)(\{([^}]*)\})?/g, (m, n, _b, inner) => `node_${n}{${inner ? inner + ',' : ''}instance=~"${esc(re)}"}`);
+    const sel = (q) => onInstances(q, re);
     await Promise.all(Object.entries(FLEET_Q).map(async ([key, q]) => {
       let res;
       try { res = (await range(sel(q), s, e, 60)).result; } catch { return; }
@@ -307,9 +328,38 @@ async function fleetPage(gen) {
     dirty.clear();
     status.textContent = `${all.length} hosts · ${[...open.values()].reduce((a, b) => a + b, 0)} open incidents`;
   };
+  // A host whose first window arrives after the page loaded is added
+  // (by push, no reload): the list is redrawn at most every 500 ms, then
+  // its headline values are fetched for the new hosts only.
+  const fresh = new Map();
+  let grow = null;
+  const grown = async () => {
+    grow = null;
+    const added = [...fresh.values()];
+    fresh.clear();
+    all.sort((a, b) => (a.site + a.host).localeCompare(b.site + b.host));
+    EP.rendered.fleetHosts = all.length;
+    draw();
+    const re = added.map((x) => reEsc(x.host)).join('|');
+    await Promise.all(Object.entries(FLEET_Q).map(async ([key, q]) => {
+      try { for (const [hk, val] of byHost(await instant(onInstances(q, re)))) vals[key].set(hk, val); } catch { /* left as – */ }
+    }));
+    if (gen === routeGen) draw();
+  };
+  const addHost = (site, host) => {
+    const k = site + '/' + host, x = { site, host, labels: { site, instance: host } };
+    hosts.set(k, x);
+    all.push(x);
+    fresh.set(k, x);
+    if (![...siteSel.options].some((o) => o.value === site)) siteSel.append(h('option', { value: site }, site));
+    if (!grow) grow = setTimeout(grown, 500);
+  };
   ws.subscribe(gen, { fleet: true, incidents: true }, (m) => {
     let k;
-    if (m.type === 'window') { k = m.site + '/' + m.host; last.set(k, (m.start + m.width) / 1000); }
+    if (m.type === 'window') {
+      k = m.site + '/' + m.host; last.set(k, (m.start + m.width) / 1000);
+      if (!hosts.has(k)) { addHost(m.site, m.host); return; }
+    }
     else if (m.type === 'incident') {
       k = m.incident.site + '/' + m.incident.host;
       open.set(k, Math.max(0, (open.get(k) || 0) + (m.incident.state === 'open' ? 1 : -1)));
@@ -317,7 +367,7 @@ async function fleetPage(gen) {
     dirty.add(k);
     if (!redraw) redraw = setTimeout(patch, 1000);
   });
-  onLeave(gen, () => clearTimeout(redraw));
+  onLeave(gen, () => { clearTimeout(redraw); clearTimeout(grow); });
 }
 
 // ---------- host ----------
@@ -626,5 +676,6 @@ async function queryPage(gen, params) {
   const r = await fetch('/api/v1/status/buildinfo', { headers: headers() });
   ws.connect();
   if (r.status === 401) { showLogin(token ? 'The token was refused.' : ''); return; }
+  document.getElementById('signout').hidden = !token;
   route();
 })();
