@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/edgepulse/edgepulse/aggregator/console"
 	"github.com/edgepulse/edgepulse/aggregator/query"
 )
 
@@ -80,6 +83,11 @@ func TestHubUsers(t *testing.T) {
 			t.Errorf("%s: permissions %v lack its own site's subjects", u.Username, all)
 		}
 		for _, s := range all {
+			// The consoles' notices (windows and incidents of every site)
+			// stay among the aggregators: a site neither forges nor reads them.
+			if server.SubjectsCollide(s, console.NoticeSubject) {
+				t.Errorf("%s: permission %q lets the site reach %s", u.Username, s, console.NoticeSubject)
+			}
 			if strings.Contains(s, other) || strings.Contains(s, "{site}") || s == ">" || s == "tele.>" || s == "alerts.>" {
 				t.Errorf("%s: permission %q reaches beyond site %s", u.Username, s, site)
 			}
