@@ -1,0 +1,184 @@
+package aggregator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/testbench/harness"
+)
+
+// TestConsoleClusterPush runs two aggregators whose hubs form one cluster
+// and connects a browser's WebSocket to one of them: it is pushed the
+// window of every host, those of the partitions the other member applies
+// included (the consoles' notices, aggregator/console/notice.go), each
+// once.
+func TestConsoleClusterPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a two-node JetStream cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := harness.StartRedis(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	names := []string{"agg-0", "agg-1"}
+	routes := make([]string, 2)
+	ports := make([]int, 2)
+	for i := range ports {
+		if ports[i], err = harness.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	aggs := make(map[string]*Aggregator)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, name := range names {
+		cfg := DefaultConfig()
+		cfg.Name = name
+		cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, t.TempDir()
+		cfg.NATS.Cluster = ClusterConfig{Name: "ep-console", Host: "127.0.0.1", Port: ports[i],
+			Routes: slices.Delete(slices.Clone(routes), i, i+1)}
+		cfg.Membership.Heartbeat, cfg.Membership.TTL = 250*time.Millisecond, 2*time.Second
+		cfg.Redis.Addr = r.Addr
+		cfg.HTTP = "127.0.0.1:0"
+		wg.Go(func() {
+			a, err := New(ctx, cfg, log.With("member", name))
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			mu.Lock()
+			aggs[name] = a
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, a := range aggs {
+		t.Cleanup(a.Close)
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { a.Run(rctx); close(done) }()
+		t.Cleanup(func() { rcancel(); <-done })
+	}
+	if err := harness.WaitFor(ctx, 30*time.Second, func() error { _, err := checkOwnership(aggs, names); return err }); err != nil {
+		t.Fatal(err)
+	}
+
+	// A fleet page's WebSocket on agg-1 (the API has no token here).
+	ws, _, err := websocket.Dial(ctx, "ws://"+aggs["agg-1"].HTTPAddr()+"/ui/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"auth","token":""}`))
+	if _, _, err := ws.Read(ctx); err != nil { // hello
+		t.Fatal(err)
+	}
+	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true}`))
+	// The subscription is applied by the connection's reader: push a probe
+	// host's window on agg-1 until it arrives (probe windows are not counted).
+	stop := make(chan struct{})
+	go func() {
+		for {
+			aggs["agg-1"].console.Applied(&codec.Batch{Site: "probe", Host: "probe", Width: 60_000}, nil, time.Now())
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			close(stop)
+			t.Fatal(err)
+		}
+		var m struct{ Type, Host string }
+		if json.Unmarshal(data, &m) == nil && m.Type == "window" && m.Host == "probe" {
+			break
+		}
+	}
+	close(stop)
+
+	nc, err := nats.Connect(aggs["agg-0"].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	hosts := hostsPerPartition(t)
+	for _, h := range hosts {
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := js.Publish(pctx, "tele.s1."+h, hostBatch(t, h, 1), jetstream.WithMsgID("s1/"+h+"/1"))
+		pcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]int{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(got) < len(hosts) && time.Now().Before(deadline) {
+		rctx, rcancel := context.WithDeadline(ctx, deadline)
+		_, data, err := ws.Read(rctx)
+		rcancel()
+		if err != nil {
+			break
+		}
+		var m struct{ Type, Site, Host string }
+		if json.Unmarshal(data, &m) == nil && m.Type == "window" && m.Host != "probe" {
+			got[m.Host]++
+		}
+	}
+	// Anything more within a second would be a duplicate.
+	rctx, rcancel := context.WithTimeout(ctx, time.Second)
+	for {
+		_, data, err := ws.Read(rctx)
+		if err != nil {
+			break
+		}
+		var m struct{ Type, Host string }
+		if json.Unmarshal(data, &m) == nil && m.Type == "window" && m.Host != "probe" {
+			got[m.Host]++
+		}
+	}
+	rcancel()
+	applied := func(name string) int {
+		n := 0
+		for _, k := range aggs[name].Stats().Partitions {
+			n += int(k)
+		}
+		return n
+	}
+	own := applied("agg-1")
+	t.Logf("agg-1 applied %d of %d frames; its browser got windows of %d hosts", own, len(hosts), len(got))
+	if own == len(hosts) || applied("agg-0") == 0 {
+		t.Fatalf("agg-1 applied %d and agg-0 %d of %d frames: the test needs both to apply some", own, applied("agg-0"), len(hosts))
+	}
+	for _, h := range hosts {
+		if got[h] != 1 {
+			t.Errorf("host %s: %d windows pushed to agg-1's browser, want 1", h, got[h])
+		}
+	}
+}
