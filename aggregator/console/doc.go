@@ -14,12 +14,15 @@
 // connected browsers, each with a bounded outbox that drops its oldest
 // message when full (counted): a slow browser never slows ingest. The live
 // manager (live.go) holds one lease per watched host at the agent and
-// renews it while a viewer stays.
+// renews it while a viewer stays. Notices (notice.go) make the pushes
+// fleet-wide in a cluster: Applied also publishes a small notice of the
+// frame on NoticeSubject, and every member's console, while it has
+// browsers, pushes the other members' notices to them.
 //
 // # Concurrency
 //
 // Applied may be called from any goroutine and never blocks on a browser:
-// it only appends to outboxes. Every connection has one reader and one
+// it only appends to outboxes and publishes (buffered by the NATS client). Every connection has one reader and one
 // writer goroutine.
 //
 // # Security
