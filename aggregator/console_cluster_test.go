@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,8 +100,9 @@ func TestConsoleClusterPush(t *testing.T) {
 	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true}`))
 	// The subscription is applied by the connection's reader: push a probe
 	// host's window on agg-1 until it arrives (probe windows are not counted).
-	stop := make(chan struct{})
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for {
 			aggs["agg-1"].console.Applied(&codec.Batch{Site: "probe", Host: "probe", Width: 60_000}, nil, time.Now())
 			select {
@@ -121,7 +124,9 @@ func TestConsoleClusterPush(t *testing.T) {
 		}
 	}
 	close(stop)
+	<-stopped
 
+	sent0, bytes0 := noticeCounters(t, aggs) // the probes'
 	nc, err := nats.Connect(aggs["agg-0"].ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -176,9 +181,40 @@ func TestConsoleClusterPush(t *testing.T) {
 	if own == len(hosts) || applied("agg-0") == 0 {
 		t.Fatalf("agg-1 applied %d and agg-0 %d of %d frames: the test needs both to apply some", own, applied("agg-0"), len(hosts))
 	}
+	// What the notices cost: the bytes the members published (payload and
+	// subject) per frame they applied.
+	sent, bytes := noticeCounters(t, aggs)
+	sent, bytes = sent-sent0, bytes-bytes0
+	if sent != float64(len(hosts)) {
+		t.Errorf("%v notices published for %d frames", sent, len(hosts))
+	} else {
+		t.Logf("RESULT cluster_notice_bytes_per_frame=%.0f notices=%.0f", bytes/sent, sent)
+	}
 	for _, h := range hosts {
 		if got[h] != 1 {
 			t.Errorf("host %s: %d windows pushed to agg-1's browser, want 1", h, got[h])
 		}
 	}
+}
+
+// noticeCounters sums the members' notices published and their bytes.
+func noticeCounters(t *testing.T, aggs map[string]*Aggregator) (sent, bytes float64) {
+	t.Helper()
+	for _, a := range aggs {
+		var b strings.Builder
+		if err := a.console.WriteMetrics(&b); err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(b.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, "edgepulse_console_notices_sent_total "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				sent += f
+			}
+			if v, ok := strings.CutPrefix(line, "edgepulse_console_notice_bytes_sent_total "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				bytes += f
+			}
+		}
+	}
+	return sent, bytes
 }
