@@ -17,7 +17,7 @@ import (
 
 const tok = "console-unit-token-0123"
 
-func serve(t *testing.T, l Limits) (*Console, string) {
+func serve(t testing.TB, l Limits) (*Console, string) {
 	t.Helper()
 	c := New(Options{Token: tok, Limits: l})
 	mux := http.NewServeMux()
@@ -27,7 +27,7 @@ func serve(t *testing.T, l Limits) (*Console, string) {
 	return c, srv.URL
 }
 
-func dial(t *testing.T, ctx context.Context, url, token string) (*websocket.Conn, error) {
+func dial(t testing.TB, ctx context.Context, url, token string) (*websocket.Conn, error) {
 	t.Helper()
 	ws, resp, err := websocket.Dial(ctx, strings.Replace(url, "http", "ws", 1)+"/ui/ws", nil)
 	if err != nil {

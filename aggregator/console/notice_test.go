@@ -18,7 +18,7 @@ import (
 )
 
 // member is one aggregator's console on its own hub connection.
-func member(t *testing.T, url, name string) (*Console, string) {
+func member(t testing.TB, url, name string) (*Console, string) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -140,5 +140,47 @@ func TestNoticeBytes(t *testing.T) {
 	t.Logf("RESULT notice_bytes=%d notice_bytes_per_host_min_10s_windows=%d notice_bytes_per_host_min_60s_windows=%d", n, 6*n, n)
 	if n > 200 {
 		t.Errorf("a window notice is %d bytes, more than the 200 documented", n)
+	}
+}
+
+// BenchmarkApplied is what Applied costs the ingest path per frame with
+// one browser connected, without notices and with them (published to a
+// real nats-server; the console also receives its own and skips it).
+func BenchmarkApplied(b *testing.B) {
+	for _, withNotices := range []bool{false, true} {
+		name := "local"
+		if withNotices {
+			name = "notices"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var c *Console
+			var url string
+			if withNotices {
+				c, url = member(b, startNATS(b).ConnectedUrl(), "bench")
+			} else {
+				c, url = serve(b, Limits{})
+			}
+			ws, err := dial(b, ctx, url, tok)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ws.CloseNow()
+			go func() { // a browser reading as fast as it can
+				for {
+					if _, _, err := ws.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+			ws.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true}`))
+			batch := testBatch("site-eu-west-1a", "web-0042.example.net", 1765056180000)
+			at := time.Now()
+			b.ResetTimer()
+			for b.Loop() {
+				c.Applied(batch, nil, at)
+			}
+		})
 	}
 }
