@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"syscall"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // ErrDiskFull is returned by Append when the batch would eat into the disk
@@ -105,30 +103,30 @@ func (s *Spool) checkDiskLocked(seq uint64, n int64) error {
 	return nil
 }
 
-// reclaimEvery rate-limits reclaimLocked.
-const reclaimEvery = 20 * time.Second
-
-var keyReclaim = []byte("z:reclaim")
+// reclaimEvery rate-limits reclaimLocked; reclaimFlushWait bounds how long
+// it waits for its flush (holding the spool's lock).
+const (
+	reclaimEvery     = 20 * time.Second
+	reclaimFlushWait = 5 * time.Second
+)
 
 // reclaimLocked gives back the disk space of deleted batches and history
 // minutes when the disk is at the reserve. Badger frees a deleted key's
 // space only when a compaction rewrites its table, and compactions follow
 // writes: on a disk the spool no longer writes to, nothing would ever be
 // freed, even after the uplink returned and every batch was acknowledged.
-// So it flushes the memtables (DropPrefix of a marker key written for the
-// purpose: Badger has no plain flush) and compacts every level into one
-// (Flatten), which drops the deleted keys. Both write new tables into the
-// reserve, which is sized for that. It reports whether it ran.
+// So it flushes the memtables (FlushMemTable, added by the third_party
+// Badger patch; a flush that fails for a full disk is an error, and Badger
+// keeps retrying it) and compacts every level into one (Flatten), which
+// drops the deleted keys. Both write new tables into the reserve, which is
+// sized for that. It reports whether it ran.
 func (s *Spool) reclaimLocked() bool {
 	if s.deleted == 0 || time.Since(s.reclaimed) < reclaimEvery {
 		return false
 	}
 	s.reclaimed, s.deleted = time.Now(), 0
 	err := safely("reclaim", func() error {
-		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyReclaim, nil) }); err != nil {
-			return err
-		}
-		if err := s.db.DropPrefix(keyReclaim); err != nil {
+		if err := s.db.FlushMemTable(reclaimFlushWait); err != nil {
 			return err
 		}
 		return s.db.Flatten(1)

@@ -1051,6 +1051,15 @@ func (db *DB) ensureRoomForWrite() error {
 		return nil
 	}
 
+	// edgepulse patch: the next memtable (and its preallocated log,
+	// y.Preallocate) is created before the full one is handed to the
+	// flusher. Upstream created it after, and a failure (a full disk)
+	// left db.mt nil: the next write died on the assertion above. Now the
+	// write fails, the full memtable stays, and the next write tries again.
+	next, err := db.newMemTable()
+	if err != nil {
+		return y.Wrapf(err, "cannot create new mem table")
+	}
 	for {
 		select {
 		case db.flushChan <- db.mt:
@@ -1058,10 +1067,7 @@ func (db *DB) ensureRoomForWrite() error {
 				db.mt.sl.MemSize(), len(db.flushChan))
 			// We manage to push this task. Let's modify imm.
 			db.imm = append(db.imm, db.mt)
-			db.mt, err = db.newMemTable()
-			if err != nil {
-				return y.Wrapf(err, "cannot create new mem table")
-			}
+			db.mt = next
 			// New memtable is empty. We certainly have room.
 			return nil
 		default:
@@ -1082,6 +1088,7 @@ func (db *DB) ensureRoomForWrite() error {
 			// drain, so waiting for room is safe and cannot deadlock). This matches
 			// the pre-cond behavior, which looped until the push succeeded.
 			if db.IsClosed() {
+				next.DecrRef() // deletes its log
 				return errNoRoom
 			}
 			db.flushCond.Wait()

@@ -38,6 +38,12 @@ func InitDiscardStats(opt Options) (*discardStats, error) {
 		opt:      opt,
 	}
 	if err == z.NewFile {
+		// edgepulse patch: blocks for the first page before the mapped
+		// writes (y.Preallocate); Update allocates the slots it adds.
+		if perr := y.Preallocate(mf.Fd, 0, 4096); perr != nil {
+			_ = mf.Delete()
+			return nil, perr
+		}
 		// We don't need to zero out the entire 1MB.
 		lf.zeroOut()
 
@@ -120,6 +126,13 @@ func (lf *discardStats) Update(fidu uint32, discard int64) int64 {
 
 	// Could not find the fid. Add the entry.
 	idx = lf.nextEmptySlot
+	// edgepulse patch: blocks for this slot and the next one (zeroed
+	// below) before the mapped writes (y.Preallocate). Without them, the
+	// entry is skipped: discard stats only guide the value-log GC.
+	if err := y.Preallocate(lf.Fd, int64(idx*16), 32); err != nil {
+		lf.opt.Warningf("discard stats: not recording value log %d: %v", fid, err)
+		return 0
+	}
 	lf.set(idx*16, fid)
 	lf.set(idx*16+8, uint64(discard))
 

@@ -539,6 +539,19 @@ func (lf *logFile) open(path string, flags int, fsize int64) error {
 	lf.MmapFile = mf
 
 	if ferr == z.NewFile {
+		// edgepulse patch: a new file's blocks exist before mapped
+		// writes (y.Preallocate says why): a write-ahead log's whole
+		// size (2 × the memtable), a value log's first page (its later
+		// writes allocate their own range, valueLog.write).
+		prealloc := fsize
+		if !strings.HasSuffix(path, memFileExt) {
+			prealloc = min(fsize, 4096)
+		}
+		if err := y.Preallocate(mf.Fd, 0, prealloc); err != nil {
+			_ = mf.Delete()
+			lf.MmapFile = nil
+			return err
+		}
 		if err := lf.bootstrap(); err != nil {
 			os.Remove(path)
 			return err

@@ -853,6 +853,12 @@ func (vlog *valueLog) write(reqs []*request) error {
 		}
 
 		start := int(endOffset - n)
+		// edgepulse patch: blocks for the range before the mapped write
+		// (y.Preallocate): a full disk is an error, not a SIGBUS.
+		if err := y.Preallocate(curlf.Fd, int64(start), int64(n)); err != nil {
+			vlog.writableLogOffset.Add(^(n - 1))
+			return err
+		}
 		y.AssertTrue(copy(curlf.Data[start:], buf.Bytes()) == int(n))
 
 		curlf.size.Store(endOffset)

@@ -252,6 +252,13 @@ func CreateTable(fname string, builder *Builder) (*Table, error) {
 	} else {
 		return nil, fmt.Errorf("file already exists: %s", fname)
 	}
+	// edgepulse patch: the table's blocks exist before it is written
+	// through the mapping (y.Preallocate): a full disk fails this flush or
+	// compaction, which Badger retries, instead of killing the process.
+	if err := y.Preallocate(mf.Fd, 0, int64(bd.Size)); err != nil {
+		_ = mf.Delete()
+		return nil, err
+	}
 
 	written := bd.Copy(mf.Data)
 	y.AssertTrue(written == len(mf.Data))
