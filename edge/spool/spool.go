@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -253,6 +254,12 @@ func (s *Spool) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 		return txn.Set(batchKey(seq), data)
 	})
 	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			// The disk filled after checkDiskLocked (another program):
+			// counted like a batch the check refused.
+			s.diskDrp++
+			return 0, fmt.Errorf("%w: batch %d (%d bytes): %w", ErrDiskFull, seq, len(data), err)
+		}
 		return 0, fmt.Errorf("spool: append seq %d: %w", seq, err)
 	}
 	var syncErr error

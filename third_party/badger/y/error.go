@@ -57,7 +57,9 @@ func Wrap(err error, msg string) error {
 		if err == nil {
 			return nil
 		}
-		return fmt.Errorf("%s err: %+v", msg, err)
+		// edgepulse patch: %w (upstream %+v) keeps the chain, so a
+		// caller can tell a full disk (ENOSPC) from other failures.
+		return fmt.Errorf("%s err: %w", msg, err)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
 }
