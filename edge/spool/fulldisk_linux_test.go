@@ -59,7 +59,9 @@ func fillDisk(t *testing.T, path string) {
 // a SIGBUS that kills the process (this test binary). With the
 // third_party/badger patch every mapped range has its blocks allocated
 // first, so the full disk is an error, and once space returns the writes
-// go on and nothing that was acknowledged is missing.
+// go on and nothing that was acknowledged is missing. Closing on the full
+// disk does not hang, and opening there is refused as a full disk
+// (ErrDiskFull), not taken for damage.
 func TestDiskFilledByAnotherProgram(t *testing.T) {
 	fs := smallTmpfs(t, 16<<20)
 	dir := filepath.Join(fs, "spool")
@@ -118,10 +120,30 @@ func TestDiskFilledByAnotherProgram(t *testing.T) {
 		t.Fatalf("a memtable flush on a full disk reported no error")
 	}
 
-	// Space returns: the same writes go through, the flush completes.
+	// Stopping on the full disk: Close must not hang on the memtable it
+	// cannot flush (its log stays and is replayed), and a restart on the
+	// full disk is refused as a full disk, not taken for damage: nothing
+	// is moved aside.
+	if err := s.Close(); err != nil {
+		t.Logf("close on the full disk: %v", err)
+	}
+	if _, err := Open(Options{Dir: dir, DiskReserve: MinDiskReserve}, log); !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("open on the full disk: %v, want ErrDiskFull wrapping ENOSPC", err)
+	}
+	if aside, _ := filepath.Glob(dir + ".corrupt-*"); len(aside) > 0 {
+		t.Fatalf("a full disk was taken for damage: %v", aside)
+	}
+
+	// Space returns: the spool opens with everything acknowledged, and
+	// writes and flushes go through.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
+	s, err = Open(Options{Dir: dir, DiskReserve: MinDiskReserve}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = s.DB()
 	more := written
 	for ; more < written+64; more++ {
 		i := more

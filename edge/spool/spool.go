@@ -120,6 +120,15 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 		existed = false
 	}
 	db, err := openChecked(opts, log)
+	if errors.Is(err, syscall.ENOSPC) {
+		// A full file system is not damage: nothing is moved aside, and
+		// the spool opens as it was once there is room for Badger's new
+		// write-ahead log (another program filled the disk: the agent's
+		// reserve keeps that room otherwise).
+		sf.close()
+		return nil, fmt.Errorf("%w: spool: open %s: no room for a %d MiB write-ahead log; nothing moved aside or lost, start again once space returns: %w",
+			ErrDiskFull, opts.Dir, 2*memTableSize>>20, err)
+	}
 	damaged := false
 	var sv salvaged
 	if err != nil && existed {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,6 +22,13 @@ type AgentOptions struct {
 	Full time.Duration
 	// Damages are the spool damages to run; default all (see damages).
 	Damages []string
+	// FillerDiskSize is the tmpfs of the scenario where another program
+	// fills the disk; default 24 MiB (room to spare above the reserve
+	// until dd takes it all).
+	FillerDiskSize int64
+	// Scenarios picks disk_full, disk_filled_by_other and spool_damage;
+	// default all.
+	Scenarios []string
 }
 
 func (o *AgentOptions) defaults() {
@@ -29,6 +37,12 @@ func (o *AgentOptions) defaults() {
 	}
 	if o.Full == 0 {
 		o.Full = 30 * time.Second
+	}
+	if o.FillerDiskSize == 0 {
+		o.FillerDiskSize = 24 << 20
+	}
+	if len(o.Scenarios) == 0 {
+		o.Scenarios = []string{"disk_full", "disk_filled_by_other", "spool_damage"}
 	}
 	if len(o.Damages) == 0 {
 		for _, d := range damages {
@@ -42,11 +56,23 @@ func (o *AgentOptions) defaults() {
 func RunAgent(ctx context.Context, o AgentOptions) ([]string, error) {
 	o.defaults()
 	var lines []string
-	l, err := diskFull(ctx, o)
-	if err != nil {
-		return lines, fmt.Errorf("disk full: %w", err)
+	if slices.Contains(o.Scenarios, "disk_full") {
+		l, err := diskFull(ctx, o)
+		if err != nil {
+			return lines, fmt.Errorf("disk full: %w", err)
+		}
+		lines = append(lines, l)
 	}
-	lines = append(lines, l)
+	if slices.Contains(o.Scenarios, "disk_filled_by_other") {
+		l, err := diskFilledByOther(ctx, o)
+		if err != nil {
+			return lines, fmt.Errorf("disk filled by another program: %w", err)
+		}
+		lines = append(lines, l)
+	}
+	if !slices.Contains(o.Scenarios, "spool_damage") {
+		return lines, nil
+	}
 	for _, name := range o.Damages {
 		l, err := spoolDamage(ctx, o, name)
 		if err != nil {

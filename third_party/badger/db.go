@@ -1165,6 +1165,16 @@ func (db *DB) flushMemtable(lc *z.Closer) {
 
 		for {
 			if err := db.handleMemTableFlush(mt, nil); err != nil {
+				if db.IsClosed() {
+					// edgepulse patch: on Close, a flush that fails (a
+					// full disk: ENOSPC, see y.Preallocate) is not retried
+					// for ever, which hung Close. The memtable is not
+					// released, so its write-ahead log stays on disk and
+					// the next Open replays it: nothing is lost.
+					db.opt.Errorf("error flushing memtable to disk while closing: %v; "+
+						"its write-ahead log is kept and replayed at the next open", err)
+					break
+				}
 				// Encountered error. Retry indefinitely.
 				db.opt.Errorf("error flushing memtable to disk: %v, retrying", err)
 				time.Sleep(time.Second)
