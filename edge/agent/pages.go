@@ -10,21 +10,47 @@ import (
 // the agent's RSS that grew with every table Badger wrote.
 const releasePagesEvery = time.Minute
 
+// The executable's unused pages are released at start, after
+// exeDropFirst minutes and every exeDropEvery minutes.
+const (
+	exeDropFirst = 3
+	exeDropEvery = 30
+)
+
 // releasePagesLoop pages out the spool's mapped files every
 // releasePagesEvery until ctx is done; a failure (a kernel without
 // MADV_PAGEOUT) is logged once and ends the loop.
 func (a *Agent) releasePagesLoop(ctx context.Context) {
 	t := time.NewTicker(releasePagesEvery)
 	defer t.Stop()
-	for {
+	// The executable's pages touched at start (exepages_linux.go): at
+	// start, again after the first minutes (when everything the agent
+	// runs has run once: the first windows, detection, a memtable flush)
+	// and then every half hour, for code that ran once since.
+	a.dropExecutablePages()
+	for minute := 1; ; minute++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if minute == exeDropFirst || minute%exeDropEvery == 0 {
+			a.dropExecutablePages()
 		}
 		if _, err := a.spool.ReleasePages(); err != nil {
 			a.log.Warn("cannot page out the spool's mapped files; their pages stay resident (logged once)", "err", err)
 			return
 		}
 	}
+}
+
+// dropExecutablePages releases the executable's pages the agent does not
+// run (exepages_linux.go) and logs what it did.
+func (a *Agent) dropExecutablePages() {
+	before, after, err := dropExecutablePages()
+	if err != nil {
+		a.log.Warn("cannot release the executable's unused pages; they stay resident", "err", err)
+		return
+	}
+	a.log.Info("released the executable's pages not in use", "resident_before", before, "resident_after", after)
 }
