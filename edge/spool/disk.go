@@ -59,11 +59,19 @@ func (s *Spool) Room(n, reserve int64) (bool, error) {
 	return free-n >= max(reserve, s.opts.DiskReserve), nil
 }
 
-// checkDiskLocked refuses a batch of n bytes that would eat into the disk
-// reserve, counting it, and keeps Stats.Bound and the 80 % warning up to
-// date. A full disk drops the new batch rather than the oldest: deleting
-// from an LSM writes a tombstone and frees space only after a compaction,
-// so dropping old batches would not make room for this one.
+// checkDiskLocked makes room for a batch of n bytes that would eat into
+// the disk reserve, or refuses it, counting either, and keeps Stats.Bound
+// and the 80 % warning up to date. A full disk drops the oldest batches
+// first: as many as hold at least n bytes, deleted before the new one is
+// stored. Deleting from an LSM frees nothing at once (a tombstone, and the
+// space only after a compaction), but the new batch needs no new disk
+// space at once either: it goes into the memtable, whose write-ahead log
+// was allocated when the memtable was made (the third_party Badger patch).
+// The space comes back when the memtable is flushed and the tree
+// compacted (reclaimLocked, at most every reclaimEvery), and both write
+// into the reserve, which is sized for them. With nothing to drop (every
+// batch shipped: the raw history or another program filled the disk) the
+// new batch is refused.
 func (s *Spool) checkDiskLocked(seq uint64, n int64) error {
 	free, err := s.DiskFree()
 	if err != nil {
@@ -78,6 +86,9 @@ func (s *Spool) checkDiskLocked(seq uint64, n int64) error {
 		}
 	}
 	s.bound = min(s.opts.MaxBytes, max(0, s.bytes+free-s.opts.DiskReserve))
+	if free-n < s.opts.DiskReserve && s.dropOldestLocked(n, free) {
+		return nil
+	}
 	if free-n < s.opts.DiskReserve {
 		s.diskDrp++
 		if !s.fullLog {
@@ -87,9 +98,9 @@ func (s *Spool) checkDiskLocked(seq uint64, n int64) error {
 		}
 		return fmt.Errorf("%w: batch %d (%d bytes) dropped, %d bytes free, reserve %d", ErrDiskFull, seq, n, free, s.opts.DiskReserve)
 	}
-	if s.fullLog {
-		s.log.Info("spool: disk has room again; storing batches", "dir", s.opts.Dir, "free", free, "dropped", s.diskDrp)
-		s.fullLog = false
+	if s.fullLog || s.rollLog {
+		s.log.Info("spool: disk has room again; storing batches without dropping any", "dir", s.opts.Dir, "free", free, "dropped", s.diskDrp)
+		s.fullLog, s.rollLog = false, false
 	}
 	used := s.bytes + n
 	switch {
@@ -101,6 +112,39 @@ func (s *Spool) checkDiskLocked(seq uint64, n int64) error {
 		s.warned = false
 	}
 	return nil
+}
+
+// dropOldestLocked deletes the oldest batches until the bytes deleted
+// cover n, counting each (Stats.DiskDropped), and reports whether they
+// did. It deletes nothing when the batches held are too few.
+func (s *Spool) dropOldestLocked(n, free int64) bool {
+	if s.bytes < n {
+		return false
+	}
+	var freed int64
+	var first, last uint64
+	k := 0
+	for freed < n && len(s.sizes) > 0 {
+		old := s.oldestLocked()
+		sz := s.sizes[old]
+		if err := s.deleteLocked(old); err != nil {
+			s.log.Warn("spool: dropping the oldest batch for a full disk", "seq", old, "err", err)
+			break
+		}
+		if first == 0 {
+			first = old
+		}
+		last = old
+		freed += sz
+		k++
+	}
+	s.diskDrp += uint64(k)
+	if k > 0 && !s.rollLog {
+		s.rollLog = true // one line until space returns
+		s.log.Warn("spool: disk at the reserve — dropped the oldest batches to store the newest (counted in spool_disk_dropped_total)",
+			"dir", s.opts.Dir, "dropped", k, "first_seq", first, "last_seq", last, "bytes", freed, "free", free, "reserve", s.opts.DiskReserve)
+	}
+	return freed >= n
 }
 
 // reclaimEvery rate-limits reclaimLocked; reclaimFlushWait bounds how long

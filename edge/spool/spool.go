@@ -84,6 +84,7 @@ type Spool struct {
 	bound     int64
 	warned    bool      // the 80 % warning was logged and the spool has not gone below 70 % since
 	fullLog   bool      // the disk-full warning was logged and a batch has been stored since
+	rollLog   bool      // the oldest-dropped warning was logged and the disk has not had room since
 	deleted   int       // batches deleted since the last reclaim
 	reclaimed time.Time // last reclaimLocked
 
