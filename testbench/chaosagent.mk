@@ -1,6 +1,6 @@
 # Agent chaos scenarios of issue 18 (testbench/chaos, run as root: the
 # disk-full scenario mounts a tmpfs): the agent's data directory on a
-# 10 MiB tmpfs with the uplink cut until the disk reserve is reached, a
+# 12 MiB tmpfs with the uplink cut until the disk reserve is reached, a
 # kill -9 and restart on the full disk, then the drain; and each spool
 # damage (truncated newest .sst, garbage in an .sst, garbage in the .mem
 # log after kill -9, truncated MANIFEST) done to a stopped agent's spool.

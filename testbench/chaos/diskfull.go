@@ -14,8 +14,9 @@ import (
 type AgentOptions struct {
 	Dir string // working directory (logs, data)
 	// DiskSize is the tmpfs the disk-full scenario puts the agent's data
-	// directory on; default 10 MiB: the 8 MiB default reserve plus room
-	// for about 2 minutes of 2 s windows (Badger compresses them ~2.5×).
+	// directory on; default 12 MiB: the 8 MiB default reserve, the 2 MiB
+	// write-ahead log Badger allocates whole, and room for about 2
+	// minutes of 2 s windows (Badger compresses them ~2.5×).
 	DiskSize int64
 	// Full is how long the disk stays full with the uplink cut, across
 	// an agent restart; default 30s.
@@ -33,7 +34,7 @@ type AgentOptions struct {
 
 func (o *AgentOptions) defaults() {
 	if o.DiskSize == 0 {
-		o.DiskSize = 10 << 20
+		o.DiskSize = 12 << 20
 	}
 	if o.Full == 0 {
 		o.Full = 30 * time.Second

@@ -4,7 +4,7 @@
 // program (dd) behind the agent's checks, and each spool damage. One
 // RESULT line each.
 //
-//	edgepulse-chaos-agent [-dir DIR] [-disk-mib 10] [-filler-disk-mib 24] [-full 30s]
+//	edgepulse-chaos-agent [-dir DIR] [-disk-mib 12] [-filler-disk-mib 24] [-full 30s]
 //	  [-scenarios disk_full,disk_filled_by_other,spool_damage] [-damages truncated_sst,garbage_sst,...]
 package main
 
@@ -18,7 +18,7 @@ import (
 
 func main() {
 	var o chaos.AgentOptions
-	mib := flag.Int64("disk-mib", 10, "size of the agent's tmpfs data directory in the disk-full scenario")
+	mib := flag.Int64("disk-mib", 12, "size of the agent's tmpfs data directory in the disk-full scenario")
 	damages := flag.String("damages", "", "comma-separated spool damages (default all: truncated_sst, garbage_sst, garbage_mem_after_kill9, truncated_manifest)")
 	flag.StringVar(&o.Dir, "dir", "", "working directory (default: a new temporary one)")
 	flag.DurationVar(&o.Full, "full", 0, "how long the disk stays full, across an agent restart (default 30s)")
