@@ -35,6 +35,9 @@ func dropExecutablePages() (before, after int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	// A binary replaced since the agent started (an upgrade) is
+	// "<path> (deleted)"; its mappings carry the path and the marker.
+	exe = strings.TrimSuffix(exe, " (deleted)")
 	maps, err := exeMappings(exe)
 	if err != nil {
 		return 0, 0, err
@@ -42,7 +45,8 @@ func dropExecutablePages() (before, after int64, err error) {
 	for _, m := range maps {
 		before += m.rss
 	}
-	f, err := os.Open(exe)
+	// The running inode, whatever the path holds now.
+	f, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return before, 0, err
 	}
