@@ -128,7 +128,9 @@ func (s *Spool) dropOldestLocked(n, free int64) bool {
 		old := s.oldestLocked()
 		sz := s.sizes[old]
 		if err := s.deleteLocked(old); err != nil {
-			s.log.Warn("spool: dropping the oldest batch for a full disk", "seq", old, "err", err)
+			// Badger could not take even a delete (another program
+			// filled the disk): the caller refuses the batch and logs
+			// that once.
 			break
 		}
 		if first == 0 {
