@@ -24,7 +24,6 @@ const (
 	memTableSize  = 1 << 20
 	numMemtables  = 2
 	baseTableSize = 512 << 10
-	blockSize     = 128 << 10
 
 	// MinDiskReserve is the smallest reserve accepted.
 	MinDiskReserve = 2*numMemtables*memTableSize + 4*baseTableSize

@@ -51,12 +51,6 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(numMemtables).
 		WithBaseTableSize(baseTableSize).
-		// A window's batch (~75 KB for 600 series) fits one block: with
-		// the default 4 KiB the table builder grew the block by
-		// doubling (8, 16, … 128 KiB, each kept until the table was
-		// done): ~250 KB of heap per batch in every flush and
-		// compaction, the agent's RSS peak.
-		WithBlockSize(blockSize).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
 		WithValueLogFileSize(16 << 20).
