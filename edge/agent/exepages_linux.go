@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,8 +43,18 @@ func dropExecutablePages() (before, after int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	// The code running now must lie in one of them: under an emulator
+	// (qemu-user) /proc/self/smaps may describe the emulator's own
+	// address space, where advising these ranges would hit something
+	// else. Then nothing is done.
+	pc := reflect.ValueOf(exeMappings).Pointer()
+	found := false
 	for _, m := range maps {
 		before += m.rss
+		found = found || (m.start <= pc && pc < m.end)
+	}
+	if !found {
+		return before, 0, fmt.Errorf("the running code (%#x) is in none of the mappings of %s listed in /proc/self/smaps (an emulator?): left alone", pc, exe)
 	}
 	// The running inode, whatever the path holds now.
 	f, err := os.Open("/proc/self/exe")

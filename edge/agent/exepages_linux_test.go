@@ -16,9 +16,6 @@ func TestDropExecutablePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if before == 0 {
-		t.Skip("no resident mapping of the executable found in /proc/self/smaps")
-	}
 	t.Logf("executable resident: %d KiB before, %d KiB after", before>>10, after>>10)
 	if after >= before*3/4 {
 		t.Fatalf("executable resident %d KiB after release, %d before: not released", after>>10, before>>10)
