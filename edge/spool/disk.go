@@ -13,12 +13,13 @@ var ErrDiskFull = errors.New("spool: disk reserve reached")
 
 // Badger's sizes (openBadger) and what they imply for the disk reserve.
 //
-// Badger maps its write-ahead logs (.mem, 2×memTableSize each, sparse) and
-// the tables it writes (flushes and compactions) into memory: writing a
-// page of a mapped file on a full disk is a SIGBUS, not an error. So the
-// spool never lets its own writes eat into a reserve that covers
-// everything Badger may still write on its own: the rest of the mutable
-// memtable's log, every immutable memtable flushed to a table, and a
+// Badger maps its write-ahead logs (.mem, 2×memTableSize each) and the
+// tables it writes (flushes and compactions) into memory. The patched
+// Badger allocates their blocks before writing (a full disk is ENOSPC, not
+// a SIGBUS), and a write that fails so is retried; so that Badger's own
+// writes do not fail, the spool never lets its own writes eat into a
+// reserve that covers everything Badger may still write on its own: the
+// next memtable's log, every immutable memtable flushed to a table, and a
 // compaction's output before its inputs are deleted.
 const (
 	memTableSize  = 1 << 20
