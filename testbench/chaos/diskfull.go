@@ -85,7 +85,8 @@ func RunAgent(ctx context.Context, o AgentOptions) ([]string, error) {
 }
 
 // diskFull puts the agent's data directory on a small tmpfs, cuts the
-// uplink until the spool reaches the disk reserve and refuses windows,
+// uplink until the spool reaches the disk reserve and drops windows (its
+// oldest, or the new one when it holds none) for a while,
 // kills the agent with -9 and starts it again on the full disk, restores
 // the uplink and lets the spool drain. Every window from the first to the
 // last stored must be stored, or counted by the agent as dropped for the
@@ -109,7 +110,7 @@ func diskFull(ctx context.Context, o AgentOptions) (string, error) {
 	if _, err := r.waitMetrics(ctx, 60*time.Second, "5 windows", func(m map[string]float64) bool { return m["windows_total"] >= 5 }); err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(os.Stderr, "disk full: %d MiB tmpfs; uplink cut until the spool refuses windows for %v\n", o.DiskSize>>20, o.Full)
+	fmt.Fprintf(os.Stderr, "disk full: %d MiB tmpfs; uplink cut until the spool drops windows for the reserve, then %v\n", o.DiskSize>>20, o.Full)
 	r.cutUplink()
 	m, err := r.waitMetrics(ctx, 10*time.Minute, "the disk reserve", func(m map[string]float64) bool { return m["spool_disk_dropped_total"] >= 1 })
 	if err != nil {
