@@ -44,7 +44,6 @@ type Stats struct {
 type Agent struct {
 	cfg      Config
 	log      *slog.Logger
-	exe      exeRelease  // the executable's unused pages (pages.go)
 	metricsH metricsOnce // /metrics (metrics.go)
 	reg      *collect.Registry
 	set      *collect.Set
@@ -95,8 +94,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes, DiskReserve: cfg.DiskReserve,
-		BeforeTableBuild: a.releaseBeforeTableBuild}, log)
+	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes, DiskReserve: cfg.DiskReserve}, log)
 	if err != nil {
 		a.q.Close()
 		return nil, err

@@ -62,9 +62,6 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		// Every block read is checked against its checksum, so damage
 		// is an error where it is read instead of silently wrong data.
 		WithChecksumVerificationMode(options.OnBlockRead)
-	if opts.BeforeTableBuild != nil {
-		bo = bo.WithBeforeTableBuild(opts.BeforeTableBuild)
-	}
 	err = safely("open", func() error {
 		db, err = badger.Open(bo)
 		return err

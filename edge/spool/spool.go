@@ -23,10 +23,6 @@ type Options struct {
 	// (disk.go says why Badger needs it); default DefaultDiskReserve, at
 	// least MinDiskReserve.
 	DiskReserve int64 `yaml:"disk_reserve"`
-	// BeforeTableBuild, when set, is called before Badger flushes a
-	// memtable or compacts (its largest transient allocations), in
-	// Badger's goroutine.
-	BeforeTableBuild func() `yaml:"-"`
 
 	// syncAll makes Badger sync every write, deletes included: the policy
 	// before Append synced explicitly, kept for the benchmark comparison.

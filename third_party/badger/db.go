@@ -1122,9 +1122,6 @@ func buildL0Table(iter y.Iterator, dropPrefixes [][]byte, bopts table.Options) *
 
 // handleMemTableFlush must be run serially.
 func (db *DB) handleMemTableFlush(mt *memTable, dropPrefixes [][]byte) error {
-	if db.opt.beforeTableBuild != nil { // edgepulse patch
-		db.opt.beforeTableBuild()
-	}
 	bopts := buildTableOptions(db)
 	itr := mt.sl.NewUniIterator(false)
 	builder := buildL0Table(itr, nil, bopts)

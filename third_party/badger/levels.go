@@ -919,9 +919,6 @@ func (s *levelsController) subcompact(it y.Iterator, kr keyRange, cd compactDef,
 // compactBuildTables merges topTables and botTables to form a list of new tables.
 func (s *levelsController) compactBuildTables(
 	lev int, cd compactDef) ([]*table.Table, func() error, error) {
-	if s.kv.opt.beforeTableBuild != nil { // edgepulse patch
-		s.kv.opt.beforeTableBuild()
-	}
 
 	topTables := cd.top
 	botTables := cd.bot

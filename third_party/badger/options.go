@@ -115,10 +115,6 @@ type Options struct {
 	maxBatchCount int64 // max entries in batch
 	maxBatchSize  int64 // max batch size in bytes
 
-	// edgepulse patch: called before a memtable flush or a compaction
-	// builds tables (WithBeforeTableBuild).
-	beforeTableBuild func()
-
 	maxValueThreshold float64
 }
 
@@ -792,13 +788,4 @@ func (opt Options) getFileFlags() int {
 		flags |= os.O_RDWR
 	}
 	return flags
-}
-
-// WithBeforeTableBuild (edgepulse patch) returns a new Options value with
-// a function Badger calls, in its own goroutine, before a memtable flush
-// or a compaction builds tables: the largest transient allocations Badger
-// makes. The edge agent releases memory it can give back cheaply there.
-func (opt Options) WithBeforeTableBuild(f func()) Options {
-	opt.beforeTableBuild = f
-	return opt
 }
