@@ -131,3 +131,5 @@ require (
 )
 
 tool github.com/tinylib/msgp
+
+replace github.com/dgraph-io/badger/v4 => ./third_party/badger

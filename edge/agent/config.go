@@ -50,8 +50,9 @@ type Config struct {
 	// SpoolMaxBytes bounds the spool; default 256 MiB.
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
 	// DiskReserve is the free space the agent leaves on the data_dir's
-	// file system: the spool refuses (and counts) windows below it, the
-	// raw history stops and shrinks below twice it. Default
+	// file system: below it the spool drops its oldest windows for new
+	// ones (or refuses new ones when it holds none), counted; the raw
+	// history stops and shrinks below twice it. Default
 	// spool.DefaultDiskReserve (8 MiB), at least spool.MinDiskReserve.
 	DiskReserve int64 `yaml:"disk_reserve"`
 	// HeapHeadroom is how far the Go heap may grow above the live heap

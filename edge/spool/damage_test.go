@@ -245,15 +245,21 @@ func TestGarbageInMemLogAfterKill(t *testing.T) {
 	}
 }
 
-// TestDiskReserveRefusesAndCounts sets a reserve above the free space:
-// Append stores nothing, says why, counts it, and works again once the
+// TestDiskReserveDropsOldestAndCounts sets a reserve above the free
+// space. While the spool holds batches, each new one is stored and the
+// oldest dropped (counted, logged once); once it holds nothing to drop,
+// Append stores nothing, says why, counts it; and it works again once the
 // reserve fits.
-func TestDiskReserveRefusesAndCounts(t *testing.T) {
+func TestDiskReserveDropsOldestAndCounts(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "spool")
 	s := open(t, dir, 0)
-	first, err := s.Append(payload)
-	if err != nil {
-		t.Fatal(err)
+	var held []uint64
+	for range 3 {
+		q, err := s.Append(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, q)
 	}
 	free, err := s.DiskFree()
 	if err != nil {
@@ -265,14 +271,50 @@ func TestDiskReserveRefusesAndCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		if _, err := s.Append(payload); !errors.Is(err, ErrDiskFull) {
-			t.Fatalf("Append on a full disk: %v, want ErrDiskFull", err)
+	var stored []uint64
+	for range 2 {
+		q, err := s.Append(payload)
+		if err != nil {
+			t.Fatalf("Append at the reserve with batches to drop: %v", err)
 		}
+		stored = append(stored, q)
 	}
 	st := s.Stats()
-	if st.DiskDropped != 3 || st.Batches != 1 || st.Bound != 0 {
-		t.Fatalf("stats %+v, want 3 disk drops, the 1 batch held, bound 0", st)
+	if st.DiskDropped != 2 || st.Batches != 3 || st.Bound != 0 {
+		t.Fatalf("stats %+v, want 2 disk drops, 3 batches held, bound 0", st)
+	}
+	// The oldest two went; the third old one and the two new ones stay.
+	var got []uint64
+	for after := uint64(0); ; {
+		q, _, ok, err := s.Next(after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		got = append(got, q)
+		after = q
+	}
+	if want := append([]uint64{held[2]}, stored...); !slices.Equal(got, want) {
+		t.Fatalf("held %v after dropping the oldest, want %v", got, want)
+	}
+	if strings.Count(buf.String(), "dropped the oldest") != 1 {
+		t.Fatalf("want one oldest-dropped log line:\n%s", buf)
+	}
+	// Nothing left to drop: refused.
+	for _, q := range got {
+		if err := s.Ack(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if _, err := s.Append(payload); !errors.Is(err, ErrDiskFull) {
+			t.Fatalf("Append on a full disk with nothing to drop: %v, want ErrDiskFull", err)
+		}
+	}
+	if st := s.Stats(); st.DiskDropped != 5 || st.Batches != 0 {
+		t.Fatalf("stats %+v, want 5 disk drops, no batch held", st)
 	}
 	if strings.Count(buf.String(), "disk full") != 1 {
 		t.Fatalf("want one disk-full log line:\n%s", buf)
@@ -281,8 +323,8 @@ func TestDiskReserveRefusesAndCounts(t *testing.T) {
 	s = open(t, dir, 0)
 	defer s.Close()
 	q, err := s.Append(payload)
-	if err != nil || q != first+1 {
-		t.Fatalf("after the disk has room: seq %d err %v, want %d (refused batches issue no number)", q, err, first+1)
+	if err != nil || q != stored[1]+1 {
+		t.Fatalf("after the disk has room: seq %d err %v, want %d (refused batches issue no number)", q, err, stored[1]+1)
 	}
 	if st := s.Stats(); st.Bound <= 0 || st.Bound > DefaultMaxBytes {
 		t.Fatalf("bound %d, want (0, %d]", st.Bound, DefaultMaxBytes)

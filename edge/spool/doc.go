@@ -33,9 +33,14 @@
 // number of batches held outside Badger: sequence numbers never go back
 // below one issued, and batches held before a restart that are gone after
 // it are counted ([Stats].Lost) and logged. Badger writes through mapped
-// files, where a full disk is a SIGBUS: Append refuses batches that would
-// eat into Options.DiskReserve ([ErrDiskFull], [Stats].DiskDropped), and
-// compacts away deleted batches to give their space back (disk.go).
+// files, where a full disk was a SIGBUS; the patched Badger
+// (third_party/badger) allocates their blocks first, so a full disk is an
+// error, whoever filled it. Append keeps Options.DiskReserve free for
+// Badger's flushes and compactions: at the reserve it drops the oldest
+// batches for the new one, or refuses it with none to drop ([ErrDiskFull];
+// both counted in [Stats].DiskDropped), and compacts away deleted batches
+// to give their space back (disk.go). A spool that cannot open for a full
+// disk is [ErrDiskFull], not damage.
 //
 // # Order
 //

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -83,6 +84,7 @@ type Spool struct {
 	bound     int64
 	warned    bool      // the 80 % warning was logged and the spool has not gone below 70 % since
 	fullLog   bool      // the disk-full warning was logged and a batch has been stored since
+	rollLog   bool      // the oldest-dropped warning was logged and the disk has not had room since
 	deleted   int       // batches deleted since the last reclaim
 	reclaimed time.Time // last reclaimLocked
 
@@ -119,6 +121,15 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 		existed = false
 	}
 	db, err := openChecked(opts, log)
+	if errors.Is(err, syscall.ENOSPC) {
+		// A full file system is not damage: nothing is moved aside, and
+		// the spool opens as it was once there is room for Badger's new
+		// write-ahead log (another program filled the disk: the agent's
+		// reserve keeps that room otherwise).
+		sf.close()
+		return nil, fmt.Errorf("%w: spool: open %s: no room for a %d MiB write-ahead log; nothing moved aside or lost, start again once space returns: %w",
+			ErrDiskFull, opts.Dir, 2*memTableSize>>20, err)
+	}
 	damaged := false
 	var sv salvaged
 	if err != nil && existed {
@@ -253,6 +264,12 @@ func (s *Spool) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 		return txn.Set(batchKey(seq), data)
 	})
 	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			// The disk filled after checkDiskLocked (another program):
+			// counted like a batch the check refused.
+			s.diskDrp++
+			return 0, fmt.Errorf("%w: batch %d (%d bytes): %w", ErrDiskFull, seq, len(data), err)
+		}
 		return 0, fmt.Errorf("spool: append seq %d: %w", seq, err)
 	}
 	var syncErr error

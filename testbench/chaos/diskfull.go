@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -13,22 +14,36 @@ import (
 type AgentOptions struct {
 	Dir string // working directory (logs, data)
 	// DiskSize is the tmpfs the disk-full scenario puts the agent's data
-	// directory on; default 10 MiB: the 8 MiB default reserve plus room
-	// for about 2 minutes of 2 s windows (Badger compresses them ~2.5×).
+	// directory on; default 12 MiB: the 8 MiB default reserve, the 2 MiB
+	// write-ahead log Badger allocates whole, and room for about 2
+	// minutes of 2 s windows (Badger compresses them ~2.5×).
 	DiskSize int64
 	// Full is how long the disk stays full with the uplink cut, across
 	// an agent restart; default 30s.
 	Full time.Duration
 	// Damages are the spool damages to run; default all (see damages).
 	Damages []string
+	// FillerDiskSize is the tmpfs of the scenario where another program
+	// fills the disk; default 24 MiB (room to spare above the reserve
+	// until dd takes it all).
+	FillerDiskSize int64
+	// Scenarios picks disk_full, disk_filled_by_other and spool_damage;
+	// default all.
+	Scenarios []string
 }
 
 func (o *AgentOptions) defaults() {
 	if o.DiskSize == 0 {
-		o.DiskSize = 10 << 20
+		o.DiskSize = 12 << 20
 	}
 	if o.Full == 0 {
 		o.Full = 30 * time.Second
+	}
+	if o.FillerDiskSize == 0 {
+		o.FillerDiskSize = 24 << 20
+	}
+	if len(o.Scenarios) == 0 {
+		o.Scenarios = []string{"disk_full", "disk_filled_by_other", "spool_damage"}
 	}
 	if len(o.Damages) == 0 {
 		for _, d := range damages {
@@ -42,11 +57,23 @@ func (o *AgentOptions) defaults() {
 func RunAgent(ctx context.Context, o AgentOptions) ([]string, error) {
 	o.defaults()
 	var lines []string
-	l, err := diskFull(ctx, o)
-	if err != nil {
-		return lines, fmt.Errorf("disk full: %w", err)
+	if slices.Contains(o.Scenarios, "disk_full") {
+		l, err := diskFull(ctx, o)
+		if err != nil {
+			return lines, fmt.Errorf("disk full: %w", err)
+		}
+		lines = append(lines, l)
 	}
-	lines = append(lines, l)
+	if slices.Contains(o.Scenarios, "disk_filled_by_other") {
+		l, err := diskFilledByOther(ctx, o)
+		if err != nil {
+			return lines, fmt.Errorf("disk filled by another program: %w", err)
+		}
+		lines = append(lines, l)
+	}
+	if !slices.Contains(o.Scenarios, "spool_damage") {
+		return lines, nil
+	}
 	for _, name := range o.Damages {
 		l, err := spoolDamage(ctx, o, name)
 		if err != nil {
@@ -58,7 +85,8 @@ func RunAgent(ctx context.Context, o AgentOptions) ([]string, error) {
 }
 
 // diskFull puts the agent's data directory on a small tmpfs, cuts the
-// uplink until the spool reaches the disk reserve and refuses windows,
+// uplink until the spool reaches the disk reserve and drops windows (its
+// oldest, or the new one when it holds none) for a while,
 // kills the agent with -9 and starts it again on the full disk, restores
 // the uplink and lets the spool drain. Every window from the first to the
 // last stored must be stored, or counted by the agent as dropped for the
@@ -82,7 +110,7 @@ func diskFull(ctx context.Context, o AgentOptions) (string, error) {
 	if _, err := r.waitMetrics(ctx, 60*time.Second, "5 windows", func(m map[string]float64) bool { return m["windows_total"] >= 5 }); err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(os.Stderr, "disk full: %d MiB tmpfs; uplink cut until the spool refuses windows for %v\n", o.DiskSize>>20, o.Full)
+	fmt.Fprintf(os.Stderr, "disk full: %d MiB tmpfs; uplink cut until the spool drops windows for the reserve, then %v\n", o.DiskSize>>20, o.Full)
 	r.cutUplink()
 	m, err := r.waitMetrics(ctx, 10*time.Minute, "the disk reserve", func(m map[string]float64) bool { return m["spool_disk_dropped_total"] >= 1 })
 	if err != nil {
