@@ -22,7 +22,6 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/pb"
 	"github.com/dgraph-io/badger/v4/y"
-	"github.com/dgraph-io/ristretto/v2/z"
 )
 
 const (
@@ -67,7 +66,7 @@ type bblock struct {
 // Builder is used in building a table.
 type Builder struct {
 	// Typically tens or hundreds of meg. This is for one single file.
-	alloc            *z.Allocator
+	alloc            *builderAlloc // edgepulse patch: see alloc_edgepulse.go
 	curBlock         *bblock
 	compressedSize   atomic.Uint32
 	uncompressedSize atomic.Uint32
@@ -120,10 +119,9 @@ func NewTableBuilder(opts Options) *Builder {
 		sz = maxAllocatorInitialSz
 	}
 	b := &Builder{
-		alloc: opts.AllocPool.Get(sz, "TableBuilder"),
+		alloc: newBuilderAlloc(opts.AllocPool, sz, "Builder"), // edgepulse patch
 		opts:  &opts,
 	}
-	b.alloc.Tag = "Builder"
 	b.curBlock = &bblock{
 		data: b.alloc.Allocate(opts.BlockSize + padding),
 	}
@@ -189,7 +187,7 @@ func (b *Builder) handleBlock() {
 
 // Close closes the TableBuilder.
 func (b *Builder) Close() {
-	b.opts.AllocPool.Return(b.alloc)
+	b.alloc.release() // edgepulse patch
 }
 
 // Empty returns whether it's empty.
@@ -399,7 +397,7 @@ type buildData struct {
 	index     []byte
 	checksum  []byte
 	Size      int
-	alloc     *z.Allocator
+	alloc     *builderAlloc // edgepulse patch
 }
 
 func (bd *buildData) Copy(dst []byte) int {
