@@ -70,21 +70,30 @@ func main() {
 type member struct {
 	name         string
 	cfg          string
-	client, http int
+	client, http string // host:port each, read from its start line
 	proc         *harness.Proc
 	dir, logDir  string
 }
 
-func (m *member) start(bin string) error {
+// launch starts the member's process; wait waits for its start line
+// (members of a new cluster start together: each waits for a quorum).
+// Its client and HTTP ports are its own (-1, :0), new on every start.
+func (m *member) launch(bin string) error {
 	p, err := harness.Start(m.name, m.logDir, nil, bin, "--config", m.cfg)
 	m.proc = p
+	return err
+}
+
+func (m *member) wait(ctx context.Context) error {
+	a, err := harness.WaitAggregator(ctx, m.proc, 90*time.Second)
+	m.client, m.http = a.Client, a.HTTP
 	return err
 }
 
 func (m *member) stats() (aggregator.Stats, error) {
 	var st aggregator.Stats
 	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/statz", m.http))
+	resp, err := c.Get("http://" + m.http + "/statz")
 	if err != nil {
 		return st, err
 	}
@@ -282,46 +291,48 @@ func run(nAgents, nSeries int, before, down, after time.Duration, keep, killLead
 	clusterPorts := make([]int, members)
 	for i := range ms {
 		m := &member{name: fmt.Sprintf("agg-%d", i), logDir: dir, dir: filepath.Join(dir, fmt.Sprintf("agg-%d", i))}
-		ports := make([]int, 4)
-		for j := range ports {
-			if ports[j], err = harness.FreePort(); err != nil {
-				return err
-			}
+		// The cluster ports are picked before the members start: each
+		// member's routes name the others'. The client, leaf and HTTP
+		// ports are each member's own (-1, :0).
+		if clusterPorts[i], err = harness.FreePort(); err != nil {
+			return err
 		}
-		m.client, clusterPorts[i], m.http = ports[0], ports[1], ports[2]
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", clusterPorts[i])
 		if err := os.MkdirAll(m.dir, 0o755); err != nil {
 			return err
 		}
 		ms[i] = m
-		_ = ports[3]
 	}
 	for i, m := range ms {
 		peers := slices.Delete(slices.Clone(routes), i, i+1)
 		m.cfg = filepath.Join(m.dir, "aggregator.yaml")
-		leaf, _ := harness.FreePort()
 		cfg := fmt.Sprintf(`name: %s
 nats:
   host: 127.0.0.1
-  port: %d
+  port: -1
   leaf_host: 127.0.0.1
-  leaf_port: %d
+  leaf_port: -1
   store_dir: %s
   cluster: {name: ep-failover, host: 127.0.0.1, port: %d, routes: [%s]}
 redis: {addr: %s}
-http: 127.0.0.1:%d
+http: 127.0.0.1:0
 ack_wait: 10s
 membership: {heartbeat: %s, ttl: %s}
-`, m.name, m.client, leaf, filepath.Join(m.dir, "js"), clusterPorts[i], strings.Join(peers, ", "), rd.Addr, m.http, heartbeat, ttl)
+`, m.name, filepath.Join(m.dir, "js"), clusterPorts[i], strings.Join(peers, ", "), rd.Addr, heartbeat, ttl)
 		if err := os.WriteFile(m.cfg, []byte(cfg), 0o644); err != nil {
 			return err
 		}
 	}
 	for _, m := range ms {
-		if err := m.start(bins.Aggregator); err != nil {
+		if err := m.launch(bins.Aggregator); err != nil {
 			return err
 		}
 		defer func() { m.proc.Stop() }()
+	}
+	for _, m := range ms {
+		if err := m.wait(ctx); err != nil {
+			return err
+		}
 	}
 	logs := func() string {
 		var b strings.Builder
@@ -339,7 +350,7 @@ membership: {heartbeat: %s, ttl: %s}
 
 	var urls []string
 	for _, m := range ms {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", m.client))
+		urls = append(urls, "nats://"+m.client)
 	}
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
 	if err != nil {
@@ -441,10 +452,13 @@ membership: {heartbeat: %s, ttl: %s}
 	sleep(ctx, down)
 
 	fmt.Println("restarting", victim.name)
-	if err := victim.start(bins.Aggregator); err != nil {
+	if err := victim.launch(bins.Aggregator); err != nil {
 		return err
 	}
 	rejoin := time.Now()
+	if err := victim.wait(ctx); err != nil {
+		return err
+	}
 	var owners4 map[int]string
 	if err := harness.WaitFor(ctx, 90*time.Second, func() (err error) { owners4, err = settled(ms); return err }); err != nil {
 		return fmt.Errorf("rejoin: %w\n%s", err, logs())

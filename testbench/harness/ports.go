@@ -1,0 +1,107 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// Ports. A process the testbench starts binds its own ports — port -1 for
+// nats-server and the aggregator's hub, :0 for HTTP listeners — and the
+// testbench reads the bound addresses from the process's log (WaitLog).
+// A port picked with FreePort and bound later by the process can be taken
+// in between (another test's outgoing connection gets it as its
+// ephemeral port). FreePort stays only where the port must be known
+// before the process starts and cannot be reported by it: redis-server
+// (StartRedis retries on "Address already in use"), clustered servers
+// whose configs name each other, and a process restarted on the port its
+// clients were given (a site leaf a testbench kills and restarts).
+
+// aggRunning is the aggregator's start line: its hub's client and leaf
+// URLs and the query API's bound address.
+var aggRunning = regexp.MustCompile(`msg="aggregator running" .*\bnats=(\S+) leaf=(\S+) http=(\S+)`)
+
+// natsClientListen is nats-server's line naming its bound client port;
+// natsLeafListen its leaf-node port.
+var (
+	natsClientListen = regexp.MustCompile(`Listening for client connections on (\S+:\d+)`)
+	natsLeafListen   = regexp.MustCompile(`Listening for leafnode connections on (\S+:\d+)`)
+)
+
+// agentMetricsListen is the agent's line naming its /metrics address.
+var agentMetricsListen = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
+
+// WaitLog waits until p has logged a line matching re (lines of earlier
+// processes in the same log do not count, see Proc.Own) and returns its
+// submatches; it fails when p exits first or after timeout, with the
+// log's tail.
+func WaitLog(ctx context.Context, p *Proc, re *regexp.Regexp, timeout time.Duration) ([]string, error) {
+	var m []string
+	err := WaitFor(ctx, timeout, func() error {
+		if m = re.FindStringSubmatch(p.Own()); m != nil {
+			return nil
+		}
+		if p.Exited() {
+			return fmt.Errorf("exited")
+		}
+		return fmt.Errorf("no line matching %s", re)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w\n%s", p.Name, err, p.Tail(4000))
+	}
+	return m, nil
+}
+
+// AggAddrs are the addresses an aggregator bound (host:port each).
+type AggAddrs struct {
+	Client, Leaf, HTTP string
+}
+
+// WaitAggregator waits for p, an aggregator started with nats.port: -1,
+// nats.leaf_port: -1 and http: 127.0.0.1:0, to log its start line and
+// returns the addresses it bound.
+func WaitAggregator(ctx context.Context, p *Proc, timeout time.Duration) (AggAddrs, error) {
+	m, err := WaitLog(ctx, p, aggRunning, timeout)
+	if err != nil {
+		return AggAddrs{}, err
+	}
+	a := AggAddrs{HTTP: m[3]}
+	for i, dst := range []*string{&a.Client, &a.Leaf} {
+		u, err := url.Parse(m[1+i])
+		if err != nil || u.Host == "" {
+			return AggAddrs{}, fmt.Errorf("%s: start line names %q: not a URL", p.Name, m[1+i])
+		}
+		*dst = u.Host
+	}
+	return a, nil
+}
+
+// WaitNATS waits for p, a nats-server started with its client port -1
+// (and a leaf-node listener on port -1 when leaf is true), to log its
+// listeners and returns the bound client and leaf-node addresses.
+func WaitNATS(ctx context.Context, p *Proc, leaf bool, timeout time.Duration) (client, leafAddr string, err error) {
+	m, err := WaitLog(ctx, p, natsClientListen, timeout)
+	if err != nil {
+		return "", "", err
+	}
+	if leaf {
+		l, err := WaitLog(ctx, p, natsLeafListen, timeout)
+		if err != nil {
+			return "", "", err
+		}
+		leafAddr = l[1]
+	}
+	return m[1], leafAddr, nil
+}
+
+// AgentMetricsURL is the /metrics URL of p, an agent started with
+// metrics_listen on port 0: it fails until p has logged its listener.
+func AgentMetricsURL(p *Proc) (string, error) {
+	m := agentMetricsListen.FindStringSubmatch(p.Own())
+	if m == nil {
+		return "", fmt.Errorf("%s has not logged its metrics listener yet", p.Name)
+	}
+	return "http://" + m[1] + "/metrics", nil
+}
