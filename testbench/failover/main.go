@@ -4,7 +4,7 @@
 // aggregator killed with SIGKILL and restarted, and every published
 // (agent, window) checked in Redis.
 //
-//	go run ./testbench/failover [-agents 200] [-series 20] [-keep] [-kill-bucket-leader]
+//	go run ./testbench/failover [-agents 200] [-series 20] [-keep] [-kill-bucket-leader] [-cross-hour]
 //
 // It ends with
 //
@@ -60,8 +60,9 @@ func main() {
 	after := flag.Duration("after", 15*time.Second, "publishing after the restarted member rejoined")
 	keep := flag.Bool("keep", false, "keep the working directory (logs, stores)")
 	leader := flag.Bool("kill-bucket-leader", false, "kill the member leading the membership bucket's Raft group instead of the third")
+	crossHour := flag.Bool("cross-hour", false, "stamp the windows so that an hour of the store closes 3 windows after the kill")
 	flag.Parse()
-	if err := run(*agents, *series, *before, *down, *after, *keep, *leader); err != nil {
+	if err := run(*agents, *series, *before, *down, *after, *keep, *leader, *crossHour); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)
 		os.Exit(1)
 	}
@@ -265,7 +266,7 @@ func (p *publisher) run(ctx context.Context) {
 	}
 }
 
-func run(nAgents, nSeries int, before, down, after time.Duration, keep, killLeader bool) error {
+func run(nAgents, nSeries int, before, down, after time.Duration, keep, killLeader, crossHour bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "edgepulse-failover-")
@@ -362,6 +363,12 @@ membership: {heartbeat: %s, ttl: %s}
 		return err
 	}
 	pub := &publisher{js: js, acked: make(map[key]bool), base: time.Now().Truncate(time.Second).UnixMilli()}
+	if crossHour {
+		// Window w starts at base + w s: the hour after now begins at
+		// window before+3, while the victim's partitions are taken over.
+		next := pub.base - pub.base%store.HourMs + store.HourMs
+		pub.base = next - (int64(before/time.Second)+3)*windowMS
+	}
 	for i := range nAgents {
 		a := agent{site: fmt.Sprintf("site%02d", i%10), host: fmt.Sprintf("host%03d", i)}
 		a.part = ring.PartitionOfTokens(partitions, a.site, a.host)

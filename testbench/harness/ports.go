@@ -30,6 +30,20 @@ var (
 	natsLeafListen   = regexp.MustCompile(`Listening for leafnode connections on (\S+:\d+)`)
 )
 
+// natsMonitorListen is nats-server's line naming its monitoring port
+// (the aggregator's embedded hub logs it too).
+var natsMonitorListen = regexp.MustCompile(`Starting http monitor on (\S+:\d+)`)
+
+// WaitMonitor waits for p, a nats-server or an aggregator whose hub has
+// its monitoring port -1, to log it and returns the bound address.
+func WaitMonitor(ctx context.Context, p *Proc, timeout time.Duration) (string, error) {
+	m, err := WaitLog(ctx, p, natsMonitorListen, timeout)
+	if err != nil {
+		return "", err
+	}
+	return m[1], nil
+}
+
 // agentMetricsListen is the agent's line naming its /metrics address.
 var agentMetricsListen = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 
