@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -118,4 +119,56 @@ func AgentMetricsURL(p *Proc) (string, error) {
 		return "", fmt.Errorf("%s has not logged its metrics listener yet", p.Name)
 	}
 	return "http://" + m[1] + "/metrics", nil
+}
+
+// redisReady is redis-server's (and Sentinel's) line once it listens;
+// redisPortTaken its line when another process holds its port.
+var (
+	redisReady     = regexp.MustCompile(`Ready to accept connections`)
+	redisPortTaken = regexp.MustCompile(`(?i)address already in use`)
+)
+
+// OnFreePorts is for a process that must be told its ports (redis-server
+// cannot bind port 0 and report it): it picks n ports with FreePort and
+// calls start, up to 5 times while start fails with errPortTaken (another
+// process took a port between the pick and the bind).
+func OnFreePorts(n int, start func(ports []int) error) error {
+	var err error
+	for range 5 {
+		ports := make([]int, n)
+		for i := range ports {
+			if ports[i], err = FreePort(); err != nil {
+				return err
+			}
+		}
+		if err = start(ports); !errors.Is(err, errPortTaken) {
+			return err
+		}
+	}
+	return err
+}
+
+// waitRedisReady waits until p, a redis-server or Sentinel on addr, says
+// it accepts connections (its own line: a connection to addr could reach
+// another process holding the port); errPortTaken when it exited because
+// the port was taken.
+func waitRedisReady(ctx context.Context, p *Proc, addr string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		own := p.Own()
+		if redisReady.MatchString(own) {
+			return WaitTCP(ctx, addr, 15*time.Second)
+		}
+		if p.Exited() {
+			if redisPortTaken.MatchString(own) {
+				return fmt.Errorf("%w: %s on %s", errPortTaken, p.Name, addr)
+			}
+			return fmt.Errorf("harness: %s on %s exited:\n%s", p.Name, addr, p.Tail(2000))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.Stop()
+			return fmt.Errorf("harness: %s on %s not ready after 15s\n%s", p.Name, addr, p.Tail(2000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
