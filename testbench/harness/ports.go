@@ -121,10 +121,11 @@ func AgentMetricsURL(p *Proc) (string, error) {
 	return "http://" + m[1] + "/metrics", nil
 }
 
-// redisReady is redis-server's (and Sentinel's) line once it listens;
+// redisReady is redis-server's line once it listens (Sentinel's "Running
+// mode=sentinel", logged after it bound its port);
 // redisPortTaken its line when another process holds its port.
 var (
-	redisReady     = regexp.MustCompile(`Ready to accept connections`)
+	redisReady     = regexp.MustCompile(`Ready to accept connections|Running mode=sentinel`)
 	redisPortTaken = regexp.MustCompile(`(?i)address already in use`)
 )
 
