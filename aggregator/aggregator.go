@@ -127,12 +127,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	}
 	js := a.hub.js
 	a.alerts = &alertPublisher{nc: a.hub.nc, log: log}
-	a.ingest = newIngest(log, a.store, cfg.Batches, cfg.Clock, newKeyframes(a.hub.nc, log), a.alerts, a.health, cfg.AckWait)
+	a.ingest = newIngest(log, a.store, cfg.Batches, cfg.Clock, newKeyframes(a.hub.nc, log), a.alerts, a.health)
 	a.durable = newDurability(a.store, a.ingest.wire, cfg.AckWait, log)
 	a.durable.settle(ctx) // knows whether Redis persists before the first ack
 	a.ingest.durable = a.durable
 	a.parts = newPartitions(js, log, cfg.Name, cfg.AckWait, cfg.replicas(), a.ingest.handleBatch)
-	a.parts.started = a.ingest.takeovers.took
 	// A cluster answers JetStream requests only once a meta leader is
 	// elected: retry until then.
 	var kv memberKV

@@ -40,7 +40,6 @@ type ingest struct {
 	alerts    *alertPublisher // incidents on alerts.> (alerts.go)
 	health    *storeHealth    // Redis failures, for readiness (health.go)
 	durable   *durability     // acks held until Redis persisted (durable.go)
-	takeovers *takeovers      // when each partition was taken here (takeover.go)
 	// Set by New once built; they see each applied frame.
 	regions *regionsExtras   // pre-aggregates and path latency (regions.go)
 	console *console.Console // pushes to the web console (aggregator/console)
@@ -59,9 +58,8 @@ type ingest struct {
 }
 
 func newIngest(log *slog.Logger, st *store.Store, batches BatchLimits, clock ClockConfig, kf *keyframes, alerts *alertPublisher,
-	health *storeHealth, ackWait time.Duration) *ingest {
+	health *storeHealth) *ingest {
 	in := &ingest{log: log, store: st, wire: newDecoders(), guard: newGuard(batches), clock: newClockCheck(clock, log),
-		takeovers: newTakeovers(ackWait),
 		keyframes: kf, alerts: alerts, health: health, perPart: make(map[int]uint64),
 		writeSlots: make(chan struct{}, concurrentWrites)}
 	in.baseGrace.Store(int64(baseGrace))
@@ -78,9 +76,8 @@ func (in *ingest) partitionCounts() map[int]uint64 {
 // A delta frame whose base is missing waits for it (it may sit behind it
 // in the stream, resent) while the agent is asked for a keyframe at once.
 // It is dropped and counted when the agent's chain has moved past it (a
-// later frame, the keyframe, is applied here), it has waited baseGrace
-// since it was stored in the stream and its partition has been consumed
-// here for AckWait + baseGrace (takeover.go), or, whatever happens, after
+// later frame, the keyframe, is applied here) and it has waited baseGrace
+// since it was stored in the stream, or, whatever happens, after
 // baseGiveUp in the stream. Agents send periodic keyframes, so the chain
 // moves on while the agent lives; the give-up bounds the redeliveries of
 // frames of an agent that is gone.
@@ -200,7 +197,7 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 				age = time.Since(md.Timestamp)
 			}
 			grace := time.Duration(in.baseGrace.Load())
-			if newest := in.wire.newest(f.Agent); (newest > f.Seq && age >= grace && in.takeovers.settled(m.Subject(), grace)) || age >= baseGiveUp {
+			if newest := in.wire.newest(f.Agent); (newest > f.Seq && age >= grace) || age >= baseGiveUp {
 				in.baseLost.Add(1)
 				in.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base,
 					"newest_applied", newest, "age", age.Round(time.Second), "err", err)

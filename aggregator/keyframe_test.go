@@ -27,7 +27,6 @@ import (
 func TestKeyframeOnStaleState(t *testing.T) {
 	a, ctx, r := startAggregatorRedis(t)
 	a.ingest.baseGrace.Store(int64(time.Second))
-	a.ingest.takeovers.ackWait.Store(0) // no earlier owner holds frames back
 	nc, js := connect(t, a)
 	// The agent: a delta encoder that starts over with a keyframe when
 	// asked, as edge/forward does.

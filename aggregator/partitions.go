@@ -29,9 +29,6 @@ type partitions struct {
 	ackWait  time.Duration
 	replicas int
 	apply    func(context.Context, []jetstream.Msg)
-	// started, when set, is told of each partition this member starts
-	// consuming (ingest's takeovers).
-	started func(p int)
 
 	mu      sync.Mutex
 	running map[int]jetstream.ConsumeContext
@@ -144,9 +141,6 @@ func (ps *partitions) start(ctx context.Context, p int) (jetstream.ConsumeContex
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", ConsumerName(p), err)
-	}
-	if ps.started != nil {
-		ps.started(p)
 	}
 	go q.run(ctx, cc, ps.apply)
 	return &queuedConsume{ConsumeContext: cc, q: q}, nil
