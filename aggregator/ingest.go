@@ -86,9 +86,11 @@ const (
 	baseGiveUp = 24 * time.Hour
 )
 
-// A message put back (base missing, Redis failing) is redelivered after
-// retryFirst, doubling per delivery up to retryMax: during a Redis outage
-// each waiting frame costs one delivery per retryMax, not one per 2 s.
+// A message put back (Redis failing, or a base missing for longer than
+// baseGrace) is redelivered after retryFirst, doubling per delivery up to
+// retryMax: during a Redis outage each waiting frame costs one delivery
+// per retryMax, not one per 2 s. A frame younger than baseGrace waiting
+// for its base comes back every retryFirst (order.go: baseWaitDelay).
 const (
 	retryFirst = 2 * time.Second
 	retryMax   = 16 * time.Second
@@ -150,11 +152,11 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 	// failed are agents one of whose frames could not be queued: their
 	// later frames in this batch would decode on it, so they wait too.
 	var failed map[string]bool
-	for _, m := range msgs {
+	for _, fm := range inAgentOrder(msgs) { // order.go: the stream may swap an agent's frames
+		m, f, err := fm.m, fm.f, fm.err
 		if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 			in.redelivered.Add(1)
 		}
-		f, err := codec.ParseFrame(m.Data())
 		if err != nil {
 			in.decodeErrs.Add(1)
 			in.log.Warn("rejecting frame", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
@@ -194,7 +196,8 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			if md, merr := m.Metadata(); merr == nil {
 				age = time.Since(md.Timestamp)
 			}
-			if newest := in.wire.newest(f.Agent); (newest > f.Seq && age >= time.Duration(in.baseGrace.Load())) || age >= baseGiveUp {
+			grace := time.Duration(in.baseGrace.Load())
+			if newest := in.wire.newest(f.Agent); (newest > f.Seq && age >= grace) || age >= baseGiveUp {
 				in.baseLost.Add(1)
 				in.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base,
 					"newest_applied", newest, "age", age.Round(time.Second), "err", err)
@@ -205,7 +208,7 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			if in.wire.await(f.Agent, f.Base) {
 				in.wire.awaitEvicted.Add(1)
 			}
-			m.NakWithDelay(retryDelay(m))
+			m.NakWithDelay(baseWaitDelay(m, age, grace))
 			continue
 		case err != nil && (errors.Is(err, codec.ErrMalformed) || errors.Is(err, codec.ErrVersion)):
 			in.decodeErrs.Add(1)

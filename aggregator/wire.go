@@ -179,6 +179,7 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 			if applied == len(chain) {
 				w.saved, w.chain = dec.Seq(), len(chain)
 			}
+			d.keepSaved(f.Agent, w, dec, f.Seq)
 		}
 		if dec.Seq() == f.Seq {
 			return nil, errDuplicate
@@ -191,6 +192,27 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 	w.pend[f.Seq] = dec
 	w.pendF[f.Seq] = f
 	return b, nil
+}
+
+// keepSaved keeps dec, the state loaded from Redis (saved by whichever
+// member applied the agent's frames last), as the state after its seq,
+// held like an awaited base (awaited.go). A member that takes an agent
+// over sees first the frames stored since (a keyframe, after the
+// agent's retry) and saves their state over the loaded one, while the
+// frame the old owner had fetched but not acknowledged — packed on the
+// loaded state — comes back only after AckWait: make failover lost such
+// windows (frame 15 packed on 14, applied by the killed member; 16, a
+// keyframe, and 17 saved by the new owner 160 ms before 15 was
+// redelivered, which then waited for 14 until it was dropped).
+func (d *decoders) keepSaved(agent string, w *agentWire, dec *codec.Decoder, seq uint64) {
+	s := dec.Seq()
+	if s == 0 || s >= seq || w.states[s] != nil {
+		return
+	}
+	w.states[s] = dec.Clone()
+	if d.await(agent, s) {
+		d.awaitEvicted.Add(1)
+	}
 }
 
 // saveStates queues, last in wr, the state of each agent's newest frame

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -180,13 +181,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	if l := a.cfg.MetricsListen; l != "" && l != "off" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/metrics", a.ServeMetrics)
-		srv := &http.Server{Addr: l, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		wg.Go(func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Warn("metrics listener", "addr", l, "err", err)
-			}
-		})
-		wg.Go(func() { <-ctx.Done(); srv.Close() })
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		// Listen here, not in ListenAndServe, so the bound address can be
+		// logged: with port 0 (testbenches) it is the only way to find it.
+		if ln, err := net.Listen("tcp", l); err != nil {
+			a.log.Warn("metrics listener", "addr", l, "err", err)
+		} else {
+			a.log.Info("metrics listening", "addr", ln.Addr().String())
+			wg.Go(func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					a.log.Warn("metrics listener", "addr", l, "err", err)
+				}
+			})
+			wg.Go(func() { <-ctx.Done(); srv.Close() })
+		}
 	}
 	if err := sdNotify("READY=1\nSTATUS=collecting"); err != nil {
 		a.log.Warn("systemd readiness notification", "err", err)

@@ -185,6 +185,7 @@ func (a *Agent) EffectiveConfig() (map[string]any, error) {
 	}
 	d.Detectors, d.Incident = d.Detectors.Effective(), d.Incident.Effective()
 	c.Detect = d
+	c.fillEffective()
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("agent: encoding the config: %w", err)

@@ -153,6 +153,21 @@ func TestServiceEndpoints(t *testing.T) {
 		if ewma, _ := det["ewma"].(map[string]any); len(ewma) == 0 || fmt.Sprint(ewma) == fmt.Sprint(zeroed(ewma)) {
 			t.Errorf("effective config's ewma settings are zero: %v", ewma)
 		}
+		// Nor zeros that stand for other defaults.
+		for section, keys := range map[string][]string{"clock": {"check_every", "max_offset", "correct"},
+			"history": {"retention", "max_bytes", "max_points", "enabled"}, "remote_config": {"bucket", "enabled"}} {
+			sec, _ := c[section].(map[string]any)
+			for _, k := range keys {
+				if v := sec[k]; v == nil || v == "0s" || v == float64(0) || v == "" {
+					t.Errorf("effective config's %s.%s is %v, not the default in force", section, k, v)
+				}
+			}
+		}
+		for _, k := range []string{"disk_reserve", "heap_headroom"} {
+			if c[k] == float64(0) {
+				t.Errorf("effective config's %s is 0, not the default in force", k)
+			}
+		}
 	})
 
 	t.Run("history", func(t *testing.T) {

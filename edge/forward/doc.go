@@ -26,8 +26,8 @@
 //   - any other failure (no responders while the uplink is down, ack
 //     timeout, disconnect): batches after it that are already acknowledged
 //     leave the spool, the rest are abandoned, and after a capped
-//     exponential backoff (MinBackoff doubling to MaxBackoff; not jittered
-//     yet, see backoff.NewSteady for why) the next round
+//     exponential backoff with jitter (MinBackoff doubling to MaxBackoff,
+//     each pause drawn from the upper half) the next round
 //     resends from the oldest un-acked batch. A reconnect (the connection's
 //     CONNECTED event) ends the backoff at once, so the spool replays in
 //     order after every reconnect without waiting for the agent.

@@ -208,10 +208,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 	var (
 		q       []pending
-		after   uint64                                                    // highest sequence handed out in this round
-		pause   = backoff.NewSteady(f.opts.MinBackoff, f.opts.MaxBackoff) // not jittered yet: see NewSteady
-		strikes int                                                       // consecutive poison strikes of strikeSeq
-		strike  uint64                                                    // the batch collecting strikes
+		after   uint64                                              // highest sequence handed out in this round
+		pause   = backoff.New(f.opts.MinBackoff, f.opts.MaxBackoff) // jittered: a fleet does not retry in lockstep
+		strikes int                                                 // consecutive poison strikes of strikeSeq
+		strike  uint64                                              // the batch collecting strikes
 	)
 	// retry ends the round and pauses; it reports false when ctx is done.
 	retry := func(why string, seq uint64, err error) bool {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -105,49 +104,47 @@ func startFleet(ctx context.Context, dir string, sites int, compression string, 
 		if s.proxy, err = proxy.New("127.0.0.1:0", f.hubLeaf); err != nil {
 			return nil, err
 		}
-		port, err := harness.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		s.leafURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
 		s.leaf, err = harness.Start("leaf-"+s.name, f.logDir(), []string{"EDGEPULSE_HUB_LEAF_URL=nats-leaf://" + s.proxy.Addr()},
-			f.bins.NATSServer, "-c", leafConf, "-n", "leaf-"+s.name, "-p", strconv.Itoa(port), "-m", "0")
+			f.bins.NATSServer, "-c", leafConf, "-n", "leaf-"+s.name, "-p", "-1", "-m", "0")
 		if err != nil {
 			return nil, err
 		}
-		if err := harness.WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second); err != nil {
-			return nil, fmt.Errorf("backhaul: leaf %s: %w\n%s", s.name, err, s.leaf.Tail(4000))
+		client, _, err := harness.WaitNATS(ctx, s.leaf, false, 30*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("backhaul: leaf %s: %w", s.name, err)
 		}
+		s.leafURL = "nats://" + client
 	}
 	ok = true
 	return f, nil
 }
 
 func (f *fleet) startAggregator(ctx context.Context) error {
-	ports := make([]int, 4)
-	for i := range ports {
-		p, err := harness.FreePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
-	}
+	// Its ports are its own (-1, :0), read back from its log.
 	cfg := filepath.Join(f.dir, "aggregator.yaml")
 	err := os.WriteFile(cfg, fmt.Appendf(nil, `name: hub-1
-nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, http_port: %d, store_dir: %s}
+nats: {host: 127.0.0.1, port: -1, leaf_host: 127.0.0.1, leaf_port: -1, http_port: -1, store_dir: %s}
 redis: {addr: %s}
-http: 127.0.0.1:%d
-`, ports[0], ports[1], ports[3], filepath.Join(f.dir, "hub-js"), f.redis.Addr, ports[2]), 0o644)
+http: 127.0.0.1:0
+`, filepath.Join(f.dir, "hub-js"), f.redis.Addr), 0o644)
 	if err != nil {
 		return err
 	}
 	if f.agg, err = harness.Start("aggregator", f.logDir(), nil, f.bins.Aggregator, "--config", cfg); err != nil {
 		return err
 	}
-	f.hubURL = fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
-	f.hubLeaf = fmt.Sprintf("127.0.0.1:%d", ports[1])
-	f.hubMonitor = fmt.Sprintf("http://127.0.0.1:%d", ports[3])
-	if err := harness.WaitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", ports[2]), 60*time.Second); err != nil {
+	addrs, err := harness.WaitAggregator(ctx, f.agg, 60*time.Second)
+	if err != nil {
+		return fmt.Errorf("backhaul: %w", err)
+	}
+	monitor, err := harness.WaitMonitor(ctx, f.agg, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("backhaul: %w", err)
+	}
+	f.hubURL = "nats://" + addrs.Client
+	f.hubLeaf = addrs.Leaf
+	f.hubMonitor = "http://" + monitor
+	if err := harness.WaitHTTP(ctx, "http://"+addrs.HTTP+"/healthz", 60*time.Second); err != nil {
 		return fmt.Errorf("backhaul: aggregator: %w\n%s", err, f.agg.Tail(4000))
 	}
 	return nil

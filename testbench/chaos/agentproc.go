@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,7 +24,6 @@ import (
 type agentRun struct {
 	st       *harness.Stack
 	dir      string
-	metrics  string // http://127.0.0.1:<port>/metrics
 	agentCfg string
 	agents   int // agent processes started
 	leaf     *harness.Proc
@@ -33,18 +34,29 @@ type agentRun struct {
 // startAgentRun starts the stack with 2 s windows; dataDir, when set, is
 // mounted (or prepared) by the caller at <dir>/agent before the agent runs.
 func startAgentRun(ctx context.Context, dir string) (*agentRun, error) {
-	port, err := harness.FreePort()
-	if err != nil {
-		return nil, err
-	}
+	// Each agent process binds its /metrics on a port of its own, read
+	// from its log (agentMetrics).
 	st, err := harness.StartStack(ctx, harness.StackOptions{Dir: dir, ProcRoot: "/proc", Window: "2s",
-		AgentExtra: fmt.Sprintf("metrics_listen: 127.0.0.1:%d\n", port)})
+		AgentExtra: "metrics_listen: 127.0.0.1:0\n"})
 	if err != nil {
 		return nil, err
 	}
-	r := &agentRun{st: st, dir: dir, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port),
+	r := &agentRun{st: st, dir: dir,
 		agentCfg: filepath.Join(dir, "agent.yaml"), agents: 1, leaf: st.Leaf,
-		leafArgs: st.Leaf.Cmd.Args[1:]}
+		leafArgs: slices.Clone(st.Leaf.Cmd.Args[1:])}
+	// The leaf bound a port of its own (-p -1); a restart must take the
+	// same one, which the agent was given (the one port bound again
+	// after release: restoreUplink fails when another process took it).
+	_, port, err := net.SplitHostPort(st.SiteLeafAddr())
+	if err != nil {
+		st.Stop()
+		return nil, err
+	}
+	for i := range r.leafArgs {
+		if r.leafArgs[i] == "-p" && i+1 < len(r.leafArgs) {
+			r.leafArgs[i+1] = port
+		}
+	}
 	for _, e := range st.Leaf.Cmd.Env {
 		if strings.HasPrefix(e, "EDGEPULSE_") {
 			r.leafEnv = append(r.leafEnv, e)
@@ -71,7 +83,12 @@ func (r *agentRun) restoreUplink(ctx context.Context) error {
 		return err
 	}
 	r.leaf = p
-	return harness.WaitTCP(ctx, r.st.SiteLeafAddr(), 30*time.Second)
+	// Its own log line, not a connection to whoever holds the port.
+	addr, _, err := harness.WaitNATS(ctx, p, false, 30*time.Second)
+	if err == nil && addr != r.st.SiteLeafAddr() {
+		err = fmt.Errorf("chaos: the restarted leaf listens on %s, not %s", addr, r.st.SiteLeafAddr())
+	}
+	return err
 }
 
 // restartAgent starts a new agent process on the same config and data.
@@ -88,7 +105,11 @@ func (r *agentRun) restartAgent() error {
 // agentMetrics reads the agent's /metrics into name → value (unlabelled
 // series only).
 func (r *agentRun) agentMetrics(ctx context.Context) (map[string]float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", r.metrics, nil)
+	u, err := harness.AgentMetricsURL(r.st.Agent)
+	if err != nil {
+		return nil, err
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,7 @@
 // aggregator killed with SIGKILL and restarted, and every published
 // (agent, window) checked in Redis.
 //
-//	go run ./testbench/failover [-agents 200] [-series 20] [-keep] [-kill-bucket-leader]
+//	go run ./testbench/failover [-agents 200] [-series 20] [-keep] [-kill-bucket-leader] [-cross-hour]
 //
 // It ends with
 //
@@ -60,8 +60,9 @@ func main() {
 	after := flag.Duration("after", 15*time.Second, "publishing after the restarted member rejoined")
 	keep := flag.Bool("keep", false, "keep the working directory (logs, stores)")
 	leader := flag.Bool("kill-bucket-leader", false, "kill the member leading the membership bucket's Raft group instead of the third")
+	crossHour := flag.Bool("cross-hour", false, "stamp the windows so that an hour of the store closes 3 windows after the kill")
 	flag.Parse()
-	if err := run(*agents, *series, *before, *down, *after, *keep, *leader); err != nil {
+	if err := run(*agents, *series, *before, *down, *after, *keep, *leader, *crossHour); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)
 		os.Exit(1)
 	}
@@ -70,21 +71,30 @@ func main() {
 type member struct {
 	name         string
 	cfg          string
-	client, http int
+	client, http string // host:port each, read from its start line
 	proc         *harness.Proc
 	dir, logDir  string
 }
 
-func (m *member) start(bin string) error {
+// launch starts the member's process; wait waits for its start line
+// (members of a new cluster start together: each waits for a quorum).
+// Its client and HTTP ports are its own (-1, :0), new on every start.
+func (m *member) launch(bin string) error {
 	p, err := harness.Start(m.name, m.logDir, nil, bin, "--config", m.cfg)
 	m.proc = p
+	return err
+}
+
+func (m *member) wait(ctx context.Context) error {
+	a, err := harness.WaitAggregator(ctx, m.proc, 90*time.Second)
+	m.client, m.http = a.Client, a.HTTP
 	return err
 }
 
 func (m *member) stats() (aggregator.Stats, error) {
 	var st aggregator.Stats
 	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/statz", m.http))
+	resp, err := c.Get("http://" + m.http + "/statz")
 	if err != nil {
 		return st, err
 	}
@@ -256,7 +266,7 @@ func (p *publisher) run(ctx context.Context) {
 	}
 }
 
-func run(nAgents, nSeries int, before, down, after time.Duration, keep, killLeader bool) error {
+func run(nAgents, nSeries int, before, down, after time.Duration, keep, killLeader, crossHour bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "edgepulse-failover-")
@@ -282,46 +292,48 @@ func run(nAgents, nSeries int, before, down, after time.Duration, keep, killLead
 	clusterPorts := make([]int, members)
 	for i := range ms {
 		m := &member{name: fmt.Sprintf("agg-%d", i), logDir: dir, dir: filepath.Join(dir, fmt.Sprintf("agg-%d", i))}
-		ports := make([]int, 4)
-		for j := range ports {
-			if ports[j], err = harness.FreePort(); err != nil {
-				return err
-			}
+		// The cluster ports are picked before the members start: each
+		// member's routes name the others'. The client, leaf and HTTP
+		// ports are each member's own (-1, :0).
+		if clusterPorts[i], err = harness.FreePort(); err != nil {
+			return err
 		}
-		m.client, clusterPorts[i], m.http = ports[0], ports[1], ports[2]
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", clusterPorts[i])
 		if err := os.MkdirAll(m.dir, 0o755); err != nil {
 			return err
 		}
 		ms[i] = m
-		_ = ports[3]
 	}
 	for i, m := range ms {
 		peers := slices.Delete(slices.Clone(routes), i, i+1)
 		m.cfg = filepath.Join(m.dir, "aggregator.yaml")
-		leaf, _ := harness.FreePort()
 		cfg := fmt.Sprintf(`name: %s
 nats:
   host: 127.0.0.1
-  port: %d
+  port: -1
   leaf_host: 127.0.0.1
-  leaf_port: %d
+  leaf_port: -1
   store_dir: %s
   cluster: {name: ep-failover, host: 127.0.0.1, port: %d, routes: [%s]}
 redis: {addr: %s}
-http: 127.0.0.1:%d
+http: 127.0.0.1:0
 ack_wait: 10s
 membership: {heartbeat: %s, ttl: %s}
-`, m.name, m.client, leaf, filepath.Join(m.dir, "js"), clusterPorts[i], strings.Join(peers, ", "), rd.Addr, m.http, heartbeat, ttl)
+`, m.name, filepath.Join(m.dir, "js"), clusterPorts[i], strings.Join(peers, ", "), rd.Addr, heartbeat, ttl)
 		if err := os.WriteFile(m.cfg, []byte(cfg), 0o644); err != nil {
 			return err
 		}
 	}
 	for _, m := range ms {
-		if err := m.start(bins.Aggregator); err != nil {
+		if err := m.launch(bins.Aggregator); err != nil {
 			return err
 		}
 		defer func() { m.proc.Stop() }()
+	}
+	for _, m := range ms {
+		if err := m.wait(ctx); err != nil {
+			return err
+		}
 	}
 	logs := func() string {
 		var b strings.Builder
@@ -339,7 +351,7 @@ membership: {heartbeat: %s, ttl: %s}
 
 	var urls []string
 	for _, m := range ms {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", m.client))
+		urls = append(urls, "nats://"+m.client)
 	}
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
 	if err != nil {
@@ -351,6 +363,12 @@ membership: {heartbeat: %s, ttl: %s}
 		return err
 	}
 	pub := &publisher{js: js, acked: make(map[key]bool), base: time.Now().Truncate(time.Second).UnixMilli()}
+	if crossHour {
+		// Window w starts at base + w s: the hour after now begins at
+		// window before+3, while the victim's partitions are taken over.
+		next := pub.base - pub.base%store.HourMs + store.HourMs
+		pub.base = next - (int64(before/time.Second)+3)*windowMS
+	}
 	for i := range nAgents {
 		a := agent{site: fmt.Sprintf("site%02d", i%10), host: fmt.Sprintf("host%03d", i)}
 		a.part = ring.PartitionOfTokens(partitions, a.site, a.host)
@@ -441,10 +459,13 @@ membership: {heartbeat: %s, ttl: %s}
 	sleep(ctx, down)
 
 	fmt.Println("restarting", victim.name)
-	if err := victim.start(bins.Aggregator); err != nil {
+	if err := victim.launch(bins.Aggregator); err != nil {
 		return err
 	}
 	rejoin := time.Now()
+	if err := victim.wait(ctx); err != nil {
+		return err
+	}
 	var owners4 map[int]string
 	if err := harness.WaitFor(ctx, 90*time.Second, func() (err error) { owners4, err = settled(ms); return err }); err != nil {
 		return fmt.Errorf("rejoin: %w\n%s", err, logs())

@@ -89,7 +89,6 @@ type Agent struct {
 	ProcRoot   string
 	DataDir    string
 	cfgPath    string
-	metrics    string // http://127.0.0.1:<port>/metrics
 	// FirstSeq is the first sequence number its spool issues in this run.
 	FirstSeq uint64
 	Starts   int // processes started
@@ -187,64 +186,52 @@ func (f *Fleet) StartAgents() error {
 }
 
 func (f *Fleet) startAggregator(ctx context.Context) error {
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := harness.FreePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
-	}
-	hubPort, leafPort, httpPort := ports[0], ports[1], ports[2]
+	// Its ports are its own (-1, :0), read back from its log.
 	cfg := filepath.Join(f.opts.Dir, "aggregator.yaml")
 	err := os.WriteFile(cfg, fmt.Appendf(nil, `name: hub-1
-nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, store_dir: %s}
+nats: {host: 127.0.0.1, port: -1, leaf_host: 127.0.0.1, leaf_port: -1, store_dir: %s}
 redis: {addr: %s}
-http: 127.0.0.1:%d
-`, hubPort, leafPort, filepath.Join(f.opts.Dir, "hub-js"), f.Redis.Addr, httpPort), 0o644)
+http: 127.0.0.1:0
+`, filepath.Join(f.opts.Dir, "hub-js"), f.Redis.Addr), 0o644)
 	if err != nil {
 		return err
 	}
 	if f.Agg, err = harness.Start("aggregator", f.logDir(), nil, f.bins.Aggregator, "--config", cfg); err != nil {
 		return err
 	}
-	f.HubURL = fmt.Sprintf("nats://127.0.0.1:%d", hubPort)
-	f.hubLeaf = fmt.Sprintf("127.0.0.1:%d", leafPort)
-	if err := harness.WaitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort), 60*time.Second); err != nil {
+	addrs, err := harness.WaitAggregator(ctx, f.Agg, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	f.HubURL = "nats://" + addrs.Client
+	f.hubLeaf = addrs.Leaf
+	if err := harness.WaitHTTP(ctx, "http://"+addrs.HTTP+"/healthz", 60*time.Second); err != nil {
 		return fmt.Errorf("aggregator: %w\n%s", err, f.Agg.Tail(4000))
 	}
 	return nil
 }
 
 // startStockHub starts a stock nats-server with JetStream and a leaf-node
-// listener as the hub.
+// listener as the hub, on ports of its own (-1) read back from its log.
 func (f *Fleet) startStockHub(ctx context.Context) error {
-	ports := make([]int, 2)
-	for i := range ports {
-		p, err := harness.FreePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
-	}
 	cfg := filepath.Join(f.opts.Dir, "hub.conf")
 	err := os.WriteFile(cfg, fmt.Appendf(nil, `server_name: hub-1
-listen: 127.0.0.1:%d
+listen: 127.0.0.1:-1
 max_payload: 8MB
 jetstream { store_dir: %q }
-leafnodes { listen: 127.0.0.1:%d }
-`, ports[0], filepath.Join(f.opts.Dir, "hub-js"), ports[1]), 0o644)
+leafnodes { listen: 127.0.0.1:-1 }
+`, filepath.Join(f.opts.Dir, "hub-js")), 0o644)
 	if err != nil {
 		return err
 	}
 	if f.Agg, err = harness.Start("hub", f.logDir(), nil, f.bins.NATSServer, "-c", cfg); err != nil {
 		return err
 	}
-	f.HubURL = fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
-	f.hubLeaf = fmt.Sprintf("127.0.0.1:%d", ports[1])
-	if err := harness.WaitTCP(ctx, f.hubLeaf, 30*time.Second); err != nil {
-		return fmt.Errorf("hub: %w\n%s", err, f.Agg.Tail(4000))
+	client, leaf, err := harness.WaitNATS(ctx, f.Agg, true, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
 	}
+	f.HubURL, f.hubLeaf = "nats://"+client, leaf
 	return nil
 }
 
@@ -253,6 +240,9 @@ func (f *Fleet) startSite(ctx context.Context, name string) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The one port picked before its process binds it: the leaf is killed
+	// and restarted on it, and its agents were given it. StartLeaf reports
+	// the port taken in between, with the leaf's log.
 	port, err := harness.FreePort()
 	if err != nil {
 		px.Close()
@@ -314,11 +304,6 @@ func (s *Site) addAgent(host string, index int) (*Agent, error) {
 		return nil, fmt.Errorf("faults: preparing spool of %s: %w", a.ID, err)
 	}
 	a.FirstSeq = q + 1
-	mport, err := harness.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	a.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
 	a.cfgPath = filepath.Join(dir, "agent.yaml")
 	w := f.opts.Window
 	err = os.WriteFile(a.cfgPath, fmt.Appendf(nil, `site: %s
@@ -329,8 +314,8 @@ window: %s
 lateness: %s
 procfs: %s
 data_dir: %s
-metrics_listen: 127.0.0.1:%d
-`, s.Name, host, s.LeafURL, w, w, w/2, a.ProcRoot, a.DataDir, mport), 0o644)
+metrics_listen: 127.0.0.1:0
+`, s.Name, host, s.LeafURL, w, w, w/2, a.ProcRoot, a.DataDir), 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -381,13 +366,21 @@ func (a *Agent) LogContains(s string) bool {
 // Metrics scrapes the agent's own /metrics into name → value (series
 // with labels are skipped).
 func (a *Agent) Metrics() (map[string]float64, error) {
-	resp, err := http.Get(a.metrics)
+	if a.Proc == nil {
+		return nil, fmt.Errorf("%s: not started", a.ID)
+	}
+	// Each start binds a port of its own (metrics_listen :0) and logs it.
+	u, err := harness.AgentMetricsURL(a.Proc)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.Get(u)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", a.metrics, resp.Status)
+		return nil, fmt.Errorf("%s: %s", u, resp.Status)
 	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)

@@ -1,6 +1,18 @@
 // Package harness starts the real processes the testbench drives — Redis,
-// nats-server leaf nodes, edgepulse agents and aggregators — on free
-// loopback ports, and waits for them by polling, never by sleeping.
+// nats-server leaf nodes, edgepulse agents and aggregators — on loopback
+// ports, and waits for them by polling, never by sleeping.
+//
+// # Ports
+//
+// A process binds its own ports (nats-server and the aggregator's hub
+// port -1, HTTP listeners :0) and the bench reads the bound addresses
+// from its log ([WaitLog], [WaitAggregator], [WaitNATS], [WaitMonitor],
+// [AgentMetricsURL]), so no port is picked, released and bound later by
+// someone else (ports.go). [FreePort] remains where the port must be
+// known before the process starts: redis-server and Sentinel (they
+// cannot bind 0 and report it; [StartRedis] and [OnFreePorts] retry on
+// "Address already in use"), servers of a cluster whose routes name each
+// other, and a process restarted on the port its clients were given.
 //
 // # Types
 //

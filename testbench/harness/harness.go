@@ -115,6 +115,11 @@ type Proc struct {
 	Cmd  *exec.Cmd
 	Log  string // path of its combined stdout/stderr
 
+	// logStart is the log's size when this process started: a log is
+	// appended to across restarts, and what came before is another
+	// process's (Own).
+	logStart int64
+
 	once sync.Once
 	done chan struct{}
 	err  error
@@ -128,6 +133,10 @@ func Start(name, logDir string, env []string, bin string, args ...string) (*Proc
 	if err != nil {
 		return nil, err
 	}
+	var logStart int64
+	if fi, err := f.Stat(); err == nil {
+		logStart = fi.Size()
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
@@ -139,7 +148,7 @@ func Start(name, logDir string, env []string, bin string, args ...string) (*Proc
 		f.Close()
 		return nil, fmt.Errorf("harness: start %s: %w", name, err)
 	}
-	p := &Proc{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
+	p := &Proc{Name: name, Cmd: cmd, Log: logPath, logStart: logStart, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
@@ -189,6 +198,16 @@ func (p *Proc) Tail(n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// Own returns what this process wrote to its log (not the lines of
+// earlier processes of the same name).
+func (p *Proc) Own() string {
+	b, _ := os.ReadFile(p.Log)
+	if int64(len(b)) < p.logStart {
+		return string(b)
+	}
+	return string(b[p.logStart:])
 }
 
 // WaitFor polls cond every 100 ms until it returns nil or the timeout

@@ -38,31 +38,31 @@ func StartRedisCluster(ctx context.Context, dir string, masters int) (*RedisClus
 		return nil, err
 	}
 	for i := range masters {
-		port, err := FreePort()
-		if err != nil {
-			return fail(err)
-		}
-		bus, err := FreePort()
-		if err != nil {
-			return fail(err)
-		}
 		d := filepath.Join(dir, fmt.Sprintf("redis-cluster-%d", i))
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fail(err)
 		}
-		p, err := Start(fmt.Sprintf("redis-cluster-%d", i), d, nil, bin,
-			"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", d,
-			"--save", "", "--appendonly", "no", "--protected-mode", "yes",
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-port", fmt.Sprint(bus), "--cluster-node-timeout", "2000")
+		// redis-server must be told its ports: retried on other ports
+		// when another process took one first (OnFreePorts).
+		err := OnFreePorts(2, func(ports []int) error {
+			p, err := Start(fmt.Sprintf("redis-cluster-%d", i), d, nil, bin,
+				"--port", fmt.Sprint(ports[0]), "--bind", "127.0.0.1", "--dir", d,
+				"--save", "", "--appendonly", "no", "--protected-mode", "yes",
+				"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+				"--cluster-port", fmt.Sprint(ports[1]), "--cluster-node-timeout", "2000")
+			if err != nil {
+				return err
+			}
+			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+			if err := waitRedisReady(ctx, p, addr); err != nil {
+				return err
+			}
+			c.Nodes = append(c.Nodes, &Redis{Proc: p, Addr: addr})
+			c.Addrs = append(c.Addrs, addr)
+			return nil
+		})
 		if err != nil {
 			return fail(err)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		c.Nodes = append(c.Nodes, &Redis{Proc: p, Addr: addr})
-		c.Addrs = append(c.Addrs, addr)
-		if err := WaitTCP(ctx, addr, 15*time.Second); err != nil {
-			return fail(fmt.Errorf("harness: redis cluster node on %s: %w\n%s", addr, err, p.Tail(2000)))
 		}
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)

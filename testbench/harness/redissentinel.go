@@ -42,27 +42,25 @@ func StartRedisSentinel(ctx context.Context, dir string) (*RedisSentinel, error)
 		s.Stop()
 		return nil, err
 	}
+	// redis-server and Sentinel must be told their ports: each start is
+	// retried on another port when another process took it (OnFreePorts).
 	start := func(name string, extra ...string) (*Redis, error) {
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
 		d := filepath.Join(dir, name)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
-		args := append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", d,
-			"--save", "", "--appendonly", "no", "--protected-mode", "yes"}, extra...)
-		p, err := Start(name, d, nil, bin, args...)
-		if err != nil {
-			return nil, err
-		}
-		r := &Redis{Proc: p, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
-		if err := WaitTCP(ctx, r.Addr, 15*time.Second); err != nil {
-			p.Stop()
-			return nil, fmt.Errorf("harness: %s on %s: %w\n%s", name, r.Addr, err, p.Tail(2000))
-		}
-		return r, nil
+		var r *Redis
+		err := OnFreePorts(1, func(ports []int) error {
+			args := append([]string{"--port", fmt.Sprint(ports[0]), "--bind", "127.0.0.1", "--dir", d,
+				"--save", "", "--appendonly", "no", "--protected-mode", "yes"}, extra...)
+			p, err := Start(name, d, nil, bin, args...)
+			if err != nil {
+				return err
+			}
+			r = &Redis{Proc: p, Addr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+			return waitRedisReady(ctx, p, r.Addr)
+		})
+		return r, err
 	}
 	if s.Master, err = start("redis-master"); err != nil {
 		return fail(err)
@@ -72,16 +70,13 @@ func StartRedisSentinel(ctx context.Context, dir string) (*RedisSentinel, error)
 		return fail(err)
 	}
 	for i := range 3 {
-		sp, err := FreePort()
-		if err != nil {
-			return fail(err)
-		}
 		d := filepath.Join(dir, fmt.Sprintf("sentinel-%d", i))
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fail(err)
 		}
-		conf := filepath.Join(d, "sentinel.conf")
-		err = os.WriteFile(conf, fmt.Appendf(nil, `port %d
+		err := OnFreePorts(1, func(ports []int) error {
+			conf := filepath.Join(d, "sentinel.conf")
+			err := os.WriteFile(conf, fmt.Appendf(nil, `port %d
 bind 127.0.0.1
 protected-mode no
 dir %s
@@ -90,19 +85,24 @@ sentinel monitor %s %s %s 2
 sentinel down-after-milliseconds %s 1000
 sentinel failover-timeout %s 5000
 sentinel parallel-syncs %s 1
-`, sp, d, s.MasterName, host, port, s.MasterName, s.MasterName, s.MasterName), 0o644)
+`, ports[0], d, s.MasterName, host, port, s.MasterName, s.MasterName, s.MasterName), 0o644)
+			if err != nil {
+				return err
+			}
+			p, err := Start(fmt.Sprintf("sentinel-%d", i), d, nil, bin, conf, "--sentinel")
+			if err != nil {
+				return err
+			}
+			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+			if err := waitRedisReady(ctx, p, addr); err != nil {
+				return err
+			}
+			s.Sentinels = append(s.Sentinels, p)
+			s.SentinelAddrs = append(s.SentinelAddrs, addr)
+			return nil
+		})
 		if err != nil {
 			return fail(err)
-		}
-		p, err := Start(fmt.Sprintf("sentinel-%d", i), d, nil, bin, conf, "--sentinel")
-		if err != nil {
-			return fail(err)
-		}
-		s.Sentinels = append(s.Sentinels, p)
-		addr := fmt.Sprintf("127.0.0.1:%d", sp)
-		s.SentinelAddrs = append(s.SentinelAddrs, addr)
-		if err := WaitTCP(ctx, addr, 15*time.Second); err != nil {
-			return fail(fmt.Errorf("harness: sentinel on %s: %w\n%s", addr, err, p.Tail(2000)))
 		}
 	}
 	err = WaitFor(ctx, 30*time.Second, func() error {

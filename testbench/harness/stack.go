@@ -9,8 +9,6 @@ import (
 
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -138,13 +136,11 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	if s.Redis, err = StartRedis(ctx, o.Dir); err != nil {
 		return fail(err)
 	}
-	ports := make([]int, 4)
-	for i := range ports {
-		if ports[i], err = FreePort(); err != nil {
-			return fail(err)
-		}
-	}
-	hubPort, leafPort, httpPort, siteClientPort := ports[0], ports[1], ports[2], ports[3]
+	// Every port is bound by the process that uses it (-1, :0) and read
+	// back from its log (WaitLog), never picked here and bound later: a
+	// port FreePort found free can be taken before the process binds it
+	// (a TestFaultsShort run once saw the aggregator's /healthz refused
+	// for 60 s).
 	creds := filepath.Join(o.Dir, "creds")
 	if err := os.MkdirAll(creds, 0o700); err != nil {
 		return fail(err)
@@ -161,25 +157,29 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	}
 	aggCfg := filepath.Join(o.Dir, "aggregator.yaml")
 	err = os.WriteFile(aggCfg, fmt.Appendf(nil, `name: hub-1
-nats: {host: 127.0.0.1, port: %d, leaf_host: 127.0.0.1, leaf_port: %d, store_dir: %s,
+nats: {host: 127.0.0.1, port: -1, leaf_host: 127.0.0.1, leaf_port: -1, store_dir: %s,
   admin_password_file: %s, sites: [{site: %s, password_file: %s}]}
 redis: {addr: %s}
-http: 127.0.0.1:%d
+http: 127.0.0.1:0
 %s
-`, hubPort, leafPort, filepath.Join(o.Dir, "js"), filepath.Join(creds, "hub-admin.pw"), o.Site, filepath.Join(creds, "site.pw"),
-		s.Redis.Addr, httpPort, o.AggExtra), 0o644)
+`, filepath.Join(o.Dir, "js"), filepath.Join(creds, "hub-admin.pw"), o.Site, filepath.Join(creds, "site.pw"),
+		s.Redis.Addr, o.AggExtra), 0o644)
 	if err != nil {
 		return fail(err)
 	}
 	if s.Agg, err = Start("aggregator", o.Dir, nil, bins.Aggregator, "--config", aggCfg); err != nil {
 		return fail(err)
 	}
-	s.APIURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	s.HubURL = fmt.Sprintf("nats://aggregator:%s@127.0.0.1:%d", secrets["hub-admin"], hubPort)
+	addrs, err := WaitAggregator(ctx, s.Agg, 60*time.Second)
+	if err != nil {
+		return fail(fmt.Errorf("aggregator: %w", err))
+	}
+	s.APIURL = "http://" + addrs.HTTP
+	s.HubURL = fmt.Sprintf("nats://aggregator:%s@%s", secrets["hub-admin"], addrs.Client)
 	if err := WaitHTTP(ctx, s.APIURL+"/healthz", 60*time.Second); err != nil {
 		return fail(fmt.Errorf("aggregator: %w\n%s", err, s.Agg.Tail(4000)))
 	}
-	leafAddr := fmt.Sprintf("127.0.0.1:%d", leafPort)
+	leafAddr := addrs.Leaf
 	if o.LeafVia != nil {
 		if leafAddr, err = o.LeafVia(leafAddr); err != nil {
 			return fail(err)
@@ -203,15 +203,14 @@ http: 127.0.0.1:%d
 		return fail(err)
 	}
 	s.Leaf, err = Start("leaf", o.Dir, []string{fmt.Sprintf("EDGEPULSE_HUB_LEAF_URL=nats-leaf://%s:%s@%s", o.Site, secrets["site"], leafAddr)},
-		bins.NATSServer, "-c", leafCfg, "-p", strconv.Itoa(siteClientPort), "-m", "0")
+		bins.NATSServer, "-c", leafCfg, "-p", "-1", "-m", "0")
 	if err != nil {
 		return fail(err)
 	}
-	s.leafAddr = fmt.Sprintf("127.0.0.1:%d", siteClientPort)
-	s.LeafURL = fmt.Sprintf("nats://operator:%s@%s", secrets["operator"], s.leafAddr)
-	if err := WaitTCP(ctx, s.leafAddr, 30*time.Second); err != nil {
-		return fail(fmt.Errorf("leaf: %w\n%s", err, s.Leaf.Tail(4000)))
+	if s.leafAddr, _, err = WaitNATS(ctx, s.Leaf, false, 30*time.Second); err != nil {
+		return fail(fmt.Errorf("leaf: %w", err))
 	}
+	s.LeafURL = fmt.Sprintf("nats://operator:%s@%s", secrets["operator"], s.leafAddr)
 	if o.NoAgent {
 		return s, nil
 	}
@@ -222,33 +221,6 @@ http: 127.0.0.1:%d
 		return fail(err)
 	}
 	return s, nil
-}
-
-// aggRunning is the aggregator's start line: its hub's client and leaf
-// URLs and the query API's bound address.
-var aggRunning = regexp.MustCompile(`msg="aggregator running" .*\bnats=(\S+) leaf=(\S+) http=(\S+)`)
-
-// natsClientListen is nats-server's line naming its bound client port.
-var natsClientListen = regexp.MustCompile(`Listening for client connections on (\S+:\d+)`)
-
-// WaitLog waits until p's log has a line matching re and returns its
-// submatches; it fails when p exits first or after timeout, with the
-// log's tail.
-func WaitLog(ctx context.Context, p *Proc, re *regexp.Regexp, timeout time.Duration) ([]string, error) {
-	var m []string
-	err := WaitFor(ctx, timeout, func() error {
-		if m = re.FindStringSubmatch(p.Tail(1 << 20)); m != nil {
-			return nil
-		}
-		if p.Exited() {
-			return fmt.Errorf("exited")
-		}
-		return fmt.Errorf("no line matching %s", re)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w\n%s", p.Name, err, p.Tail(4000))
-	}
-	return m, nil
 }
 
 // Stop ends every process of the stack, agent first.

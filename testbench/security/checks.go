@@ -291,7 +291,7 @@ func TLS(ctx context.Context, e *Env, res *Result) error {
 // plaintextLeaf dials the hub's leaf port, sends CONNECT and PING without
 // TLS and returns an error if the hub answers PONG (it must close).
 func plaintextLeaf(e *Env, site string) error {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", e.HubLeaf), 5*time.Second)
+	c, err := net.DialTimeout("tcp", e.HubLeaf, 5*time.Second)
 	if err != nil {
 		return nil // nothing listening cannot accept either; the trusted leaf check shows it listens
 	}

@@ -38,7 +38,7 @@ type Env struct {
 	Redis      *harness.Redis
 	Agg        *harness.Proc
 	HubURL     string // client URL, no credentials
-	HubLeaf    int    // leaf-node port
+	HubLeaf    string // leaf-node address, 127.0.0.1:<port>
 	HubMonitor string // http://127.0.0.1:<port> (/leafz)
 	APIURL     string // the aggregator's HTTP server
 	Sites      []string
@@ -67,17 +67,7 @@ func Start(ctx context.Context, dir string, sites ...string) (*Env, error) {
 	if e.Redis, err = harness.StartRedis(ctx, dir); err != nil {
 		return fail(err)
 	}
-	ports := make([]int, 4)
-	for i := range ports {
-		if ports[i], err = harness.FreePort(); err != nil {
-			return fail(err)
-		}
-	}
-	client, leaf, monitor, api := ports[0], ports[1], ports[2], ports[3]
-	e.HubURL = fmt.Sprintf("nats://127.0.0.1:%d", client)
-	e.HubLeaf = leaf
-	e.HubMonitor = fmt.Sprintf("http://127.0.0.1:%d", monitor)
-	e.APIURL = fmt.Sprintf("http://127.0.0.1:%d", api)
+	// Every port is the aggregator's own (-1, :0), read from its log.
 	var users strings.Builder
 	for _, s := range sites {
 		fmt.Fprintf(&users, "    - {site: %s, password: %q}\n", s, sitePassword(s))
@@ -86,19 +76,19 @@ func Start(ctx context.Context, dir string, sites ...string) (*Env, error) {
 partitions: 4
 nats:
   host: 127.0.0.1
-  port: %d
+  port: -1
   leaf_host: 127.0.0.1
-  leaf_port: %d
-  http_port: %d
+  leaf_port: -1
+  http_port: -1
   store_dir: %s
   leaf_tls: {cert_file: %s, key_file: %s, ca_file: %s}
   admin_password: %q
   sites:
 %sredis: {addr: %s, prefix: %q}
-http: 127.0.0.1:%d
+http: 127.0.0.1:0
 auth: {bearer_token: %q}
-`, client, leaf, monitor, filepath.Join(dir, "js"), e.PKI.HubCert, e.PKI.HubKey, e.PKI.CA, adminPassword,
-		users.String(), e.Redis.Addr, RedisPrefix, api, apiToken)
+`, filepath.Join(dir, "js"), e.PKI.HubCert, e.PKI.HubKey, e.PKI.CA, adminPassword,
+		users.String(), e.Redis.Addr, RedisPrefix, apiToken)
 	cfgPath := filepath.Join(dir, "aggregator.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return fail(err)
@@ -106,6 +96,16 @@ auth: {bearer_token: %q}
 	if e.Agg, err = harness.Start("aggregator", dir, nil, bins.Aggregator, "--config", cfgPath); err != nil {
 		return fail(err)
 	}
+	addrs, err := harness.WaitAggregator(ctx, e.Agg, 60*time.Second)
+	if err != nil {
+		return fail(err)
+	}
+	monitor, err := harness.WaitMonitor(ctx, e.Agg, 10*time.Second)
+	if err != nil {
+		return fail(err)
+	}
+	e.HubURL, e.HubLeaf = "nats://"+addrs.Client, addrs.Leaf
+	e.HubMonitor, e.APIURL = "http://"+monitor, "http://"+addrs.HTTP
 	if err := harness.WaitHTTP(ctx, e.APIURL+"/healthz", 60*time.Second); err != nil {
 		return fail(fmt.Errorf("aggregator: %w\n%s", err, e.Agg.Tail(4000)))
 	}
@@ -167,10 +167,6 @@ func agentPermissions(site, host string) string {
 
 // StartLeaf starts a stock nats-server leaf node connected to the hub.
 func (e *Env) StartLeaf(ctx context.Context, o LeafOptions) (*Leaf, error) {
-	port, err := harness.FreePort()
-	if err != nil {
-		return nil, err
-	}
 	if o.Password == "" {
 		o.Password = sitePassword(o.Site)
 	}
@@ -196,20 +192,20 @@ func (e *Env) StartLeaf(ctx context.Context, o LeafOptions) (*Leaf, error) {
 		auth = "authorization {\n  users: [\n" + users.String() + "  ]\n}\n"
 	}
 	conf := fmt.Sprintf(`server_name: %s
-listen: 127.0.0.1:%d
+listen: 127.0.0.1:-1
 max_payload: 8MB
 %s
 leafnodes {
   reconnect: 1s
   remotes = [
     {
-      url: "nats-leaf://%s:%s@127.0.0.1:%d"
+      url: "nats-leaf://%s:%s@%s"
       compression: s2_best
       %s
     }
   ]
 }
-`, o.Name, port, auth, o.Site, o.Password, e.HubLeaf, tls)
+`, o.Name, auth, o.Site, o.Password, e.HubLeaf, tls)
 	path := filepath.Join(e.Dir, o.Name+".conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -219,11 +215,11 @@ leafnodes {
 		return nil, err
 	}
 	e.leaves = append(e.leaves, p)
-	l := &Leaf{Proc: p, Name: o.Name, ClientURL: fmt.Sprintf("nats://127.0.0.1:%d", port)}
-	if err := harness.WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second); err != nil {
-		return nil, fmt.Errorf("leaf %s: %w\n%s", o.Name, err, p.Tail(3000))
+	client, _, err := harness.WaitNATS(ctx, p, false, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("leaf %s: %w", o.Name, err)
 	}
-	return l, nil
+	return &Leaf{Proc: p, Name: o.Name, ClientURL: "nats://" + client}, nil
 }
 
 // Leafz returns the server names of the leaves connected to the hub.

@@ -3,10 +3,9 @@
 // without jitter they all retry in lockstep when it returns, and the hub
 // sees the whole fleet's backlog at once, again and again.
 //
-// [New] is jittered (remote config uses it); [NewSteady] is not, for the
-// forwarder until its resend keeps one chain of frames (see NewSteady). A
-// [Backoff] belongs to one goroutine (the retry loop that owns it). It
-// imports only the standard library.
+// The forwarder and remote config both use it. A [Backoff] belongs to one
+// goroutine (the retry loop that owns it). It imports only the standard
+// library.
 package backoff
 
 import (
@@ -22,7 +21,6 @@ import (
 type Backoff struct {
 	min, max time.Duration
 	cur      time.Duration
-	steady   bool // no jitter (NewSteady)
 }
 
 // New returns a Backoff from min doubling to max (max < min is taken as
@@ -32,28 +30,11 @@ func New(lo, hi time.Duration) *Backoff {
 	return &Backoff{min: lo, max: max(hi, lo), cur: lo}
 }
 
-// NewSteady returns a Backoff without jitter: exactly min, 2·min, … max.
-// The forwarder uses it for now: with jittered retries an agent's round
-// can straddle the uplink's return (its head refused, later batches
-// stored), and the resend then re-encodes the head as a keyframe while
-// the stored batches are packed against the original one, so the
-// aggregator drops them (make faults lost 27–105 windows in scenario A
-// with jitter, 0 without; see the tidy branch's report). Use New once
-// the forwarder resends the frames it sent.
-func NewSteady(lo, hi time.Duration) *Backoff {
-	b := New(lo, hi)
-	b.steady = true
-	return b
-}
-
 // Next returns the pause before the next attempt and doubles the nominal
 // value for the one after, up to Max.
 func (b *Backoff) Next() time.Duration {
 	d := b.cur
 	b.cur = min(2*b.cur, b.max)
-	if b.steady {
-		return d
-	}
 	half := d / 2
 	return d - half + rand.N(half+1)
 }

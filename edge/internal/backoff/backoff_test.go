@@ -48,16 +48,3 @@ func TestBackoffDegenerateBounds(t *testing.T) {
 		}
 	}
 }
-
-func TestSteadyBackoffDoublesExactly(t *testing.T) {
-	b := NewSteady(250*time.Millisecond, time.Second)
-	for i, want := range []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, time.Second} {
-		if d := b.Next(); d != want {
-			t.Fatalf("pause %d = %v, want %v", i, d, want)
-		}
-	}
-	b.Reset()
-	if d := b.Next(); d != 250*time.Millisecond {
-		t.Fatalf("after Reset: %v", d)
-	}
-}
