@@ -1,7 +1,10 @@
 package store
 
 import (
+	"context"
+	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"github.com/redis/go-redis/v9"
 	"strconv"
@@ -181,6 +184,40 @@ for i = 1, #ARGV do
 end
 return {1, table.concat(out)}
 `
+
+// logExtractSha is the read script's SHA1: queries send EVALSHA, not
+// the script's 4 KB with each of a fleet query's hundreds of calls.
+var logExtractSha = func() string {
+	h := sha1.Sum([]byte(logExtractSrc))
+	return hex.EncodeToString(h[:])
+}()
+
+// evalUnloaded runs again, with EVAL (which loads the script), the read
+// script calls xcmds of a pipeline that failed with NOSCRIPT (a Redis
+// that has not run it yet: restarted, failed over, another cluster
+// node), in one pipeline, and returns the first error of any call.
+func (r *Reader) evalUnloaded(ctx context.Context, xcmds []*redis.Cmd, xkeys []string, xsids [][]uint64) error {
+	var pipe redis.Pipeliner
+	for i, c := range xcmds {
+		if c.Err() != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			if pipe == nil {
+				pipe = r.s.rdb.Pipeline()
+			}
+			xcmds[i] = pipe.Eval(ctx, logExtractSrc, xkeys[2*i:2*i+2], extractArgs(xsids[i])...)
+		}
+	}
+	if pipe != nil {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+	}
+	for _, c := range xcmds {
+		if c.Err() != nil {
+			return c.Err()
+		}
+	}
+	return nil
+}
 
 // extractArgs are the read script's ARGV for series sids.
 func extractArgs(sids []uint64) []any {

@@ -226,9 +226,23 @@ func (r *Reader) fetch(ctx context.Context, keys [][]string, logs map[string]*lo
 	}
 	xcmds := make([]*redis.Cmd, len(xsids))
 	for i, sids := range xsids {
-		xcmds[i] = pipe.Eval(ctx, logExtractSrc, xkeys[2*i:2*i+2], extractArgs(sids)...)
+		xcmds[i] = pipe.EvalSha(ctx, logExtractSha, xkeys[2*i:2*i+2], extractArgs(sids)...)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	_, err := pipe.Exec(ctx)
+	if err == nil || errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		err = r.evalUnloaded(ctx, xcmds, xkeys, xsids)
+	}
+	for _, c := range cmds {
+		if err == nil && c.Err() != nil && !errors.Is(c.Err(), redis.Nil) {
+			err = c.Err()
+		}
+	}
+	for _, c := range lcmds {
+		if err == nil && c.Err() != nil && !errors.Is(c.Err(), redis.Nil) {
+			err = c.Err()
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
 		for _, k := range want {
 			delete(r.cache, k)
 		}
@@ -247,11 +261,14 @@ func (r *Reader) fetch(ctx context.Context, keys [][]string, logs map[string]*lo
 		if err != nil {
 			continue // no such block
 		}
-		ws, rep, err := codec.DecodeChunk(nil, p)
-		if err != nil {
-			r.Corrupt++
-			r.s.corrupt.Add(1)
-			continue
+		ws, rep, ok := r.s.decoded.get(want[i], p)
+		if !ok {
+			if ws, rep, err = codec.DecodeChunk(nil, p); err != nil {
+				r.Corrupt++
+				r.s.corrupt.Add(1)
+				continue
+			}
+			r.s.decoded.put(want[i], p, ws, rep)
 		}
 		r.Repeats += rep
 		r.cache[want[i]] = ws
