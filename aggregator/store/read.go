@@ -125,6 +125,13 @@ func (r *Reader) minute(ctx context.Context, refs []SeriesRef, lo, hi []int64, m
 		}
 		num := nums[i]
 		n := len(out[i])
+		more := 0
+		for _, k := range logs[i] {
+			if l := r.logs[k]; l != nil {
+				more += len(l.idx[num])
+			}
+		}
+		out[i] = slices.Grow(out[i], more)
 		for _, k := range logs[i] {
 			if l := r.logs[k]; l != nil {
 				var bad int
