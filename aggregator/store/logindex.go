@@ -1,7 +1,10 @@
 package store
 
 import (
+	"context"
+	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"github.com/redis/go-redis/v9"
 	"strconv"
@@ -61,15 +64,83 @@ func appendIndexRecord(dst, frame []byte, at int) []byte {
 }
 
 // logExtractSrc is the read script. KEYS: the open log, its index. ARGV:
-// series ids, 8 bytes each. Returns {0} when there is no log, {1,
-// entries} with the entries of those series, or {0, log} with the whole
-// log when the index does not cover it.
+// series ids, 8 bytes each. Returns {0} when there is no log, {2,
+// entries} or {1, entries} with the entries of those series (2: found by
+// the layout of the first frame, 1: by a search of the whole index), or
+// {0, log} with the whole log when the index does not cover it.
+//
+// Copying a string into the script costs Redis about 1.3 ns a byte and a
+// redis.call about 0.9 µs: at the hour's end, one GET of a 450-series
+// agent's 324 KB index cost 400–490 µs of Redis time, most of a
+// fleet-wide query's (BenchmarkLogExtract: 447 µs per call through the
+// search of the whole index, 161 µs through the layout, in one run).
+// So the script first tries the layout of the agent's frames, which is
+// the same from frame to frame while its series do not change: it reads
+// the first frame's part of the index (up to 8 KB; 64 KB if the part is
+// larger), finds each series' record position there, and then per frame
+// reads only the 24 bytes around the frame's header (the previous
+// frame's last record, the header) and each series' record at that
+// position, checking the header marker, that each header's log length
+// is the previous one's plus its frame's bytes, that the record is the
+// series', and at the end that the last frame ends at the log's end.
+// Any of these failing (a frame with other series or another order, a
+// series absent from the first frame, a frame appended without index
+// records) sends it to the search of the whole index, whose own checks
+// decide between entries and the whole log as before.
 const logExtractSrc = `
 local n = redis.call('STRLEN', KEYS[1])
 if n == 0 then return {0} end
-local idx = redis.call('GET', KEYS[2])
-if not idx or #idx == 0 or #idx % 12 ~= 0 then return {0, redis.call('GET', KEYS[1])} end
+local il = redis.call('STRLEN', KEYS[2])
+if il == 0 or il % 12 ~= 0 then return {0, redis.call('GET', KEYS[1])} end
 local M = string.rep('\255', 8)
+local function aligned(s, pat, p, stop)
+  while true do
+    local q = string.find(s, pat, p, true)
+    if not q or q > stop then return nil end
+    if (q - 1) % 12 == 0 then return q end
+    p = q + 1
+  end
+end
+local function layout()
+  local head = redis.call('GETRANGE', KEYS[2], 0, 8191)
+  local per = aligned(head, M, 13, #head)
+  if not per and il > #head then
+    head = redis.call('GETRANGE', KEYS[2], 0, 65535)
+    per = aligned(head, M, 13, #head)
+  end
+  if per then per = per - 1 elseif il <= #head then per = il else return nil end
+  if string.sub(head, 1, 8) ~= M or struct.unpack('<I4', head, 9) ~= 0 or per < 24 or il % per ~= 0 then return nil end
+  local pos = {}
+  for i = 1, #ARGV do
+    local q = aligned(head, ARGV[i], 13, per)
+    if not q or aligned(head, ARGV[i], q + 12, per) then return nil end
+    pos[i] = q - 1
+  end
+  local out = {}
+  local hb = 0
+  for base = 0, il - per, per do
+    if base > 0 then
+      local x = redis.call('GETRANGE', KEYS[2], base - 12, base + 11)
+      if string.sub(x, 13, 20) ~= M then return nil end
+      local off, len = struct.unpack('<I3B', x, 9)
+      local h = struct.unpack('<I4', x, 21)
+      if h ~= hb + off + len then return nil end
+      hb = h
+    end
+    for i = 1, #ARGV do
+      local r = redis.call('GETRANGE', KEYS[2], base + pos[i], base + pos[i] + 11)
+      if string.sub(r, 1, 8) ~= ARGV[i] then return nil end
+      local off, len = struct.unpack('<I3B', r, 9)
+      out[#out+1] = redis.call('GETRANGE', KEYS[1], hb + off, hb + off + len - 1)
+    end
+  end
+  local off, len = struct.unpack('<I3B', redis.call('GETRANGE', KEYS[2], il - 12, il - 1), 9)
+  if hb + off + len ~= n then return nil end
+  return out
+end
+local out = layout()
+if out then return {2, table.concat(out)} end
+local idx = redis.call('GET', KEYS[2])
 local hp, hb = {}, {}
 local p = 1
 while true do
@@ -92,7 +163,7 @@ for h = 1, #hp do
   expect = hb[h] + off + len
 end
 if expect ~= n then return {0, redis.call('GET', KEYS[1])} end
-local out = {}
+out = {}
 for i = 1, #ARGV do
   local s = ARGV[i]
   local h = 1
@@ -113,6 +184,40 @@ for i = 1, #ARGV do
 end
 return {1, table.concat(out)}
 `
+
+// logExtractSha is the read script's SHA1: queries send EVALSHA, not
+// the script's 4 KB with each of a fleet query's hundreds of calls.
+var logExtractSha = func() string {
+	h := sha1.Sum([]byte(logExtractSrc))
+	return hex.EncodeToString(h[:])
+}()
+
+// evalUnloaded runs again, with EVAL (which loads the script), the read
+// script calls xcmds of a pipeline that failed with NOSCRIPT (a Redis
+// that has not run it yet: restarted, failed over, another cluster
+// node), in one pipeline, and returns the first error of any call.
+func (r *Reader) evalUnloaded(ctx context.Context, xcmds []*redis.Cmd, xkeys []string, xsids [][]uint64) error {
+	var pipe redis.Pipeliner
+	for i, c := range xcmds {
+		if c.Err() != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			if pipe == nil {
+				pipe = r.s.rdb.Pipeline()
+			}
+			xcmds[i] = pipe.Eval(ctx, logExtractSrc, xkeys[2*i:2*i+2], extractArgs(xsids[i])...)
+		}
+	}
+	if pipe != nil {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+	}
+	for _, c := range xcmds {
+		if c.Err() != nil {
+			return c.Err()
+		}
+	}
+	return nil
+}
 
 // extractArgs are the read script's ARGV for series sids.
 func extractArgs(sids []uint64) []any {

@@ -50,8 +50,10 @@ func (r *Reader) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64)
 		return make([][]Point, len(refs)), nil
 	}
 	// A window of width ≤ 1 h ending at mint started at mint−1h at the
-	// earliest; its block is the hour it started in.
-	first, last := hourOf(max(mint-HourMs, 0)), hourOf(max(maxt, 0))
+	// earliest; its block is the hour it started in. One ending at maxt
+	// started at maxt−1 at the latest (widths are > 0): a range ending on
+	// an hour boundary does not read the next hour's block.
+	first, last := hourOf(max(mint-HourMs, 0)), hourOf(max(maxt-1, 0))
 	first, last = r.s.clamp(first, last, r.s.opts.Retention.Milliseconds(), HourMs)
 	lo, hi := make([]int64, len(refs)), make([]int64, len(refs))
 	for i := range refs {
@@ -125,6 +127,13 @@ func (r *Reader) minute(ctx context.Context, refs []SeriesRef, lo, hi []int64, m
 		}
 		num := nums[i]
 		n := len(out[i])
+		more := 0
+		for _, k := range logs[i] {
+			if l := r.logs[k]; l != nil {
+				more += len(l.idx[num])
+			}
+		}
+		out[i] = slices.Grow(out[i], more)
 		for _, k := range logs[i] {
 			if l := r.logs[k]; l != nil {
 				var bad int
@@ -226,9 +235,23 @@ func (r *Reader) fetch(ctx context.Context, keys [][]string, logs map[string]*lo
 	}
 	xcmds := make([]*redis.Cmd, len(xsids))
 	for i, sids := range xsids {
-		xcmds[i] = pipe.Eval(ctx, logExtractSrc, xkeys[2*i:2*i+2], extractArgs(sids)...)
+		xcmds[i] = pipe.EvalSha(ctx, logExtractSha, xkeys[2*i:2*i+2], extractArgs(sids)...)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	_, err := pipe.Exec(ctx)
+	if err == nil || errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		err = r.evalUnloaded(ctx, xcmds, xkeys, xsids)
+	}
+	for _, c := range cmds {
+		if err == nil && c.Err() != nil && !errors.Is(c.Err(), redis.Nil) {
+			err = c.Err()
+		}
+	}
+	for _, c := range lcmds {
+		if err == nil && c.Err() != nil && !errors.Is(c.Err(), redis.Nil) {
+			err = c.Err()
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
 		for _, k := range want {
 			delete(r.cache, k)
 		}
@@ -247,11 +270,14 @@ func (r *Reader) fetch(ctx context.Context, keys [][]string, logs map[string]*lo
 		if err != nil {
 			continue // no such block
 		}
-		ws, rep, err := codec.DecodeChunk(nil, p)
-		if err != nil {
-			r.Corrupt++
-			r.s.corrupt.Add(1)
-			continue
+		ws, rep, ok := r.s.decoded.get(want[i], p)
+		if !ok {
+			if ws, rep, err = codec.DecodeChunk(nil, p); err != nil {
+				r.Corrupt++
+				r.s.corrupt.Add(1)
+				continue
+			}
+			r.s.decoded.put(want[i], p, ws, rep)
 		}
 		r.Repeats += rep
 		r.cache[want[i]] = ws
@@ -272,9 +298,11 @@ func (r *Reader) collect(keys []string, mint, maxt int64) []Point {
 	var out []Point
 	sorted := true
 	for _, k := range keys {
-		for _, w := range r.cache[k] {
-			if w.End < mint || w.End > maxt {
-				continue
+		ws := r.cache[k] // sorted by End (codec.DecodeChunk)
+		i, _ := slices.BinarySearchFunc(ws, mint, func(w codec.Window, t int64) int { return cmp.Compare(w.End, t) })
+		for _, w := range ws[i:] {
+			if w.End > maxt {
+				break
 			}
 			if n := len(out); n > 0 && out[n-1].End >= w.End {
 				sorted = false
@@ -327,7 +355,7 @@ func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt 
 		if n := len(out[i]); n > 0 {
 			from[i] = out[i][n-1].End
 		}
-		lo[i], hi[i] = r.s.clamp(hourOf(from[i]), hourOf(max(maxt, 0)), r.s.opts.Retention.Milliseconds(), HourMs)
+		lo[i], hi[i] = r.s.clamp(hourOf(from[i]), hourOf(max(maxt-1, 0)), r.s.opts.Retention.Milliseconds(), HourMs)
 	}
 	tails, err := r.minute(ctx, refs, lo, hi, 0, maxt)
 	if err != nil {

@@ -51,6 +51,10 @@ type Options struct {
 	// block's key expires at the block's end plus Retention (in the
 	// windows' own time); default 15 days.
 	Retention time.Duration `yaml:"retention"`
+	// DecodedCacheWindows bounds the decoded chunks kept across queries
+	// (chunkcache.go), in windows (96 B each); 0: the default
+	// (DefaultDecodedCacheWindows), < 0: off.
+	DecodedCacheWindows int `yaml:"decoded_cache_windows"`
 	// HourlyRetention is the same for the hourly tier (one window per
 	// hour, merged from the minute windows); default 400 days, at least
 	// Retention.
@@ -138,6 +142,9 @@ func (o *Options) defaults() {
 	if o.HourlyRetention == 0 {
 		o.HourlyRetention = max(400*24*time.Hour, o.Retention)
 	}
+	if o.DecodedCacheWindows == 0 {
+		o.DecodedCacheWindows = DefaultDecodedCacheWindows
+	}
 	if o.MemoryWarnFraction == 0 {
 		o.MemoryWarnFraction = DefaultMemoryWarnFraction
 	}
@@ -193,6 +200,8 @@ type Store struct {
 	legacy atomic.Bool
 	// wholeLogs makes reads GET open logs whole (logindex.go).
 	wholeLogs atomic.Bool
+	// decoded keeps decoded chunks across queries (chunkcache.go).
+	decoded *decodedCache
 	// fence notices a restarted Redis (restart.go); nil for a Cluster or
 	// Sentinel setup.
 	fence *restartFence
@@ -235,7 +244,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("store: redis %s: %w", opts.Where(), err)
 	}
-	s := &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), now: time.Now, fence: fence}
+	s := &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), now: time.Now, fence: fence, decoded: newDecodedCache(opts.DecodedCacheWindows)}
 	go func() {
 		lctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
