@@ -32,7 +32,7 @@ type Backhaul struct {
 
 // Backhauls returns every site's traffic over the minutes whole minutes
 // before now.
-func (s *Store) Backhauls(ctx context.Context, minutes int, now time.Time) ([]Backhaul, error) {
+func (s *meter) Backhauls(ctx context.Context, minutes int, now time.Time) ([]Backhaul, error) {
 	sites, err := s.rdb.SMembers(ctx, s.key("bhsites")).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: backhaul sites: %w", err)

@@ -15,6 +15,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// meter measures what the store holds: series, windows, Redis memory,
+// cardinalities (capacity.go) and the backhaul meter (backhaul.go).
+type meter struct {
+	*conn
+	index *labelIndex // the names and label names counted
+}
+
 // Capacity is what the store holds and costs.
 type Capacity struct {
 	Series        int64 // series in the index (HLEN <p>series)
@@ -29,28 +36,10 @@ type Capacity struct {
 	Masters          int
 }
 
-// windowCountKey is the key of the counter of windows written whose start
-// falls in hour (Unix ms / HourMs): <p>wc:<hour>.
-func (s *Store) windowCountKey(hour int64) string {
-	return s.key("wc:", strconv.FormatInt(hour, 10))
-}
-
-// countWindows queues adding n windows starting at start (Unix ms) to
-// their hour's counter, which expires an hour after the retention. A
-// batch written again (a redelivery after a failed write) counts again:
-// StoredWindows is a meter of writes, exact while writes succeed.
-func (w *Write) countWindows(start int64, n int) {
-	if n == 0 {
-		return
-	}
-	k := w.s.windowCountKey(start / HourMs)
-	w.cmds = append(w.cmds, []any{"INCRBY", k, n}, []any{"PEXPIRE", k, (w.s.opts.Retention + time.Hour).Milliseconds()})
-}
-
 // Capacity counts the series and the minute-tier windows stored and reads
 // Redis's memory (INFO memory on every master). It costs one HLEN, one
 // pipelined GET per hour of retention and one INFO per master.
-func (s *Store) Capacity(ctx context.Context) (Capacity, error) {
+func (s *meter) Capacity(ctx context.Context) (Capacity, error) {
 	var c Capacity
 	now := time.Now().UnixMilli()
 	last := now / HourMs
@@ -171,8 +160,8 @@ type Count struct {
 
 // SeriesPerName counts the series of every metric name (SCARD
 // <p>name:<metric> for each of <p>names), largest first.
-func (s *Store) SeriesPerName(ctx context.Context) ([]Count, error) {
-	names, err := s.Names(ctx)
+func (s *meter) SeriesPerName(ctx context.Context) ([]Count, error) {
+	names, err := s.index.Names(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -181,8 +170,8 @@ func (s *Store) SeriesPerName(ctx context.Context) ([]Count, error) {
 
 // ValuesPerLabel counts the values of every label name (SCARD <p>lv:<label>
 // for each of <p>lnames), largest first.
-func (s *Store) ValuesPerLabel(ctx context.Context) ([]Count, error) {
-	names, err := s.LabelNames(ctx)
+func (s *meter) ValuesPerLabel(ctx context.Context) ([]Count, error) {
+	names, err := s.index.LabelNames(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +180,7 @@ func (s *Store) ValuesPerLabel(ctx context.Context) ([]Count, error) {
 
 // cards returns SCARD <p><prefix><name> of each name, largest first (then
 // by name).
-func (s *Store) cards(ctx context.Context, prefix string, names []string) ([]Count, error) {
+func (s *meter) cards(ctx context.Context, prefix string, names []string) ([]Count, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(names))
 	for i, n := range names {

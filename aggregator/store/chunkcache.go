@@ -100,7 +100,7 @@ type DecodedCacheStats struct {
 }
 
 // DecodedCacheStats returns the decoded-chunk cache's counters.
-func (s *Store) DecodedCacheStats() DecodedCacheStats {
+func (s *reader) DecodedCacheStats() DecodedCacheStats {
 	c := s.decoded
 	c.mu.Lock()
 	n := c.n
@@ -111,7 +111,7 @@ func (s *Store) DecodedCacheStats() DecodedCacheStats {
 // DropDecodedCache empties the decoded-chunk cache, so the next query
 // decodes every chunk it reads (testbench/capacity measures each kind of
 // query from cold).
-func (s *Store) DropDecodedCache() { s.decoded.drop() }
+func (s *reader) DropDecodedCache() { s.decoded.drop() }
 
 // DefaultDecodedCacheWindows is Options.DecodedCacheWindows's default:
 // 262,144 windows, about 25 MB (a window is 96 B decoded, plus the

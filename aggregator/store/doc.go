@@ -34,11 +34,29 @@
 //
 // # Types
 //
-// [Store] is safe for concurrent use; it owns one go-redis UniversalClient
-// (standalone, Cluster or Sentinel, from [Options]). [Write] gathers the
-// writes of several frames into pipelined round trips; one goroutine uses
-// a Write. [Reader] reads chunks for one query, each chunk once.
-// [MergeHour] merges minute windows into an hourly rollup.
+// [Store] is safe for concurrent use and is the package's facade: it
+// embeds one component per concern, each holding a pointer to the shared
+// conn (never to the Store), and their exported methods are the Store's.
+//
+//	type         files                           concern
+//	conn         store.go, keys.go               go-redis UniversalClient (standalone, Cluster or
+//	                                             Sentinel, from [Options]), options, clock, shared
+//	                                             counters; the key builders of the schema above
+//	writer       writer.go, wire.go              starts Writes; each agent's series cache
+//	                                             (ForgetWrites); an agent's wire state read back
+//	reader       read.go, legacy.go,             starts Readers; decoded chunk cache, old-layout
+//	             chunkcache.go                   keys, whole-log reads
+//	labelIndex   index.go                        series, postings, label names and values; Sweep
+//	incidentLog  incidents.go, incidentlog.go    open incidents and the incident event log
+//	health       restart.go, probe.go            restart fence, readiness probe, persistence
+//	meter        capacity.go, backhaul.go        Capacity, cardinalities, the backhaul meter
+//
+// [Write] gathers the writes of several frames into pipelined round trips
+// (write.go; an hour's seal and late windows in seal.go); one goroutine
+// uses a Write. [Reader] reads chunks for one query, each chunk once
+// (read.go; open logs through their index in logindex.go, old-layout keys
+// in legacy.go). openlog.go is the open log's format, hourly.go
+// [MergeHour], which merges minute windows into an hourly rollup.
 // [Store.Capacity] counts series and stored windows and reads Redis's
 // memory; [ErrorReason] classifies a Redis error into the small fixed set
 // [ErrorReasons] (timeout, connection, readonly, oom, cluster, loading,

@@ -17,7 +17,7 @@ const MaxRecentIncidents = 5000
 // events) recorded with a time in [since, until], newest first, at most
 // limit of them (1 to MaxRecentIncidents). A document that cannot be
 // decoded is skipped and counted in the second result.
-func (s *Store) RecentIncidents(ctx context.Context, since, until time.Time, limit int) ([]Incident, int, error) {
+func (s *incidentLog) RecentIncidents(ctx context.Context, since, until time.Time, limit int) ([]Incident, int, error) {
 	if limit <= 0 || limit > MaxRecentIncidents {
 		return nil, 0, fmt.Errorf("store: recent incidents: limit %d must be between 1 and %d", limit, MaxRecentIncidents)
 	}
@@ -51,18 +51,4 @@ const (
 
 // IncidentsTrimmed is the number of incident log events removed by its
 // bounds (age or count) since the store opened.
-func (s *Store) IncidentsTrimmed() uint64 { return s.incTrimmed.Load() }
-
-// countTrimmed adds up what the incident scripts of a pipeline removed.
-func (w *Write) countTrimmed(res []redis.Cmder) {
-	for _, i := range w.incAt {
-		if i >= len(res) {
-			continue
-		}
-		if c, ok := res[i].(*redis.Cmd); ok {
-			if n, err := c.Int64(); err == nil && n > 0 {
-				w.s.incTrimmed.Add(uint64(n))
-			}
-		}
-	}
-}
+func (s *incidentLog) IncidentsTrimmed() uint64 { return s.incTrimmed.Load() }

@@ -9,6 +9,10 @@ import (
 	"github.com/edgepulse/edgepulse/codec"
 )
 
+// incidentLog reads the incidents: the open ones and the event log
+// ({inc}open, {inc}log); Write.AddIncidents writes them.
+type incidentLog struct{ *conn }
+
 // Incident is an edge incident transition as the aggregator publishes it on
 // alerts.<site>.<host> and keeps it in Redis.
 type Incident struct {
@@ -98,7 +102,7 @@ return trimmed
 const incidentTag = "{inc}"
 
 // OpenIncidents returns the incidents that are open now.
-func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
+func (s *incidentLog) OpenIncidents(ctx context.Context) ([]Incident, error) {
 	m, err := s.rdb.HGetAll(ctx, s.key(incidentTag, "open")).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: open incidents: %w", err)

@@ -28,6 +28,10 @@ import (
 // empty is rebuilt within the hour); Sweep removes the series not
 // written for longer than both tiers keep data.
 
+// labelIndex reads the series index (<p>series, the postings, label
+// names and values) and sweeps series gone from it; Write adds to it.
+type labelIndex struct{ *conn }
+
 // SeriesRef is one stored series: its id, metric name, labels and the
 // agent whose keys hold its data.
 type SeriesRef struct {
@@ -38,7 +42,7 @@ type SeriesRef struct {
 }
 
 // Names lists the stored metric names.
-func (s *Store) Names(ctx context.Context) ([]string, error) {
+func (s *labelIndex) Names(ctx context.Context) ([]string, error) {
 	v, err := s.rdb.SMembers(ctx, s.key("names")).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: names: %w", err)
@@ -47,7 +51,7 @@ func (s *Store) Names(ctx context.Context) ([]string, error) {
 }
 
 // SeriesOf returns the series of the given metric names.
-func (s *Store) SeriesOf(ctx context.Context, names []string) ([]SeriesRef, error) {
+func (s *labelIndex) SeriesOf(ctx context.Context, names []string) ([]SeriesRef, error) {
 	pairs := make([][2]string, len(names))
 	for i, n := range names {
 		pairs[i] = [2]string{MetricName, n}
@@ -62,27 +66,19 @@ func (s *Store) SeriesOf(ctx context.Context, names []string) ([]SeriesRef, erro
 // MetricName is the label name of the metric name in selectors.
 const MetricName = "__name__"
 
-// postingKey is the key of the postings of label=value.
-func (s *Store) postingKey(label, value string) string {
-	if label == MetricName {
-		return s.key("name:", value)
-	}
-	return s.key("pl:", label, "=", value)
-}
-
 // Postings returns the sids that have every one of the label=value pairs
 // (the intersection of their postings; "__name__" is the metric name),
 // sorted.
-func (s *Store) Postings(ctx context.Context, pairs [][2]string) ([]string, error) {
+func (s *labelIndex) Postings(ctx context.Context, pairs [][2]string) ([]string, error) {
 	return s.postings(ctx, pairs, true)
 }
 
 // UnionPostings returns the sids that have any of the pairs, sorted.
-func (s *Store) UnionPostings(ctx context.Context, pairs [][2]string) ([]string, error) {
+func (s *labelIndex) UnionPostings(ctx context.Context, pairs [][2]string) ([]string, error) {
 	return s.postings(ctx, pairs, false)
 }
 
-func (s *Store) postings(ctx context.Context, pairs [][2]string, intersect bool) ([]string, error) {
+func (s *labelIndex) postings(ctx context.Context, pairs [][2]string, intersect bool) ([]string, error) {
 	if len(pairs) == 0 {
 		return nil, nil
 	}
@@ -135,7 +131,7 @@ func intersectSorted(a, b []string) []string {
 
 // Series returns the labels of the given sids (unknown ones are left
 // out).
-func (s *Store) Series(ctx context.Context, sids []string) ([]SeriesRef, error) {
+func (s *labelIndex) Series(ctx context.Context, sids []string) ([]SeriesRef, error) {
 	if len(sids) == 0 {
 		return nil, nil
 	}
@@ -179,7 +175,7 @@ func parseCanon(sid, canon string) (SeriesRef, error) {
 }
 
 // LabelNames lists the stored label names.
-func (s *Store) LabelNames(ctx context.Context) ([]string, error) {
+func (s *labelIndex) LabelNames(ctx context.Context) ([]string, error) {
 	v, err := s.rdb.SMembers(ctx, s.key("lnames")).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: label names: %w", err)
@@ -188,7 +184,7 @@ func (s *Store) LabelNames(ctx context.Context) ([]string, error) {
 }
 
 // LabelValues lists the values stored for a label.
-func (s *Store) LabelValues(ctx context.Context, name string) ([]string, error) {
+func (s *labelIndex) LabelValues(ctx context.Context, name string) ([]string, error) {
 	v, err := s.rdb.SMembers(ctx, s.key("lv:", name)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: label %q values: %w", name, err)
@@ -207,7 +203,7 @@ const sweepBatch = 1000
 // and any member may run it; a series written again after being swept is
 // indexed again by the write path within the hour (index entries are
 // rewritten once an agent-hour).
-func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+func (s *labelIndex) Sweep(ctx context.Context, now time.Time) (int, error) {
 	keep := max(s.opts.Retention, s.opts.HourlyRetention)
 	// seen holds the hour a window started in; its hourly window lands in
 	// a day block that ends up to 24 h later.
@@ -230,7 +226,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 }
 
 // sweep removes the index entries of sids.
-func (s *Store) sweep(ctx context.Context, sids []string) error {
+func (s *labelIndex) sweep(ctx context.Context, sids []string) error {
 	vals, err := s.rdb.HMGet(ctx, s.key("series"), sids...).Result()
 	if err != nil {
 		return fmt.Errorf("store: sweeping the index: %w", err)

@@ -18,7 +18,7 @@ import (
 // one in the background; only while one exists do reads pay for them.
 
 // findLegacy sets s.legacy when a key of the old layout exists.
-func (s *Store) findLegacy(ctx context.Context) {
+func (s *reader) findLegacy(ctx context.Context) {
 	for _, pat := range []string{s.key("d:*"), s.key("h:*")} {
 		var found bool
 		err := s.forEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
@@ -37,7 +37,7 @@ func (s *Store) findLegacy(ctx context.Context) {
 
 // forEachMaster runs fn on every master (one for a standalone or
 // Sentinel client).
-func (s *Store) forEachMaster(ctx context.Context, fn func(context.Context, *redis.Client) error) error {
+func (s *reader) forEachMaster(ctx context.Context, fn func(context.Context, *redis.Client) error) error {
 	switch c := s.rdb.(type) {
 	case *redis.ClusterClient:
 		return c.ForEachMaster(ctx, fn)

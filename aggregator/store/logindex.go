@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+
 	"github.com/redis/go-redis/v9"
-	"strconv"
 )
 
 // Beside each open log (openlog.go) the store keeps its *log index*
@@ -34,11 +34,6 @@ import (
 // at the log's end); when it does not (a log written by an aggregator
 // before the index, a frame too large to index, an index that expired or
 // was lost), it returns the whole log, read as before.
-
-// logIndexKey is the index of the open log of an agent's hour.
-func (s *Store) logIndexKey(tag string, hour int64) string {
-	return s.key("oi:", tag, ":", strconv.FormatInt(hour/HourMs, 10))
-}
 
 // maxExtractSeries is the most series a query gets from one log through
 // the index; asked for more (a host-scoped selector asks for all of
@@ -277,8 +272,3 @@ func (r *Reader) extracted(k string, sids []uint64, c *redis.Cmd) error {
 	}
 	return nil
 }
-
-// SetWholeLogReads makes queries read open logs whole (GET) instead of
-// through their index: the layout before the index, kept to measure
-// the two against each other in one run (testbench/capacity).
-func (s *Store) SetWholeLogReads(on bool) { s.wholeLogs.Store(on) }

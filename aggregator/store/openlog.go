@@ -38,11 +38,6 @@ import (
 // readers read an hour's log besides its chunks (a log is also left where
 // an agent stopped within the hour, until it expires).
 
-// logKey is the open log of an agent's hour.
-func (s *Store) logKey(tag string, hour int64) string {
-	return s.key("o:", tag, ":", strconv.FormatInt(hour/HourMs, 10))
-}
-
 // appendLogEntry appends the entry of window w of series sid to dst.
 func appendLogEntry(dst []byte, sid uint64, w *codec.Window) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, sid)

@@ -25,7 +25,7 @@ const probeTTL = time.Minute
 // writes, or the key expired through a minute without probes), and Probe
 // drops the store's write caches (ForgetWrites) so the index entries are
 // written again; it reports that with lost = true.
-func (s *Store) Probe(ctx context.Context, member string) (lost bool, err error) {
+func (s *health) Probe(ctx context.Context, member string) (lost bool, err error) {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return false, fmt.Errorf("PING: %w", err)
 	}
@@ -40,23 +40,8 @@ func (s *Store) Probe(ctx context.Context, member string) (lost bool, err error)
 	s.probeLast = v
 	s.probeMu.Unlock()
 	if prev != "" && old != prev {
-		s.ForgetWrites()
+		s.writes.ForgetWrites()
 		return true, nil
 	}
 	return false, nil
 }
-
-// ForgetWrites drops what the store remembers of past writes (which
-// series are indexed, which hour each agent is in), so the next write of
-// every agent writes its index entries again and seals from what Redis
-// holds. Writes are idempotent, so forgetting costs only those writes.
-func (s *Store) ForgetWrites() {
-	s.mu.Lock()
-	clear(s.agents)
-	s.mu.Unlock()
-	s.forgets.Add(1)
-}
-
-// Forgets counts ForgetWrites calls: failed writes and probes that found
-// writes lost.
-func (s *Store) Forgets() uint64 { return s.forgets.Load() }

@@ -6,11 +6,27 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgepulse/edgepulse/codec"
 )
+
+// reader is the Store's read side: it starts Readers and holds what
+// they share across queries: the decoded chunk cache (chunkcache.go) and
+// whether old-layout keys (legacy.go) or whole open logs (logindex.go)
+// are read.
+type reader struct {
+	*conn
+	// legacy is set when keys of the layout before chunks exist
+	// (legacy.go): reads then read them alongside.
+	legacy atomic.Bool
+	// wholeLogs makes reads GET open logs whole (logindex.go).
+	wholeLogs atomic.Bool
+	// decoded keeps decoded chunks across queries (chunkcache.go).
+	decoded *decodedCache
+}
 
 // Reader reads stored windows for one query. Every chunk it reads is
 // kept until the Reader is dropped, so a query asking several statistics
@@ -18,7 +34,7 @@ import (
 // offset) reads the series' chunks from Redis once. A Reader is used by
 // one goroutine.
 type Reader struct {
-	s     *Store
+	s     *reader
 	cache map[string][]codec.Window
 	logs  map[string]*openLog // open logs read (nil: none there)
 	// Corrupt counts chunks skipped because they did not decode;
@@ -28,18 +44,18 @@ type Reader struct {
 }
 
 // NewReader starts a Reader with an empty chunk cache.
-func (s *Store) NewReader() *Reader {
+func (s *reader) NewReader() *Reader {
 	return &Reader{s: s, cache: map[string][]codec.Window{}, logs: map[string]*openLog{}}
 }
 
 // Points returns the stored windows of each series ending in [mint,
 // maxt] (Unix ms), oldest first, one per window end.
-func (s *Store) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64) ([][]Point, error) {
+func (s *reader) Points(ctx context.Context, refs []SeriesRef, mint, maxt int64) ([][]Point, error) {
 	return s.NewReader().Points(ctx, refs, mint, maxt)
 }
 
 // HourlyPoints is Reader.HourlyPoints on a fresh Reader.
-func (s *Store) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt int64) ([][]Point, error) {
+func (s *reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt int64) ([][]Point, error) {
 	return s.NewReader().HourlyPoints(ctx, refs, mint, maxt)
 }
 
@@ -170,7 +186,7 @@ func sortPoints(ps []Point) {
 // clamp limits the blocks [first, last] (block starts, Unix ms) to the
 // ones that can exist: none ends before now − retention (they expired),
 // none starts more than a day ahead of this clock.
-func (s *Store) clamp(first, last, retention, block int64) (int64, int64) {
+func (s *reader) clamp(first, last, retention, block int64) (int64, int64) {
 	now := s.now().UnixMilli()
 	lo := now - retention - block
 	lo -= lo % block
@@ -387,7 +403,7 @@ func (r *Reader) HourlyPoints(ctx context.Context, refs []SeriesRef, mint, maxt 
 // given width), every record of the series' window stored there: none
 // when it is missing, more than one when it was written more than once
 // and not sealed since (sealing keeps one). For fault checks and tests.
-func (s *Store) WindowCopies(ctx context.Context, agent, sid string, width int64, ends []int64) ([][]Point, error) {
+func (s *reader) WindowCopies(ctx context.Context, agent, sid string, width int64, ends []int64) ([][]Point, error) {
 	num, err := sidNum(sid)
 	if err != nil {
 		return nil, err
@@ -434,3 +450,8 @@ func (s *Store) WindowCopies(ctx context.Context, agent, sid string, width int64
 // WindowOf is the stored form of a batch's rollup: the window ending at
 // end, width wide.
 func WindowOf(end, width int64, r *codec.Rollup) Point { return windowOf(end, width, r) }
+
+// SetWholeLogReads makes queries read open logs whole (GET) instead of
+// through their index: the layout before the index, kept to measure
+// the two against each other in one run (testbench/capacity).
+func (s *reader) SetWholeLogReads(on bool) { s.wholeLogs.Store(on) }

@@ -9,6 +9,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// health is what tells whether Redis kept the store's writes: the restart
+// fence (a changed run_id, standalone only), the readiness probe
+// (probe.go) and the persistence settings. A probe that finds writes lost
+// makes writes forget their caches.
+type health struct {
+	*conn
+	writes *writer // its caches dropped when a probe finds writes lost
+	// fence notices a restarted Redis; nil for a Cluster or Sentinel
+	// setup.
+	fence *restartFence
+	// probeLast is the value the last Probe wrote (probe.go).
+	probeMu   sync.Mutex
+	probeLast string
+}
+
 // ErrRestarted fails a connection to a Redis that restarted (its run_id
 // changed) until the owner of the store has accepted the restart
 // (Store.AcceptRestart): nothing is written to a Redis that may have come
@@ -87,7 +102,7 @@ func infoField(info, field string) string {
 // Restarted receives when the Redis the store writes to restarted; new
 // connections fail with ErrRestarted until AcceptRestart. Nil for a Redis
 // Cluster or Sentinel setup.
-func (s *Store) Restarted() <-chan struct{} {
+func (s *health) Restarted() <-chan struct{} {
 	if s.fence == nil {
 		return nil
 	}
@@ -96,7 +111,7 @@ func (s *Store) Restarted() <-chan struct{} {
 
 // AcceptRestart lifts the fence: connections to the restarted Redis work
 // again.
-func (s *Store) AcceptRestart() {
+func (s *health) AcceptRestart() {
 	if s.fence == nil {
 		return
 	}
@@ -123,7 +138,7 @@ type Persistence struct {
 
 // Persistence reads INFO persistence (and CONFIG GET save/appendfsync,
 // where CONFIG is allowed).
-func (s *Store) Persistence(ctx context.Context) (Persistence, error) {
+func (s *health) Persistence(ctx context.Context) (Persistence, error) {
 	info, err := s.rdb.Info(ctx, "persistence").Result()
 	if err != nil {
 		return Persistence{}, err

@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -173,38 +172,34 @@ const DefaultMemoryWarnFraction = 0.8
 // MemoryWarnFraction is Options.MemoryWarnFraction after defaults.
 func (s *Store) MemoryWarnFraction() float64 { return s.opts.MemoryWarnFraction }
 
-// Store reads and writes rollups in Redis.
-type Store struct {
+// conn is what every component of a Store shares: the Redis client, the
+// options after defaults, the clock and the counters several components
+// add to. Components hold a pointer to the one conn of their Store.
+type conn struct {
 	rdb  redis.UniversalClient
 	opts Options
-
-	mu sync.Mutex
-	// agents caches each agent's series (write.go): ids, keys, the hour
-	// blocks written and whether the index entries are written.
-	agents map[string]*agentSeries
+	now  func() time.Time // the clock; time.Now
 	// corrupt counts chunks that could not be decoded (left as they
 	// are; reads skip them and say so).
 	corrupt atomic.Uint64
-	now     func() time.Time // the clock; time.Now
-	// probeLast is the value the last Probe wrote (probe.go).
-	probeMu   sync.Mutex
-	probeLast string
-	forgets   atomic.Uint64
 	// expired counts windows not written because their block's expiry
 	// (end + retention, data time) had passed when they arrived.
 	expired atomic.Uint64
 	// incTrimmed counts incident log events removed by its bounds.
 	incTrimmed atomic.Uint64
-	// legacy is set when keys of the layout before chunks exist
-	// (legacy.go): reads then read them alongside.
-	legacy atomic.Bool
-	// wholeLogs makes reads GET open logs whole (logindex.go).
-	wholeLogs atomic.Bool
-	// decoded keeps decoded chunks across queries (chunkcache.go).
-	decoded *decodedCache
-	// fence notices a restarted Redis (restart.go); nil for a Cluster or
-	// Sentinel setup.
-	fence *restartFence
+}
+
+// Store reads and writes rollups in Redis. It is the package's facade:
+// each embedded component has one concern (doc.go lists them) and its
+// methods are the Store's.
+type Store struct {
+	*conn
+	*writer
+	*reader
+	*labelIndex
+	*incidentLog
+	*health
+	*meter
 }
 
 // Expired is the number of windows not written because they arrived
@@ -244,7 +239,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("store: redis %s: %w", opts.Where(), err)
 	}
-	s := &Store{rdb: rdb, opts: opts, agents: make(map[string]*agentSeries), now: time.Now, fence: fence, decoded: newDecodedCache(opts.DecodedCacheWindows)}
+	c := &conn{rdb: rdb, opts: opts, now: time.Now}
+	w := &writer{conn: c, agents: make(map[string]*agentSeries)}
+	idx := &labelIndex{c}
+	s := &Store{conn: c, writer: w,
+		reader:      &reader{conn: c, decoded: newDecodedCache(opts.DecodedCacheWindows)},
+		labelIndex:  idx,
+		incidentLog: &incidentLog{c},
+		health:      &health{conn: c, writes: w, fence: fence},
+		meter:       &meter{conn: c, index: idx},
+	}
 	go func() {
 		lctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -264,13 +268,6 @@ func (s *Store) Close() error { return s.rdb.Close() }
 
 // Client exposes the Redis client (for health checks and tests).
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
-
-func (s *Store) key(parts ...string) string { return s.opts.Prefix + strings.Join(parts, "") }
-
-// tag is the hash tag of an agent's keys: every key of one agent (its
-// chunks, decoder state, applied seqs) lands in one Redis Cluster slot,
-// so one script writes a frame atomically.
-func tag(agent string) string { return "{" + agent + "}" }
 
 // SeriesID is the stable id of a series given as name and sorted label
 // pairs.

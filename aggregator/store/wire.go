@@ -30,7 +30,7 @@ const AppliedSeqs = 1024
 // saved state was applied when it is. Keys of the layout before hash tags
 // (<p>w:<agent>, <p>ws:<agent>) are read when the tagged ones are
 // missing, so an upgraded aggregator continues the agents' chains.
-func (s *Store) WireStateFor(ctx context.Context, agent string, seq uint64) (state []byte, frames [][]byte, done bool, err error) {
+func (s *writer) WireStateFor(ctx context.Context, agent string, seq uint64) (state []byte, frames [][]byte, done bool, err error) {
 	q := strconv.FormatUint(seq, 10)
 	pipe := s.rdb.Pipeline()
 	st := pipe.Get(ctx, s.key("w:", tag(agent)))
@@ -62,7 +62,7 @@ func (s *Store) WireStateFor(ctx context.Context, agent string, seq uint64) (sta
 }
 
 // legacyWireState reads the untagged keys of the layout before chunks.
-func (s *Store) legacyWireState(ctx context.Context, agent, seq string) ([]byte, bool, error) {
+func (s *writer) legacyWireState(ctx context.Context, agent, seq string) ([]byte, bool, error) {
 	pipe := s.rdb.Pipeline()
 	st := pipe.Get(ctx, s.key("w:", agent))
 	sc := pipe.ZScore(ctx, s.key("ws:", agent), seq)

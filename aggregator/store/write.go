@@ -1,8 +1,6 @@
 package store
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -10,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,7 +27,7 @@ import (
 //
 // A Write is used by one goroutine; several Writes may run at once.
 type Write struct {
-	s   *Store
+	s   *writer
 	now time.Time
 
 	cmds    [][]any                // pipeline 1
@@ -145,60 +142,11 @@ end
 return 1
 `
 
-// agentSeries caches what the store derives from one agent's series
-// dictionary (labels, series id, key names). Frames of one agent are
-// applied by one partition consumer at a time; mu guards the rare
-// overlap.
-type agentSeries struct {
-	mu         sync.Mutex
-	name       string // the agent
-	site, host string
-	tag        string // {agent}
-	byID       map[uint32]*seriesInfo
-	// hour is the start (Unix ms) of the newest hour windows were written
-	// for, 0 before the first write (since a restart or handoff).
-	hour int64
-}
-
-type freshSeries struct {
-	ac *agentSeries
-	si *seriesInfo
-}
-
-type seriesInfo struct {
-	name   string   // as the agent sent them, to notice a changed dictionary entry
-	labels []string //
-	canon  string
-	full   []string // labels as stored (site and instance added)
-	sid    string
-	num    uint64 // sid as a number (the open log's entries)
-	known  bool   // index entries written this hour
-	queued bool   // index entries queued in a Write not executed yet
-	// hour is the start of the newest hour a window was written for.
-	hour int64
-}
-
-// NewWrite starts an empty Write.
-func (s *Store) NewWrite() *Write {
-	return &Write{s: s, now: time.Now(), last: map[string]*frameWrite{}}
-}
-
 // Len is the number of windows added so far.
 func (w *Write) Len() int { return w.n }
 
 // Has tells whether a batch of agent is in w.
 func (w *Write) Has(agent string) bool { return w.last[agent] != nil }
-
-func (s *Store) agentCache(b *codec.Batch) *agentSeries {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ac := s.agents[b.Agent]
-	if ac == nil || ac.site != b.Site || ac.host != b.Host {
-		ac = &agentSeries{name: b.Agent, site: b.Site, host: b.Host, tag: tag(b.Site + "/" + b.Host), byID: make(map[uint32]*seriesInfo)}
-		s.agents[b.Agent] = ac
-	}
-	return ac
-}
 
 // HourMs is the width of the hourly tier's windows and of the minute
 // tier's blocks.
@@ -214,16 +162,6 @@ func hourOf(start int64) int64 { return start - start%HourMs }
 // ErrBadWindow is a batch whose window cannot be stored (width not in
 // (0, 1 h], or a start before 1970): retrying cannot help.
 var ErrBadWindow = errors.New("store: bad window")
-
-// chunkKey is the minute tier's key of a series' hour block.
-func (s *Store) chunkKey(tag, sid string, hour int64) string {
-	return s.key("c:", tag, sid, ":", strconv.FormatInt(hour/HourMs, 10))
-}
-
-// hourlyKey is the hourly tier's key of a series' day block.
-func (s *Store) hourlyKey(tag, sid string, day int64) string {
-	return s.key("hc:", tag, sid, ":", strconv.FormatInt(day/DayMs, 10))
-}
 
 // ClosesHour tells whether adding b seals an hour of its agent from its
 // stored windows (b is the first window of a new hour, a late window of a
@@ -404,222 +342,6 @@ func (w *Write) shared(set, suffix, member string) {
 	w.cmds = append(w.cmds, []any{"SADD", w.s.key(set, suffix), member})
 }
 
-// seal reads the hour's open log and the hour's chunks of the given
-// series (and of any other series in the log) and queues, in fw's script,
-// each series' chunk replaced by a single compressed segment of its
-// windows (chunk and log merged, the log's newer), its hourly window
-// appended to the hourly tier, and the log deleted. A chunk that is one
-// segment of the same windows already (sealed before, by this member or
-// another) is left alone, so sealing again changes nothing.
-func (w *Write) seal(ctx context.Context, ac *agentSeries, fw *frameWrite, sids []string, hour int64) error {
-	if hour < 0 || len(sids) == 0 {
-		return nil
-	}
-	// The day's last hour also seals the day's hourly chunks.
-	day := int64(-1)
-	if (hour+HourMs)%DayMs == 0 {
-		day = hour + HourMs - DayMs
-	}
-	logV, vals, days, err := w.s.getBlocks(ctx, ac.tag, sids, hour, day, true)
-	if err != nil {
-		return err
-	}
-	lg := parseLog(logV)
-	keepLog := lg.bad
-	if lg.bad {
-		w.s.corrupt.Add(1)
-	}
-	// Series in the log this member does not know of (it started here
-	// within the hour, or a series stopped): their windows go to their
-	// chunks too before the log goes.
-	if len(lg.idx) > 0 {
-		have := make(map[string]bool, len(sids))
-		for _, sid := range sids {
-			have[sid] = true
-		}
-		var extra []string
-		for n := range lg.idx {
-			if sid := sidHex(n); !have[sid] {
-				extra = append(extra, sid)
-			}
-		}
-		if len(extra) > 0 {
-			slices.Sort(extra)
-			_, xv, xd, err := w.s.getBlocks(ctx, ac.tag, extra, hour, day, false)
-			if err != nil {
-				return err
-			}
-			sids, vals, days = append(slices.Clone(sids), extra...), append(vals, xv...), append(days, xd...)
-		}
-	}
-	at := hour + HourMs + w.s.opts.Retention.Milliseconds()
-	var ws []codec.Window
-	for i, sid := range sids {
-		num, _ := sidNum(sid)
-		offs := lg.idx[num]
-		if vals[i] == nil && len(offs) == 0 {
-			continue
-		}
-		ws = ws[:0]
-		if vals[i] != nil {
-			if ws, err = codec.DecodeChunkAll(ws, vals[i]); err != nil {
-				w.s.corrupt.Add(1)
-				keepLog = true // the chunk is left as it is (reads report it); so is the log
-				continue
-			}
-		}
-		var bad int
-		if ws, bad = lg.windows(ws, num); bad > 0 {
-			w.s.corrupt.Add(uint64(bad))
-			keepLog = true
-		}
-		ws, _ = newestByEnd(ws)
-		seg := codec.AppendSegment(nil, ws)
-		if len(offs) == 0 && bytes.Equal(seg, vals[i]) {
-			continue
-		}
-		// Should the chunk change meanwhile, the log's windows are
-		// appended to it instead (a segment of them: a chunk is any
-		// concatenation of segments and records), so deleting the log
-		// loses nothing.
-		var fallback []byte // a chunk re-sealed without log windows: left as it is
-		switch {
-		case vals[i] == nil:
-			fallback = seg
-		case len(offs) > 0:
-			lw, _ := lg.windows(nil, num)
-			lw, _ = newestByEnd(lw)
-			fallback = codec.AppendSegment(nil, lw)
-		}
-		fw.casK = append(fw.casK, w.s.chunkKey(ac.tag, sid, hour))
-		fw.casA = append(fw.casA, len(vals[i]), string(seg), string(fallback), at)
-		if day >= 0 && days[i] != nil {
-			w.sealDay(ac, fw, sid, ws, hour, day, days[i])
-		} else {
-			w.hourly(ac, fw, sid, ws, hour)
-		}
-	}
-	if len(logV) > 0 && !keepLog {
-		fw.delK = append(fw.delK, w.s.logKey(ac.tag, hour))
-		fw.delA = append(fw.delA, len(logV))
-		fw.delIK = append(fw.delIK, w.s.logIndexKey(ac.tag, hour))
-	}
-	return nil
-}
-
-// sealDay queues the replacement of a day's hourly chunk (cur, as read)
-// by one segment of its windows and the last hour's, merged from ws; if
-// the chunk changed meanwhile, the last hour's window is appended as a
-// record instead.
-func (w *Write) sealDay(ac *agentSeries, fw *frameWrite, sid string, ws []codec.Window, hour, day int64, cur []byte) {
-	hp, ok := MergeHour(ws, hour+HourMs)
-	if !ok {
-		return
-	}
-	hours, _, err := codec.DecodeChunk(nil, cur)
-	if err != nil {
-		w.s.corrupt.Add(1)
-		w.hourly(ac, fw, sid, ws, hour) // left as it is: reads report it
-		return
-	}
-	i, found := slices.BinarySearchFunc(hours, hp.End, func(x codec.Window, end int64) int { return cmp.Compare(x.End, end) })
-	if found {
-		hours[i] = hp
-	} else {
-		hours = slices.Insert(hours, i, hp)
-	}
-	at := day + DayMs + w.s.opts.HourlyRetention.Milliseconds()
-	fw.casK = append(fw.casK, w.s.hourlyKey(ac.tag, sid, day))
-	fw.casA = append(fw.casA, len(cur), string(codec.AppendSegment(nil, hours)), string(codec.AppendRecord(nil, &hp)), at)
-}
-
-// late queues the hourly windows of a closed hour again, merged from its
-// stored windows (chunks and whatever is left in its log) and the late
-// ones of this batch (the newest record of a window end wins when the
-// hourly chunk is read).
-func (w *Write) late(ctx context.Context, ac *agentSeries, fw *frameWrite, sis []*seriesInfo, windows []codec.Window, hour int64) error {
-	sids := make([]string, len(sis))
-	for i, si := range sis {
-		sids[i] = si.sid
-	}
-	logV, vals, _, err := w.s.getBlocks(ctx, ac.tag, sids, hour, -1, true)
-	if err != nil {
-		return err
-	}
-	lg := parseLog(logV)
-	var ws []codec.Window
-	for i, si := range sis {
-		ws = ws[:0]
-		if vals[i] != nil {
-			if ws, err = codec.DecodeChunkAll(ws, vals[i]); err != nil {
-				w.s.corrupt.Add(1)
-				ws = ws[:0]
-			}
-		}
-		ws, _ = lg.windows(ws, si.num)
-		ws = append(ws, windows[i])
-		ws, _ = newestByEnd(ws)
-		w.hourly(ac, fw, si.sid, ws, hour)
-	}
-	return nil
-}
-
-// hourly queues the hour's merged window for the hourly tier.
-func (w *Write) hourly(ac *agentSeries, fw *frameWrite, sid string, ws []codec.Window, hour int64) {
-	hp, ok := MergeHour(ws, hour+HourMs)
-	if !ok {
-		return
-	}
-	day := hour - hour%DayMs
-	at := day + DayMs + w.s.opts.HourlyRetention.Milliseconds()
-	if at <= w.now.UnixMilli() {
-		return
-	}
-	fw.hourK = append(fw.hourK, w.s.hourlyKey(ac.tag, sid, day))
-	fw.hourA = append(fw.hourA, string(codec.AppendRecord(nil, &hp)), at)
-}
-
-// getBlocks reads, in one round trip, the hour's open log (withLog), the
-// hour's chunk of each series and, with day ≥ 0, the day's hourly chunk
-// (nil where there is none).
-func (s *Store) getBlocks(ctx context.Context, tag string, sids []string, hour, day int64, withLog bool) (log []byte, hours, days [][]byte, err error) {
-	pipe := s.rdb.Pipeline()
-	var lcmd *redis.StringCmd
-	if withLog {
-		lcmd = pipe.Get(ctx, s.logKey(tag, hour))
-	}
-	cmds := make([]*redis.StringCmd, len(sids))
-	var dcmds []*redis.StringCmd
-	for i, sid := range sids {
-		cmds[i] = pipe.Get(ctx, s.chunkKey(tag, sid, hour))
-	}
-	if day >= 0 {
-		dcmds = make([]*redis.StringCmd, len(sids))
-		for i, sid := range sids {
-			dcmds[i] = pipe.Get(ctx, s.hourlyKey(tag, sid, day))
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, nil, err
-	}
-	bs := func(cs []*redis.StringCmd) [][]byte {
-		out := make([][]byte, len(sids))
-		if cs == nil {
-			return out
-		}
-		for i, c := range cs {
-			if b, err := c.Bytes(); err == nil {
-				out[i] = b
-			}
-		}
-		return out
-	}
-	if lcmd != nil {
-		log, _ = lcmd.Bytes()
-	}
-	return log, bs(cmds), bs(dcmds), nil
-}
-
 // MarkApplied records, with agent's newest frame added to w (seq), that
 // the frame is applied: its script then does nothing when seq is recorded
 // already, and records it with the frame's windows.
@@ -776,4 +498,30 @@ func (w *Write) exec(ctx context.Context) error {
 	}
 	_, err := pipe.Exec(ctx)
 	return err
+}
+
+// countWindows queues adding n windows starting at start (Unix ms) to
+// their hour's counter, which expires an hour after the retention. A
+// batch written again (a redelivery after a failed write) counts again:
+// StoredWindows is a meter of writes, exact while writes succeed.
+func (w *Write) countWindows(start int64, n int) {
+	if n == 0 {
+		return
+	}
+	k := w.s.windowCountKey(start / HourMs)
+	w.cmds = append(w.cmds, []any{"INCRBY", k, n}, []any{"PEXPIRE", k, (w.s.opts.Retention + time.Hour).Milliseconds()})
+}
+
+// countTrimmed adds up what the incident scripts of a pipeline removed.
+func (w *Write) countTrimmed(res []redis.Cmder) {
+	for _, i := range w.incAt {
+		if i >= len(res) {
+			continue
+		}
+		if c, ok := res[i].(*redis.Cmd); ok {
+			if n, err := c.Int64(); err == nil && n > 0 {
+				w.s.incTrimmed.Add(uint64(n))
+			}
+		}
+	}
 }
