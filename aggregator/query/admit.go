@@ -245,11 +245,11 @@ type AdmitStats struct {
 	WaitSeconds float64
 }
 
-// AdmitStats returns the admission counters and gauges.
-func (a *API) AdmitStats() AdmitStats {
-	c := &a.adm.c
+// stats returns the admission counters and gauges.
+func (ad *admitter) stats() AdmitStats {
+	c := &ad.c
 	return AdmitStats{Admitted: c.admitted.Load(), Full: c.full.Load(), TimedOut: c.timedOut.Load(),
 		Heavy: c.heavy.Load(), HeavyFull: c.heavyFull.Load(), HeavyTimedOut: c.heavyTimedOut.Load(), Budget: c.budget.Load(),
-		Running: len(a.adm.slots), Queued: int(a.adm.queued.Load()), HeavyRunning: len(a.adm.heavy), HeavyQueued: int(a.adm.heavyQueued.Load()),
+		Running: len(ad.slots), Queued: int(ad.queued.Load()), HeavyRunning: len(ad.heavy), HeavyQueued: int(ad.heavyQueued.Load()),
 		WaitSeconds: time.Duration(c.waitNs.Load()).Seconds()}
 }

@@ -103,18 +103,19 @@ func (l *Limits) defaults() {
 
 // API is the Prometheus-compatible HTTP API.
 type API struct {
-	q       *Queryable
-	sq      storage.Queryable // what queries read; q unless SetQueryable
-	engine  *promql.Engine
-	parser  parser.Parser
-	limits  Limits
-	log     *slog.Logger
-	mux     *http.ServeMux
-	Version string
-	token   string        // bearer token, "" = open (guard.go)
-	rules   RuleSource    // nil: no rules (rules.go)
-	gc      guardCounters // requests refused before running (guard.go)
-	adm     *admitter     // query slots (admit.go)
+	q         *Queryable
+	sq        storage.Queryable // what queries read; q unless SetQueryable
+	engine    *promql.Engine
+	parser    parser.Parser
+	limits    Limits
+	log       *slog.Logger
+	mux       *http.ServeMux
+	Version   string
+	token     string        // bearer token, "" = open (guard.go)
+	gc        guardCounters // requests refused before running (guard.go)
+	adm       *admitter     // query slots (admit.go)
+	replies                 // ok and fail (reply.go)
+	ruleViews               // /api/v1/rules, SetRules (rules.go)
 }
 
 // Engine is the API's PromQL engine (the rules manager evaluates with it).
@@ -132,6 +133,7 @@ func NewAPIWithRegistry(q *Queryable, limits Limits, log *slog.Logger, reg prome
 	limits.defaults()
 	q.MaxSeries = limits.MaxSeries
 	p := parser.NewParser(parser.Options{})
+	adm := newAdmitter(limits)
 	a := &API{
 		q: q,
 		engine: promql.NewEngine(promql.EngineOpts{
@@ -144,12 +146,14 @@ func NewAPIWithRegistry(q *Queryable, limits Limits, log *slog.Logger, reg prome
 			EnableNegativeOffset: true,
 			Parser:               p,
 		}),
-		parser:  p,
-		limits:  limits,
-		log:     log,
-		mux:     http.NewServeMux(),
-		Version: "dev",
-		adm:     newAdmitter(limits),
+		parser:    p,
+		limits:    limits,
+		log:       log,
+		mux:       http.NewServeMux(),
+		Version:   "dev",
+		adm:       adm,
+		replies:   replies{adm},
+		ruleViews: ruleViews{replies: replies{adm}},
 	}
 	a.mux.HandleFunc("/api/v1/query", a.instant)
 	a.mux.HandleFunc("/api/v1/query_range", a.rangeQuery)
@@ -174,62 +178,6 @@ func (a *API) queryable() storage.Queryable {
 		return a.sq
 	}
 	return a.q
-}
-
-type apiError struct {
-	status int
-	typ    string
-	err    error
-}
-
-func (e *apiError) Error() string { return e.err.Error() }
-
-func badData(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "bad_data", fmt.Errorf(format, args...)}
-}
-
-func (a *API) ok(w http.ResponseWriter, data any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data})
-}
-
-func (a *API) fail(w http.ResponseWriter, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		ae = classify(err)
-	}
-	if errors.Is(err, ErrOverloaded) {
-		w.Header().Set("Retry-After", a.adm.retryAfter())
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(ae.status)
-	json.NewEncoder(w).Encode(map[string]any{"status": "error", "errorType": ae.typ, "error": ae.err.Error()})
-}
-
-// classify maps query execution errors to Prometheus' error types.
-func classify(err error) *apiError {
-	var (
-		timeout  promql.ErrQueryTimeout
-		canceled promql.ErrQueryCanceled
-		tooMany  promql.ErrTooManySamples
-	)
-	switch {
-	case errors.Is(err, ErrOverloaded):
-		return &apiError{http.StatusServiceUnavailable, "unavailable", err}
-	case errors.Is(err, ErrSampleBudget):
-		return &apiError{http.StatusUnprocessableEntity, "execution", err}
-	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
-		return &apiError{http.StatusServiceUnavailable, "timeout", err}
-	case errors.As(err, &canceled), errors.Is(err, context.Canceled):
-		return &apiError{http.StatusServiceUnavailable, "canceled", err}
-	case errors.As(err, &tooMany), errors.Is(err, ErrTooManySeries):
-		return &apiError{http.StatusUnprocessableEntity, "execution", err}
-	}
-	var se promql.ErrStorage
-	if errors.As(err, &se) {
-		return &apiError{http.StatusInternalServerError, "internal", err}
-	}
-	return &apiError{http.StatusUnprocessableEntity, "execution", err}
 }
 
 // parseTime accepts RFC 3339 or Unix seconds with a fraction.
@@ -549,6 +497,9 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(out, func(x, y alert) int { return x.ActiveAt.Compare(y.ActiveAt) })
 	a.ok(w, map[string]any{"alerts": out})
 }
+
+// AdmitStats returns the admission counters and gauges.
+func (a *API) AdmitStats() AdmitStats { return a.adm.stats() }
 
 func (a *API) buildinfo(w http.ResponseWriter, r *http.Request) {
 	// Grafana reads this to pick its Prometheus dialect.

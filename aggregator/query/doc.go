@@ -23,6 +23,11 @@
 // [Queryable] implements storage.Queryable over a store.Store. [API] is
 // the http.Handler for /api/v1/query, /api/v1/query_range, /api/v1/series,
 // /api/v1/labels, /api/v1/label/<name>/values and /api/v1/status/buildinfo.
+// Its methods are the handlers (api.go, tsdb.go) and the request guard
+// (guard.go: bearer token, body and URL bounds, timeout); it holds the
+// parts with a concern of their own: the admitter (admit.go, the query
+// slots), replies (reply.go, Prometheus' success and error shapes) and
+// ruleViews (rules.go, /api/v1/rules).
 //
 // # Limits
 //

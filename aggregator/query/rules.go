@@ -16,13 +16,20 @@ type RuleSource interface {
 	AlertingRules() []*rules.AlertingRule
 }
 
+// ruleViews answers /api/v1/rules from the rules (nil: no rules); the
+// API's alerts read them too.
+type ruleViews struct {
+	replies
+	rules RuleSource
+}
+
 // SetRules makes /api/v1/rules and /api/v1/alerts answer from rs. Call it
 // before serving.
-func (a *API) SetRules(rs RuleSource) { a.rules = rs }
+func (v *ruleViews) SetRules(rs RuleSource) { v.rules = rs }
 
 // rulesList answers /api/v1/rules in Prometheus' shape (type=alert or
 // type=record filters as Prometheus does).
-func (a *API) rulesList(w http.ResponseWriter, r *http.Request) {
+func (v *ruleViews) rulesList(w http.ResponseWriter, r *http.Request) {
 	type alert struct {
 		Labels      map[string]string `json:"labels"`
 		Annotations map[string]string `json:"annotations"`
@@ -54,17 +61,17 @@ func (a *API) rulesList(w http.ResponseWriter, r *http.Request) {
 		EvaluationTime float64   `json:"evaluationTime"`
 	}
 	if err := r.ParseForm(); err != nil {
-		a.fail(w, badData("%v", err))
+		v.fail(w, badData("%v", err))
 		return
 	}
 	typ := r.Form.Get("type")
 	if typ != "" && typ != "alert" && typ != "record" {
-		a.fail(w, badData("invalid parameter \"type\": %q is neither alert nor record", typ))
+		v.fail(w, badData("invalid parameter \"type\": %q is neither alert nor record", typ))
 		return
 	}
 	groups := []group{}
-	if a.rules != nil {
-		for _, g := range a.rules.RuleGroups() {
+	if v.rules != nil {
+		for _, g := range v.rules.RuleGroups() {
 			gr := group{Name: g.Name(), File: g.File(), Interval: g.Interval().Seconds(), Rules: []rule{},
 				LastEvaluation: g.GetLastEvaluation(), EvaluationTime: g.GetEvaluationTime().Seconds()}
 			for _, rl := range g.Rules() {
@@ -97,5 +104,5 @@ func (a *API) rulesList(w http.ResponseWriter, r *http.Request) {
 			groups = append(groups, gr)
 		}
 	}
-	a.ok(w, map[string]any{"groups": groups})
+	v.ok(w, map[string]any{"groups": groups})
 }
