@@ -57,7 +57,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 		files.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("GET /ui/ws", c.serveWS)
-	mux.Handle("GET /ui/api/incidents", c.opts.Guard(http.HandlerFunc(c.incidents)))
+	mux.Handle("GET /ui/api/incidents", c.opts.Guard(incidentList{c.opts.Incidents}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusFound)
 	})

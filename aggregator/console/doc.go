@@ -17,7 +17,8 @@
 // renews it while a viewer stays. Notices (notice.go) make the pushes
 // fleet-wide in a cluster: Applied also publishes a small notice of the
 // frame on NoticeSubject, and every member's console, while it has
-// browsers, pushes the other members' notices to them.
+// browsers, pushes the other members' notices to them. The incident list
+// (incidents.go) is its own handler over Options.Incidents.
 //
 // # Concurrency
 //

@@ -10,11 +10,14 @@ import (
 	"github.com/edgepulse/edgepulse/aggregator/store"
 )
 
-// incidents serves GET /ui/api/incidents?hours=H&limit=N: the open
+// incidentList serves GET /ui/api/incidents?hours=H&limit=N: the open
 // incidents and the transitions (open and close events) of the last H
 // hours (default 24, 1–720), newest first, at most N (default 500, up to
-// store.MaxRecentIncidents).
-func (c *Console) incidents(w http.ResponseWriter, r *http.Request) {
+// store.MaxRecentIncidents), read from log (nil: none).
+type incidentList struct{ log IncidentLog }
+
+// ServeHTTP serves the list.
+func (l incidentList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fail := func(code int, typ string, err error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -35,17 +38,17 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request) {
 			*p.v = n
 		}
 	}
-	if c.opts.Incidents == nil {
+	if l.log == nil {
 		fail(http.StatusServiceUnavailable, "unavailable", fmt.Errorf("no incident store"))
 		return
 	}
-	open, err := c.opts.Incidents.OpenIncidents(r.Context())
+	open, err := l.log.OpenIncidents(r.Context())
 	if err != nil {
 		fail(http.StatusServiceUnavailable, "unavailable", err)
 		return
 	}
 	now := time.Now()
-	recent, bad, err := c.opts.Incidents.RecentIncidents(r.Context(), now.Add(-time.Duration(hours)*time.Hour), now.Add(time.Hour), limit)
+	recent, bad, err := l.log.RecentIncidents(r.Context(), now.Add(-time.Duration(hours)*time.Hour), now.Add(time.Hour), limit)
 	if err != nil {
 		fail(http.StatusServiceUnavailable, "unavailable", err)
 		return
