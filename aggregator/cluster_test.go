@@ -103,55 +103,12 @@ func TestClusterHandoff(t *testing.T) {
 	}
 	t.Cleanup(r.Stop)
 	names := []string{"agg-0", "agg-1", "agg-2"}
-	routes := make([]string, 3)
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = harness.FreePort(); err != nil {
-			t.Fatal(err)
-		}
-		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	aggs := make(map[string]*Aggregator)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for i, name := range names {
-		cfg := DefaultConfig()
-		cfg.Name = name
-		cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, t.TempDir()
-		cfg.NATS.Cluster = ClusterConfig{Name: "ep-test", Host: "127.0.0.1", Port: ports[i],
-			Routes: slices.Delete(slices.Clone(routes), i, i+1)}
-		cfg.Membership.Heartbeat, cfg.Membership.TTL = 250*time.Millisecond, 2*time.Second
+	aggs := startCluster(ctx, t, "ep-test", r.Addr, names, func(cfg *Config) {
 		cfg.AckWait = 2 * time.Second
-		cfg.Redis.Addr = r.Addr
-		cfg.HTTP = "127.0.0.1:0"
 		if got := cfg.replicas(); got != 3 {
 			t.Fatalf("replicas() = %d for a 3-node cluster, want 3", got)
 		}
-		wg.Go(func() {
-			a, err := New(ctx, cfg, log.With("member", name))
-			if err != nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				return
-			}
-			mu.Lock()
-			aggs[name] = a
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	for _, a := range aggs {
-		t.Cleanup(a.Close)
-		rctx, rcancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { a.Run(rctx); close(done) }()
-		t.Cleanup(func() { rcancel(); <-done })
-	}
+	})
 	var assigned []string
 	if err := harness.WaitFor(ctx, 30*time.Second, func() (err error) { assigned, err = checkOwnership(aggs, names); return err }); err != nil {
 		t.Fatal(err)
@@ -250,4 +207,62 @@ func TestClusterHandoff(t *testing.T) {
 			t.Fatalf("host %s: windows stored %v (%v), want each of seqs 1 and 2 once", h, copies, err)
 		}
 	}
+}
+
+// startCluster starts one member per name, routed to each other on ports
+// of their own and writing to the Redis at redisAddr, with short
+// membership timings; tune adjusts a member's config before it starts.
+// The members run until the test ends.
+func startCluster(ctx context.Context, t *testing.T, cluster, redisAddr string, names []string, tune func(*Config)) map[string]*Aggregator {
+	t.Helper()
+	routes := make([]string, len(names))
+	ports := make([]int, len(names))
+	for i := range ports {
+		var err error
+		if ports[i], err = harness.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	aggs := make(map[string]*Aggregator)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, len(names))
+	for i, name := range names {
+		cfg := DefaultConfig()
+		cfg.Name = name
+		cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, t.TempDir()
+		cfg.NATS.Cluster = ClusterConfig{Name: cluster, Host: "127.0.0.1", Port: ports[i],
+			Routes: slices.Delete(slices.Clone(routes), i, i+1)}
+		cfg.Membership.Heartbeat, cfg.Membership.TTL = 250*time.Millisecond, 2*time.Second
+		cfg.Redis.Addr = redisAddr
+		cfg.HTTP = "127.0.0.1:0"
+		if tune != nil {
+			tune(&cfg)
+		}
+		wg.Go(func() {
+			a, err := New(ctx, cfg, log.With("member", name))
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			mu.Lock()
+			aggs[name] = a
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, a := range aggs {
+		t.Cleanup(a.Close)
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { a.Run(rctx); close(done) }()
+		t.Cleanup(func() { rcancel(); <-done })
+	}
+	return aggs
 }

@@ -3,13 +3,8 @@ package aggregator
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"log/slog"
-	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,51 +33,7 @@ func TestConsoleClusterPush(t *testing.T) {
 	}
 	t.Cleanup(r.Stop)
 	names := []string{"agg-0", "agg-1"}
-	routes := make([]string, 2)
-	ports := make([]int, 2)
-	for i := range ports {
-		if ports[i], err = harness.FreePort(); err != nil {
-			t.Fatal(err)
-		}
-		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	aggs := make(map[string]*Aggregator)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for i, name := range names {
-		cfg := DefaultConfig()
-		cfg.Name = name
-		cfg.NATS.Port, cfg.NATS.LeafPort, cfg.NATS.StoreDir = -1, -1, t.TempDir()
-		cfg.NATS.Cluster = ClusterConfig{Name: "ep-console", Host: "127.0.0.1", Port: ports[i],
-			Routes: slices.Delete(slices.Clone(routes), i, i+1)}
-		cfg.Membership.Heartbeat, cfg.Membership.TTL = 250*time.Millisecond, 2*time.Second
-		cfg.Redis.Addr = r.Addr
-		cfg.HTTP = "127.0.0.1:0"
-		wg.Go(func() {
-			a, err := New(ctx, cfg, log.With("member", name))
-			if err != nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				return
-			}
-			mu.Lock()
-			aggs[name] = a
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	for _, a := range aggs {
-		t.Cleanup(a.Close)
-		rctx, rcancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { a.Run(rctx); close(done) }()
-		t.Cleanup(func() { rcancel(); <-done })
-	}
+	aggs := startCluster(ctx, t, "ep-console", r.Addr, names, nil)
 	if err := harness.WaitFor(ctx, 30*time.Second, func() error { _, err := checkOwnership(aggs, names); return err }); err != nil {
 		t.Fatal(err)
 	}

@@ -25,20 +25,12 @@ import (
 // agent was not running.
 func diskFilledByOther(ctx context.Context, o AgentOptions) (string, error) {
 	dir := filepath.Join(o.Dir, "disk-filled")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
 	data := filepath.Join(dir, "agent")
-	umount, err := mountTmpfs(data, o.FillerDiskSize)
+	r, stop, err := startAgentOnTmpfs(ctx, dir, o.FillerDiskSize)
 	if err != nil {
 		return "", err
 	}
-	defer umount()
-	r, err := startAgentRun(ctx, dir)
-	if err != nil {
-		return "", err
-	}
-	defer r.stop()
+	defer stop()
 	fail := func(err error) (string, error) { return "", fmt.Errorf("%w\n%s", err, r.st.Logs()) }
 	// Acknowledged batches first (deletes the reclaim will want to
 	// flush), then the uplink cut so that windows spool.

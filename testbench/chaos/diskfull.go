@@ -93,19 +93,11 @@ func RunAgent(ctx context.Context, o AgentOptions) ([]string, error) {
 // full disk, or fall in the seconds the agent was not running.
 func diskFull(ctx context.Context, o AgentOptions) (string, error) {
 	dir := filepath.Join(o.Dir, "disk-full")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	umount, err := mountTmpfs(filepath.Join(dir, "agent"), o.DiskSize)
+	r, stop, err := startAgentOnTmpfs(ctx, dir, o.DiskSize)
 	if err != nil {
 		return "", err
 	}
-	defer umount()
-	r, err := startAgentRun(ctx, dir)
-	if err != nil {
-		return "", err
-	}
-	defer r.stop()
+	defer stop()
 	fail := func(err error) (string, error) { return "", fmt.Errorf("%w\n%s", err, r.st.Logs()) }
 	if _, err := r.waitMetrics(ctx, 60*time.Second, "5 windows", func(m map[string]float64) bool { return m["windows_total"] >= 5 }); err != nil {
 		return fail(err)
@@ -169,4 +161,22 @@ func diskFull(ctx context.Context, o AgentOptions) (string, error) {
 	return fmt.Sprintf("RESULT scenario=disk_full tmpfs_mib=%d windows_expected=%d windows_stored=%d lost=%d duplicates=%d dropped_counted=%.0f missing_outside_restart=%d not_collected_during_restart=%d restarts=1 crashes=%d history_disk_dropped_samples=%.0f",
 		o.DiskSize>>20, expected, distinct, lost, dups, dropped, missing, notCollected, crashed,
 		before["history_disk_dropped_samples_total"]+after["history_disk_dropped_samples_total"]), nil
+}
+
+// startAgentOnTmpfs starts an agent in dir with its data directory
+// (dir/agent) on a tmpfs of size bytes; stop stops the agent, then
+// unmounts.
+func startAgentOnTmpfs(ctx context.Context, dir string, size int64) (r *agentRun, stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	umount, err := mountTmpfs(filepath.Join(dir, "agent"), size)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r, err = startAgentRun(ctx, dir); err != nil {
+		umount()
+		return nil, nil, err
+	}
+	return r, func() { r.stop(); umount() }, nil
 }
