@@ -68,6 +68,9 @@ type agentWire struct {
 	// awaited are bases that frames put back wait for, and when they were
 	// last put back: their states outlive keptStates (awaited.go).
 	awaited map[uint64]time.Time
+	// rebuilt are states rebuilt from frames found applied (rebuild);
+	// bounded with states (evictStates).
+	rebuilt map[uint64]bool
 }
 
 // keptStates bounds the states kept per agent (each is a few tens of KB).
@@ -145,6 +148,18 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 	if base := w.pend[f.Base]; f.Base != 0 && base != nil {
 		dec = base.Clone()
 	} else if base := w.states[f.Base]; f.Base != 0 && base != nil {
+		if w.rebuilt[f.Base] {
+			// Its base was rebuilt from a frame found applied (rebuild):
+			// this frame may have been applied with it.
+			_, _, done, err := st.WireStateFor(ctx, f.Agent, f.Seq)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				d.rebuild(f.Agent, w, base, f)
+				return nil, errDuplicate
+			}
+		}
 		dec = base.Clone()
 	} else {
 		// Another member (or this one before a restart) may have applied
@@ -153,7 +168,7 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 		if err != nil {
 			return nil, err
 		}
-		if done {
+		if done && p == nil {
 			return nil, errDuplicate
 		}
 		dec = codec.NewDecoder()
@@ -180,6 +195,12 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 				w.saved, w.chain = dec.Seq(), len(chain)
 			}
 			d.keepSaved(f.Agent, w, dec, f.Seq)
+		}
+		if done {
+			if f.Base == 0 || dec.Seq() == f.Base {
+				d.rebuild(f.Agent, w, dec, f)
+			}
+			return nil, errDuplicate
 		}
 		if dec.Seq() == f.Seq {
 			return nil, errDuplicate
@@ -211,6 +232,36 @@ func (d *decoders) keepSaved(agent string, w *agentWire, dec *codec.Decoder, seq
 	}
 	w.states[s] = dec.Clone()
 	if d.await(agent, s) {
+		d.awaitEvicted.Add(1)
+	}
+}
+
+// rebuild keeps the state after f, a frame recorded applied in Redis
+// whose state Redis does not hold, decoded on base (the state before it):
+// the agent's next frames are packed on it. A member killed in the middle
+// of a pipelined write leaves that: the scripts of the write's first
+// frames of the agent ran (windows stored, seqs recorded applied), not
+// that of its last, which carried the agent's state. Those frames come
+// back as duplicates and are never applied again, so without the state
+// rebuilt here the frames after them waited for a base that never came
+// until the agent's next keyframe moved the chain on and they were
+// dropped (make failover lost=4). The rebuilt state is held like an
+// awaited base, and a frame decoded on it is checked against Redis first
+// (it may have been applied in the same write).
+func (d *decoders) rebuild(agent string, w *agentWire, base *codec.Decoder, f *codec.Frame) {
+	next := base.Clone()
+	if _, err := next.Apply(f); err != nil {
+		return // a duplicate all the same; its successors wait as before
+	}
+	w.states[f.Seq] = next
+	if w.rebuilt == nil {
+		w.rebuilt = map[uint64]bool{}
+	}
+	w.rebuilt[f.Seq] = true
+	w.done[w.doneAt] = f.Seq
+	w.doneAt = (w.doneAt + 1) % doneSeqs
+	w.newest = max(w.newest, f.Seq)
+	if d.await(agent, f.Seq) {
 		d.awaitEvicted.Add(1)
 	}
 }
