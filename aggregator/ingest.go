@@ -178,6 +178,11 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		switch {
 		case errors.Is(err, errDuplicate):
 			in.duplicates.Add(1)
+			if errors.Is(err, errRebuilt) {
+				// Rare: a member stopped in the middle of a write (wire.go: rebuild).
+				in.log.Info("frame applied without its decoder state; state rebuilt for the frames after it",
+					"agent", f.Agent, "seq", f.Seq, "base", f.Base)
+			}
 			in.durable.passed(f.Agent, f.Seq)
 			m.Ack()
 			continue

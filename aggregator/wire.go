@@ -92,6 +92,10 @@ func newDecoders() *decoders { return &decoders{m: map[string]*agentWire{}, now:
 // was lost); acknowledging it again is right.
 var errDuplicate = errors.New("frame already applied")
 
+// errRebuilt is a duplicate whose state was rebuilt (rebuild): Redis had
+// recorded it applied without saving its state.
+var errRebuilt = fmt.Errorf("%w; its decoder state rebuilt", errDuplicate)
+
 // errPendingDuplicate is a second copy of a frame decoded for the write
 // being built: it is acknowledged once that write is stored.
 var errPendingDuplicate = errors.New("frame being applied")
@@ -156,8 +160,7 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 				return nil, err
 			}
 			if done {
-				d.rebuild(f.Agent, w, base, f)
-				return nil, errDuplicate
+				return nil, d.rebuild(f.Agent, w, base, f)
 			}
 		}
 		dec = base.Clone()
@@ -198,7 +201,7 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 		}
 		if done {
 			if f.Base == 0 || dec.Seq() == f.Base {
-				d.rebuild(f.Agent, w, dec, f)
+				return nil, d.rebuild(f.Agent, w, dec, f)
 			}
 			return nil, errDuplicate
 		}
@@ -248,10 +251,11 @@ func (d *decoders) keepSaved(agent string, w *agentWire, dec *codec.Decoder, seq
 // dropped (make failover lost=4). The rebuilt state is held like an
 // awaited base, and a frame decoded on it is checked against Redis first
 // (it may have been applied in the same write).
-func (d *decoders) rebuild(agent string, w *agentWire, base *codec.Decoder, f *codec.Frame) {
+// It returns errRebuilt, or errDuplicate when f does not decode on base.
+func (d *decoders) rebuild(agent string, w *agentWire, base *codec.Decoder, f *codec.Frame) error {
 	next := base.Clone()
 	if _, err := next.Apply(f); err != nil {
-		return // a duplicate all the same; its successors wait as before
+		return errDuplicate // its successors wait as before
 	}
 	w.states[f.Seq] = next
 	if w.rebuilt == nil {
@@ -264,6 +268,7 @@ func (d *decoders) rebuild(agent string, w *agentWire, base *codec.Decoder, f *c
 	if d.await(agent, f.Seq) {
 		d.awaitEvicted.Add(1)
 	}
+	return errRebuilt
 }
 
 // saveStates queues, last in wr, the state of each agent's newest frame
