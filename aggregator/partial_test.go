@@ -21,6 +21,15 @@ import (
 // be applied again (make failover lost 5, 6, … once the agent's next
 // keyframe moved the chain on and they passed baseGrace).
 func TestTakeoverAfterPartialWrite(t *testing.T) {
+	t.Run("redelivered first", func(t *testing.T) { partialWrite(t, false) })
+	// The publisher's retry keyframe 8 is applied first: the state loaded
+	// for it (after 2) is kept (keepSaved); 3 and 4 decoded on it must be
+	// found applied, not written again as if new (their scripts would do
+	// nothing and save no state).
+	t.Run("keyframe first", func(t *testing.T) { partialWrite(t, true) })
+}
+
+func partialWrite(t *testing.T, keyframeFirst bool) {
 	a, ctx, r := startAggregatorRedis(t)
 	_, js := connect(t, a)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
@@ -90,9 +99,18 @@ func TestTakeoverAfterPartialWrite(t *testing.T) {
 	}
 	a.ingest.wire.forget("s1/h1") // the new owner holds nothing of the agent
 
+	applied := uint64(6)
+	if keyframeFirst {
+		frames[8] = keyframe(testBatchOf(8))
+		apply(8)
+		applied++
+	}
 	apply(3, 4, 5, 6) // back after AckWait, and the next frame
-	if st := a.Stats(); st.Applied != 6 || st.Duplicates != 2 || st.BaseWaits != 0 || st.BaseLost != 0 || st.DecodeErrors != 0 {
+	if st := a.Stats(); st.Applied != applied || st.Duplicates != 2 || st.BaseWaits != 0 || st.BaseLost != 0 || st.DecodeErrors != 0 {
 		t.Fatalf("stats %+v: want 3, 4 duplicates and 5, 6 applied on the state rebuilt after 4", st)
+	}
+	if keyframeFirst {
+		return // the saved state is 8's
 	}
 	// What the new owner saved carries the chain on for the next one.
 	a.ingest.wire.forget("s1/h1")

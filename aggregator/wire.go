@@ -68,9 +68,11 @@ type agentWire struct {
 	// awaited are bases that frames put back wait for, and when they were
 	// last put back: their states outlive keptStates (awaited.go).
 	awaited map[uint64]time.Time
-	// rebuilt are states rebuilt from frames found applied (rebuild);
-	// bounded with states (evictStates).
-	rebuilt map[uint64]bool
+	// unsure are states loaded from Redis (keepSaved) or rebuilt from
+	// frames found applied (rebuild): a frame decoded on one may have been
+	// applied already, its state not saved. Bounded with states
+	// (evictStates).
+	unsure map[uint64]bool
 }
 
 // keptStates bounds the states kept per agent (each is a few tens of KB).
@@ -152,9 +154,9 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 	if base := w.pend[f.Base]; f.Base != 0 && base != nil {
 		dec = base.Clone()
 	} else if base := w.states[f.Base]; f.Base != 0 && base != nil {
-		if w.rebuilt[f.Base] {
-			// Its base was rebuilt from a frame found applied (rebuild):
-			// this frame may have been applied with it.
+		if w.unsure[f.Base] {
+			// Its base came from Redis or was rebuilt (rebuild): this
+			// frame may have been applied in the write that saved no state.
 			_, _, done, err := st.WireStateFor(ctx, f.Agent, f.Seq)
 			if err != nil {
 				return nil, err
@@ -227,13 +229,18 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 // loaded state — comes back only after AckWait: make failover lost such
 // windows (frame 15 packed on 14, applied by the killed member; 16, a
 // keyframe, and 17 saved by the new owner 160 ms before 15 was
-// redelivered, which then waited for 14 until it was dropped).
+// redelivered, which then waited for 14 until it was dropped). The state
+// is marked unsure: the frame after it may have been applied by a write
+// that did not save its state (rebuild), which a frame decoded on it
+// checks first; applied again, its script would do nothing, save no state,
+// and commit would take the state as saved.
 func (d *decoders) keepSaved(agent string, w *agentWire, dec *codec.Decoder, seq uint64) {
 	s := dec.Seq()
 	if s == 0 || s >= seq || w.states[s] != nil {
 		return
 	}
 	w.states[s] = dec.Clone()
+	w.markUnsure(s)
 	if d.await(agent, s) {
 		d.awaitEvicted.Add(1)
 	}
@@ -248,20 +255,17 @@ func (d *decoders) keepSaved(agent string, w *agentWire, dec *codec.Decoder, seq
 // back as duplicates and are never applied again, so without the state
 // rebuilt here the frames after them waited for a base that never came
 // until the agent's next keyframe moved the chain on and they were
-// dropped (make failover lost=4). The rebuilt state is held like an
-// awaited base, and a frame decoded on it is checked against Redis first
-// (it may have been applied in the same write).
-// It returns errRebuilt, or errDuplicate when f does not decode on base.
+// dropped as base-lost. The rebuilt state is held like an awaited base,
+// and a frame decoded on it is checked against Redis first (it may have
+// been applied in the same write). It returns errRebuilt, or
+// errDuplicate when f does not decode on base.
 func (d *decoders) rebuild(agent string, w *agentWire, base *codec.Decoder, f *codec.Frame) error {
 	next := base.Clone()
 	if _, err := next.Apply(f); err != nil {
 		return errDuplicate // its successors wait as before
 	}
 	w.states[f.Seq] = next
-	if w.rebuilt == nil {
-		w.rebuilt = map[uint64]bool{}
-	}
-	w.rebuilt[f.Seq] = true
+	w.markUnsure(f.Seq)
 	w.done[w.doneAt] = f.Seq
 	w.doneAt = (w.doneAt + 1) % doneSeqs
 	w.newest = max(w.newest, f.Seq)
@@ -269,6 +273,13 @@ func (d *decoders) rebuild(agent string, w *agentWire, base *codec.Decoder, f *c
 		d.awaitEvicted.Add(1)
 	}
 	return errRebuilt
+}
+
+func (w *agentWire) markUnsure(seq uint64) {
+	if w.unsure == nil {
+		w.unsure = map[uint64]bool{}
+	}
+	w.unsure[seq] = true
 }
 
 // saveStates queues, last in wr, the state of each agent's newest frame
