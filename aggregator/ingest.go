@@ -204,8 +204,11 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			grace := time.Duration(in.baseGrace.Load())
 			if newest := in.wire.newest(f.Agent); (newest > f.Seq && age >= grace) || age >= baseGiveUp {
 				in.baseLost.Add(1)
+				// base_applied tells a base that never reached this tier from
+				// one applied (by any member) whose decoder state was lost.
+				_, _, baseApplied, _ := in.store.WireStateFor(wctx, f.Agent, f.Base)
 				in.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base,
-					"newest_applied", newest, "age", age.Round(time.Second), "err", err)
+					"base_applied", baseApplied, "newest_applied", newest, "age", age.Round(time.Second), "err", err)
 				m.TermWithReason(err.Error())
 				continue
 			}
