@@ -331,12 +331,28 @@ func (d *decoders) saveStates(ctx context.Context, wr *store.Write, agents []str
 }
 
 // commit records that the frames decoded for a write are stored: their
-// states become the agents' applied states.
+// states become the agents' applied states. When a frame lands past a gap
+// after the agent's newest (a keyframe after frames whose publishes
+// timed out), the newest state is held like an awaited base: the frame
+// after it may have been stored after all and come back later, packed
+// on it. make failover lost windows so (frame 15 packed on 14 was stored,
+// its delivery lost with the killed member that led the partition's
+// consumer, and redelivered after AckWait; meanwhile the publisher's
+// retry keyframe 17 and the frames after it had been applied, 14 was
+// evicted past keptStates, and 15 waited until it was dropped).
+
 func (d *decoders) commit(agents []string) {
 	for _, name := range agents {
 		w := d.agent(name)
-		for seq, dec := range w.pend {
-			w.states[seq] = dec
+		for _, seq := range slices.Sorted(maps.Keys(w.pend)) {
+			if prev := w.newest; prev != 0 && seq > prev+1 && w.states[prev] != nil {
+				// A gap (a keyframe moved the chain on): the frames
+				// between may still come, packed on prev.
+				if d.await(name, prev) {
+					d.awaitEvicted.Add(1)
+				}
+			}
+			w.states[seq] = w.pend[seq]
 			w.done[w.doneAt] = seq
 			w.doneAt = (w.doneAt + 1) % doneSeqs
 			w.newest = max(w.newest, seq)
