@@ -71,5 +71,6 @@ func (w *agentWire) evictStates(now time.Time) {
 			return
 		}
 		delete(w.states, victim)
+		delete(w.unsure, victim)
 	}
 }

@@ -178,6 +178,11 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		switch {
 		case errors.Is(err, errDuplicate):
 			in.duplicates.Add(1)
+			if errors.Is(err, errRebuilt) {
+				// Rare: a member stopped in the middle of a write (wire.go: rebuild).
+				in.log.Info("frame applied without its decoder state; state rebuilt for the frames after it",
+					"agent", f.Agent, "seq", f.Seq, "base", f.Base)
+			}
 			in.durable.passed(f.Agent, f.Seq)
 			m.Ack()
 			continue
@@ -199,8 +204,11 @@ func (in *ingest) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			grace := time.Duration(in.baseGrace.Load())
 			if newest := in.wire.newest(f.Agent); (newest > f.Seq && age >= grace) || age >= baseGiveUp {
 				in.baseLost.Add(1)
+				// base_applied tells a base that never reached this tier from
+				// one applied (by any member) whose decoder state was lost.
+				_, _, baseApplied, _ := in.store.WireStateFor(wctx, f.Agent, f.Base)
 				in.log.Error("dropping frame whose base never arrived", "subject", m.Subject(), "agent", f.Agent, "seq", f.Seq, "base", f.Base,
-					"newest_applied", newest, "age", age.Round(time.Second), "err", err)
+					"base_applied", baseApplied, "newest_applied", newest, "age", age.Round(time.Second), "err", err)
 				m.TermWithReason(err.Error())
 				continue
 			}

@@ -68,6 +68,11 @@ type agentWire struct {
 	// awaited are bases that frames put back wait for, and when they were
 	// last put back: their states outlive keptStates (awaited.go).
 	awaited map[uint64]time.Time
+	// unsure are states loaded from Redis (keepSaved) or rebuilt from
+	// frames found applied (rebuild): a frame decoded on one may have been
+	// applied already, its state not saved. Bounded with states
+	// (evictStates).
+	unsure map[uint64]bool
 }
 
 // keptStates bounds the states kept per agent (each is a few tens of KB).
@@ -88,6 +93,10 @@ func newDecoders() *decoders { return &decoders{m: map[string]*agentWire{}, now:
 // errDuplicate is a frame that was applied before (a redelivery whose ack
 // was lost); acknowledging it again is right.
 var errDuplicate = errors.New("frame already applied")
+
+// errRebuilt is a duplicate whose state was rebuilt (rebuild): Redis had
+// recorded it applied without saving its state.
+var errRebuilt = fmt.Errorf("%w; its decoder state rebuilt", errDuplicate)
 
 // errPendingDuplicate is a second copy of a frame decoded for the write
 // being built: it is acknowledged once that write is stored.
@@ -145,6 +154,17 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 	if base := w.pend[f.Base]; f.Base != 0 && base != nil {
 		dec = base.Clone()
 	} else if base := w.states[f.Base]; f.Base != 0 && base != nil {
+		if w.unsure[f.Base] {
+			// Its base came from Redis or was rebuilt (rebuild): this
+			// frame may have been applied in the write that saved no state.
+			_, _, done, err := st.WireStateFor(ctx, f.Agent, f.Seq)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				return nil, d.rebuild(f.Agent, w, base, f)
+			}
+		}
 		dec = base.Clone()
 	} else {
 		// Another member (or this one before a restart) may have applied
@@ -153,7 +173,7 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 		if err != nil {
 			return nil, err
 		}
-		if done {
+		if done && p == nil {
 			return nil, errDuplicate
 		}
 		dec = codec.NewDecoder()
@@ -181,6 +201,12 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 			}
 			d.keepSaved(f.Agent, w, dec, f.Seq)
 		}
+		if done {
+			if f.Base == 0 || dec.Seq() == f.Base {
+				return nil, d.rebuild(f.Agent, w, dec, f)
+			}
+			return nil, errDuplicate
+		}
 		if dec.Seq() == f.Seq {
 			return nil, errDuplicate
 		}
@@ -203,16 +229,57 @@ func (d *decoders) decode(ctx context.Context, st *store.Store, f *codec.Frame) 
 // loaded state — comes back only after AckWait: make failover lost such
 // windows (frame 15 packed on 14, applied by the killed member; 16, a
 // keyframe, and 17 saved by the new owner 160 ms before 15 was
-// redelivered, which then waited for 14 until it was dropped).
+// redelivered, which then waited for 14 until it was dropped). The state
+// is marked unsure: the frame after it may have been applied by a write
+// that did not save its state (rebuild), which a frame decoded on it
+// checks first; applied again, its script would do nothing, save no state,
+// and commit would take the state as saved.
 func (d *decoders) keepSaved(agent string, w *agentWire, dec *codec.Decoder, seq uint64) {
 	s := dec.Seq()
 	if s == 0 || s >= seq || w.states[s] != nil {
 		return
 	}
 	w.states[s] = dec.Clone()
+	w.markUnsure(s)
 	if d.await(agent, s) {
 		d.awaitEvicted.Add(1)
 	}
+}
+
+// rebuild keeps the state after f, a frame recorded applied in Redis
+// whose state Redis does not hold, decoded on base (the state before it):
+// the agent's next frames are packed on it. A member killed in the middle
+// of a pipelined write leaves that: the scripts of the write's first
+// frames of the agent ran (windows stored, seqs recorded applied), not
+// that of its last, which carried the agent's state. Those frames come
+// back as duplicates and are never applied again, so without the state
+// rebuilt here the frames after them waited for a base that never came
+// until the agent's next keyframe moved the chain on and they were
+// dropped as base-lost. The rebuilt state is held like an awaited base,
+// and a frame decoded on it is checked against Redis first (it may have
+// been applied in the same write). It returns errRebuilt, or
+// errDuplicate when f does not decode on base.
+func (d *decoders) rebuild(agent string, w *agentWire, base *codec.Decoder, f *codec.Frame) error {
+	next := base.Clone()
+	if _, err := next.Apply(f); err != nil {
+		return errDuplicate // its successors wait as before
+	}
+	w.states[f.Seq] = next
+	w.markUnsure(f.Seq)
+	w.done[w.doneAt] = f.Seq
+	w.doneAt = (w.doneAt + 1) % doneSeqs
+	w.newest = max(w.newest, f.Seq)
+	if d.await(agent, f.Seq) {
+		d.awaitEvicted.Add(1)
+	}
+	return errRebuilt
+}
+
+func (w *agentWire) markUnsure(seq uint64) {
+	if w.unsure == nil {
+		w.unsure = map[uint64]bool{}
+	}
+	w.unsure[seq] = true
 }
 
 // saveStates queues, last in wr, the state of each agent's newest frame
@@ -264,12 +331,28 @@ func (d *decoders) saveStates(ctx context.Context, wr *store.Write, agents []str
 }
 
 // commit records that the frames decoded for a write are stored: their
-// states become the agents' applied states.
+// states become the agents' applied states. When a frame lands past a gap
+// after the agent's newest (a keyframe after frames whose publishes
+// timed out), the newest state is held like an awaited base: the frame
+// after it may have been stored after all and come back later, packed
+// on it. make failover lost windows so (frame 15 packed on 14 was stored,
+// its delivery lost with the killed member that led the partition's
+// consumer, and redelivered after AckWait; meanwhile the publisher's
+// retry keyframe 17 and the frames after it had been applied, 14 was
+// evicted past keptStates, and 15 waited until it was dropped).
+
 func (d *decoders) commit(agents []string) {
 	for _, name := range agents {
 		w := d.agent(name)
-		for seq, dec := range w.pend {
-			w.states[seq] = dec
+		for _, seq := range slices.Sorted(maps.Keys(w.pend)) {
+			if prev := w.newest; prev != 0 && seq > prev+1 && w.states[prev] != nil {
+				// A gap (a keyframe moved the chain on): the frames
+				// between may still come, packed on prev.
+				if d.await(name, prev) {
+					d.awaitEvicted.Add(1)
+				}
+			}
+			w.states[seq] = w.pend[seq]
 			w.done[w.doneAt] = seq
 			w.doneAt = (w.doneAt + 1) % doneSeqs
 			w.newest = max(w.newest, seq)

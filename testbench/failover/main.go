@@ -541,9 +541,13 @@ func countOwned(owners map[int]string, name string) int {
 	return n
 }
 
+// maxListed bounds the lost windows verify names.
+const maxListed = 50
+
 // verify reads every series of every agent back from Redis: an acknowledged
 // (agent, window) is lost when some series has no point at the window's end,
-// and duplicated when some series has more than one.
+// and duplicated when some series has more than one. It prints the first
+// maxListed lost ones (agent, frame seq, partition).
 func verify(ctx context.Context, addr string, pub *publisher) (lost, dups int, err error) {
 	st, err := store.Open(ctx, store.Options{Addr: addr})
 	if err != nil {
@@ -584,6 +588,10 @@ func verify(ctx context.Context, addr string, pub *publisher) (lost, dups int, e
 			}
 			if missing {
 				lost++
+				if lost <= maxListed {
+					// The seq is the window: follow it in the members' logs.
+					fmt.Printf("lost agent=%s/%s seq=%d partition=%d\n", a.site, a.host, w, a.part)
+				}
 			}
 			if twice {
 				dups++
