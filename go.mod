@@ -132,4 +132,4 @@ require (
 
 tool github.com/tinylib/msgp
 
-replace github.com/dgraph-io/badger/v4 => ./third_party/badger
+replace github.com/dgraph-io/badger/v4 => ./edge/third_party/badger

@@ -15,7 +15,7 @@ import (
 // and hold every entry. A table whose data outgrows the builder's first
 // buffer used to be written with its first blocks overwritten on 32-bit
 // platforms (ristretto's allocator cannot grow there; see
-// third_party/badger/table/alloc_edgepulse.go): on armv7 (make
+// edge/third_party/badger/table/alloc_edgepulse.go): on armv7 (make
 // cross-test) the spool was taken for damaged and moved aside at the next
 // start, or Badger found none of the entries.
 func TestTableLargerThanItsBuilder(t *testing.T) {

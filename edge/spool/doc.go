@@ -34,7 +34,7 @@
 // below one issued, and batches held before a restart that are gone after
 // it are counted ([Stats].Lost) and logged. Badger writes through mapped
 // files, where a full disk was a SIGBUS; the patched Badger
-// (third_party/badger) allocates their blocks first, so a full disk is an
+// (edge/third_party/badger) allocates their blocks first, so a full disk is an
 // error, whoever filled it. Append keeps Options.DiskReserve free for
 // Badger's flushes and compactions: at the reserve it drops the oldest
 // batches for the new one, or refuses it with none to drop ([ErrDiskFull];

@@ -60,7 +60,7 @@ func fillDisk(t *testing.T, path string) {
 // Badger writes those through shared mappings of files it extends with
 // ftruncate; upstream, storing into such a hole on a full file system is
 // a SIGBUS that kills the process (this test binary). With the
-// third_party/badger patch every mapped range has its blocks allocated
+// edge/third_party/badger patch every mapped range has its blocks allocated
 // first, so the full disk is an error, and once space returns the writes
 // go on and nothing that was acknowledged is missing. Closing on the full
 // disk does not hang, and opening there is refused as a full disk

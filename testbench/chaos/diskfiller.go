@@ -17,7 +17,7 @@ import (
 // not see it coming, so Badger's own writes meet a full disk (the spool's
 // reclaim flush, a new memtable, the memtable's log). Upstream Badger
 // writes those through mappings of sparse files, where a full disk is a
-// SIGBUS; the patched one allocates the blocks first (third_party/badger,
+// SIGBUS; the patched one allocates the blocks first (edge/third_party/badger,
 // y.Preallocate). The disk stays full for o.Full, across a kill -9 and a
 // restart, then the filler is removed, the uplink restored and the spool
 // drained. Every window from the first to the last stored must be stored,
