@@ -1,13 +1,7 @@
 package aggregator
 
 import (
-	"fmt"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/edgepulse/edgepulse/codec"
 )
 
 // TestGapKeepsBase replays what make failover lost on a partition whose
@@ -19,51 +13,11 @@ import (
 // before 15 came back after AckWait. 15 must still decode on 14.
 func TestGapKeepsBase(t *testing.T) {
 	a, ctx := startAggregator(t)
-	_, js := connect(t, a)
-	const subject = "tele.s1.h1.gap"
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "GAP", Subjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "gap", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
+	feed := newFrameFeed(t, ctx, a, "GAP")
 	frames := map[uint64][]byte{}
-	encode := func(seqs ...uint64) {
-		t.Helper()
-		enc, err := codec.NewEncoder(codec.DefaultWireOptions()) // the first frame is a keyframe
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, seq := range seqs {
-			if frames[seq], err = enc.Encode(nil, testBatchOf(seq)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	encode(13, 14, 15)
-	encode(17, 18, 19, 20, 21, 22, 23)
-	apply := func(seqs ...uint64) {
-		t.Helper()
-		for _, seq := range seqs {
-			if _, err := js.Publish(ctx, subject, frames[seq], jetstream.WithMsgID(fmt.Sprint("s1/h1/", seq))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		batch, err := c.Fetch(len(seqs), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) != len(seqs) {
-			t.Fatalf("fetched %d messages, want %d", len(msgs), len(seqs))
-		}
-		a.ingest.handleBatch(ctx, msgs)
-	}
+	encodeChain(t, frames, 13, 14, 15)
+	encodeChain(t, frames, 17, 18, 19, 20, 21, 22, 23)
+	apply := func(seqs ...uint64) { feed.apply(frames, seqs...) }
 	apply(13, 14)
 	for seq := uint64(17); seq <= 23; seq++ {
 		apply(seq) // one write each: states evicted past keptStates

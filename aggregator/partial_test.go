@@ -1,14 +1,9 @@
 package aggregator
 
 import (
-	"fmt"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/edgepulse/edgepulse/codec"
 )
 
 // TestTakeoverAfterPartialWrite replays a member killed in the middle of
@@ -31,49 +26,13 @@ func TestTakeoverAfterPartialWrite(t *testing.T) {
 
 func partialWrite(t *testing.T, keyframeFirst bool) {
 	a, ctx, r := startAggregatorRedis(t)
-	_, js := connect(t, a)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
-	const subject = "tele.s1.h1.partial"
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PARTIAL", Subjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "partial", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := codec.NewEncoder(codec.DefaultWireOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	feed := newFrameFeed(t, ctx, a, "PARTIAL")
+	feed.redeliveries = true // the new owner gets 3, 4, 5 again
 	frames := map[uint64][]byte{}
-	for seq := uint64(1); seq <= 7; seq++ {
-		if frames[seq], err = enc.Encode(nil, testBatchOf(seq)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	apply := func(seqs ...uint64) {
-		t.Helper()
-		for _, seq := range seqs {
-			// Redeliveries are new messages here: the consumer sees them as fetched.
-			if _, err := js.Publish(ctx, subject, frames[seq], jetstream.WithMsgID(fmt.Sprint("s1/h1/", seq, "/", time.Now().UnixNano()))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		batch, err := c.Fetch(len(seqs), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) != len(seqs) {
-			t.Fatalf("fetched %d messages, want %d", len(msgs), len(seqs))
-		}
-		a.ingest.handleBatch(ctx, msgs)
-	}
+	encodeChain(t, frames, 1, 2, 3, 4, 5, 6, 7)
+	apply := func(seqs ...uint64) { feed.apply(frames, seqs...) }
 	stateKeys := []string{"ep:w:{s1/h1}", "ep:wf:{s1/h1}"}
 	apply(1, 2)
 	saved := map[string][]byte{}
@@ -88,6 +47,7 @@ func partialWrite(t *testing.T, keyframeFirst bool) {
 	// The old owner's write of 3, 4, 5: only the scripts of 3 and 4 ran.
 	apply(3, 4)
 	for _, k := range stateKeys {
+		var err error
 		if p, ok := saved[k]; ok {
 			err = rdb.Set(ctx, k, p, 0).Err()
 		} else {

@@ -1,13 +1,7 @@
 package aggregator
 
 import (
-	"fmt"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/edgepulse/edgepulse/codec"
 )
 
 // TestTakeoverKeepsSavedBase replays what make failover lost (frames
@@ -19,58 +13,11 @@ import (
 // 14 until it was dropped as base-lost.
 func TestTakeoverKeepsSavedBase(t *testing.T) {
 	a, ctx := startAggregator(t)
-	_, js := connect(t, a)
-	// A stream of its own: the batches reach ingest exactly as fetched.
-	const subject = "tele.s1.h1.takeover"
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TAKEOVER", Subjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "takeover", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply := func(frames map[uint64][]byte, seqs ...uint64) {
-		t.Helper()
-		for _, seq := range seqs {
-			if _, err := js.Publish(ctx, subject, frames[seq], jetstream.WithMsgID(fmt.Sprint("s1/h1/", seq))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		batch, err := c.Fetch(len(seqs), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) != len(seqs) {
-			t.Fatalf("fetched %d messages, want %d", len(msgs), len(seqs))
-		}
-		a.ingest.handleBatch(ctx, msgs)
-	}
-	encode := func(enc *codec.Encoder, frames map[uint64][]byte, seqs ...uint64) {
-		t.Helper()
-		for _, seq := range seqs {
-			p, err := enc.Encode(nil, testBatchOf(seq))
-			if err != nil {
-				t.Fatal(err)
-			}
-			frames[seq] = p
-		}
-	}
+	feed := newFrameFeed(t, ctx, a, "TAKEOVER")
 	frames := map[uint64][]byte{}
-	first, err := codec.NewEncoder(codec.DefaultWireOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	encode(first, frames, 13, 14, 15)
-	retry, err := codec.NewEncoder(codec.DefaultWireOptions()) // 16 is a keyframe
-	if err != nil {
-		t.Fatal(err)
-	}
-	encode(retry, frames, 16, 17)
+	encodeChain(t, frames, 13, 14, 15)
+	encodeChain(t, frames, 16, 17) // the publisher's retry: 16 is a keyframe
+	apply := feed.apply
 
 	apply(frames, 13, 14) // the old owner; state 14 saved in Redis
 	a.ingest.wire.forget("s1/h1")

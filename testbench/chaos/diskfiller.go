@@ -105,16 +105,7 @@ func diskFilledByOther(ctx context.Context, o AgentOptions) (string, error) {
 	if err := r.restoreUplink(ctx); err != nil {
 		return fail(err)
 	}
-	after, err := r.waitMetrics(ctx, 180*time.Second, "the spool to drain", func(m map[string]float64) bool { return m["spool_batches"] == 0 })
-	if err != nil {
-		return fail(err)
-	}
-	w0 := after["windows_total"]
-	after, err = r.waitMetrics(ctx, 60*time.Second, "windows after the drain", func(m map[string]float64) bool { return m["windows_total"] >= w0+5 })
-	if err != nil {
-		return fail(err)
-	}
-	stored, err := r.drain(ctx)
+	after, stored, err := r.settleAfterFull(ctx)
 	if err != nil {
 		return fail(err)
 	}

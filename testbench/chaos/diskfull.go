@@ -135,16 +135,7 @@ func diskFull(ctx context.Context, o AgentOptions) (string, error) {
 	r.restoreUplink(ctx)
 	// The disk must have room again once the spool drained: wait for
 	// windows spooled after the drain.
-	after, err := r.waitMetrics(ctx, 180*time.Second, "the spool to drain", func(m map[string]float64) bool { return m["spool_batches"] == 0 })
-	if err != nil {
-		return fail(err)
-	}
-	w0 := after["windows_total"]
-	after, err = r.waitMetrics(ctx, 60*time.Second, "windows after the drain", func(m map[string]float64) bool { return m["windows_total"] >= w0+5 })
-	if err != nil {
-		return fail(err)
-	}
-	stored, err := r.drain(ctx)
+	after, stored, err := r.settleAfterFull(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -179,4 +170,22 @@ func startAgentOnTmpfs(ctx context.Context, dir string, size int64) (r *agentRun
 		return nil, nil, err
 	}
 	return r, func() { r.stop(); umount() }, nil
+}
+
+// settleAfterFull waits, after the uplink came back, for the spool to
+// drain and for five windows spooled after that (the disk has room
+// again), then for the store to hold everything shipped. It returns the
+// agent's metrics then and the window ends stored.
+func (r *agentRun) settleAfterFull(ctx context.Context) (map[string]float64, []float64, error) {
+	after, err := r.waitMetrics(ctx, 180*time.Second, "the spool to drain", func(m map[string]float64) bool { return m["spool_batches"] == 0 })
+	if err != nil {
+		return nil, nil, err
+	}
+	w0 := after["windows_total"]
+	after, err = r.waitMetrics(ctx, 60*time.Second, "windows after the drain", func(m map[string]float64) bool { return m["windows_total"] >= w0+5 })
+	if err != nil {
+		return nil, nil, err
+	}
+	stored, err := r.drain(ctx)
+	return after, stored, err
 }
