@@ -10,7 +10,8 @@ import (
 )
 
 // incidentLog reads the incidents: the open ones and the event log
-// ({inc}open, {inc}log); Write.AddIncidents writes them.
+// ({inc}open, {inc}log); Write.AddIncidents writes them and
+// ExpireOpenIncidents bounds the open ones.
 type incidentLog struct{ *conn }
 
 // Incident is an edge incident transition as the aggregator publishes it on
@@ -27,6 +28,11 @@ type Incident struct {
 	Score    float64           `json:"score"`
 	Value    float64           `json:"value"`
 	Reason   string            `json:"reason,omitempty"`
+	// Expired is set on the close event the store writes for an incident
+	// it closed without the agent's close (incidentexpiry.go): "age" (no
+	// event for redis.incident_open_max_age) or "cap" (more than
+	// redis.incident_open_max open); Reason says it in words.
+	Expired string `json:"expired,omitempty"`
 	// Context holds the raw 1 s samples around the opening:
 	// Context[i] was observed at ContextStart + i*ContextStepMs.
 	ContextStart  int64     `json:"context_start_ms,omitempty"`
@@ -70,35 +76,48 @@ func IncidentOf(b *codec.Batch, e *codec.Event) Incident {
 // (a close still closes); the closed keys (shut, a ZSET by close time)
 // older than it go, which is safe because an open is never younger than
 // its close; the log loses its events older than it, then its oldest past
-// ARGV[6] events. It returns how many log events it dropped or removed.
-// closed is the SET of closed keys before the bound: read, never written.
+// ARGV[6] events. closed is the SET of closed keys before the bound:
+// read, never written.
+//
+// openat scores each open incident by its newest event's time, for the
+// expiry of incidents whose close never comes (incidentexpiry.go);
+// expired holds the keys the store closed as expired, by expiry time,
+// trimmed like shut. An event for an expired incident changes nothing
+// open (its key is in shut, so an open is ignored); a close is still
+// logged. It returns {log events dropped or removed, 1 if the key was
+// expired, open incidents after it}.
 const applyIncidentSrc = `
-local open, closed, log, shut = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local open, closed, log, shut, openat, expired = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local key, state, doc, ts = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local oldest = tonumber(ARGV[5])
+local late = 0
+if redis.call('ZSCORE', expired, key) then late = 1 end
 if state == 'closed' then
   redis.call('HDEL', open, key)
+  redis.call('ZREM', openat, key)
 end
 if ts < oldest then
-  return 1
+  return {1, late, redis.call('HLEN', open)}
 end
 redis.call('ZADD', log, ts, doc)
 if state == 'closed' then
-  redis.call('ZADD', shut, ts, key)
+  redis.call('ZADD', shut, 'GT', ts, key)
 elseif not redis.call('ZSCORE', shut, key) and redis.call('SISMEMBER', closed, key) == 0 then
   redis.call('HSET', open, key, doc)
+  redis.call('ZADD', openat, 'GT', ts, key)
 end
 redis.call('ZREMRANGEBYSCORE', shut, '-inf', '(' .. oldest)
+redis.call('ZREMRANGEBYSCORE', expired, '-inf', '(' .. oldest)
 local trimmed = redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. oldest)
 local over = redis.call('ZCARD', log) - tonumber(ARGV[6])
 if over > 0 then
   trimmed = trimmed + redis.call('ZREMRANGEBYRANK', log, 0, over - 1)
 end
-return trimmed
+return {trimmed, late, redis.call('HLEN', open)}
 `
 
 // incidentTag keeps the incident keys in one Redis Cluster slot: the
-// script above touches all four.
+// script above touches all six, the expiry (incidentexpiry.go) five.
 const incidentTag = "{inc}"
 
 // OpenIncidents returns the incidents that are open now.

@@ -69,6 +69,14 @@ type Options struct {
 	// IncidentLogMax bounds the events the log keeps (the oldest go
 	// first); default 50,000 (≈ 48 MB of Redis), 100 to 10,000,000.
 	IncidentLogMax int `yaml:"incident_log_max"`
+	// IncidentOpenMaxAge is how long an incident stays open ({inc}open)
+	// after its last event without a close: past it the store closes it
+	// as expired (incidentexpiry.go); default 168h (7 days), 1h to 8760h.
+	IncidentOpenMaxAge time.Duration `yaml:"incident_open_max_age"`
+	// IncidentOpenMax bounds the open incidents: past it the oldest are
+	// closed as expired first; default 10,000 (≈ 11 MB of Redis), 100 to
+	// 1,000,000.
+	IncidentOpenMax int `yaml:"incident_open_max"`
 }
 
 // Validate names the first bad field.
@@ -102,6 +110,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("store: incident_log_retention %v must be at least 1h (0: the default %v)", o.IncidentLogRetention, DefaultIncidentLogRetention)
 	case o.IncidentLogMax < 0 || (o.IncidentLogMax > 0 && o.IncidentLogMax < 100) || o.IncidentLogMax > 10_000_000:
 		return fmt.Errorf("store: incident_log_max %d must be between 100 and 10000000 (0: the default %d)", o.IncidentLogMax, DefaultIncidentLogMax)
+	case o.IncidentOpenMaxAge < 0 || (o.IncidentOpenMaxAge > 0 && (o.IncidentOpenMaxAge < time.Hour || o.IncidentOpenMaxAge > 8760*time.Hour)):
+		return fmt.Errorf("store: incident_open_max_age %v must be between 1h and 8760h (0: the default %v)", o.IncidentOpenMaxAge, DefaultIncidentOpenMaxAge)
+	case o.IncidentOpenMax < 0 || (o.IncidentOpenMax > 0 && o.IncidentOpenMax < 100) || o.IncidentOpenMax > 1_000_000:
+		return fmt.Errorf("store: incident_open_max %d must be between 100 and 1000000 (0: the default %d)", o.IncidentOpenMax, DefaultIncidentOpenMax)
 	}
 	for _, c := range []byte(o.Prefix) {
 		if c <= ' ' || c >= 0x7f || c == '{' || c == '}' {
@@ -153,6 +165,12 @@ func (o *Options) defaults() {
 	if o.IncidentLogMax == 0 {
 		o.IncidentLogMax = DefaultIncidentLogMax
 	}
+	if o.IncidentOpenMaxAge == 0 {
+		o.IncidentOpenMaxAge = DefaultIncidentOpenMaxAge
+	}
+	if o.IncidentOpenMax == 0 {
+		o.IncidentOpenMax = DefaultIncidentOpenMax
+	}
 }
 
 // Where names the Redis the options point at, for messages.
@@ -187,6 +205,10 @@ type conn struct {
 	expired atomic.Uint64
 	// incTrimmed counts incident log events removed by its bounds.
 	incTrimmed atomic.Uint64
+	// incExpiredAge and incExpiredCap count open incidents the store
+	// closed as expired (incidentexpiry.go), by their bound; incLate the
+	// events that arrived for an incident after it was expired.
+	incExpiredAge, incExpiredCap, incLate atomic.Uint64
 }
 
 // Store reads and writes rollups in Redis. It is the package's facade:

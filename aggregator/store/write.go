@@ -413,8 +413,9 @@ func (w *Write) AddIncidents(ctx context.Context, incs []Incident) error {
 			return fmt.Errorf("store: incident %s: %w", incs[i].Key(), err)
 		}
 		w.incAt = append(w.incAt, len(w.cmds))
-		w.cmds = append(w.cmds, []any{"EVAL", applyIncidentSrc, 4, w.s.key(incidentTag, "open"), w.s.key(incidentTag, "closed"),
-			w.s.key(incidentTag, "log"), w.s.key(incidentTag, "shut"), incs[i].Key(), incs[i].State, string(doc), incs[i].Time,
+		w.cmds = append(w.cmds, []any{"EVAL", applyIncidentSrc, 6, w.s.key(incidentTag, "open"), w.s.key(incidentTag, "closed"),
+			w.s.key(incidentTag, "log"), w.s.key(incidentTag, "shut"), w.s.key(incidentTag, "openat"), w.s.key(incidentTag, "expired"),
+			incs[i].Key(), incs[i].State, string(doc), incs[i].Time,
 			w.now.Add(-w.s.opts.IncidentLogRetention).UnixMilli(), w.s.opts.IncidentLogMax})
 	}
 	return nil
@@ -453,7 +454,12 @@ func (w *Write) exec(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		w.countTrimmed(res)
+		if w.countIncidents(res) > w.s.opts.IncidentOpenMax {
+			// The cap is enforced as it is passed, not only by the
+			// periodic sweep; a failure here fails no frame (the sweep
+			// retries).
+			expireOpen(ctx, w.s.conn, w.now, false)
+		}
 	}
 	if len(w.frames) == 0 {
 		return nil
@@ -512,16 +518,30 @@ func (w *Write) countWindows(start int64, n int) {
 	w.cmds = append(w.cmds, []any{"INCRBY", k, n}, []any{"PEXPIRE", k, (w.s.opts.Retention + time.Hour).Milliseconds()})
 }
 
-// countTrimmed adds up what the incident scripts of a pipeline removed.
-func (w *Write) countTrimmed(res []redis.Cmder) {
+// countIncidents adds up what the incident scripts of a pipeline removed
+// from the log and the events for expired incidents, and returns the most
+// open incidents one of them left (0 without incident scripts).
+func (w *Write) countIncidents(res []redis.Cmder) int {
+	most := 0
 	for _, i := range w.incAt {
 		if i >= len(res) {
 			continue
 		}
-		if c, ok := res[i].(*redis.Cmd); ok {
-			if n, err := c.Int64(); err == nil && n > 0 {
-				w.s.incTrimmed.Add(uint64(n))
-			}
+		c, ok := res[i].(*redis.Cmd)
+		if !ok {
+			continue
 		}
+		r, err := c.Int64Slice()
+		if err != nil || len(r) != 3 {
+			continue
+		}
+		if r[0] > 0 {
+			w.s.incTrimmed.Add(uint64(r[0]))
+		}
+		if r[1] > 0 {
+			w.s.incLate.Add(uint64(r[1]))
+		}
+		most = max(most, int(r[2]))
 	}
+	return most
 }
