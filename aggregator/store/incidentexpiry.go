@@ -178,6 +178,13 @@ func expireKeys(ctx context.Context, c *conn, keys []string, mode, bound string,
 	if err != nil {
 		return 0, fmt.Errorf("store: open incidents to expire: %w", err)
 	}
+	return runExpiry(ctx, c, keys, docs, mode, bound, now)
+}
+
+// runExpiry runs the expiry script on keys whose open documents were
+// read as docs (nil: not open) and counts what it expired.
+func runExpiry(ctx context.Context, c *conn, keys []string, docs []any, mode, bound string, now time.Time) (int, error) {
+	open := c.key(incidentTag, "open")
 	args := []any{mode, bound, now.UnixMilli(), now.Add(-c.opts.IncidentLogRetention).UnixMilli(), c.opts.IncidentLogMax}
 	for i, k := range keys {
 		doc, _ := docs[i].(string) // nil: closed since; the script drops its openat entry

@@ -165,20 +165,21 @@ func TestIncidentExpiryByAge(t *testing.T) {
 		t.Fatalf("an hour on: %+v, %v; want b and c expired, none open", got, err)
 	}
 	// An event that arrives between a sweep's read and its script wins:
-	// the incident stays open.
+	// the incident stays open, whichever bound the sweep applies.
 	e := incident(5, now.Add(-2*time.Hour))
 	writeAt(t, s, now, e)
 	cutoff := strconv.FormatInt(now.Add(-time.Hour).UnixMilli(), 10)
 	read := s.rdb.ZRangeByScore(ctx, s.key(incidentTag, "openat"), &redis.ZRangeBy{Min: "-inf", Max: cutoff}).Val()
+	docs := s.rdb.HMGet(ctx, s.key(incidentTag, "open"), read...).Val()
 	e2 := e
 	e2.Time = now.UnixMilli()
 	writeAt(t, s, now, e2)
-	if n, err := expireKeys(ctx, s.conn, read, "age", cutoff, now); err != nil || n != 0 {
+	if n, err := runExpiry(ctx, s.conn, read, docs, "age", cutoff, now); err != nil || n != 0 {
 		t.Fatalf("an incident updated after the sweep's read: expired %d, %v; want 0", n, err)
 	}
-	// The same by the cap (a bound of 0: any open one is over it): the
-	// document read is no longer the open one.
-	if n, err := expireKeys(ctx, s.conn, read, "cap", "0", now); err != nil || n != 0 {
+	// By the cap (a bound of 0: any open one is over it) only the
+	// document read, no longer the open one, keeps it.
+	if n, err := runExpiry(ctx, s.conn, read, docs, "cap", "0", now); err != nil || n != 0 {
 		t.Fatalf("an incident updated after the sweep's read, by the cap: expired %d, %v; want 0", n, err)
 	}
 	if !openKeys(t, s)[e.Key()] {
