@@ -37,11 +37,13 @@ type storeHealth struct {
 	writes    streak        // outcomes of the data path's writes
 	probe     streak        // outcomes of the readiness probe
 	capacity  capacity      // the store's last capacity, the memory warning
+	incidents incidentSweep // the expiry of open incidents (incidentsweep.go)
 }
 
 func newStoreHealth(st *store.Store, member string, unreadyAfter time.Duration, log *slog.Logger) *storeHealth {
 	h := &storeHealth{store: st, member: member, unreadyAfter: unreadyAfter, log: log, writeErrs: newWriteErrors()}
 	h.capacity.warn.fraction = st.MemoryWarnFraction()
+	h.incidents.open.Store(-1)
 	return h
 }
 
@@ -205,6 +207,7 @@ func (h *storeHealth) capacityLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		h.refreshCapacity(ctx)
+		h.sweepIncidents(ctx)
 		if time.Since(h.capacity.sweptAt) >= indexSweepEvery {
 			h.capacity.sweptAt = time.Now()
 			h.sweepIndex(ctx)

@@ -109,6 +109,14 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 	metric("edgepulse_store_capacity_errors_total", "counter", "Failures to compute the store's capacity (the gauges keep their last value).", float64(a.health.capacity.errs.Load()))
 	metric("edgepulse_store_write_caches_dropped_total", "counter", "Times the store dropped its write caches (index entries written, agents' hours) after a failed write or a probe that found Redis lost writes.", float64(a.store.Forgets()))
 	metric("edgepulse_store_incident_log_trimmed_total", "counter", "Incident log events removed by its bounds (redis.incident_log_retention, redis.incident_log_max), oldest first.", float64(a.store.IncidentsTrimmed()))
+	ageN, capN := a.store.IncidentsExpired()
+	labelled("edgepulse_store_incidents_expired_total", "counter", "Open incidents the store closed as expired, by bound: age (no event for redis.incident_open_max_age), cap (past redis.incident_open_max, oldest first).", "reason",
+		[]string{"age", "cap"}, func(i int) float64 { return float64([]uint64{ageN, capN}[i]) })
+	metric("edgepulse_store_incident_late_events_total", "counter", "Incident events applied for an incident already closed as expired (a late close, a redelivered open); they reopen nothing.", float64(a.store.IncidentLateEvents()))
+	metric("edgepulse_store_incident_expiry_errors_total", "counter", "Runs of the open incidents' expiry that failed (the next one continues).", float64(a.health.incidents.errs.Load()))
+	if n := a.health.incidents.open.Load(); n >= 0 {
+		metric("edgepulse_store_incidents_open", "gauge", "Open incidents ({inc}open) after the last expiry run, at most redis.incident_open_max.", float64(n))
+	}
 	metric("edgepulse_store_windows_expired_on_arrival_total", "counter", "Windows not written because their hour was already past the retention when they arrived (data time).", float64(a.store.Expired()))
 	dc := a.store.DecodedCacheStats()
 	metric("edgepulse_store_decoded_cache_hits_total", "counter", "Chunks a query took decoded from the decoded-chunk cache (same bytes as when decoded).", float64(dc.Hits))

@@ -1,0 +1,37 @@
+package aggregator
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// incidentSweep is what the expiry of open incidents (store
+// ExpireOpenIncidents) has done on this member: it runs from the
+// capacity loop every capacityEvery, on every member (the store's script
+// makes concurrent runs safe), so an incident whose close never came
+// leaves the open list within capacityEvery of passing
+// redis.incident_open_max_age.
+type incidentSweep struct {
+	errs atomic.Uint64
+	open atomic.Int64 // open incidents after the last successful run; -1 before it
+}
+
+// sweepIncidents runs the expiry once; a failure is counted and logged,
+// and the next run continues.
+func (h *storeHealth) sweepIncidents(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	r, err := h.store.ExpireOpenIncidents(sctx, time.Now())
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			h.incidents.errs.Add(1)
+			h.log.Warn("expiring open incidents; the next sweep continues", "age", r.Age, "cap", r.Cap, "err", err)
+		}
+		return
+	}
+	h.incidents.open.Store(int64(r.Open))
+	if r.Age+r.Cap > 0 {
+		h.log.Info("closed open incidents as expired", "age", r.Age, "cap", r.Cap, "open", r.Open)
+	}
+}
