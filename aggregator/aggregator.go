@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	}
 	js := a.hub.js
 	a.alerts = &alertPublisher{nc: a.hub.nc, log: log}
+	a.health.incidents.republish = a.alerts.publishExpired
 	a.ingest = newIngest(log, a.store, cfg.Batches, cfg.Clock, newKeyframes(a.hub.nc, log), a.alerts, a.health)
 	a.durable = newDurability(a.store, a.ingest.wire, cfg.AckWait, log)
 	a.durable.settle(ctx) // knows whether Redis persists before the first ack

@@ -40,3 +40,12 @@ func (p *alertPublisher) publish(b *codec.Batch, incs []store.Incident) {
 		p.sent.Add(1)
 	}
 }
+
+// publishExpired republishes the close events the store wrote for
+// incidents it closed as expired (store ExpireOpenIncidents, or a write
+// past redis.incident_open_max), each on its own alerts.<site>.<host>.
+func (p *alertPublisher) publishExpired(incs []store.Incident) {
+	for i := range incs {
+		p.publish(&codec.Batch{Site: incs[i].Site, Host: incs[i].Host}, incs[i:i+1])
+	}
+}

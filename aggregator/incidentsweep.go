@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgepulse/edgepulse/aggregator/store"
 )
 
 // incidentSweep is what the expiry of open incidents (store
@@ -15,6 +17,9 @@ import (
 type incidentSweep struct {
 	errs atomic.Uint64
 	open atomic.Int64 // open incidents after the last successful run; -1 before it
+	// republish sends the close events of the incidents expired on
+	// alerts.> (alertPublisher.publishExpired); nil: not sent.
+	republish func([]store.Incident)
 }
 
 // sweepIncidents runs the expiry once; a failure is counted and logged,
@@ -23,6 +28,9 @@ func (h *storeHealth) sweepIncidents(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	r, err := h.store.ExpireOpenIncidents(sctx, time.Now())
 	cancel()
+	if h.incidents.republish != nil {
+		h.incidents.republish(r.Closed) // also those of a run that failed part way
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			h.incidents.errs.Add(1)

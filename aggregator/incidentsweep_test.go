@@ -11,7 +11,8 @@ import (
 // TestIncidentExpirySweep: an incident open for longer than
 // redis.incident_open_max_age leaves the query API's alerts and the
 // console's open list after the member's sweep, shows in the console's
-// recent list as closed and why, and is counted on /metrics.
+// recent list as closed and why, is republished closed on alerts.> and
+// is counted on /metrics.
 func TestIncidentExpirySweep(t *testing.T) {
 	a, _, ctx := startAggregatorWith(t, func(c *Config) { c.Redis.IncidentOpenMaxAge = 24 * time.Hour })
 	now := time.Now()
@@ -19,6 +20,14 @@ func TestIncidentExpirySweep(t *testing.T) {
 		Time: now.Add(-25 * time.Hour).UnixMilli(), Score: 0.9, Value: 99, Reason: "ewma"}
 	young := old
 	young.Incident, young.Time = 8, now.Add(-time.Hour).UnixMilli()
+	// Subscribed before the incidents exist: the member's own loop may
+	// expire them before the sweep below does.
+	nc, _ := connect(t, a)
+	sub, err := nc.SubscribeSync("alerts.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
 	w := a.Store().NewWrite()
 	if err := w.AddIncidents(ctx, []store.Incident{old, young}); err != nil {
 		t.Fatal(err)
@@ -41,7 +50,15 @@ func TestIncidentExpirySweep(t *testing.T) {
 		}
 		return l
 	}
-	a.health.sweepIncidents(ctx)
+	a.health.sweepIncidents(ctx) // whichever run expires it, once
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got store.Incident
+	if err := json.Unmarshal(m.Data, &got); err != nil || m.Subject != "alerts.s1.h1" || got.State != "closed" || got.Expired != "age" || got.Incident != 7 {
+		t.Fatalf("alert on %s: %s (%v), want incident 7's close as expired", m.Subject, m.Data, err)
+	}
 	l := read("/ui/api/incidents?hours=48")
 	if len(l.Data.Open) != 1 || l.Data.Open[0].Incident != 8 {
 		t.Fatalf("open after the sweep: %+v, want incident 8 only", l.Data.Open)

@@ -345,6 +345,7 @@ func (in *ingest) flush(ctx context.Context, w *store.Write, queued []pending) {
 	in.health.writes.ok(appliedAt)
 	in.regions.recordPath(queued, start, appliedAt)
 	in.wire.commit(agents)
+	in.alerts.publishExpired(w.Expired()) // incidents this write took past redis.incident_open_max
 	for _, q := range queued {
 		if q.b != nil {
 			in.wireBytes.Add(uint64(len(q.m.Data())))

@@ -15,7 +15,7 @@
 //	<p>lnames, <p>lv:<label>   SET    label names; values of a label
 //	<p>seen                    ZSET   sid → newest hour written
 //	<p>wc:<hour>               STRING windows written in that hour (Capacity)
-//	<p>{inc}open|shut|log|closed      incidents (one slot; closed: read only, before shut)
+//	<p>{inc}open|openat|shut|log|expired|closed  incidents (one slot; closed: read only, before shut)
 //	<p>probe:<member>          STRING the readiness probe's write (Probe)
 //
 // <p> is the key prefix (default "ep:"); sid is the 16-hex-digit FNV-1a-64
@@ -47,7 +47,8 @@
 //	reader       read.go, legacy.go,             starts Readers; decoded chunk cache, old-layout
 //	             chunkcache.go                   keys, whole-log reads
 //	labelIndex   index.go                        series, postings, label names and values; Sweep
-//	incidentLog  incidents.go, incidentlog.go    open incidents and the incident event log
+//	incidentLog  incidents.go, incidentlog.go,   open incidents and the incident event log; the
+//	             incidentexpiry.go               expiry of open incidents past their bounds
 //	health       restart.go, probe.go            restart fence, readiness probe, persistence
 //	meter        capacity.go, backhaul.go        Capacity, cardinalities, the backhaul meter
 //

@@ -38,11 +38,13 @@ const expireBatch = 256
 // KEYS: open, openat, log, shut, expired. ARGV: mode, bound, now (Unix
 // ms), the log's oldest time kept, its max events, then (key, document
 // read, close event or "", closed-key score) per incident, oldest first.
-// It returns {incidents expired, log events trimmed}.
+// It returns {incidents expired, log events trimmed, then the place
+// (1-based) among the candidates of each incident expired}.
 const expireIncidentSrc = `
 local open, openat, log, shut, expired = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local mode, bound, now, oldest = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local n = 0
+local done = {}
 for i = 6, #ARGV, 4 do
   local key = ARGV[i]
   local cur = redis.call('HGET', open, key)
@@ -63,6 +65,7 @@ for i = 6, #ARGV, 4 do
       redis.call('ZADD', shut, 'GT', ARGV[i+3], key)
       redis.call('ZADD', expired, now, key)
       n = n + 1
+      done[n] = (i - 2) / 4
     end
   end
 end
@@ -73,7 +76,7 @@ local over = redis.call('ZCARD', log) - tonumber(ARGV[5])
 if over > 0 then
   trimmed = trimmed + redis.call('ZREMRANGEBYRANK', log, 0, over - 1)
 end
-return {n, trimmed}
+return {n, trimmed, unpack(done)}
 `
 
 // backfillOpenAtSrc scores open incidents that openat lacks (written
@@ -93,6 +96,9 @@ return 0
 type OpenExpiry struct {
 	Age, Cap int // incidents closed as expired by age and by the cap
 	Open     int // incidents open after it
+	// Closed are the close events written for them (those whose open
+	// document decoded), to republish.
+	Closed []Incident
 }
 
 // ExpireOpenIncidents closes, as expired, the open incidents whose newest
@@ -129,7 +135,7 @@ func expireOpen(ctx context.Context, c *conn, now time.Time, age bool) (OpenExpi
 			if err != nil {
 				return out, fmt.Errorf("store: open incidents past their max age: %w", err)
 			}
-			n, err := expireKeys(ctx, c, keys, "age", cutoff, now)
+			n, err := expireKeys(ctx, c, keys, "age", cutoff, now, &out.Closed)
 			out.Age += n
 			if err != nil {
 				return out, err
@@ -153,7 +159,7 @@ func expireOpen(ctx context.Context, c *conn, now time.Time, age bool) (OpenExpi
 		if err != nil {
 			return out, fmt.Errorf("store: oldest open incidents: %w", err)
 		}
-		k, err := expireKeys(ctx, c, keys, "cap", strconv.Itoa(c.opts.IncidentOpenMax), now)
+		k, err := expireKeys(ctx, c, keys, "cap", strconv.Itoa(c.opts.IncidentOpenMax), now, &out.Closed)
 		out.Cap += k
 		if err != nil {
 			return out, err
@@ -168,8 +174,9 @@ func expireOpen(ctx context.Context, c *conn, now time.Time, age bool) (OpenExpi
 }
 
 // expireKeys reads the open documents of keys and runs the expiry script
-// on them; it returns how many it expired and counts them.
-func expireKeys(ctx context.Context, c *conn, keys []string, mode, bound string, now time.Time) (int, error) {
+// on them; it returns how many it expired and counts them, and appends
+// their close events to closed.
+func expireKeys(ctx context.Context, c *conn, keys []string, mode, bound string, now time.Time, closed *[]Incident) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
@@ -178,17 +185,20 @@ func expireKeys(ctx context.Context, c *conn, keys []string, mode, bound string,
 	if err != nil {
 		return 0, fmt.Errorf("store: open incidents to expire: %w", err)
 	}
-	return runExpiry(ctx, c, keys, docs, mode, bound, now)
+	return runExpiry(ctx, c, keys, docs, mode, bound, now, closed)
 }
 
 // runExpiry runs the expiry script on keys whose open documents were
-// read as docs (nil: not open) and counts what it expired.
-func runExpiry(ctx context.Context, c *conn, keys []string, docs []any, mode, bound string, now time.Time) (int, error) {
+// read as docs (nil: not open), counts what it expired and appends their
+// close events to closed (nil: not wanted).
+func runExpiry(ctx context.Context, c *conn, keys []string, docs []any, mode, bound string, now time.Time, closed *[]Incident) (int, error) {
 	open := c.key(incidentTag, "open")
 	args := []any{mode, bound, now.UnixMilli(), now.Add(-c.opts.IncidentLogRetention).UnixMilli(), c.opts.IncidentLogMax}
+	events := make([]*Incident, len(keys))
 	for i, k := range keys {
 		doc, _ := docs[i].(string) // nil: closed since; the script drops its openat entry
-		closeDoc, shutAt := expiryClose(doc, mode, now, c.opts)
+		ev, closeDoc, shutAt := expiryClose(doc, mode, now, c.opts)
+		events[i] = ev
 		args = append(args, k, doc, closeDoc, shutAt)
 	}
 	r, err := c.rdb.Eval(ctx, expireIncidentSrc, []string{open, c.key(incidentTag, "openat"), c.key(incidentTag, "log"),
@@ -196,8 +206,13 @@ func runExpiry(ctx context.Context, c *conn, keys []string, docs []any, mode, bo
 	if err != nil {
 		return 0, fmt.Errorf("store: expiring %d open incidents: %w", len(keys), err)
 	}
-	if len(r) != 2 {
-		return 0, fmt.Errorf("store: expiring %d open incidents: the script answered %v, want 2 numbers", len(keys), r)
+	if len(r) < 2 || int64(len(r)) != 2+r[0] {
+		return 0, fmt.Errorf("store: expiring %d open incidents: the script answered %v, want the count, the trimmed and the places expired", len(keys), r)
+	}
+	for _, p := range r[2:] {
+		if p >= 1 && p <= int64(len(events)) && events[p-1] != nil && closed != nil {
+			*closed = append(*closed, *events[p-1])
+		}
 	}
 	if mode == "age" {
 		c.incExpiredAge.Add(uint64(r[0]))
@@ -209,14 +224,14 @@ func runExpiry(ctx context.Context, c *conn, keys []string, docs []any, mode, bo
 }
 
 // expiryClose is the close event of an expired incident whose open
-// document is doc, and the score of its closed key: the later of now and
-// its last event, so the closed key outlives any replay of that event.
-// A document that does not decode gets no event (there is nothing to
-// say of it) but is still removed.
-func expiryClose(doc, mode string, now time.Time, o Options) (string, int64) {
+// document is doc, as a value and as JSON, and the score of its closed
+// key: the later of now and its last event, so the closed key outlives
+// any replay of that event. A document that does not decode gets no
+// event (nil, ""; there is nothing to say of it) but is still removed.
+func expiryClose(doc, mode string, now time.Time, o Options) (*Incident, string, int64) {
 	var in Incident
 	if doc == "" || json.Unmarshal([]byte(doc), &in) != nil {
-		return "", now.UnixMilli()
+		return nil, "", now.UnixMilli()
 	}
 	last := in.Time
 	in.State, in.Time, in.Expired = "closed", now.UnixMilli(), mode
@@ -229,9 +244,9 @@ func expiryClose(doc, mode string, now time.Time, o Options) (string, int64) {
 	}
 	b, err := json.Marshal(&in)
 	if err != nil {
-		return "", max(now.UnixMilli(), last)
+		return nil, "", max(now.UnixMilli(), last)
 	}
-	return string(b), max(now.UnixMilli(), last)
+	return &in, string(b), max(now.UnixMilli(), last)
 }
 
 // backfillOpenAt gives openat a score for every open incident it lacks

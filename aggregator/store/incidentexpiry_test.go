@@ -120,8 +120,13 @@ func TestIncidentExpiryByAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Age != 2 || got.Cap != 0 || got.Open != 2 {
-		t.Fatalf("expiry %+v, want 2 by age (a, d), 0 by cap, 2 open", got)
+	if got.Age != 2 || got.Cap != 0 || got.Open != 2 || len(got.Closed) != 2 {
+		t.Fatalf("expiry %+v, want 2 by age (a, d) with their closes, 0 by cap, 2 open", got)
+	}
+	for _, in := range got.Closed {
+		if in.State != "closed" || in.Expired != "age" || (in.Key() != a.Key() && in.Key() != d.Key()) {
+			t.Fatalf("close event returned %+v, want a's or d's, closed by age", in)
+		}
 	}
 	if age, cp := s.IncidentsExpired(); age != 2 || cp != 0 {
 		t.Errorf("counters age %d cap %d, want 2, 0", age, cp)
@@ -174,12 +179,12 @@ func TestIncidentExpiryByAge(t *testing.T) {
 	e2 := e
 	e2.Time = now.UnixMilli()
 	writeAt(t, s, now, e2)
-	if n, err := runExpiry(ctx, s.conn, read, docs, "age", cutoff, now); err != nil || n != 0 {
+	if n, err := runExpiry(ctx, s.conn, read, docs, "age", cutoff, now, nil); err != nil || n != 0 {
 		t.Fatalf("an incident updated after the sweep's read: expired %d, %v; want 0", n, err)
 	}
 	// By the cap (a bound of 0: any open one is over it) only the
 	// document read, no longer the open one, keeps it.
-	if n, err := runExpiry(ctx, s.conn, read, docs, "cap", "0", now); err != nil || n != 0 {
+	if n, err := runExpiry(ctx, s.conn, read, docs, "cap", "0", now, nil); err != nil || n != 0 {
 		t.Fatalf("an incident updated after the sweep's read, by the cap: expired %d, %v; want 0", n, err)
 	}
 	if !openKeys(t, s)[e.Key()] {
@@ -190,7 +195,7 @@ func TestIncidentExpiryByAge(t *testing.T) {
 
 	// Nothing left to do: a second run changes nothing.
 	got, err = s.ExpireOpenIncidents(ctx, now.Add(time.Hour))
-	if err != nil || got != (OpenExpiry{}) {
+	if err != nil || got.Age+got.Cap+got.Open+len(got.Closed) != 0 {
 		t.Fatalf("a run with nothing due: %+v, %v", got, err)
 	}
 }
@@ -208,7 +213,16 @@ func TestIncidentExpiryCap(t *testing.T) {
 		incs = append(incs, incident(i, now.Add(time.Duration(i-150)*time.Second)))
 	}
 	// Written by the member with cap 100: the write enforces it.
-	writeAt(t, capped, now, incs...)
+	w := capped.NewWrite()
+	if err := w.AddIncidents(ctx, incs); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ex := w.Expired(); len(ex) != 50 || ex[0].Expired != "cap" || ex[0].Key() != incs[0].Key() {
+		t.Fatalf("the write's expired closes: %d, want 50 marked cap, the oldest first", len(ex))
+	}
 	keys := openKeys(t, capped)
 	if len(keys) != 100 {
 		t.Fatalf("%d open after the write, want 100 (the cap)", len(keys))
@@ -261,7 +275,7 @@ func TestIncidentExpiryCap(t *testing.T) {
 	}
 	writeAt(t, wide, now, incs...)
 	stale := capped.rdb.ZRange(ctx, capped.key(incidentTag, "openat"), 0, 59).Val()
-	n, err := expireKeys(ctx, capped.conn, stale, "cap", "100", now)
+	n, err := expireKeys(ctx, capped.conn, stale, "cap", "100", now, nil)
 	if err != nil || n != 30 {
 		t.Fatalf("60 candidates with 130 open and a cap of 100: expired %d, %v; want 30", n, err)
 	}
@@ -423,4 +437,33 @@ func s2set(ss []string) map[string]bool {
 		m[s] = true
 	}
 	return m
+}
+
+// TestIncidentOpenBytes measures Redis memory per open incident ({inc}open
+// and its {inc}openat entry, an open event with 61 samples of context)
+// and per expired key ({inc}expired), for docs/redis-schema.md's sizing.
+func TestIncidentOpenBytes(t *testing.T) {
+	s := openStores(t, Options{IncidentOpenMaxAge: time.Hour})[0]
+	ctx := context.Background()
+	now := time.Now()
+	const n = 2000
+	var incs []Incident
+	for i := range n {
+		incs = append(incs, incident(i, now.Add(time.Duration(i-n)*time.Second)))
+	}
+	writeAt(t, s, now, incs...)
+	mem := func(k string) int64 {
+		m, err := s.rdb.MemoryUsage(ctx, s.key(incidentTag, k), 0).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	open, at := mem("open"), mem("openat")
+	if got, err := s.ExpireOpenIncidents(ctx, now.Add(2*time.Hour)); err != nil || got.Age != n {
+		t.Fatalf("expiry %+v, %v", got, err)
+	}
+	exp := mem("expired")
+	t.Logf("RESULT incident_open_bytes=%.0f open_hash_bytes=%.0f openat_bytes=%.0f expired_key_bytes=%.0f incidents=%d (open with 61 context samples)",
+		float64(open+at)/n, float64(open)/n, float64(at)/n, float64(exp)/n, n)
 }

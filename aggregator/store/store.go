@@ -74,7 +74,7 @@ type Options struct {
 	// as expired (incidentexpiry.go); default 168h (7 days), 1h to 8760h.
 	IncidentOpenMaxAge time.Duration `yaml:"incident_open_max_age"`
 	// IncidentOpenMax bounds the open incidents: past it the oldest are
-	// closed as expired first; default 10,000 (≈ 11 MB of Redis), 100 to
+	// closed as expired first; default 10,000 (≈ 17 MB of Redis), 100 to
 	// 1,000,000.
 	IncidentOpenMax int `yaml:"incident_open_max"`
 }

@@ -37,7 +37,13 @@ type Write struct {
 	indexed map[string]bool        // shared index members queued
 	n       int                    // windows added
 	incAt   []int                  // indexes in cmds of incident scripts (their results count the log trimmed)
+	expired []Incident             // close events of incidents Exec expired past the cap (incidentexpiry.go)
 }
+
+// Expired returns the close events of the incidents the last Exec closed
+// as expired because its incidents took the open ones past
+// redis.incident_open_max (to republish).
+func (w *Write) Expired() []Incident { return w.expired }
 
 // frameWrite is one frame's script: the frame's log entries appended to
 // the agent's open log of its hour, records of late windows appended to
@@ -458,7 +464,8 @@ func (w *Write) exec(ctx context.Context) error {
 			// The cap is enforced as it is passed, not only by the
 			// periodic sweep; a failure here fails no frame (the sweep
 			// retries).
-			expireOpen(ctx, w.s.conn, w.now, false)
+			r, _ := expireOpen(ctx, w.s.conn, w.now, false)
+			w.expired = r.Closed
 		}
 	}
 	if len(w.frames) == 0 {
