@@ -48,7 +48,8 @@
 //	                            pipelined Redis write, ack
 //	alerts       alerts.go      stored incidents republished on alerts.>
 //	health       health.go      Redis write outcomes, the readiness probe,
-//	                            capacity, memory warning, index sweep
+//	                            capacity, memory warning, index sweep;
+//	             incidentsweep.go  the open incidents' expiry
 //	http surface http.go        the query API (aggregator/query),
 //	                            /api/v1/backhaul, /healthz, /readyz, /statz,
 //	                            /metrics (metrics.go, client_golang)
