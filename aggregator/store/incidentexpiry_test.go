@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -466,4 +467,73 @@ func TestIncidentOpenBytes(t *testing.T) {
 	exp := mem("expired")
 	t.Logf("RESULT incident_open_bytes=%.0f open_hash_bytes=%.0f openat_bytes=%.0f expired_key_bytes=%.0f incidents=%d (open with 61 context samples)",
 		float64(open+at)/n, float64(open)/n, float64(at)/n, float64(exp)/n, n)
+}
+
+// BenchmarkExpireOpenIncidents measures one run of the expiry over
+// 10,000 open incidents (the default cap): "idle", nothing due (what
+// every member does every 30 s), against a PING round trip in the same
+// run; "due", all 10,000 expired by age (per incident).
+func BenchmarkExpireOpenIncidents(b *testing.B) {
+	ctx := context.Background()
+	r, err := harness.StartRedis(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(r.Stop)
+	s, err := Open(ctx, Options{Addr: r.Addr, Prefix: "t:", IncidentOpenMaxAge: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	now := time.Now()
+	const n = 10_000
+	fill := func() {
+		w := s.NewWrite()
+		var incs []Incident
+		for i := range n {
+			incs = append(incs, incident(i, now.Add(-time.Duration(n-i)*time.Millisecond)))
+		}
+		if err := w.AddIncidents(ctx, incs); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fill()
+	b.Run("ping", func(b *testing.B) {
+		for b.Loop() {
+			s.rdb.Ping(ctx)
+		}
+	})
+	b.Run("idle", func(b *testing.B) {
+		for b.Loop() {
+			if got, err := s.ExpireOpenIncidents(ctx, now); err != nil || got.Age+got.Cap != 0 {
+				b.Fatal(got, err)
+			}
+		}
+	})
+	b.Run("due", func(b *testing.B) {
+		b.StopTimer()
+		for i := 0; i < b.N; i++ {
+			s.rdb.Del(ctx, s.key(incidentTag, "shut"), s.key(incidentTag, "expired"))
+			fill()
+			s.rdb.ConfigResetStat(ctx)
+			b.StartTimer()
+			got, err := s.ExpireOpenIncidents(ctx, now.Add(2*time.Hour))
+			b.StopTimer()
+			if err != nil || got.Age != n {
+				b.Fatal(got.Age, err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/incident")
+		// The Redis time of the last run's scripts (each blocks Redis for
+		// its duration): cmdstat_eval's usec per call, one per batch.
+		info := s.rdb.Info(ctx, "commandstats").Val()
+		if i := strings.Index(info, "cmdstat_eval:"); i >= 0 {
+			line := info[i:]
+			line = line[:strings.IndexByte(line, '\r')]
+			b.Logf("RESULT expire_eval=%q batch=%d", line, expireBatch)
+		}
+	})
 }
