@@ -113,7 +113,7 @@ func (c aggregatorCollector) Collect(ch chan<- prometheus.Metric) {
 	labelled("edgepulse_store_incidents_expired_total", "counter", "Open incidents the store closed as expired, by bound: age (no event for redis.incident_open_max_age), cap (past redis.incident_open_max, oldest first).", "reason",
 		[]string{"age", "cap"}, func(i int) float64 { return float64([]uint64{ageN, capN}[i]) })
 	metric("edgepulse_store_incident_late_events_total", "counter", "Incident events applied for an incident already closed as expired (a late close, a redelivered open); they reopen nothing.", float64(a.store.IncidentLateEvents()))
-	metric("edgepulse_store_incident_expiry_errors_total", "counter", "Runs of the open incidents' expiry that failed (the next one continues).", float64(a.health.incidents.errs.Load()))
+	metric("edgepulse_store_incident_expiry_errors_total", "counter", "Runs of the open incidents' expiry that failed, periodic or by a write past redis.incident_open_max (the next one continues).", float64(a.health.incidents.errs.Load()+a.store.IncidentCapErrors()))
 	if n := a.health.incidents.open.Load(); n >= 0 {
 		metric("edgepulse_store_incidents_open", "gauge", "Open incidents ({inc}open) after the last expiry run, at most redis.incident_open_max.", float64(n))
 	}

@@ -116,6 +116,11 @@ func (s *incidentLog) IncidentsExpired() (age, cap uint64) {
 	return s.incExpiredAge.Load(), s.incExpiredCap.Load()
 }
 
+// IncidentCapErrors is the number of writes past
+// redis.incident_open_max whose expiry failed (the write itself did not;
+// the periodic sweep expires what it left).
+func (s *incidentLog) IncidentCapErrors() uint64 { return s.incCapErrs.Load() }
+
 // IncidentLateEvents is the number of incident events applied for an
 // incident already closed as expired (a late close, a redelivered open):
 // neither reopens it.

@@ -209,6 +209,9 @@ type conn struct {
 	// closed as expired (incidentexpiry.go), by their bound; incLate the
 	// events that arrived for an incident after it was expired.
 	incExpiredAge, incExpiredCap, incLate atomic.Uint64
+	// incCapErrs counts failed expiries by a write past the cap (the
+	// periodic sweep retries them).
+	incCapErrs atomic.Uint64
 }
 
 // Store reads and writes rollups in Redis. It is the package's facade:

@@ -464,7 +464,10 @@ func (w *Write) exec(ctx context.Context) error {
 			// The cap is enforced as it is passed, not only by the
 			// periodic sweep; a failure here fails no frame (the sweep
 			// retries).
-			r, _ := expireOpen(ctx, w.s.conn, w.now, false)
+			r, err := expireOpen(ctx, w.s.conn, w.now, false)
+			if err != nil {
+				w.s.incCapErrs.Add(1)
+			}
 			w.expired = r.Closed
 		}
 	}
