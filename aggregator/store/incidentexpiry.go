@@ -112,7 +112,7 @@ func (s *incidentLog) ExpireOpenIncidents(ctx context.Context, now time.Time) (O
 
 // IncidentsExpired is the number of open incidents this store closed as
 // expired since it opened, by age and by the cap.
-func (s *incidentLog) IncidentsExpired() (age, cap uint64) {
+func (s *incidentLog) IncidentsExpired() (age, capped uint64) {
 	return s.incExpiredAge.Load(), s.incExpiredCap.Load()
 }
 
