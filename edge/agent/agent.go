@@ -107,6 +107,10 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	auth, err := natsAuth(cfg)
 	if err == nil {
 		a.msgIDKey, err = loadMsgIDKey(cfg.DataDir)
+		if err != nil && a.msgIDKey != nil && spool.IsDiskFull(err) {
+			log.Warn("Nats-Msg-Id key not saved (the disk is full): signing with a key for this run only; the next start makes another", "err", err)
+			err = nil
+		}
 	}
 	if err != nil {
 		a.spool.Close()

@@ -57,6 +57,7 @@ type outbox struct {
 	memBytes int64
 	dropped  uint64
 	dropLog  bool          // the drop was logged and the queue has not had room since
+	roomLog  bool          // "stays closed" for a disk below the reserve was logged
 	fails    atomic.Uint64 // failed opens
 }
 
@@ -170,23 +171,33 @@ func (o *outbox) tryOpen() (sp *spool.Spool, older bool, err error) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	// The spool takes over the state file: the sequencer lets go of it,
-	// and takes it back if the spool cannot open.
-	o.seqr.Close()
+	// Opened below its reserve the spool would refuse the windows held
+	// here (and every new one): they wait in memory, published directly,
+	// until the spool has room for them above the reserve. Until then the
+	// batches the spool held stay on the disk, not lost.
+	need := o.Reserve() + o.memBytes
+	if free, err := spool.DiskFreeAt(o.opts.Dir); err == nil && free < need {
+		o.fails.Add(1)
+		if !o.roomLog {
+			o.roomLog = true
+			o.log.Warn("spool stays closed: the disk has less free space than its reserve and the windows in memory need",
+				"dir", o.opts.Dir, "free", free, "need", need, "reserve", o.Reserve())
+		}
+		return nil, false, nil
+	}
+	// The sequencer keeps the state file open meanwhile (the lock keeps
+	// it from writing): a failed open changes nothing, so the numbers go
+	// on from the last one issued, not from the next synced reservation.
 	sp, err = spool.Open(o.opts, o.log)
 	if err != nil {
 		o.fails.Add(1)
-		seqr, serr := spool.OpenSequencer(o.opts.Dir)
-		if serr != nil {
-			// Never below what was issued: the clock, or the last number.
-			o.log.Error("spool state file cannot be reopened; numbering batches from the clock", "dir", o.opts.Dir, "err", serr)
-		}
-		seqr.Above(o.seqr.Last())
-		o.seqr = seqr
 		if spool.IsDiskFull(err) {
 			return nil, false, nil
 		}
 		return nil, false, err
+	}
+	if err := o.seqr.Close(); err != nil {
+		o.log.Warn("spool state file: closing the sequencer's handle", "err", err)
 	}
 	older = sp.Stats().Batches > 0
 	moved, refused := 0, 0
