@@ -112,7 +112,7 @@ func (o *outbox) Append(build func(seq uint64) ([]byte, error)) (uint64, error) 
 		o.dropped++
 		if !o.dropLog {
 			o.dropLog = true
-			o.log.Error("memory queue full while the spool is closed: dropping the oldest window for the newest (each counted in outbox_memory_dropped_total)",
+			o.log.Error("memory queue full while the spool is closed: dropping the oldest window for the newest (each counted in edgepulse_agent_memory_queue_dropped_total)",
 				"seq", old.seq, "memory_windows", o.memCap)
 		}
 	} else if len(o.mem) < o.memCap-1 {
