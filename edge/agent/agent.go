@@ -32,10 +32,11 @@ type Stats struct {
 	Samples       uint64
 	QueueDropped  uint64 // samples the full queue refused
 	LateSamples   uint64
-	Windows       uint64 // windows closed and spooled
-	SeriesLimited uint64 // samples of new series refused by max_series
-	SeriesSwept   uint64 // series forgotten after they stopped reporting
-	Spool         spool.Stats
+	Windows       uint64      // windows closed and spooled
+	SeriesLimited uint64      // samples of new series refused by max_series
+	SeriesSwept   uint64      // series forgotten after they stopped reporting
+	Spool         spool.Stats // zero while a full disk keeps the spool closed
+	Outbox        OutboxStats // the spool open or not, and the memory queue standing in for it
 	Forward       forward.Stats
 	SourceErrors  map[string]uint64
 	Incidents     uint64 // incidents opened
@@ -50,7 +51,7 @@ type Agent struct {
 	set      *collect.Set
 	q        *queue.Queue
 	win      *rollup.Windows
-	spool    *spool.Spool
+	spool    *outbox // the spool, or memory while a full disk keeps it closed (outbox.go)
 	fwd      *forward.Forwarder
 	nc       *nats.Conn
 	det      *Detector // nil when detection is off; owned by the rollup loop
@@ -66,11 +67,14 @@ type Agent struct {
 	pending                            []codec.Event // events waiting for the next batch
 	msgIDKey                           []byte        // signs Nats-Msg-Ids (identity.go)
 	clk                                *clock        // the time samples are stamped with (clock.go)
+	spoolRetry                         time.Duration // spoolRetryLoop's period; 0: spoolRetryEvery (tests shorten it)
 }
 
 // New builds an agent: it opens the spool and connects to NATS (the
 // connection retries in the background, so an absent uplink at start is
-// not an error).
+// not an error). A spool a full disk keeps closed is not an error either:
+// the agent runs with a small memory queue instead and retries the spool
+// (outbox.go, spoolopen.go).
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -95,7 +99,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes, DiskReserve: cfg.DiskReserve}, log)
+	a.spool, err = openOutbox(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes, DiskReserve: cfg.DiskReserve}, log)
 	if err != nil {
 		a.q.Close()
 		return nil, err
@@ -103,6 +107,10 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	auth, err := natsAuth(cfg)
 	if err == nil {
 		a.msgIDKey, err = loadMsgIDKey(cfg.DataDir)
+		if err != nil && a.msgIDKey != nil && spool.IsDiskFull(err) {
+			log.Warn("Nats-Msg-Id key not saved (the disk is full): signing with a key for this run only; the next start makes another", "err", err)
+			err = nil
+		}
 	}
 	if err != nil {
 		a.spool.Close()
@@ -172,6 +180,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		"window", a.cfg.Window, "procfs", a.cfg.ProcRoot, "queue", queue.Impl, "spooled", a.spool.Stats().Batches)
 	var wg sync.WaitGroup
 	wg.Go(func() { a.fwd.Run(ctx) })
+	wg.Go(func() { a.spoolRetryLoop(ctx) })
 	wg.Go(func() { a.rollupLoop(ctx) })
 	wg.Go(func() { a.watchdog(ctx) })
 	wg.Go(func() { a.gcPaceLoop(ctx) })
@@ -369,7 +378,7 @@ func (a *Agent) Stats() Stats {
 	return Stats{
 		Series: a.reg.Len(), Cycles: a.cycles.Load(), Samples: a.samples.Load(),
 		QueueDropped: a.qdropped.Load(), LateSamples: a.win.Late(), Windows: a.windows.Load(),
-		SeriesLimited: a.reg.Rejected(), SeriesSwept: a.reg.Swept(), Spool: a.spool.Stats(), Forward: a.fwd.Stats(),
+		SeriesLimited: a.reg.Rejected(), SeriesSwept: a.reg.Swept(), Spool: a.spool.Stats(), Outbox: a.spool.OutboxStats(), Forward: a.fwd.Stats(),
 		SourceErrors: a.set.Failures(), Incidents: a.incidents(),
 	}
 }

@@ -28,7 +28,9 @@ const msgIDKeyFile = "msgid.key"
 // (random, mode 0600) on first start. A lost key only changes the ids of
 // batches published after it: a batch resent across the change may be
 // stored twice, which the aggregator acknowledges as a duplicate (its
-// applied-sequence set).
+// applied-sequence set). A key that cannot be written for a full disk is
+// returned with the error (spool.IsDiskFull): the agent uses it for this
+// run, and the next start makes another.
 func loadMsgIDKey(dataDir string) ([]byte, error) {
 	path := filepath.Join(dataDir, msgIDKeyFile)
 	b, err := os.ReadFile(path)
@@ -36,10 +38,10 @@ func loadMsgIDKey(dataDir string) ([]byte, error) {
 		key := make([]byte, codec.MsgIDKeyBytes)
 		rand.Read(key)
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("agent: %s: %w", path, err)
+			return key, fmt.Errorf("agent: %s: %w", path, err)
 		}
 		if err := writeFileAtomic(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
-			return nil, fmt.Errorf("agent: writing %s: %w", path, err)
+			return key, fmt.Errorf("agent: writing %s: %w", path, err)
 		}
 		return key, nil
 	}

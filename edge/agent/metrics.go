@@ -66,6 +66,13 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	metric("edgepulse_agent_spool_lost_total", "counter", "Batches held before a restart that were unreadable or gone after it.", float64(st.Spool.Lost))
 	metric("edgepulse_agent_spool_disk_dropped_total", "counter", "Windows not spooled because the disk was at its reserve.", float64(st.Spool.DiskDropped))
 	metric("edgepulse_agent_spool_bound_bytes", "gauge", "Bytes the spool may hold now: spool_max_bytes, less when the disk has less free above the reserve.", float64(st.Spool.Bound))
+	metric("edgepulse_agent_spool_open", "gauge", "1: the spool is open; 0: a full disk keeps it closed and windows wait in memory (at most 16).", b2f(st.Outbox.SpoolOpen))
+	metric("edgepulse_agent_spool_open_failures_total", "counter", "Attempts to open the spool that failed (a full disk), at start and every ~30 s after.", float64(st.Outbox.OpenFailures))
+	metric("edgepulse_agent_memory_queue_batches", "gauge", "Windows held in memory while the spool is closed.", float64(st.Outbox.MemBatches))
+	metric("edgepulse_agent_memory_queue_bytes", "gauge", "Bytes of the windows held in memory while the spool is closed.", float64(st.Outbox.MemBytes))
+	metric("edgepulse_agent_memory_queue_dropped_total", "counter", "Windows dropped because the memory queue was full while the spool was closed.", float64(st.Outbox.MemDropped))
+	metric("edgepulse_agent_spool_badger_log_lines_total", "counter", "Error and warning lines from the spool's Badger.", float64(st.Outbox.BadgerLogLines))
+	metric("edgepulse_agent_spool_badger_log_held_total", "counter", "Of those, repeats held back from the log (each format at most once a minute).", float64(st.Outbox.BadgerLogHeld))
 	metric("edgepulse_agent_spool_last_seq", "gauge", "Highest batch sequence number issued (never goes back).", float64(a.spool.LastSeq()))
 	metric("edgepulse_agent_gc_percent", "gauge", "GOGC now: the heap grows by heap_headroom above the live heap (0: the runtime's own).", float64(a.gcPercent.Load()))
 	metric("edgepulse_agent_disk_reserve_bytes", "gauge", "Free space the agent leaves on the data directory's file system.", float64(a.spool.Reserve()))
@@ -93,4 +100,11 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range names {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(st.SourceErrors[n]), n)
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/edgepulse/edgepulse/edge/history"
@@ -11,7 +12,7 @@ import (
 // history, the NATS micro service and the pushed configuration. Its hooks
 // are called from New, Run, rollupLoop and Close.
 type onDemand struct {
-	hist    *history.History // nil when history is off
+	hist    atomic.Pointer[history.History] // nil when history is off, or until a full disk lets the spool open
 	svc     *service
 	remote  *remote
 	started time.Time
@@ -24,15 +25,8 @@ type onDemand struct {
 func (a *Agent) initOnDemand() error {
 	a.od.started = time.Now()
 	a.detLive.Store(a.det)
-	if a.cfg.History.On() {
-		h, err := history.New(a.spool.DB(), a.cfg.History, a.seriesName, a.log)
-		if err != nil {
-			return err
-		}
-		// The history yields the disk first: it stops below twice the
-		// spool's reserve, the spool only below its reserve.
-		h.SetRoom(func(n int64) (bool, error) { return a.spool.Room(n, 2*a.spool.Reserve()) })
-		a.od.hist = h
+	if err := a.startHistory(); err != nil {
+		return err
 	}
 	r, err := newRemote(a)
 	if err != nil {
@@ -47,6 +41,25 @@ func (a *Agent) initOnDemand() error {
 	return nil
 }
 
+// startHistory opens the raw history in the spool's database, when
+// history is on and the spool is open (a full disk at start keeps it
+// closed: spoolRetryLoop calls this again once it opens).
+func (a *Agent) startHistory() error {
+	db := a.spool.DB()
+	if !a.cfg.History.On() || db == nil || a.od.hist.Load() != nil {
+		return nil
+	}
+	h, err := history.New(db, a.cfg.History, a.seriesName, a.log)
+	if err != nil {
+		return err
+	}
+	// The history yields the disk first: it stops below twice the
+	// spool's reserve, the spool only below its reserve.
+	h.SetRoom(func(n int64) (bool, error) { return a.spool.Room(n, 2*a.spool.Reserve()) })
+	a.od.hist.Store(h)
+	return nil
+}
+
 func (a *Agent) seriesName(id uint32) (string, []string, bool) {
 	d := a.reg.Desc(id)
 	if d == nil {
@@ -57,8 +70,8 @@ func (a *Agent) seriesName(id uint32) (string, []string, bool) {
 
 // historyAppend is the rollup loop's hook for every popped batch.
 func (a *Agent) historyAppend(s []queue.Sample) {
-	if a.od.hist != nil && len(s) > 0 {
-		a.od.hist.Append(s)
+	if h := a.od.hist.Load(); h != nil && len(s) > 0 {
+		h.Append(s)
 	}
 	a.liveAdd(s)
 }
@@ -67,8 +80,8 @@ func (a *Agent) historyAppend(s []queue.Sample) {
 // that ended (once a minute) and switch to a newly pushed detector.
 func (a *Agent) endCycle(final bool) {
 	a.liveFlush() // first: the minute's history write must not delay it
-	if a.od.hist != nil {
-		if err := a.od.hist.Flush(a.clk.now(), final); err != nil {
+	if h := a.od.hist.Load(); h != nil {
+		if err := h.Flush(a.clk.now(), final); err != nil {
 			a.log.Warn("history: flush", "err", err)
 		}
 	}
@@ -88,7 +101,7 @@ func (a *Agent) closeOnDemand() {
 // serveOnDemandMetrics writes the history and pushed-config counters.
 func (a *Agent) serveOnDemandMetrics(metric func(name, typ, help string, v float64)) {
 	a.serveLiveMetrics(metric)
-	if h := a.od.hist; h != nil {
+	if h := a.od.hist.Load(); h != nil {
 		st := h.Stats()
 		metric("edgepulse_agent_history_bytes", "gauge", "Raw history bytes held (keys plus values, before compression).", float64(st.Bytes))
 		metric("edgepulse_agent_history_minutes", "gauge", "Minutes of raw history held.", float64(st.Minutes))

@@ -103,7 +103,12 @@ func respondJSON(r micro.Request, v any) {
 // body over 64 KiB) and 503 (history disabled). A limit over the agent's
 // max_points is lowered to it and the answer says truncated.
 func (a *Agent) serveHistory(r micro.Request) {
-	if a.od.hist == nil {
+	hist := a.od.hist.Load()
+	if hist == nil {
+		if a.cfg.History.On() {
+			r.Error("503", "history is off until the spool opens: the agent's disk is full", nil)
+			return
+		}
 		r.Error("503", "history is disabled on this agent (history.enabled: false)", nil)
 		return
 	}
@@ -118,7 +123,7 @@ func (a *Agent) serveHistory(r micro.Request) {
 		r.Error("400", `bad history request (want {"name":…,"matchers":{…},"start":ms,"end":ms,"limit":n}): `+err.Error(), nil)
 		return
 	}
-	resp, err := a.od.hist.Query(req, a.clk.now())
+	resp, err := hist.Query(req, a.clk.now())
 	switch {
 	case errors.Is(err, history.ErrBadRequest):
 		r.Error("400", err.Error(), nil)
@@ -160,8 +165,8 @@ func (a *Agent) Status() Status {
 	if s.Connected {
 		s.Server = redactURL(a.nc.ConnectedUrlRedacted())
 	}
-	if a.od.hist != nil {
-		hs := a.od.hist.Stats()
+	if h := a.od.hist.Load(); h != nil {
+		hs := h.Stats()
 		s.History = &hs
 	}
 	return s

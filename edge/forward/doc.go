@@ -3,8 +3,9 @@
 //
 // # Types
 //
-// A [Forwarder] reads the [spool.Spool] and publishes every batch to
-// tele.<site>.<host> with Nats-Msg-Id = agent/sequence, so retries and
+// A [Forwarder] reads a [Source] — the [spool.Spool], or the agent's
+// outbox while a full disk keeps the spool closed — and publishes every
+// batch to tele.<site>.<host> with Nats-Msg-Id = agent/sequence, so retries and
 // replays after a crash or reconnect are stored once (within the stream's
 // de-duplication window). That is the only header: every header byte
 // crosses the uplink once a minute per host, and the frame names its own
@@ -38,7 +39,10 @@
 //
 // # Concurrency
 //
-// Run is called once; Notify and Stats are safe from any goroutine. Run
+// [Forwarder.Rewind] starts the next round from the oldest batch (the
+// source gained older batches).
+//
+// Run is called once; Notify, Rewind and Stats are safe from any goroutine. Run
 // stops only through its context.
 //
 // # Imports

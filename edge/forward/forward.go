@@ -119,11 +119,22 @@ type Stats struct {
 	FrameBytes  uint64 // frame bytes published (resends included)
 }
 
+// Source is what a Forwarder publishes: the batches in sequence order
+// (Next) and their removal once acknowledged (Ack). A [spool.Spool] is
+// one; the agent's outbox, which holds a few batches in memory while a
+// full disk keeps the spool closed, is another.
+type Source interface {
+	Next(after uint64) (seq uint64, data []byte, ok bool, err error)
+	Ack(seq uint64) error
+}
+
+var _ Source = (*spool.Spool)(nil)
+
 // Forwarder moves batches from the spool to JetStream.
 type Forwarder struct {
 	nc     *nats.Conn
 	pub    jetstream.JetStream // own context: async publish with the ack timeout
-	spool  *spool.Spool
+	spool  Source
 	opts   Options
 	log    *slog.Logger
 	err    error // invalid options; Run returns it
@@ -131,6 +142,7 @@ type Forwarder struct {
 
 	enc      *codec.Encoder // packs each batch against the one published before
 	keyframe atomic.Bool    // the next frame is a keyframe (asked for)
+	rewind   atomic.Bool    // the next round starts from the oldest batch (Rewind)
 
 	published, duplicate, retries, rejected atomic.Uint64
 	keyframes, batchBytes, frameBytes       atomic.Uint64
@@ -140,7 +152,7 @@ type Forwarder struct {
 
 // New returns a Forwarder publishing through js's connection; call Run to
 // start it. Invalid options make Run return the validation error.
-func New(js jetstream.JetStream, sp *spool.Spool, opts Options, log *slog.Logger) *Forwarder {
+func New(js jetstream.JetStream, sp Source, opts Options, log *slog.Logger) *Forwarder {
 	opts = opts.withDefaults()
 	f := &Forwarder{nc: js.Conn(), spool: sp, opts: opts, log: log, notify: make(chan struct{}, 1)}
 	if f.err = opts.Validate(); f.err != nil {
@@ -158,6 +170,16 @@ func New(js jetstream.JetStream, sp *spool.Spool, opts Options, log *slog.Logger
 // Keyframe makes the next frame published a keyframe, one that decodes on
 // its own (for a reader that joined mid-stream).
 func (f *Forwarder) Keyframe() { f.keyframe.Store(true) }
+
+// Rewind makes the forwarder start again from the oldest batch: the
+// source gained batches older than those it published (a spool that
+// opened late, under the batches held in memory meanwhile). Publishes
+// awaiting their ack are abandoned and resent (the stream stores them
+// once: same Nats-Msg-Id).
+func (f *Forwarder) Rewind() {
+	f.rewind.Store(true)
+	f.Notify()
+}
 
 // Notify tells the forwarder a new batch is in the spool.
 func (f *Forwarder) Notify() {
@@ -234,6 +256,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		return true
 	}
 	for ctx.Err() == nil {
+		if f.rewind.Swap(false) {
+			f.enc.Reset()
+			q, after = q[:0], 0
+			f.inFlight.Store(0)
+		}
 		// Fill the window.
 		var fillErr error
 		var fillSeq uint64

@@ -528,3 +528,37 @@ func TestKeyframeOnRequest(t *testing.T) {
 		t.Fatalf("stats %+v, want 2 keyframes", st)
 	}
 }
+
+// TestRewindPublishesOlderBatches: a batch the source gains below the
+// ones already published (the agent's spool opening late, under the
+// windows it published from memory) is not reached by the round going
+// on from the last published; Rewind starts again from the oldest and
+// publishes it.
+func TestRewindPublishesOlderBatches(t *testing.T) {
+	ns := startServer(t, server.Options{StoreDir: t.TempDir()})
+	nc := connect(t, ns.ClientURL())
+	s := createStream(t, nc, jetstream.StreamConfig{})
+	sp := openSpool(t)
+	js, _ := jetstream.New(nc)
+	f := New(js, sp, Options{Subject: testSubject, Agent: testAgent}, quiet)
+	run(t, f)
+	seqs := appendN(t, sp, 3, 64)
+	f.Notify()
+	state := func() string { return fmt.Sprintf("stats %+v, spool %+v", f.Stats(), sp.Stats()) }
+	waitFor(t, "3 published", func() bool { return f.Stats().Published == 3 }, state)
+	older := seqs[0] - 10
+	if err := sp.Adopt(older, body(older, 64)); err != nil {
+		t.Fatal(err)
+	}
+	f.Notify()
+	time.Sleep(1500 * time.Millisecond) // an idle round or two
+	if got := len(storedIDs(t, s)); got != 3 {
+		t.Fatalf("%d stored before Rewind, want 3: the round went on from the last published", got)
+	}
+	f.Rewind()
+	waitFor(t, "the older batch published", func() bool { return sp.Stats().Batches == 0 }, state)
+	ids := storedIDs(t, s)
+	if len(ids) != 4 || ids[3] != codec.SignedMsgID(testAgent, older, nil) {
+		t.Fatalf("stored %v, want the 3 and then seq %d", ids, older)
+	}
+}

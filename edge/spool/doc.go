@@ -40,7 +40,12 @@
 // batches for the new one, or refuses it with none to drop ([ErrDiskFull];
 // both counted in [Stats].DiskDropped), and compacts away deleted batches
 // to give their space back (disk.go). A spool that cannot open for a full
-// disk is [ErrDiskFull], not damage.
+// disk is [ErrDiskFull] ([IsDiskFull]), not damage: the agent runs on
+// without it, numbering batches with a [Sequencer] on the state file
+// alone and handing them to the spool with [Spool.Adopt] once it opens
+// (standby.go). Badger's repeated error lines (its flusher retries every
+// second on a full disk) reach the log once a minute per format, counted
+// ([Spool.BadgerLog], badgerlog.go).
 //
 // # Order
 //

@@ -41,7 +41,7 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 	// package doc): deletes need no fsync.
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(opts.syncAll).
-		WithLogger(badgerLogger{log}).
+		WithLogger(newLimitedLogger(opts, badgerLogger{log})).
 		// A small footprint: the spool holds kilobytes per minute, the
 		// raw history ~100 KB. Each memtable costs about 1.3× its size
 		// of heap plus its mapped log (disk.go has the reserve these

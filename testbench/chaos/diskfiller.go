@@ -21,8 +21,11 @@ import (
 // y.Preallocate). The disk stays full for o.Full, across a kill -9 and a
 // restart, then the filler is removed, the uplink restored and the spool
 // drained. Every window from the first to the last stored must be stored,
-// or counted as dropped for the full disk, or fall in the seconds the
-// agent was not running.
+// or counted as dropped for the full disk (by the spool, or by the memory
+// queue an agent started on the full disk holds windows in), or fall in
+// the seconds the agent was not running. restart_on_full_disk says what
+// the restarted agent did: up (it ran on the full disk), exited,
+// no_metrics, died_later.
 func diskFilledByOther(ctx context.Context, o AgentOptions) (string, error) {
 	dir := filepath.Join(o.Dir, "disk-filled")
 	data := filepath.Join(dir, "agent")
@@ -109,7 +112,19 @@ func diskFilledByOther(ctx context.Context, o AgentOptions) (string, error) {
 	if err != nil {
 		return fail(err)
 	}
-	dropped := before["spool_disk_dropped_total"] + full["spool_disk_dropped_total"] + after["spool_disk_dropped_total"]
+	// Counters are per process: the process that ran on the full disk is
+	// the one measured after unless it exited (a second restart).
+	drops := func(m map[string]float64) float64 {
+		return m["spool_disk_dropped_total"] + m["memory_queue_dropped_total"]
+	}
+	dropped := drops(before) + drops(after)
+	memDropped := after["memory_queue_dropped_total"]
+	openFailures := after["spool_open_failures_total"]
+	if restarts > 1 {
+		dropped += drops(full)
+		memDropped += full["memory_queue_dropped_total"]
+		openFailures += full["spool_open_failures_total"]
+	}
 	// Excused: from the kill until the agent ran again (on the full disk,
 	// or after space returned if it could not start there).
 	gap := [][2]float64{{unix(killed) - 2, unix(upAt) + 4}}
@@ -123,6 +138,6 @@ func diskFilledByOther(ctx context.Context, o AgentOptions) (string, error) {
 	if alive == 0 {
 		crashes = 1
 	}
-	return fmt.Sprintf("RESULT scenario=disk_filled_by_other tmpfs_mib=%d free_after_fill=%d full_s=%.0f windows_expected=%d windows_stored=%d lost=%d duplicates=%d dropped_counted=%.0f missing_outside_restart=%d not_collected_during_restart=%d alive_while_full=%d restart_on_full_disk=%s restarts=%d crashes=%d",
-		o.FillerDiskSize>>20, freeAfterFill, o.Full.Seconds(), expected, distinct, lost, dups, dropped, missing, notCollected, alive, restartOnFull, restarts, crashes), nil
+	return fmt.Sprintf("RESULT scenario=disk_filled_by_other tmpfs_mib=%d free_after_fill=%d full_s=%.0f windows_expected=%d windows_stored=%d lost=%d duplicates=%d dropped_counted=%.0f missing_outside_restart=%d not_collected_during_restart=%d alive_while_full=%d restart_on_full_disk=%s memory_dropped=%.0f spool_open_failures=%.0f restarts=%d crashes=%d",
+		o.FillerDiskSize>>20, freeAfterFill, o.Full.Seconds(), expected, distinct, lost, dups, dropped, missing, notCollected, alive, restartOnFull, memDropped, openFailures, restarts, crashes), nil
 }

@@ -177,7 +177,13 @@ func startAgentOnTmpfs(ctx context.Context, dir string, size int64) (r *agentRun
 // again), then for the store to hold everything shipped. It returns the
 // agent's metrics then and the window ends stored.
 func (r *agentRun) settleAfterFull(ctx context.Context) (map[string]float64, []float64, error) {
-	after, err := r.waitMetrics(ctx, 180*time.Second, "the spool to drain", func(m map[string]float64) bool { return m["spool_batches"] == 0 })
+	// An agent that started on a full disk opens its spool up to ~40 s
+	// after space returned (its retry): until then spool_batches is 0
+	// and the batches it held from before are not published yet.
+	after, err := r.waitMetrics(ctx, 180*time.Second, "the spool to open and drain", func(m map[string]float64) bool {
+		open, known := m["spool_open"]
+		return m["spool_batches"] == 0 && m["memory_queue_batches"] == 0 && (!known || open == 1)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
