@@ -157,12 +157,15 @@ func (b *Builder) handleBlock() {
 	defer b.wg.Done()
 
 	doCompress := b.opts.Compression != options.None
+	var scratch []byte // edgepulse patch: see compressBlock
 	for item := range b.blockChan {
 		// Extract the block.
 		blockBuf := item.data[:item.end]
 		// Compress the block.
 		if doCompress {
-			out, err := b.compressData(blockBuf)
+			var out []byte
+			var err error
+			out, scratch, err = b.compressBlock(item.data, item.end, scratch)
 			y.Check(err)
 			blockBuf = out
 		}
@@ -504,18 +507,41 @@ func (b *Builder) shouldEncrypt() bool {
 	return b.opts.DataKey != nil
 }
 
-// compressData compresses the given data.
-func (b *Builder) compressData(data []byte) ([]byte, error) {
+// compressBlock compresses the block data[:end]. edgepulse patch: it
+// compresses into the goroutine's scratch buffer and copies the result
+// back over the block's own bytes (data, as allocated), which nothing
+// reads once the block is compressed (its checksum is inside it); only
+// a block that does not fit there (incompressible data grows) takes new
+// space from the allocator. Upstream took MaxEncodedLen of every block
+// from the allocator: a table's data twice over, so a flushed 1 MiB
+// memtable grew the builder's allocator from 1 to 3 MiB, the largest
+// step of the agent's resident memory. It returns the compressed block
+// and the scratch buffer to reuse.
+func (b *Builder) compressBlock(data []byte, end int, scratch []byte) (out, scratchOut []byte, err error) {
+	if need := maxEncodedLen(b.opts.Compression, end); cap(scratch) < need {
+		scratch = make([]byte, need)
+	}
+	c, err := b.compressData(data[:end], scratch[:cap(scratch)])
+	if err != nil {
+		return nil, scratch, err
+	}
+	if len(c) <= len(data) {
+		return data[:copy(data, c)], scratch, nil
+	}
+	dst := b.alloc.Allocate(len(c))
+	return dst[:copy(dst, c)], scratch, nil
+}
+
+// compressData compresses the given data into dst (edgepulse patch: the
+// caller's buffer, of at least maxEncodedLen bytes, instead of the
+// allocator's).
+func (b *Builder) compressData(data, dst []byte) ([]byte, error) {
 	switch b.opts.Compression {
 	case options.None:
 		return data, nil
 	case options.Snappy:
-		sz := s2.MaxEncodedLen(len(data))
-		dst := b.alloc.Allocate(sz)
 		return s2.EncodeSnappy(dst, data), nil
 	case options.ZSTD:
-		sz := y.ZSTDCompressBound(len(data))
-		dst := b.alloc.Allocate(sz)
 		return y.ZSTDCompress(dst, data, b.opts.ZSTDCompressionLevel)
 	}
 	return nil, errors.New("Unsupported compression type")
