@@ -27,21 +27,24 @@ func TestTableLargerThanItsBuilder(t *testing.T) {
 	zeros := make([]byte, 1024)
 	random := make([]byte, 1024*960)
 	rand.NewChaCha8([32]byte{1}).Read(random)
+	// 960 KiB in a 1 MiB memtable, 2 × the 512 KiB table size; large
+	// entries outgrow a block's 4 KiB buffer (the builder grows it).
 	for _, c := range []struct {
 		name string
+		n    int
 		val  func(i int) []byte
 	}{
-		{"compressible", func(int) []byte { return zeros }},
-		{"incompressible", func(i int) []byte { return random[i*1024 : (i+1)*1024] }},
+		{"compressible", 960, func(int) []byte { return zeros }},
+		{"incompressible", 960, func(i int) []byte { return random[i*1024 : (i+1)*1024] }},
+		{"large entries", 48, func(i int) []byte { return random[i*20<<10 : (i+1)*20<<10] }},
 	} {
-		t.Run(c.name, func(t *testing.T) { tableLargerThanItsBuilder(t, c.val) })
+		t.Run(c.name, func(t *testing.T) { tableLargerThanItsBuilder(t, c.n, c.val) })
 	}
 }
 
-func tableLargerThanItsBuilder(t *testing.T, val func(i int) []byte) {
+func tableLargerThanItsBuilder(t *testing.T, n int, val func(i int) []byte) {
 	dir := filepath.Join(t.TempDir(), "spool")
 	s := open(t, dir, 0)
-	const n = 960 // 960 KiB in a 1 MiB memtable, 2 × the 512 KiB table size
 	key := func(i int) []byte { return fmt.Appendf(nil, "x%06d", i) }
 	for i := range n {
 		if err := s.DB().Update(func(txn *badger.Txn) error { return txn.Set(key(i), val(i)) }); err != nil {
