@@ -11,8 +11,11 @@ all: build
 
 build: $(BIN)/edgepulse-agent $(BIN)/edgepulse-aggregator $(BIN)/nats-server
 
+# The agent as it ships to a host: one static binary (no libc to map or
+# to match), pure-Go queue; the same as make cross's *-nocgo builds.
+# make cross builds the cgo variants with the C queue.
 $(BIN)/edgepulse-agent: FORCE
-	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./edge/cmd/edgepulse-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./edge/cmd/edgepulse-agent
 
 $(BIN)/edgepulse-aggregator: FORCE
 	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./aggregator/cmd/edgepulse-aggregator

@@ -10,28 +10,39 @@ import (
 // the agent's RSS that grew with every table Badger wrote.
 const releasePagesEvery = time.Minute
 
-// The executable's unused pages are released at start and every
-// exeDropEvery minutes: what the agent ran once since (a flush, a
-// compaction, a history query) leaves again. Each release costs the pages
-// in use read back from disk (~500 page faults, ~2 MB) once.
-const exeDropEvery = 5
+// The executable's pages not in use are released (exepages_linux.go) at
+// start, one minute later (start-up code: opening the spool, connecting,
+// the first window), and after Badger wrote a table (a memtable flush or
+// a compaction runs ~2.6 MB of code the per-second path never touches;
+// with the defaults a flush comes every few minutes), but not within
+// exeDropMinGap minutes of the last release; and at least every
+// exeDropMaxGap minutes for any other rare path (a history query, a
+// reconnect). Each release costs the pages in use read back from disk
+// (~500 page faults, ~2 MB) once.
+const (
+	exeDropMinGap = 2
+	exeDropMaxGap = 10
+)
 
 // releasePagesLoop pages out the spool's mapped files every
 // releasePagesEvery until ctx is done; a failure (a kernel without
-// MADV_PAGEOUT) is logged once and ends the loop.
+// MADV_PAGEOUT) is logged once and ends the loop. It releases the
+// executable's pages as above.
 func (a *Agent) releasePagesLoop(ctx context.Context) {
 	t := time.NewTicker(releasePagesEvery)
 	defer t.Stop()
-	// The executable's pages not in use (exepages_linux.go).
 	a.dropExecutablePages()
+	lastDrop, table := 0, a.spool.NewestTable()
 	for minute := 1; ; minute++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if minute%exeDropEvery == 0 {
+		newTable := a.spool.NewestTable() != table
+		if since := minute - lastDrop; minute == 1 || (newTable && since >= exeDropMinGap) || since >= exeDropMaxGap {
 			a.dropExecutablePages()
+			lastDrop, table = minute, a.spool.NewestTable()
 		}
 		if _, err := a.spool.ReleasePages(); err != nil {
 			a.log.Warn("cannot page out the spool's mapped files; their pages stay resident (logged once)", "err", err)

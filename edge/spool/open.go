@@ -55,8 +55,15 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		WithNumLevelZeroTablesStall(4).
 		WithValueLogFileSize(16 << 20).
 		WithValueThreshold(128 << 10).
-		WithBlockCacheSize(256 << 10).
-		WithIndexCacheSize(256 << 10).
+		// No caches: the spool reads a block about once (the forwarder
+		// reads each batch once; a history query reads its minutes
+		// once), so a read decompresses its block into a buffer of its
+		// own (patched Badger allows that with compression). The index
+		// cache is only used with encryption (a table's index is read
+		// from its mapping); each ristretto cache cost ~0.3 MB of heap
+		// besides its contents.
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
 		WithNumCompactors(2).
 		WithDetectConflicts(false).
 		// Every block read is checked against its checksum, so damage

@@ -377,6 +377,16 @@ func (s *Spool) LastSeq() uint64 {
 	return s.lastSeq
 }
 
+// NewestTable is the highest ID of the spool's tables, 0 with none. It
+// grows each time Badger writes a table: a memtable flush or a compaction.
+func (s *Spool) NewestTable() uint64 {
+	var id uint64
+	for _, t := range s.db.Tables() {
+		id = max(id, t.ID)
+	}
+	return id
+}
+
 // DB is the spool's Badger database, shared with the agent's raw history
 // (package history keeps its keys under its own prefix). The spool owns
 // it: Close closes it.

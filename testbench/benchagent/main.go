@@ -21,7 +21,11 @@
 // on a shared host, a change's CPU effect is only trustworthy against a
 // baseline measured over the same minutes.
 //
-// Usage: go run ./testbench/benchagent [-duration 15m] [-tail 10m] [-baseline bin]
+// The agent measured is -agent (make bench-agent passes bin/edgepulse-agent,
+// the static binary make build ships), else a plain go build of this
+// checkout.
+//
+// Usage: go run ./testbench/benchagent [-agent bin] [-duration 15m] [-tail 10m] [-baseline bin]
 package main
 
 import (
@@ -51,10 +55,11 @@ func main() {
 	tail := flag.Duration("tail", 10*time.Minute, "the last part of the run checked for flat RSS and CPU (default: 10m, or 2/3 of a shorter run)")
 	every := flag.Duration("every", 30*time.Second, "sampling interval")
 	baseline := flag.String("baseline", "", "another edgepulse-agent binary run beside this checkout's and reported as base_*")
+	agentBin := flag.String("agent", "", "the edgepulse-agent binary measured (make bench-agent: bin/edgepulse-agent as make build ships it; default: a plain go build of this checkout)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *duration, *tail, *every, *baseline); err != nil {
+	if err := run(ctx, *duration, *tail, *every, *agentBin, *baseline); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-agent:", err)
 		os.Exit(1)
 	}
@@ -94,7 +99,7 @@ func procUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-func run(ctx context.Context, duration, tail, every time.Duration, baseline string) error {
+func run(ctx context.Context, duration, tail, every time.Duration, agentBin, baseline string) error {
 	for _, bin := range []string{"prometheus", "prometheus-node-exporter"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found; install with: apt-get install -y prometheus prometheus-node-exporter", bin)
@@ -118,11 +123,14 @@ func run(ctx context.Context, duration, tail, every time.Duration, baseline stri
 		return err
 	}
 	defer st.Stop()
-	series, err := countSeries(st.Bins.Agent)
+	if agentBin == "" {
+		agentBin = st.Bins.Agent
+	}
+	series, err := countSeries(agentBin)
 	if err != nil {
 		return err
 	}
-	agent, err := startAgent(dir, st, "bench", st.Bins.Agent)
+	agent, err := startAgent(dir, st, "bench", agentBin)
 	if err != nil {
 		return err
 	}

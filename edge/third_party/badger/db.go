@@ -24,7 +24,6 @@ import (
 	humanize "github.com/dustin/go-humanize"
 
 	"github.com/dgraph-io/badger/v4/fb"
-	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/pb"
 	"github.com/dgraph-io/badger/v4/skl"
 	"github.com/dgraph-io/badger/v4/table"
@@ -184,9 +183,15 @@ func checkAndSetOptions(opt *Options) error {
 		opt.CompactL0OnClose = false
 	}
 
-	needCache := (opt.Compression != options.None) || (len(opt.EncryptionKey) > 0)
-	if needCache && opt.BlockCacheSize == 0 {
-		panic("BlockCacheSize should be set since compression/encryption are enabled")
+	// edgepulse patch: upstream panics here when compression is on and
+	// BlockCacheSize is 0 (a large database re-reads its blocks and
+	// should not decompress them each time). Without a cache each read
+	// decompresses its block into a buffer of its own (Table.block handles
+	// a nil cache); the agent's spool reads each block about once, and a
+	// cache costs ~0.6 MB of resident memory for nothing. Encryption still
+	// needs the cache.
+	if len(opt.EncryptionKey) > 0 && opt.BlockCacheSize == 0 {
+		panic("BlockCacheSize should be set since encryption is enabled")
 	}
 	return nil
 }

@@ -1,57 +1,64 @@
 package table
 
 import (
-	"strconv"
 	"sync"
 
 	"github.com/dgraph-io/ristretto/v2/z"
 )
 
-// builderAlloc is the table builder's allocator. edgepulse patch: on a
-// 32-bit platform ristretto's z.Allocator cannot grow. When a buffer is
-// full it adds the next one and stores the position (bufIdx+1)<<32
-// computed in int, which is 0 where int is 32 bits wide: allocations go
-// back to the start of the first buffer and overwrite the blocks already
-// built there. A table whose data outgrew the builder's first buffer (a
-// memtable larger than 2 × the table size flushed as one table, or a
-// compaction of well-compressing data) was written with its first
-// blocks zeroed or overwritten, and read back as corrupt (armv7 under
-// qemu: `s2: corrupt input`, or nothing found). Here, on 32-bit, a full
-// allocator is set aside (kept until the builder is closed: its blocks
-// are still referenced) and a new one, twice the size, takes its place;
-// the ristretto allocator never grows. On 64-bit it is the allocator as
-// upstream uses it.
+// builderAlloc is the table builder's allocator. edgepulse patch: it
+// never lets ristretto's z.Allocator grow. When the allocator in use is
+// full it is set aside (kept until the builder is closed: its blocks are
+// still referenced) and a new one of a quarter of the builder's first
+// size (or what the allocation needs) takes its place.
+//
+// Two reasons. On a 32-bit platform a z.Allocator cannot grow: it stores
+// the position of its next buffer as (bufIdx+1)<<32 computed in int, 0
+// where int is 32 bits wide, so allocations went back to the start of
+// the first buffer and overwrote the blocks already built there. A
+// table whose data outgrew the builder's first buffer (a memtable larger
+// than 2 × the table size flushed as one table, or a compaction of
+// well-compressing data) was written with its first blocks zeroed or
+// overwritten and read back as corrupt (armv7 under qemu: `s2: corrupt
+// input`, or nothing found). And everywhere a z.Allocator grows by
+// doubling: a flushed memtable a few bytes larger than the first buffer
+// took twice that again, all of it resident until the table is written.
 type builderAlloc struct {
-	pool *z.AllocatorPool
-	tag  string
+	pool  *z.AllocatorPool
+	tag   string
+	chunk int // the size of each allocator added when one is full
 
-	mu   sync.Mutex // 32-bit only: the check and the allocation are one step
+	mu   sync.Mutex // the check and the allocation are one step
 	cur  *z.Allocator
 	full []*z.Allocator
 }
 
-const is32bit = strconv.IntSize == 32
+// minChunk is the smallest allocator added to a full one.
+const minChunk = 64 << 10
 
 func newBuilderAlloc(pool *z.AllocatorPool, sz int, tag string) *builderAlloc {
-	a := &builderAlloc{pool: pool, tag: tag, cur: pool.Get(sz, tag)}
+	a := &builderAlloc{pool: pool, tag: tag, chunk: max(sz/4, minChunk), cur: pool.Get(sz, tag)}
 	a.cur.Tag = tag
 	return a
 }
 
 // Allocate returns sz bytes that stay valid until release.
 func (a *builderAlloc) Allocate(sz int) []byte {
-	if !is32bit {
-		return a.cur.Allocate(sz)
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Only an allocator of a single buffer is ever used here (every
+	// allocator in the pool came from a builder), so Size() is the
+	// position in it.
 	if uint64(a.cur.Size()+sz) > a.cur.Allocated() {
-		next := 2 * int(a.cur.Allocated())
-		if next < sz {
-			next = sz
-		}
 		a.full = append(a.full, a.cur)
-		a.cur = a.pool.Get(next, a.tag)
+		// The pool hands back any allocator it holds, whatever its
+		// size: one too small for sz goes back.
+		next := a.pool.Get(max(a.chunk, sz), a.tag)
+		if next.Allocated() < uint64(sz) {
+			a.pool.Return(next)
+			next = z.NewAllocator(max(a.chunk, sz), a.tag)
+		}
+		a.cur = next
 		a.cur.Tag = a.tag
 	}
 	return a.cur.Allocate(sz)

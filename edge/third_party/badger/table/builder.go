@@ -82,6 +82,10 @@ type Builder struct {
 	wg        sync.WaitGroup
 	blockChan chan *bblock
 	blockList []*bblock
+	// edgepulse patch: with compression or encryption, blocks are built
+	// in working buffers of their own (blockBufs) and only their final
+	// bytes go to alloc; see newBlockBuf.
+	transformed bool
 }
 
 func (b *Builder) allocate(need int) []byte {
@@ -94,9 +98,13 @@ func (b *Builder) allocate(need int) []byte {
 			sz = 1 << 30
 		}
 		if bb.end+need > sz {
-			sz = bb.end + need
+			// edgepulse patch: with room for the block's entry offsets
+			// and checksum; upstream sized it exactly, so a large entry
+			// (a 75 KB spool batch) grew its block twice, the second
+			// time by doubling.
+			sz = bb.end + need + padding
 		}
-		tmp := b.alloc.Allocate(sz)
+		tmp := b.blockMem(sz) // edgepulse patch
 		copy(tmp, bb.data)
 		bb.data = tmp
 	}
@@ -115,6 +123,13 @@ const maxAllocatorInitialSz = 256 << 20
 // NewTableBuilder makes a new TableBuilder.
 func NewTableBuilder(opts Options) *Builder {
 	sz := 2 * int(opts.TableSize)
+	// edgepulse patch: with compression or encryption the allocator
+	// holds only each block's final bytes, which a table's capacity
+	// counts: the table size is enough to start with.
+	transformed := opts.Compression != options.None || opts.DataKey != nil
+	if transformed {
+		sz = int(opts.TableSize)
+	}
 	if sz > maxAllocatorInitialSz {
 		sz = maxAllocatorInitialSz
 	}
@@ -122,14 +137,15 @@ func NewTableBuilder(opts Options) *Builder {
 		alloc: newBuilderAlloc(opts.AllocPool, sz, "Builder"), // edgepulse patch
 		opts:  &opts,
 	}
+	b.transformed = transformed // edgepulse patch
 	b.curBlock = &bblock{
-		data: b.alloc.Allocate(opts.BlockSize + padding),
+		data: b.newBlockBuf(),
 	}
 	b.opts.tableCapacity = uint64(float64(b.opts.TableSize) * 0.95)
 
 	// If encryption or compression is not enabled, do not start compression/encryption goroutines
 	// and write directly to the buffer.
-	if b.opts.Compression == options.None && b.opts.DataKey == nil {
+	if !transformed {
 		return b
 	}
 
@@ -153,23 +169,75 @@ func maxEncodedLen(ctype options.CompressionType, sz int) int {
 	return sz
 }
 
+// newBlockBuf returns the buffer a new block is built in. edgepulse
+// patch: upstream took every block's buffer, and then the space for its
+// compressed copy, from the builder's allocator, so a table's data was
+// held twice until the table was written (a flushed 1 MiB memtable grew
+// the allocator to 3 MiB: the agent's largest step of resident memory).
+// With compression or encryption a block is now built in a working
+// buffer that handleBlock gives back (blockBufs, shared by all builders)
+// once the block's final bytes are copied to the allocator: the
+// allocator holds the table as it will be written, plus the few blocks
+// in flight.
+func (b *Builder) newBlockBuf() []byte {
+	sz := b.opts.BlockSize + padding
+	if !b.transformed {
+		return b.alloc.Allocate(sz)
+	}
+	if p, ok := blockBufs.Get().(*[]byte); ok && len(*p) == sz {
+		return *p
+	}
+	return make([]byte, sz)
+}
+
+// blockMem returns sz bytes for a block that outgrew its buffer (a large
+// entry). edgepulse patch: a working buffer when blocks are transformed.
+func (b *Builder) blockMem(sz int) []byte {
+	if !b.transformed {
+		return b.alloc.Allocate(sz)
+	}
+	return make([]byte, sz)
+}
+
+// blockBufs and scratchBufs keep the working buffers of blocks (their
+// usual size only; a grown one is left to the garbage collector) and the
+// compression scratch buffers for the next builder (edgepulse patch).
+var blockBufs, scratchBufs sync.Pool
+
 func (b *Builder) handleBlock() {
 	defer b.wg.Done()
 
 	doCompress := b.opts.Compression != options.None
+	// edgepulse patch: see compressBlock.
+	var scratch []byte
+	if p, ok := scratchBufs.Get().(*[]byte); ok {
+		scratch = *p
+	}
+	defer func() { scratchBufs.Put(&scratch) }()
 	for item := range b.blockChan {
 		// Extract the block.
 		blockBuf := item.data[:item.end]
 		// Compress the block.
 		if doCompress {
-			out, err := b.compressData(blockBuf)
+			var out []byte
+			var err error
+			out, scratch, err = b.compressBlock(blockBuf, scratch)
 			y.Check(err)
 			blockBuf = out
 		}
 		if b.shouldEncrypt() {
-			out, err := b.encrypt(blockBuf)
+			out, err := b.encrypt(blockBuf) // into the allocator
 			y.Check(y.Wrapf(err, "Error while encrypting block in table builder."))
 			blockBuf = out
+		} else {
+			// edgepulse patch: the compressed bytes (in scratch) are
+			// kept in the allocator, the working buffer reused.
+			dst := b.alloc.Allocate(len(blockBuf))
+			blockBuf = dst[:copy(dst, blockBuf)]
+		}
+		if len(item.data) == b.opts.BlockSize+padding {
+			buf := item.data
+			blockBufs.Put(&buf)
 		}
 
 		// BlockBuf should always less than or equal to allocated space. If the blockBuf is greater
@@ -340,7 +408,7 @@ func (b *Builder) addInternal(key []byte, value y.ValueStruct, valueLen uint32, 
 		b.finishBlock()
 		// Create a new block and start writing.
 		b.curBlock = &bblock{
-			data: b.alloc.Allocate(b.opts.BlockSize + padding),
+			data: b.newBlockBuf(), // edgepulse patch
 		}
 	}
 	b.addHelper(key, value, valueLen)
@@ -504,18 +572,27 @@ func (b *Builder) shouldEncrypt() bool {
 	return b.opts.DataKey != nil
 }
 
-// compressData compresses the given data.
-func (b *Builder) compressData(data []byte) ([]byte, error) {
+// compressBlock compresses a block into the goroutine's scratch buffer
+// (edgepulse patch: see newBlockBuf) and returns the compressed bytes,
+// valid until the next call, and the scratch buffer to reuse.
+func (b *Builder) compressBlock(data, scratch []byte) (out, scratchOut []byte, err error) {
+	if need := maxEncodedLen(b.opts.Compression, len(data)); cap(scratch) < need {
+		scratch = make([]byte, need)
+	}
+	c, err := b.compressData(data, scratch[:cap(scratch)])
+	return c, scratch, err
+}
+
+// compressData compresses the given data into dst (edgepulse patch: the
+// caller's buffer, of at least maxEncodedLen bytes, instead of the
+// allocator's).
+func (b *Builder) compressData(data, dst []byte) ([]byte, error) {
 	switch b.opts.Compression {
 	case options.None:
 		return data, nil
 	case options.Snappy:
-		sz := s2.MaxEncodedLen(len(data))
-		dst := b.alloc.Allocate(sz)
 		return s2.EncodeSnappy(dst, data), nil
 	case options.ZSTD:
-		sz := y.ZSTDCompressBound(len(data))
-		dst := b.alloc.Allocate(sz)
 		return y.ZSTDCompress(dst, data, b.opts.ZSTDCompressionLevel)
 	}
 	return nil, errors.New("Unsupported compression type")
