@@ -291,6 +291,15 @@ func (o *outbox) ReleasePages() (int64, error) {
 	return 0, nil
 }
 
+// NewestTable is the spool's newest table ID (spool.NewestTable), 0 while
+// it is closed.
+func (o *outbox) NewestTable() uint64 {
+	if sp := o.spool(); sp != nil {
+		return sp.NewestTable()
+	}
+	return 0
+}
+
 // Close closes the spool, or lets go of the state file.
 func (o *outbox) Close() error {
 	if sp := o.spool(); sp != nil {
