@@ -7,12 +7,14 @@
 //
 //	RESULT series=<n> minutes=<m> load1=<l> agent_cpu_pct=<x> agent_cpu_tail_pct=<x>
 //	  agent_rss_mb=<y> agent_rss_peak_mb=<y> agent_rss_tail_start_mb=<y>
-//	  agent_rss_tail_range_mb=<y> peer_cpu_pct=<x> peer_rss_mb=<y> peer_rss_peak_mb=<y>
+//	  agent_rss_tail_range_mb=<y> agent_rss_tail_slope_mb_per_10min=<y>
+//	  peer_cpu_pct=<x> peer_rss_mb=<y> peer_rss_peak_mb=<y>
 //
 // CPU is the share of one core over the run (and over its tail, the last
 // 10 minutes); RSS is VmRSS at the end and VmHWM (peak), summed over
-// node_exporter and Prometheus for the peer; the tail's RSS range shows
-// whether the agent still grows. The agent runs with the shipped defaults.
+// node_exporter and Prometheus for the peer; the tail's RSS range and its
+// least-squares slope (MB per 10 minutes) show whether the agent still
+// grows: a sawtooth has a range and no slope. The agent runs with the shipped defaults.
 //
 // With -baseline <agent binary> (for example one built from main), that
 // agent runs beside this checkout's, with the same defaults and the same
@@ -249,19 +251,22 @@ remote_write:
 	}
 	rss := func(u usage) int64 { return u.rssKB }
 	hwm := func(u usage) int64 { return u.hwmKB }
-	// Flatness: the agent's RSS range over the tail.
+	// Flatness: the agent's RSS range over the tail, and its trend (the
+	// least-squares slope, per 10 minutes): a sawtooth has a range and no
+	// slope, growth has a slope.
 	lo, hi := tailStart.u["agent"].rssKB, tailStart.u["agent"].rssKB
 	for _, s := range samples[ti:] {
 		lo, hi = min(lo, s.u["agent"].rssKB), max(hi, s.u["agent"].rssKB)
 	}
+	slope := rssSlope(samples[ti:], "agent") * 600
 	for _, n := range names {
 		fmt.Printf("%-14s cpu %6.2f %% of one core (tail %6.2f %%)   rss end %6.1f MB   peak %6.1f MB\n",
 			n, pct(first, end, n), pct(tailStart, end, n), sum(end, rss, n), sum(end, hwm, n))
 	}
 	fmt.Printf("remote write received %d bytes (%.0f per minute)\n", rwBytes.Load(), float64(rwBytes.Load())/end.at.Sub(first.at).Minutes())
-	fmt.Printf("RESULT series=%d minutes=%.1f load1=%s agent_cpu_pct=%.2f agent_cpu_tail_pct=%.2f agent_rss_mb=%.1f agent_rss_peak_mb=%.1f agent_rss_tail_start_mb=%.1f agent_rss_tail_range_mb=%.1f peer_cpu_pct=%.2f peer_rss_mb=%.1f peer_rss_peak_mb=%.1f",
+	fmt.Printf("RESULT series=%d minutes=%.1f load1=%s agent_cpu_pct=%.2f agent_cpu_tail_pct=%.2f agent_rss_mb=%.1f agent_rss_peak_mb=%.1f agent_rss_tail_start_mb=%.1f agent_rss_tail_range_mb=%.1f agent_rss_tail_slope_mb_per_10min=%.2f peer_cpu_pct=%.2f peer_rss_mb=%.1f peer_rss_peak_mb=%.1f",
 		series, end.at.Sub(first.at).Minutes(), loadavg(), pct(first, end, "agent"), pct(tailStart, end, "agent"),
-		sum(end, rss, "agent"), sum(end, hwm, "agent"), sum(tailStart, rss, "agent"), kbMB(hi-lo),
+		sum(end, rss, "agent"), sum(end, hwm, "agent"), sum(tailStart, rss, "agent"), kbMB(hi-lo), slope,
 		pct(first, end, "node_exporter", "prometheus"), sum(end, rss, "node_exporter", "prometheus"), sum(end, hwm, "node_exporter", "prometheus"))
 	if base != nil {
 		fmt.Printf(" base_cpu_pct=%.2f base_cpu_tail_pct=%.2f base_rss_mb=%.1f base_rss_peak_mb=%.1f",
@@ -277,6 +282,29 @@ type sample struct {
 }
 
 func kbMB(kb int64) float64 { return float64(kb) / 1024 }
+
+// rssSlope is the least-squares slope of a process's RSS over samples,
+// in MB per second (0 with fewer than two samples).
+func rssSlope(samples []sample, name string) float64 {
+	if len(samples) < 2 {
+		return 0
+	}
+	var n, sx, sy, sxx, sxy float64
+	for _, s := range samples {
+		x := s.at.Sub(samples[0].at).Seconds()
+		y := kbMB(s.u[name].rssKB)
+		n++
+		sx += x
+		sy += y
+		sxx += x * x
+		sxy += x * y
+	}
+	d := n*sxx - sx*sx
+	if d == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / d
+}
 
 // loadavg is the 1-minute load average (the host is shared: CPU shares
 // are only comparable within one run).
