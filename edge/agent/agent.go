@@ -129,7 +129,12 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted()) }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
 			if unreachable.due(time.Now()) {
-				log.Warn("NATS unreachable; windows stay in the spool, retrying every second", "url", redactURL(cfg.NATSURL), "err", err)
+				// a.spool is set before the first connection attempt.
+				where := "in the spool"
+				if !a.spool.OutboxStats().SpoolOpen {
+					where = fmt.Sprintf("in memory (the disk is full, at most %d windows)", memQueueWindows)
+				}
+				log.Warn("NATS unreachable; windows stay "+where+", retrying every second", "url", redactURL(cfg.NATSURL), "err", err)
 			}
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
