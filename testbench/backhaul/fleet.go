@@ -190,13 +190,21 @@ func (f *fleet) hosts() []*host {
 	return out
 }
 
-func (f *fleet) startAgents() error {
-	for _, h := range f.hosts() {
-		p, err := harness.Start("agent-"+h.site+"-"+h.name, f.logDir(), nil, f.bins.Agent, "run", "--config", h.cfgPath)
-		if err != nil {
-			return err
+// startAgents starts every agent; bins[i], when set, replaces this
+// checkout's agent binary for site i+1.
+func (f *fleet) startAgents(bins []string) error {
+	for i, s := range f.sites {
+		bin := f.bins.Agent
+		if i < len(bins) && bins[i] != "" {
+			bin = bins[i]
 		}
-		h.agent = p
+		for _, h := range s.hosts {
+			p, err := harness.Start("agent-"+h.site+"-"+h.name, f.logDir(), nil, bin, "run", "--config", h.cfgPath)
+			if err != nil {
+				return err
+			}
+			h.agent = p
+		}
 	}
 	return nil
 }

@@ -118,7 +118,11 @@ func (r *Result) printBreakdown(w io.Writer) {
 			for _, k := range kindOrder {
 				fmt.Fprintf(w, " %9.1f", b.Wire(k)/hm)
 			}
-			fmt.Fprintf(w, "  %q\n", r.siteYAML(i))
+			bin := ""
+			if i < len(r.SiteAgentBin) && r.SiteAgentBin[i] != "" {
+				bin = " agent " + r.SiteAgentBin[i]
+			}
+			fmt.Fprintf(w, "  %q%s\n", r.siteYAML(i), bin)
 		}
 	}
 	fmt.Fprintln(w)

@@ -46,6 +46,10 @@ type Options struct {
 	// after AgentYAML: a variant per site, compared in the same run by
 	// the per-site breakdown.
 	SiteAgentYAML []string
+	// SiteAgentBin[i], when set, is the agent binary site i+1 runs instead
+	// of this checkout's (e.g. one built from main): the before and after
+	// of an agent change on one uplink each, in the same run.
+	SiteAgentBin []string
 }
 
 // defaultTolerance is the agents' wire precision, or 1 % when exact.
@@ -84,6 +88,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("backhaul: duration %v must be at least two windows (%v): one of warm-up and one measured", o.Duration, 2*o.Window)
 	case o.LeafCompression != "" && !slices.Contains([]string{"off", "s2_fast", "s2_better", "s2_best", "s2_auto", "accept"}, o.LeafCompression):
 		return fmt.Errorf("backhaul: leaf compression %q must be off, s2_fast, s2_better, s2_best, s2_auto or accept", o.LeafCompression)
+	case len(o.SiteAgentBin) > o.Sites:
+		return fmt.Errorf("backhaul: %d per-site agent binaries for %d sites", len(o.SiteAgentBin), o.Sites)
 	case len(o.SiteAgentYAML) > o.Sites:
 		return fmt.Errorf("backhaul: %d per-site agent configs for %d sites", len(o.SiteAgentYAML), o.Sites)
 	case o.Tolerance <= 0 || o.Tolerance > 0.5:
@@ -139,7 +145,7 @@ type Result struct {
 	TornLines  int
 
 	LeafCompression, AgentYAML   string
-	SiteAgentYAML                []string
+	SiteAgentYAML, SiteAgentBin  []string
 	BaselineSkipped              uint64 // scrapes a sampler skipped (more than 10 s behind)
 	WriterErrors, BaselineErrors uint64
 	Problems                     []string
@@ -187,11 +193,16 @@ func (r *Result) baselineSchedule() string {
 
 // Print writes the tables and ends with the RESULT line.
 func (r *Result) Print(w io.Writer) {
-	if r.LeafCompression != "" || r.AgentYAML != "" || len(r.SiteAgentYAML) > 0 {
+	if r.LeafCompression != "" || r.AgentYAML != "" || len(r.SiteAgentYAML) > 0 || len(r.SiteAgentBin) > 0 {
 		fmt.Fprintf(w, "\nvariant: leaf compression %q, agent config %q", r.LeafCompression, r.AgentYAML)
 		for i, y := range r.SiteAgentYAML {
 			if y != "" {
 				fmt.Fprintf(w, ", site s%d adds %q", i+1, y)
+			}
+		}
+		for i, b := range r.SiteAgentBin {
+			if b != "" {
+				fmt.Fprintf(w, ", site s%d runs agent %s", i+1, b)
 			}
 		}
 		fmt.Fprintln(w)
@@ -272,7 +283,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer f.stop()
 
 	r := &Result{Sites: o.Sites, Hosts: o.Sites * o.Hosts, Window: o.Window, Tolerance: o.Tolerance,
-		LeafCompression: o.LeafCompression, AgentYAML: o.AgentYAML, SiteAgentYAML: o.SiteAgentYAML}
+		LeafCompression: o.LeafCompression, AgentYAML: o.AgentYAML, SiteAgentYAML: o.SiteAgentYAML, SiteAgentBin: o.SiteAgentBin}
 	now := time.Now()
 	var synth []*Host
 	for si, s := range f.sites {
@@ -330,7 +341,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer base.close()
 	bg.Go(func() { base.run(bctx) })
 
-	if err := f.startAgents(); err != nil {
+	if err := f.startAgents(o.SiteAgentBin); err != nil {
 		return nil, err
 	}
 	started := time.Now()

@@ -50,6 +50,19 @@ func main() {
 		siteYAML[i-1] = y
 		return nil
 	})
+	var siteBin []string
+	flag.Func("site-agent", "N:PATH: site N's agents run the agent binary at PATH (e.g. built from main) instead of this checkout's (repeatable): before and after in the same run", func(v string) error {
+		n, p, ok := strings.Cut(v, ":")
+		i, err := strconv.Atoi(n)
+		if !ok || err != nil || i < 1 || i > 26 || p == "" {
+			return fmt.Errorf("want N:PATH with N a site number 1–26, got %q", v)
+		}
+		for len(siteBin) < i {
+			siteBin = append(siteBin, "")
+		}
+		siteBin[i-1] = p
+		return nil
+	})
 	dir := flag.String("dir", "", "working directory (default: a new temporary one, removed on success)")
 	flag.Parse()
 	if *short {
@@ -68,7 +81,7 @@ func main() {
 		}
 	})
 	o.Lateness, o.Seed, o.Tolerance = *lateness, *seed, *tol
-	o.LeafCompression, o.AgentYAML, o.SiteAgentYAML = *leafComp, *agentYAML, siteYAML
+	o.LeafCompression, o.AgentYAML, o.SiteAgentYAML, o.SiteAgentBin = *leafComp, *agentYAML, siteYAML, siteBin
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
