@@ -160,3 +160,57 @@ func TestMeterChargesEveryByte(t *testing.T) {
 		})
 	}
 }
+
+// TestMessageArgs reads every shape of a leaf message line.
+func TestMessageArgs(t *testing.T) {
+	for _, tc := range []struct {
+		verb, line     string
+		subject, reply string
+		hdr, size      int
+		bad            bool
+	}{
+		{"LMSG", "tele.s1.h1 12", "tele.s1.h1", "", 0, 12, false},
+		{"LMSG", "ep.time.s1.h1 _INBOX.a.b 0", "ep.time.s1.h1", "_INBOX.a.b", 0, 0, false},
+		{"LMSG", "ep.time.s1.h1 + _INBOX.a.b q1 q2 8", "ep.time.s1.h1", "_INBOX.a.b", 0, 8, false},
+		{"LMSG", "ep.time.s1.h1 | q1 8", "ep.time.s1.h1", "", 0, 8, false},
+		{"HMSG", "tele.s1.h1 _INBOX.x.y 60 800", "tele.s1.h1", "_INBOX.x.y", 60, 800, false},
+		{"HMSG", "tele.s1.h1 60 800", "tele.s1.h1", "", 60, 800, false},
+		{"HMSG", "tele.s1.h1 + r q 60 800", "tele.s1.h1", "r", 60, 800, false},
+		{"HMSG", "tele.s1.h1 900 800", "", "", 0, 0, true},
+		{"LMSG", "tele.s1.h1", "", "", 0, 0, true},
+		{"LMSG", "tele.s1.h1 -1", "", "", 0, 0, true},
+		{"LMSG", "tele.s1.h1 + 8", "", "", 0, 0, true},
+	} {
+		op := Op{Verb: tc.verb}
+		var args [][]byte
+		for _, a := range strings.Fields(tc.line) {
+			args = append(args, []byte(a))
+		}
+		err := messageArgs(&op, args)
+		if (err != nil) != tc.bad {
+			t.Errorf("%s %s: err %v, want bad=%v", tc.verb, tc.line, err, tc.bad)
+			continue
+		}
+		if !tc.bad && (op.Subject != tc.subject || op.Reply != tc.reply || op.Header != tc.hdr || op.Size != tc.size) {
+			t.Errorf("%s %s: %+v", tc.verb, tc.line, op)
+		}
+	}
+}
+
+// TestGarbageCountedNotFatal: a direction that is not the leaf protocol
+// is counted as unparsed, and the meter keeps working.
+func TestGarbageCountedNotFatal(t *testing.T) {
+	m := New(classify)
+	up, down := m.Conn()
+	up.Write([]byte("PING\r\n"))
+	up.Write([]byte("LMSG x.y notanumber\r\nmore bytes"))
+	up.Write([]byte("PONG\r\n"))
+	down.Write([]byte("PONG\r\n"))
+	if m.Unparsed() == 0 {
+		t.Fatal("garbage not counted as unparsed")
+	}
+	s := m.Snapshot()
+	if s[Key{"ping", true}].Ops != 1 || s[Key{"ping", false}].Ops != 1 {
+		t.Fatalf("%v", s)
+	}
+}
