@@ -162,9 +162,11 @@ func (d *direction) charge(wire float64) {
 	}
 }
 
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // maskedCRC is s2's (and snappy's) masked CRC-32C of the uncompressed data.
 func maskedCRC(b []byte) uint32 {
-	c := crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
+	c := crc32.Checksum(b, castagnoli)
 	return c>>15 | c<<17 + 0xa282ead8
 }
 
