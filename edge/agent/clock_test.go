@@ -86,6 +86,15 @@ func TestClockValidate(t *testing.T) {
 	if err := (ClockConfig{CheckEvery: 48 * time.Hour}).Validate(); err == nil {
 		t.Fatal("check_every 48h accepted")
 	}
+	if err := (ClockConfig{CheckEvery: 5 * time.Minute, MaxCheckEvery: time.Minute}).Validate(); err == nil {
+		t.Fatal("max_check_every below check_every accepted")
+	}
+	if err := (ClockConfig{MaxCheckEvery: 30 * time.Second}).Validate(); err == nil {
+		t.Fatal("max_check_every below the default check_every accepted")
+	}
+	if err := (ClockConfig{CheckEvery: time.Minute, MaxCheckEvery: time.Minute}).Validate(); err != nil {
+		t.Fatal(err)
+	}
 	if err := (ClockConfig{}).Validate(); err != nil {
 		t.Fatal(err)
 	}

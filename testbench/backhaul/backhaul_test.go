@@ -5,6 +5,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/edgepulse/edgepulse/testbench/leaftap"
 )
 
 type testWriter struct{ t *testing.T }
@@ -50,6 +52,32 @@ func TestBackhaulShort(t *testing.T) {
 		if b := r.Baselines[p]; b.Payload == 0 || b.Up <= b.Payload {
 			t.Errorf("baseline %s: %+v (wire must exceed the bodies)", protoNames[p], b)
 		}
+	}
+	// The breakdown by kind accounts for the proxy's bytes (up to chunks
+	// in flight at the two snapshots) and sees every frame and its ack.
+	var up, down float64
+	for k, c := range r.Breakdown {
+		if k.Up {
+			up += c.Wire
+		} else {
+			down += c.Wire
+		}
+	}
+	for _, d := range []struct {
+		name  string
+		tap   float64
+		proxy uint64
+	}{{"up", up, r.Edgepulse.Up}, {"down", down, r.Edgepulse.Down}} {
+		if diff := d.tap - float64(d.proxy); diff > max(256, 0.01*float64(d.proxy)) || -diff > max(256, 0.01*float64(d.proxy)) {
+			t.Errorf("breakdown %s: %.0f B by kind, the proxy counted %d", d.name, d.tap, d.proxy)
+		}
+	}
+	if r.TapUnparsed > 0 {
+		t.Errorf("%d uplink bytes the tap could not parse", r.TapUnparsed)
+	}
+	n := uint64(r.Hosts * r.Windows)
+	if f, a := r.Breakdown[leaftap.Key{Kind: kindFrames, Up: true}].Ops, r.Breakdown[leaftap.Key{Kind: kindAcks}].Ops; f < n || a+uint64(r.Hosts) < f {
+		t.Errorf("breakdown: %d frames and %d acks for %d hosts × %d windows", f, a, r.Hosts, r.Windows)
 	}
 	if r.SeriesMin == 0 {
 		t.Error("no series per host")

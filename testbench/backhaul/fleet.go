@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/edgepulse/edgepulse/testbench/harness"
+	"github.com/edgepulse/edgepulse/testbench/leaftap"
 	"github.com/edgepulse/edgepulse/testbench/proxy"
 )
 
@@ -31,11 +32,13 @@ type fleet struct {
 	hubMonitor string
 	sites      []*site
 	rec        *recorder
+	classifier tapClassifier // the sites' taps' (kinds.go)
 }
 
 type site struct {
 	name    string
 	proxy   *proxy.Proxy
+	tap     *leaftap.Meter // the uplink's bytes by kind
 	leaf    *harness.Proc
 	leafURL string
 	hosts   []*host
@@ -104,6 +107,8 @@ func startFleet(ctx context.Context, dir string, sites int, compression string, 
 		if s.proxy, err = proxy.New("127.0.0.1:0", f.hubLeaf); err != nil {
 			return nil, err
 		}
+		s.tap = leaftap.New(f.classifier.classify)
+		s.proxy.Tap(s.tap.Conn)
 		s.leaf, err = harness.Start("leaf-"+s.name, f.logDir(), []string{"EDGEPULSE_HUB_LEAF_URL=nats-leaf://" + s.proxy.Addr()},
 			f.bins.NATSServer, "-c", leafConf, "-n", "leaf-"+s.name, "-p", "-1", "-m", "0")
 		if err != nil {
@@ -185,13 +190,21 @@ func (f *fleet) hosts() []*host {
 	return out
 }
 
-func (f *fleet) startAgents() error {
-	for _, h := range f.hosts() {
-		p, err := harness.Start("agent-"+h.site+"-"+h.name, f.logDir(), nil, f.bins.Agent, "run", "--config", h.cfgPath)
-		if err != nil {
-			return err
+// startAgents starts every agent; bins[i], when set, replaces this
+// checkout's agent binary for site i+1.
+func (f *fleet) startAgents(bins []string) error {
+	for i, s := range f.sites {
+		bin := f.bins.Agent
+		if i < len(bins) && bins[i] != "" {
+			bin = bins[i]
 		}
-		h.agent = p
+		for _, h := range s.hosts {
+			p, err := harness.Start("agent-"+h.site+"-"+h.name, f.logDir(), nil, bin, "run", "--config", h.cfgPath)
+			if err != nil {
+				return err
+			}
+			h.agent = p
+		}
 	}
 	return nil
 }
@@ -240,6 +253,24 @@ func (f *fleet) uplink() proxy.Stats {
 		t.Active += st.Active
 	}
 	return t
+}
+
+// kinds snapshots every site's tap, in site order.
+func (f *fleet) kinds() []map[leaftap.Key]leaftap.Counts {
+	var out []map[leaftap.Key]leaftap.Counts
+	for _, s := range f.sites {
+		out = append(out, s.tap.Snapshot())
+	}
+	return out
+}
+
+// tapUnparsed sums the bytes the sites' taps could not parse.
+func (f *fleet) tapUnparsed() uint64 {
+	var n uint64
+	for _, s := range f.sites {
+		n += s.tap.Unparsed()
+	}
+	return n
 }
 
 // recorder is a core subscription to tele.> on the hub: every batch that

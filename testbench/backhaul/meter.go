@@ -15,6 +15,7 @@ import (
 	"github.com/edgepulse/edgepulse/aggregator/store"
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/testbench/harness"
+	"github.com/edgepulse/edgepulse/testbench/leaftap"
 )
 
 // Options shape a meter run.
@@ -41,6 +42,14 @@ type Options struct {
 	// AgentYAML is appended to every agent's config, e.g. "wire:
 	// {compress: false}" (set Tolerance to match the wire precision).
 	AgentYAML string
+	// SiteAgentYAML[i] is appended to the configs of site i+1's agents
+	// after AgentYAML: a variant per site, compared in the same run by
+	// the per-site breakdown.
+	SiteAgentYAML []string
+	// SiteAgentBin[i], when set, is the agent binary site i+1 runs instead
+	// of this checkout's (e.g. one built from main): the before and after
+	// of an agent change on one uplink each, in the same run.
+	SiteAgentBin []string
 }
 
 // defaultTolerance is the agents' wire precision, or 1 % when exact.
@@ -79,6 +88,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("backhaul: duration %v must be at least two windows (%v): one of warm-up and one measured", o.Duration, 2*o.Window)
 	case o.LeafCompression != "" && !slices.Contains([]string{"off", "s2_fast", "s2_better", "s2_best", "s2_auto", "accept"}, o.LeafCompression):
 		return fmt.Errorf("backhaul: leaf compression %q must be off, s2_fast, s2_better, s2_best, s2_auto or accept", o.LeafCompression)
+	case len(o.SiteAgentBin) > o.Sites:
+		return fmt.Errorf("backhaul: %d per-site agent binaries for %d sites", len(o.SiteAgentBin), o.Sites)
+	case len(o.SiteAgentYAML) > o.Sites:
+		return fmt.Errorf("backhaul: %d per-site agent configs for %d sites", len(o.SiteAgentYAML), o.Sites)
 	case o.Tolerance <= 0 || o.Tolerance > 0.5:
 		return fmt.Errorf("backhaul: tolerance %v must be in (0, 0.5]", o.Tolerance)
 	}
@@ -111,6 +124,13 @@ type Result struct {
 
 	Edgepulse Flow
 	Baselines [nProtos]Flow
+	// Breakdown is Edgepulse's wire bytes by kind and direction (all
+	// sites), SiteBreakdown the same per site; TapUnparsed counts bytes
+	// the tap could not parse, OtherSubjects names what it called other.
+	Breakdown     Breakdown
+	SiteBreakdown []Breakdown
+	TapUnparsed   uint64
+	OtherSubjects []string
 
 	// RealPayload and SynthPayload are message bytes per window of the
 	// host on this machine's /proc and the mean of the synthetic ones.
@@ -125,6 +145,7 @@ type Result struct {
 	TornLines  int
 
 	LeafCompression, AgentYAML   string
+	SiteAgentYAML, SiteAgentBin  []string
 	BaselineSkipped              uint64 // scrapes a sampler skipped (more than 10 s behind)
 	WriterErrors, BaselineErrors uint64
 	Problems                     []string
@@ -145,11 +166,21 @@ func (r *Result) OK() bool {
 		f.Missing == 0 && len(r.Problems) == 0
 }
 
-// Line is the closing RESULT line.
+// Line is the closing RESULT line: the totals, then Edgepulse's bytes per
+// host-minute by kind (both directions).
 func (r *Result) Line() string {
-	return fmt.Sprintf("RESULT bytes_per_host_minute=%.0f series_per_host=%d prw_1s=%.0f prw_15s=%.0f influx_10s=%.0f",
+	return fmt.Sprintf("RESULT bytes_per_host_minute=%.0f series_per_host=%d prw_1s=%.0f prw_15s=%.0f influx_10s=%.0f %s",
 		r.PerHostMinute(r.Edgepulse.Wire()), r.SeriesMin, r.PerHostMinute(r.Baselines[prw1s].Wire()),
-		r.PerHostMinute(r.Baselines[prw15s].Wire()), r.PerHostMinute(r.Baselines[influx10s].Wire()))
+		r.PerHostMinute(r.Baselines[prw15s].Wire()), r.PerHostMinute(r.Baselines[influx10s].Wire()), r.breakdownKeys())
+}
+
+// siteYAML is the agent config appended for site i's agents.
+func (r *Result) siteYAML(i int) string {
+	y := r.AgentYAML
+	if i < len(r.SiteAgentYAML) && r.SiteAgentYAML[i] != "" {
+		y = strings.TrimSpace(y + "\n" + r.SiteAgentYAML[i])
+	}
+	return y
 }
 
 func (r *Result) baselineSchedule() string {
@@ -162,8 +193,19 @@ func (r *Result) baselineSchedule() string {
 
 // Print writes the tables and ends with the RESULT line.
 func (r *Result) Print(w io.Writer) {
-	if r.LeafCompression != "" || r.AgentYAML != "" {
-		fmt.Fprintf(w, "\nvariant: leaf compression %q, agent config %q\n", r.LeafCompression, r.AgentYAML)
+	if r.LeafCompression != "" || r.AgentYAML != "" || len(r.SiteAgentYAML) > 0 || len(r.SiteAgentBin) > 0 {
+		fmt.Fprintf(w, "\nvariant: leaf compression %q, agent config %q", r.LeafCompression, r.AgentYAML)
+		for i, y := range r.SiteAgentYAML {
+			if y != "" {
+				fmt.Fprintf(w, ", site s%d adds %q", i+1, y)
+			}
+		}
+		for i, b := range r.SiteAgentBin {
+			if b != "" {
+				fmt.Fprintf(w, ", site s%d runs agent %s", i+1, b)
+			}
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "\nbackhaul: %d sites × %d hosts = %d agents (%s reads this machine's /proc), %v windows, %d measured windows per host (%s – %s UTC), %.0f host-minutes\n",
 		r.Sites, r.Hosts/r.Sites, r.Hosts, r.RealHost, r.Window, r.Windows, r.From.UTC().Format("15:04:05"), r.To.UTC().Format("15:04:05"), r.HostMinutes)
@@ -182,6 +224,7 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "baseline requests sent / scheduled: %s (bytes scaled to the schedule; %d scrapes skipped by a late sampler)\n", r.baselineSchedule(), r.BaselineSkipped)
 	fmt.Fprintf(w, "edgepulse NATS headers in the payload column's messages: %.0f B per host-minute (counted as overhead)\n", r.PerHostMinute(r.Edgepulse.Header))
 	fmt.Fprintf(w, "(a negative overhead means the leaf link's s2 compression saved more than the protocol costs)\n\n")
+	r.printBreakdown(w)
 
 	fmt.Fprintf(w, "techniques: payload bytes per host-minute, the same windows (agents' window logs) re-encoded offline;\n")
 	fmt.Fprintf(w, "each frame row decoded again and compared with its batch (values checked / differing):\n")
@@ -240,7 +283,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer f.stop()
 
 	r := &Result{Sites: o.Sites, Hosts: o.Sites * o.Hosts, Window: o.Window, Tolerance: o.Tolerance,
-		LeafCompression: o.LeafCompression, AgentYAML: o.AgentYAML}
+		LeafCompression: o.LeafCompression, AgentYAML: o.AgentYAML, SiteAgentYAML: o.SiteAgentYAML, SiteAgentBin: o.SiteAgentBin}
 	now := time.Now()
 	var synth []*Host
 	for si, s := range f.sites {
@@ -258,7 +301,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				synth = append(synth, sh)
 				procRoot = sh.Proc
 			}
-			if _, err := f.addHost(s, name, procRoot, sh, o.Window, o.Lateness, o.AgentYAML); err != nil {
+			if _, err := f.addHost(s, name, procRoot, sh, o.Window, o.Lateness, r.siteYAML(si)); err != nil {
 				return nil, err
 			}
 		}
@@ -298,7 +341,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer base.close()
 	bg.Go(func() { base.run(bctx) })
 
-	if err := f.startAgents(); err != nil {
+	if err := f.startAgents(o.SiteAgentBin); err != nil {
 		return nil, err
 	}
 	started := time.Now()
@@ -337,7 +380,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := wait(r.From); err != nil {
 		return nil, err
 	}
-	up0 := f.uplink()
+	up0, kinds0 := f.uplink(), f.kinds()
 	var b0 [nProtos][4]uint64
 	for p := range nProtos {
 		b0[p][0], b0[p][1], b0[p][2], b0[p][3] = base.wire(p)
@@ -350,7 +393,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		msgs, _, _ := f.rec.between(r.From, time.Now())
 		f.logf("window %d/%d: %d batches at the hub, uplink %d B up %d B down so far", k, n, msgs, st.Up, st.Down)
 	}
-	up1 := f.uplink()
+	up1, kinds1 := f.uplink(), f.kinds()
+	r.Breakdown = Breakdown{}
+	for i := range kinds1 {
+		b := Breakdown(leaftap.Sub(kinds1[i], kinds0[i]))
+		r.SiteBreakdown = append(r.SiteBreakdown, b)
+		for k, c := range b {
+			t := r.Breakdown[k]
+			t.Wire, t.Plain, t.Ops = t.Wire+c.Wire, t.Plain+c.Plain, t.Ops+c.Ops
+			r.Breakdown[k] = t
+		}
+	}
+	r.TapUnparsed, r.OtherSubjects = f.tapUnparsed(), f.classifier.names()
 	msgs, body, hdr := f.rec.between(r.From, r.To)
 	synthBody, synthMsgs := 0, 0
 	for _, h := range f.hosts() {

@@ -12,7 +12,9 @@
 // to one target. [Proxy.Cut] closes every open connection and refuses new
 // ones (accepted and closed at once, counted in [Stats].Refused) until
 // [Proxy.Restore]. [Stats] holds the counters: Up is client→target
-// (leaf→hub), Down is target→client.
+// (leaf→hub), Down is target→client. [Proxy.Tap] hands every forwarded
+// chunk to writers of the caller's as well (testbench/leaftap breaks a
+// leaf link's bytes down by what they carried).
 //
 // # Concurrency
 //

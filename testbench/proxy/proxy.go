@@ -28,6 +28,7 @@ type Proxy struct {
 	up, down, accepted, refused, failed, cuts atomic.Uint64
 
 	mu     sync.Mutex
+	tap    func() (up, down io.Writer)
 	cut    bool
 	closed bool
 	conns  map[*link]struct{}
@@ -53,6 +54,19 @@ func New(listen, target string) (*Proxy, error) {
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
+}
+
+// Tap makes every connection accepted from now on hand each chunk it
+// forwards to a writer of its own as well, just before forwarding it (so
+// a tap sees a request before the other side can answer it): newConn is
+// called once per connection and returns the writers of its two
+// directions (client → target, target → client; nil: none). The writers
+// run on the copying goroutines, so they must be quick and must not
+// block; their errors are ignored. nil removes the tap.
+func (p *Proxy) Tap(newConn func() (up, down io.Writer)) {
+	p.mu.Lock()
+	p.tap = newConn
+	p.mu.Unlock()
 }
 
 // Addr is the address clients connect to.
@@ -101,12 +115,16 @@ func (p *Proxy) handle(c net.Conn) {
 		return
 	}
 	p.conns[l] = struct{}{}
+	var tapUp, tapDown io.Writer
+	if p.tap != nil {
+		tapUp, tapDown = p.tap()
+	}
 	p.mu.Unlock()
 	p.accepted.Add(1)
 
 	done := make(chan struct{}, 2)
-	go func() { copyCounting(t, c, &p.up); l.close(); done <- struct{}{} }()
-	go func() { copyCounting(c, t, &p.down); l.close(); done <- struct{}{} }()
+	go func() { copyCounting(t, c, &p.up, tapUp); l.close(); done <- struct{}{} }()
+	go func() { copyCounting(c, t, &p.down, tapDown); l.close(); done <- struct{}{} }()
 	<-done
 	<-done
 	p.mu.Lock()
@@ -114,12 +132,16 @@ func (p *Proxy) handle(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// copyCounting copies src to dst, adding every byte written to n.
-func copyCounting(dst io.Writer, src io.Reader, n *atomic.Uint64) {
+// copyCounting copies src to dst, adding every byte written to n and
+// handing it to tap when set.
+func copyCounting(dst io.Writer, src io.Reader, n *atomic.Uint64, tap io.Writer) {
 	buf := make([]byte, 32<<10)
 	for {
 		r, err := src.Read(buf)
 		if r > 0 {
+			if tap != nil {
+				tap.Write(buf[:r]) // before the other side can answer it
+			}
 			w, werr := dst.Write(buf[:r])
 			n.Add(uint64(w))
 			if werr != nil {

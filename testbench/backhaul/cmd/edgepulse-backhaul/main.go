@@ -4,7 +4,7 @@
 // InfluxDB line protocol computed in the same run from the same samples,
 // the techniques table and the fidelity check. It ends with
 //
-//	RESULT bytes_per_host_minute=<x> series_per_host=<n> prw_1s=<x> prw_15s=<x> influx_10s=<x>
+//	RESULT bytes_per_host_minute=<x> series_per_host=<n> prw_1s=<x> prw_15s=<x> influx_10s=<x> frames=<x> acks=<x> clock=<x> …
 //
 // and exits 1 when a window was lost or a stored value differs from the
 // agent's.
@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/edgepulse/edgepulse/testbench/backhaul"
@@ -35,6 +37,32 @@ func main() {
 	tol := flag.Float64("tolerance", o.Tolerance, "relative error allowed between stored and exact statistics (default: the agents' wire precision)")
 	leafComp := flag.String("leaf-compression", "", "leaf remote compression instead of deploy/leaf.conf's s2_best (off, s2_fast, s2_better, s2_best, s2_auto)")
 	agentYAML := flag.String("agent-yaml", "", "YAML appended to every agent config, e.g. 'wire: {compress: false}'")
+	var siteYAML []string
+	flag.Func("site-yaml", "N:YAML appended to site N's agent configs after -agent-yaml (repeatable), e.g. '1:clock: {max_check_every: 1m}': variants compared in the same run by the per-site breakdown", func(v string) error {
+		n, y, ok := strings.Cut(v, ":")
+		i, err := strconv.Atoi(n)
+		if !ok || err != nil || i < 1 || i > 26 {
+			return fmt.Errorf("want N:YAML with N a site number 1–26, got %q", v)
+		}
+		for len(siteYAML) < i {
+			siteYAML = append(siteYAML, "")
+		}
+		siteYAML[i-1] = y
+		return nil
+	})
+	var siteBin []string
+	flag.Func("site-agent", "N:PATH: site N's agents run the agent binary at PATH (e.g. built from main) instead of this checkout's (repeatable): before and after in the same run", func(v string) error {
+		n, p, ok := strings.Cut(v, ":")
+		i, err := strconv.Atoi(n)
+		if !ok || err != nil || i < 1 || i > 26 || p == "" {
+			return fmt.Errorf("want N:PATH with N a site number 1–26, got %q", v)
+		}
+		for len(siteBin) < i {
+			siteBin = append(siteBin, "")
+		}
+		siteBin[i-1] = p
+		return nil
+	})
 	dir := flag.String("dir", "", "working directory (default: a new temporary one, removed on success)")
 	flag.Parse()
 	if *short {
@@ -53,7 +81,7 @@ func main() {
 		}
 	})
 	o.Lateness, o.Seed, o.Tolerance = *lateness, *seed, *tol
-	o.LeafCompression, o.AgentYAML = *leafComp, *agentYAML
+	o.LeafCompression, o.AgentYAML, o.SiteAgentYAML, o.SiteAgentBin = *leafComp, *agentYAML, siteYAML, siteBin
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
