@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,45 +15,8 @@ import (
 	"time"
 
 	"github.com/edgepulse/edgepulse/codec"
+	"github.com/edgepulse/edgepulse/edge/internal/tmpfs"
 )
-
-// fullTmpfs mounts a tmpfs of size bytes, or skips the test where
-// mounting is not allowed (not root).
-func fullTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("this test needs a real full file system: mounting a %d-byte tmpfs needs root: %v", size, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-				t.Errorf("unmounting the test's tmpfs %s: %v", dir, err)
-			}
-		}
-	})
-	return dir
-}
-
-// fillTo0 writes path until the file system has no block left, as another
-// program on the host would.
-func fillTo0(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for len(buf) > 0 {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			buf = buf[:len(buf)/2]
-		}
-	}
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -88,7 +50,7 @@ func TestStartOnFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about half a minute")
 	}
-	fs := fullTmpfs(t, 24<<20)
+	fs := tmpfs.Mount(t, 24<<20)
 	port := freePort(t)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	storeDir := t.TempDir() // the server's store is not on the full disk
@@ -128,7 +90,7 @@ func TestStartOnFullDisk(t *testing.T) {
 
 	// Another program fills the disk; the agent starts on it.
 	filler := filepath.Join(fs, "filler")
-	fillTo0(t, filler)
+	tmpfs.Fill(t, filler)
 	a, err = New(cfg, log)
 	if err != nil {
 		t.Fatalf("start on a full disk: %v", err)
@@ -255,9 +217,9 @@ func TestFirstStartOnFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for several seconds")
 	}
-	fs := fullTmpfs(t, 8<<20)
+	fs := tmpfs.Mount(t, 8<<20)
 	filler := filepath.Join(fs, "filler")
-	fillTo0(t, filler)
+	tmpfs.Fill(t, filler)
 	var logs syncBuffer
 	cfg := fixtureConfig(t, fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))) // no server: the uplink is down
 	cfg.DataDir = filepath.Join(fs, "agent")

@@ -12,47 +12,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/edgepulse/edgepulse/edge/internal/tmpfs"
 )
-
-// smallTmpfs mounts a tmpfs of size bytes in a temporary directory, or
-// skips the test where mounting is not allowed (not root).
-func smallTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("mounting a %d-byte tmpfs needs root: %v", size, err)
-	}
-	t.Cleanup(func() {
-		// A memtable Badger could not flush on the full disk stays
-		// mapped (its log is kept for the next open): detach lazily.
-		if err := syscall.Unmount(dir, 0); err != nil {
-			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-				t.Errorf("unmounting the test's tmpfs %s: %v", dir, err)
-			}
-		}
-	})
-	return dir
-}
-
-// fillDisk writes path until the file system has no block left, as
-// another program on the host would.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for len(buf) > 0 {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			buf = buf[:len(buf)/2]
-		}
-	}
-}
 
 // TestDiskFilledByAnotherProgram fills the spool's file system behind its
 // back, after its free-space check, so that Badger's own writes meet a
@@ -66,7 +27,7 @@ func fillDisk(t *testing.T, path string) {
 // disk does not hang, and opening there is refused as a full disk
 // (ErrDiskFull), not taken for damage.
 func TestDiskFilledByAnotherProgram(t *testing.T) {
-	fs := smallTmpfs(t, 16<<20)
+	fs := tmpfs.Mount(t, 16<<20)
 	dir := filepath.Join(fs, "spool")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := Open(Options{Dir: dir, DiskReserve: MinDiskReserve}, log)
@@ -90,7 +51,7 @@ func TestDiskFilledByAnotherProgram(t *testing.T) {
 	}
 
 	filler := filepath.Join(fs, "filler")
-	fillDisk(t, filler)
+	tmpfs.Fill(t, filler)
 	if free, _ := s.DiskFree(); free > 64<<10 {
 		t.Fatalf("%d bytes still free after filling the disk", free)
 	}
