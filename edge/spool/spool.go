@@ -255,9 +255,23 @@ func (s *Spool) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 	if err := s.checkDiskLocked(seq, int64(len(data))); err != nil {
 		return 0, err
 	}
+	err = s.storeLocked("append", seq, seq, data)
+	if _, stored := s.sizes[seq]; !stored {
+		return 0, err
+	}
+	return seq, err
+}
+
+// storeLocked writes batch seq, and last as the sequence key, in one
+// transaction, syncs, counts the batch and drops the oldest batches past
+// MaxBytes. what ("append", "adopt") names the caller in its errors. A
+// batch the disk has no room for (ENOSPC: it filled after
+// checkDiskLocked, another program) is counted like one the check
+// refused.
+func (s *Spool) storeLocked(what string, seq, last uint64, data []byte) error {
 	var sb [8]byte
-	binary.BigEndian.PutUint64(sb[:], seq)
-	err = s.db.Update(func(txn *badger.Txn) error {
+	binary.BigEndian.PutUint64(sb[:], last)
+	err := s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set(keySeq, sb[:]); err != nil {
 			return err
 		}
@@ -265,23 +279,21 @@ func (s *Spool) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 	})
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
-			// The disk filled after checkDiskLocked (another program):
-			// counted like a batch the check refused.
 			s.diskDrp++
-			return 0, fmt.Errorf("%w: batch %d (%d bytes): %w", ErrDiskFull, seq, len(data), err)
+			return fmt.Errorf("%w: %s batch %d (%d bytes): %w", ErrDiskFull, what, seq, len(data), err)
 		}
-		return 0, fmt.Errorf("spool: append seq %d: %w", seq, err)
+		return fmt.Errorf("spool: %s seq %d: %w", what, seq, err)
 	}
 	var syncErr error
 	if !s.opts.NoSync && !s.opts.syncAll {
 		if err := s.db.Sync(); err != nil {
-			syncErr = fmt.Errorf("spool: sync after append seq %d: %w", seq, err)
+			syncErr = fmt.Errorf("spool: sync after %s seq %d: %w", what, seq, err)
 		}
 	}
-	s.lastSeq = seq
+	s.lastSeq = last
 	s.sizes[seq] = int64(len(data))
 	s.bytes += int64(len(data))
-	if s.oldest == 0 {
+	if s.oldest == 0 || seq < s.oldest {
 		s.oldest = seq
 	}
 	if err := s.state.write(s.lastSeq, len(s.sizes)); err != nil && syncErr == nil {
@@ -290,12 +302,12 @@ func (s *Spool) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 	for s.bytes > s.opts.MaxBytes && len(s.sizes) > 1 {
 		old := s.oldestLocked()
 		if err := s.deleteLocked(old); err != nil {
-			return seq, err
+			return err
 		}
 		s.dropped++
 		s.log.Warn("spool full; dropped oldest batch", "seq", old, "max_bytes", s.opts.MaxBytes)
 	}
-	return seq, syncErr
+	return syncErr
 }
 
 func (s *Spool) oldestLocked() uint64 {

@@ -1,15 +1,11 @@
 package spool
 
 import (
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // A spool that cannot open because its file system is full (ErrDiskFull:
@@ -130,44 +126,5 @@ func (s *Spool) Adopt(seq uint64, data []byte) error {
 	if err := s.checkDiskLocked(seq, int64(len(data))); err != nil {
 		return err
 	}
-	var sb [8]byte
-	last := max(s.lastSeq, seq)
-	binary.BigEndian.PutUint64(sb[:], last)
-	err := s.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(keySeq, sb[:]); err != nil {
-			return err
-		}
-		return txn.Set(batchKey(seq), data)
-	})
-	if err != nil {
-		if errors.Is(err, syscall.ENOSPC) {
-			s.diskDrp++
-			return fmt.Errorf("%w: adopted batch %d (%d bytes): %w", ErrDiskFull, seq, len(data), err)
-		}
-		return fmt.Errorf("spool: adopt seq %d: %w", seq, err)
-	}
-	var syncErr error
-	if !s.opts.NoSync && !s.opts.syncAll {
-		if err := s.db.Sync(); err != nil {
-			syncErr = fmt.Errorf("spool: sync after adopting seq %d: %w", seq, err)
-		}
-	}
-	s.lastSeq = last
-	s.sizes[seq] = int64(len(data))
-	s.bytes += int64(len(data))
-	if s.oldest == 0 || seq < s.oldest {
-		s.oldest = seq
-	}
-	if err := s.state.write(s.lastSeq, len(s.sizes)); err != nil && syncErr == nil {
-		syncErr = err
-	}
-	for s.bytes > s.opts.MaxBytes && len(s.sizes) > 1 {
-		old := s.oldestLocked()
-		if err := s.deleteLocked(old); err != nil {
-			return err
-		}
-		s.dropped++
-		s.log.Warn("spool full; dropped oldest batch", "seq", old, "max_bytes", s.opts.MaxBytes)
-	}
-	return syncErr
+	return s.storeLocked("adopt", seq, max(s.lastSeq, seq), data)
 }
