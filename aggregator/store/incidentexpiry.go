@@ -40,7 +40,7 @@ const expireBatch = 256
 // read, close event or "", closed-key score) per incident, oldest first.
 // It returns {incidents expired, log events trimmed, then the place
 // (1-based) among the candidates of each incident expired}.
-const expireIncidentSrc = `
+var expireIncidentSrc = `
 local open, openat, log, shut, expired = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local mode, bound, now, oldest = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local n = 0
@@ -69,14 +69,7 @@ for i = 6, #ARGV, 4 do
     end
   end
 end
-redis.call('ZREMRANGEBYSCORE', shut, '-inf', '(' .. oldest)
-redis.call('ZREMRANGEBYSCORE', expired, '-inf', '(' .. oldest)
-local trimmed = redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. oldest)
-local over = redis.call('ZCARD', log) - tonumber(ARGV[5])
-if over > 0 then
-  trimmed = trimmed + redis.call('ZREMRANGEBYRANK', log, 0, over - 1)
-end
-return {n, trimmed, unpack(done)}
+` + trimIncidentsLua(5) + `return {n, trimmed, unpack(done)}
 `
 
 // backfillOpenAtSrc scores open incidents that openat lacks (written

@@ -86,7 +86,7 @@ func IncidentOf(b *codec.Batch, e *codec.Event) Incident {
 // open (its key is in shut, so an open is ignored); a close is still
 // logged. It returns {log events dropped or removed, 1 if the key was
 // expired, open incidents after it}.
-const applyIncidentSrc = `
+var applyIncidentSrc = `
 local open, closed, log, shut, openat, expired = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local key, state, doc, ts = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local oldest = tonumber(ARGV[5])
@@ -106,18 +106,26 @@ elseif not redis.call('ZSCORE', shut, key) and redis.call('SISMEMBER', closed, k
   redis.call('HSET', open, key, doc)
   redis.call('ZADD', openat, 'GT', ts, key)
 end
-redis.call('ZREMRANGEBYSCORE', shut, '-inf', '(' .. oldest)
-redis.call('ZREMRANGEBYSCORE', expired, '-inf', '(' .. oldest)
-local trimmed = redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. oldest)
-local over = redis.call('ZCARD', log) - tonumber(ARGV[6])
-if over > 0 then
-  trimmed = trimmed + redis.call('ZREMRANGEBYRANK', log, 0, over - 1)
-end
-return {trimmed, late, redis.call('HLEN', open)}
+` + trimIncidentsLua(6) + `return {trimmed, late, redis.call('HLEN', open)}
 `
 
 // incidentTag keeps the incident keys in one Redis Cluster slot: the
 // script above touches all six, the expiry (incidentexpiry.go) five.
+// trimIncidentsLua is the Lua both incident scripts end with: closed keys
+// and expiry marks older than oldest go, the log is cut to entries newer
+// than oldest and to at most ARGV[maxArg] entries; it leaves the entries
+// removed from the log in the local trimmed.
+func trimIncidentsLua(maxArg int) string {
+	return fmt.Sprintf(`redis.call('ZREMRANGEBYSCORE', shut, '-inf', '(' .. oldest)
+redis.call('ZREMRANGEBYSCORE', expired, '-inf', '(' .. oldest)
+local trimmed = redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. oldest)
+local over = redis.call('ZCARD', log) - tonumber(ARGV[%d])
+if over > 0 then
+  trimmed = trimmed + redis.call('ZREMRANGEBYRANK', log, 0, over - 1)
+end
+`, maxArg)
+}
+
 const incidentTag = "{inc}"
 
 // OpenIncidents returns the incidents that are open now.
