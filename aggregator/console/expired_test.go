@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -152,5 +153,33 @@ func TestExpiredFleetWide(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(b.met.noticesDropped); got != 2 {
 		t.Errorf("member b dropped %v notices, want the 2 malformed", got)
+	}
+}
+
+// TestExpiredNoticeBytes measures incidents-only notices as published
+// (payload and subject), for docs/console.md: one expiry close, and a
+// full notice of expiredPerNotice, with long names and the store's
+// reason text. A full one must stay far below NATS's 1 MB max payload.
+func TestExpiredNoticeBytes(t *testing.T) {
+	at := time.UnixMilli(1765056190123)
+	inc := expiredClose("site-eu-west-1a", "web-0042.example.net", 1765056180000123, at)
+	inc.Labels = map[string]string{"device": "nvme0n1", "mountpoint": "/var/lib/edgepulse"}
+	inc.Score, inc.Value = 4.75, 97.25
+	inc.Reason = "expired: no event since 2026-11-30T04:13:00Z, longer than redis.incident_open_max_age 168h0m0s"
+	size := func(k int) int {
+		incs := make([]store.Incident, k)
+		for i := range incs {
+			incs[i] = inc
+		}
+		doc, err := json.Marshal(&notice{From: "console/aggregator-1/0a1b2c3d", Applied: at.UnixMilli(), Incidents: incs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(doc) + len(NoticeSubject)
+	}
+	one, full := size(1), size(expiredPerNotice)
+	t.Logf("RESULT expired_notice_bytes_1=%d expired_notice_bytes_%d=%d", one, expiredPerNotice, full)
+	if full > 64<<10 {
+		t.Errorf("a full incidents-only notice is %d bytes, more than the 64 KiB documented", full)
 	}
 }
