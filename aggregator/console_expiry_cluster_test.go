@@ -33,44 +33,8 @@ func expiryOnOneMember(c *Config) {
 // the member at as its close, once, with no window of its host.
 func checkExpiryPushedAcross(ctx context.Context, t *testing.T, aggs map[string]*Aggregator, at string) {
 	t.Helper()
-	// A new WebSocket: a read whose context ends closes one.
-	ws, _, err := websocket.Dial(ctx, "ws://"+aggs[at].HTTPAddr()+"/ui/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := fleetPageWS(ctx, t, aggs[at])
 	defer ws.CloseNow()
-	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"auth","token":""}`))
-	if _, _, err := ws.Read(ctx); err != nil { // hello
-		t.Fatal(err)
-	}
-	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true,"incidents":true}`))
-	// The subscription is applied by the reader: a probe window pushed
-	// after it is read marks the start.
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			aggs[at].console.Applied(&codec.Batch{Site: "probe", Host: "probe2", Width: 60_000}, nil, time.Now())
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-	for {
-		_, data, err := ws.Read(ctx)
-		if err != nil {
-			close(stop)
-			t.Fatal(err)
-		}
-		var m struct{ Type, Host string }
-		if json.Unmarshal(data, &m) == nil && m.Type == "window" && m.Host == "probe2" {
-			break
-		}
-	}
-	close(stop)
-	<-stopped
 
 	now := time.Now()
 	old := store.Incident{Site: "sx", Host: "hx", Agent: "sx/hx", State: "open", Incident: 4242, Series: "cpu_busy_percent",
@@ -120,5 +84,46 @@ func checkExpiryPushedAcross(ctx context.Context, t *testing.T, aggs map[string]
 	}
 	if closes != 1 {
 		t.Fatalf("the browser on %s was pushed %d closes of the incident %s expired, want 1", at, closes, expiryMember)
+	}
+}
+
+// fleetPageWS is a WebSocket to a's console (no token) subscribed as the
+// fleet page (fleet and incidents), once its subscription applies.
+func fleetPageWS(ctx context.Context, t *testing.T, a *Aggregator) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, "ws://"+a.HTTPAddr()+"/ui/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"auth","token":""}`))
+	if _, _, err := ws.Read(ctx); err != nil { // hello
+		t.Fatal(err)
+	}
+	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true,"incidents":true}`))
+	// The subscription is applied by the reader: a probe window pushed
+	// after it is read marks the start.
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			a.console.Applied(&codec.Batch{Site: "probe", Host: "probe2", Width: 60_000}, nil, time.Now())
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() { close(stop); <-stopped }()
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct{ Type, Host string }
+		if json.Unmarshal(data, &m) == nil && m.Type == "window" && m.Host == "probe2" {
+			return ws
+		}
 	}
 }
