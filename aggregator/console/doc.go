@@ -24,7 +24,7 @@
 //
 // # Concurrency
 //
-// Applied may be called from any goroutine and never blocks on a browser:
+// Applied and Expired may be called from any goroutine and never block on a browser:
 // it only appends to outboxes and publishes (buffered by the NATS client). Every connection has one reader and one
 // writer goroutine.
 //
