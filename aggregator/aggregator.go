@@ -199,6 +199,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Aggregator, error)
 	}
 	a.startConsole(tok)
 	a.ingest.regions, a.ingest.console = &a.regions, a.console
+	a.health.incidents.console = a.console.Expired // before Run starts the capacity loop
 	a.http = &surface{member: cfg.Name, started: hb.Started, api: a.api, store: a.store, hub: a.hub,
 		health: a.health, stats: a.Stats, log: log,
 		metrics: prometheus.Gatherers{a.reg, a.regions.reg, a.console.Gatherer()},

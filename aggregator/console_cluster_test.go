@@ -20,7 +20,8 @@ import (
 // and connects a browser's WebSocket to one of them: it is pushed the
 // window of every host, those of the partitions the other member applies
 // included (the consoles' notices, aggregator/console/notice.go), each
-// once.
+// once, and the close of an incident the other member's store expired
+// (checkExpiryPushedAcross).
 func TestConsoleClusterPush(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a two-node JetStream cluster")
@@ -33,7 +34,7 @@ func TestConsoleClusterPush(t *testing.T) {
 	}
 	t.Cleanup(r.Stop)
 	names := []string{"agg-0", "agg-1"}
-	aggs := startCluster(ctx, t, "ep-console", r.Addr, names, nil)
+	aggs := startCluster(ctx, t, "ep-console", r.Addr, names, expiryOnOneMember)
 	if err := harness.WaitFor(ctx, 30*time.Second, func() error { _, err := checkOwnership(aggs, names); return err }); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +147,7 @@ func TestConsoleClusterPush(t *testing.T) {
 			t.Errorf("host %s: %d windows pushed to agg-1's browser, want 1", h, got[h])
 		}
 	}
+	checkExpiryPushedAcross(ctx, t, aggs, "agg-1")
 }
 
 // noticeCounters sums the members' notices published and their bytes.

@@ -20,6 +20,10 @@ type incidentSweep struct {
 	// republish sends the close events of the incidents expired on
 	// alerts.> (alertPublisher.publishExpired); nil: not sent.
 	republish func([]store.Incident)
+	// console pushes them, written at the given time, to the web
+	// console's browsers on every member (console.Console.Expired); nil:
+	// not pushed.
+	console func([]store.Incident, time.Time)
 }
 
 // sweepIncidents runs the expiry once; a failure is counted and logged,
@@ -30,6 +34,9 @@ func (h *storeHealth) sweepIncidents(ctx context.Context) {
 	cancel()
 	if h.incidents.republish != nil {
 		h.incidents.republish(r.Closed) // also those of a run that failed part way
+	}
+	if h.incidents.console != nil && len(r.Closed) > 0 {
+		h.incidents.console(r.Closed, time.UnixMilli(r.Closed[0].Time)) // the expiry's time, written in each close
 	}
 	if err != nil {
 		if ctx.Err() == nil {

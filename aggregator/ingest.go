@@ -346,6 +346,7 @@ func (in *ingest) flush(ctx context.Context, w *store.Write, queued []pending) {
 	in.regions.recordPath(queued, start, appliedAt)
 	in.wire.commit(agents)
 	in.alerts.publishExpired(w.Expired()) // incidents this write took past redis.incident_open_max
+	in.console.Expired(w.Expired(), appliedAt)
 	for _, q := range queued {
 		if q.b != nil {
 			in.wireBytes.Add(uint64(len(q.m.Data())))

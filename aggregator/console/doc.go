@@ -9,20 +9,22 @@
 //
 // [Console] is built once per aggregator by New with [Options]; the
 // aggregator mounts it on its HTTP mux ([Console.Mount]), calls
-// [Console.Applied] after every stored frame and appends
+// [Console.Applied] after every stored frame, [Console.Expired] after the
+// store closed open incidents itself (their close events, no window), and appends
 // [Console.WriteMetrics] to /metrics. The hub (hub.go) keeps the
 // connected browsers, each with a bounded outbox that drops its oldest
 // message when full (counted): a slow browser never slows ingest. The live
 // manager (live.go) holds one lease per watched host at the agent and
 // renews it while a viewer stays. Notices (notice.go) make the pushes
 // fleet-wide in a cluster: Applied also publishes a small notice of the
-// frame on NoticeSubject, and every member's console, while it has
-// browsers, pushes the other members' notices to them. The incident list
+// frame on NoticeSubject (Expired an incidents-only notice), and every
+// member's console, while it has browsers, pushes the other members'
+// notices to them. The incident list
 // (incidents.go) is its own handler over Options.Incidents.
 //
 // # Concurrency
 //
-// Applied may be called from any goroutine and never blocks on a browser:
+// Applied and Expired may be called from any goroutine and never block on a browser:
 // it only appends to outboxes and publishes (buffered by the NATS client). Every connection has one reader and one
 // writer goroutine.
 //

@@ -33,7 +33,11 @@ const (
 
 // notice is what a member publishes per applied frame. A window notice is
 // ~110 B of JSON (measured in TestNoticeBytes); incidents carry their
-// documents (~1 KB with raw context).
+// documents (~1 KB with raw context). An incidents-only notice (no site,
+// host or window: Console.Expired) carries close events the store wrote
+// itself, at most expiredPerNotice; a receiver pushes only its incidents.
+// A member built before it drops one as malformed (counted in
+// noticesDropped) and pushes nothing.
 type notice struct {
 	From      string           `json:"f"` // the publishing console's id: it skips its own
 	Site      string           `json:"s"`
@@ -64,8 +68,13 @@ func (n *notices) publish(b *codec.Batch, incs []store.Incident, at time.Time) {
 	if n.nc == nil {
 		return
 	}
-	doc, err := json.Marshal(&notice{From: n.id, Site: b.Site, Host: b.Host, Start: b.Start, Width: b.Width,
+	n.send(&notice{From: n.id, Site: b.Site, Host: b.Host, Start: b.Start, Width: b.Width,
 		Applied: at.UnixMilli(), Incidents: incs})
+}
+
+// send publishes nt and counts it.
+func (n *notices) send(nt *notice) {
+	doc, err := json.Marshal(nt)
 	if err != nil {
 		return
 	}
@@ -121,7 +130,9 @@ func (n *notices) countDropped(sub *nats.Subscription) {
 // receive pushes another member's notice to this console's browsers.
 func (n *notices) receive(m *nats.Msg) {
 	var nt notice
-	if err := json.Unmarshal(m.Data, &nt); err != nil || nt.Site == "" || nt.Host == "" {
+	err := json.Unmarshal(m.Data, &nt)
+	window := nt.Site != "" && nt.Host != ""
+	if err != nil || (!window && (nt.Site != "" || nt.Host != "" || len(nt.Incidents) == 0)) {
 		n.met.noticesDropped.Inc()
 		return
 	}
@@ -135,5 +146,9 @@ func (n *notices) receive(m *nats.Msg) {
 	}
 	n.met.noticesReceived.Inc()
 	n.met.noticeBytesReceived.Add(float64(len(m.Data) + len(m.Subject)))
+	if !window { // incidents-only (Console.Expired): no window to push
+		n.hub.incidents(nt.Incidents, time.UnixMilli(nt.Applied))
+		return
+	}
 	n.hub.push(windowMsg{Type: "window", Site: nt.Site, Host: nt.Host, Start: nt.Start, Width: nt.Width, Applied: nt.Applied}, nil, nt.Incidents)
 }

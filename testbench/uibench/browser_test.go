@@ -330,6 +330,12 @@ func TestConsoleBrowser(t *testing.T) {
 		shot(tab, "incidents.png")
 	})
 
+	t.Run("expired incident leaves without reload", func(t *testing.T) {
+		if err := checkExpiredClose(ctx, tab, s); err != nil {
+			fail(t, "%v", err)
+		}
+	})
+
 	t.Run("query page", func(t *testing.T) {
 		if err := show(tab, "#/query?q=node_load1:avg&range=15m"); err != nil {
 			t.Fatal(err)
