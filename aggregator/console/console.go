@@ -71,5 +71,20 @@ func (c *Console) Applied(b *codec.Batch, incs []store.Incident, at time.Time) {
 	c.note.publish(b, incs, at)
 }
 
+// Expired pushes the close events the store wrote for incidents it closed
+// as expired (store ExpireOpenIncidents, or a write past
+// redis.incident_open_max), written at at, to the browsers that show them
+// — the incidents page, the fleet page and the incident's host page — and
+// publishes them as incidents-only notices for the other members'
+// browsers. No window is pushed: nothing was applied for the host. Like
+// Applied it never blocks on a browser. A nil Console does nothing.
+func (c *Console) Expired(incs []store.Incident, at time.Time) {
+	if c == nil || len(incs) == 0 {
+		return
+	}
+	c.hub.incidents(incs, at)
+	c.note.publishIncidents(incs, at)
+}
+
 // Close ends every live-mode lease this console holds.
 func (c *Console) Close() { c.live.closeAll() }

@@ -13,21 +13,6 @@ import (
 // redis.incident_open_max expires thousands at once.
 const expiredPerNotice = 64
 
-// Expired pushes the close events the store wrote for incidents it closed
-// as expired (store ExpireOpenIncidents, or a write past
-// redis.incident_open_max), written at at, to the browsers that show them
-// — the incidents page, the fleet page and the incident's host page — and
-// publishes them as incidents-only notices for the other members'
-// browsers. No window is pushed: nothing was applied for the host. Like
-// Applied it never blocks on a browser. A nil Console does nothing.
-func (c *Console) Expired(incs []store.Incident, at time.Time) {
-	if c == nil || len(incs) == 0 {
-		return
-	}
-	c.hub.incidents(incs, at)
-	c.note.publishIncidents(incs, at)
-}
-
 // incidents pushes each incident, as an incidentMsg and nothing else, to
 // the clients that asked for incidents or show its host.
 func (h *hub) incidents(incs []store.Incident, at time.Time) {
