@@ -115,11 +115,20 @@ func TestStartOnFullDisk(t *testing.T) {
 		t.Errorf("raw history on while the spool is closed")
 	}
 
-	// The uplink comes back: the windows in memory are published.
+	// The uplink comes back: the windows in memory are held back, the
+	// spool's older batches must go first (outbox.go, holdBack); the
+	// queue goes on dropping its oldest.
 	ns := startServer(t, port, storeDir)
-	waitFor(a, "windows published from memory", 30*time.Second, func(s Stats) bool {
-		return s.Forward.Published >= 4 && s.Outbox.MemBatches <= 1
+	dropsAtUplink := a.Stats().Outbox.MemDropped
+	waitFor(a, "2 more windows dropped with the uplink up", 30*time.Second, func(s Stats) bool {
+		return s.Outbox.MemDropped >= dropsAtUplink+2
 	})
+	if st := a.Stats(); st.Forward.Published != 0 {
+		t.Fatalf("%d windows published from memory before the spool's %d older batches: %+v", st.Forward.Published, held, st)
+	}
+	if !strings.Contains(logs.String(), "held back until it opens") {
+		t.Errorf("the start on a full disk did not say the windows in memory are held back")
+	}
 	// The uplink goes again; two windows wait in memory when space returns.
 	ns.Shutdown()
 	ns.WaitForShutdown()
@@ -172,6 +181,13 @@ func TestStartOnFullDisk(t *testing.T) {
 	for _, seq := range inMemory {
 		if !seqs[seq] {
 			t.Errorf("window seq %d, held in memory when the spool opened, never reached the stream", seq)
+		}
+	}
+	// The stream holds them in sequence order: the spool's older batches
+	// first, then the windows held in memory, then the new ones.
+	for i := 1; i < len(batches); i++ {
+		if batches[i].Seq <= batches[i-1].Seq {
+			t.Fatalf("stream order: seq %d stored after seq %d", batches[i].Seq, batches[i-1].Seq)
 		}
 	}
 	// Sequence numbers follow the windows' order: none went back.

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -56,8 +58,11 @@ type outbox struct {
 	memCap   int
 	memBytes int64
 	dropped  uint64
-	dropLog  bool          // the drop was logged and the queue has not had room since
-	roomLog  bool          // "stays closed" for a disk below the reserve was logged
+	dropLog  bool // the drop was logged and the queue has not had room since
+	roomLog  bool // "stays closed" for a disk below the reserve was logged
+	// holdBack: the closed spool holds batches older than those in
+	// memory, so the memory queue is not published (see openOutbox).
+	holdBack bool
 	fails    atomic.Uint64 // failed opens
 }
 
@@ -76,7 +81,21 @@ func openOutbox(opts spool.Options, log *slog.Logger) (*outbox, error) {
 	o.fails.Add(1)
 	seqr, serr := spool.OpenSequencer(opts.Dir)
 	o.seqr = seqr
-	log.Error("spool cannot open: the disk is full. Running without it: up to 16 windows wait in memory and are published directly; raw history is off until the spool opens (retried every ~30 s)",
+	// Windows in memory are published directly only when the spool held
+	// nothing unpublished (its state file says so, or there is no spool
+	// yet): a frame chain is one sequence, and the aggregator applies an
+	// agent's frames in sequence order. Publishing newer windows first
+	// and the spool's older batches after it opened interleaved two
+	// chains, and the aggregator lost windows waiting for bases it had
+	// overwritten (make chaos-agent, disk_filled_by_other: lost=2 in one
+	// of two runs). Held back, they move into the spool above its
+	// batches when it opens and go out in order.
+	o.holdBack = seqr.Held() > 0 || (serr != nil && hasFiles(opts.Dir))
+	how := "are published directly"
+	if o.holdBack {
+		how = fmt.Sprintf("are held back until it opens (it holds %d older batches, which go first)", seqr.Held())
+	}
+	log.Error("spool cannot open: the disk is full. Running without it: up to 16 windows wait in memory and "+how+"; raw history is off until the spool opens (retried every ~30 s)",
 		"dir", opts.Dir, "memory_windows", memQueueWindows, "next_seq_above", seqr.Last(), "err", err)
 	if serr != nil {
 		log.Error("spool state file unreadable or cannot be made on the full disk; numbering batches from the clock", "dir", opts.Dir, "err", serr)
@@ -132,6 +151,9 @@ func (o *outbox) Next(after uint64) (uint64, []byte, bool, error) {
 	defer o.mu.Unlock()
 	if sp := o.spool(); sp != nil {
 		return sp.Next(after)
+	}
+	if o.holdBack {
+		return 0, nil, false, nil
 	}
 	for _, b := range o.mem {
 		if b.seq > after {
@@ -311,4 +333,11 @@ func (o *outbox) Close() error {
 		return o.seqr.Close()
 	}
 	return nil
+}
+
+// hasFiles reports whether dir exists and holds anything (a spool the
+// state file could not describe).
+func hasFiles(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return err == nil && len(entries) > 0
 }

@@ -98,6 +98,10 @@ func (q *Sequencer) Next() (uint64, error) {
 // Sequencer on the same state file issued).
 func (q *Sequencer) Above(n uint64) { q.last = max(q.last, n) }
 
+// Held is how many batches the state file says the spool held when it
+// was last written (0 without a state file).
+func (q *Sequencer) Held() int { return q.held }
+
 // Last is the highest number issued (or the floor the first is above).
 func (q *Sequencer) Last() uint64 { return q.last }
 
