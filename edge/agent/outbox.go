@@ -194,8 +194,9 @@ func (o *outbox) tryOpen() (sp *spool.Spool, older bool, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	// Opened below its reserve the spool would refuse the windows held
-	// here (and every new one): they wait in memory, published directly,
-	// until the spool has room for them above the reserve. Until then the
+	// here (and every new one): they wait in memory (published directly
+	// unless holdBack) until the spool has room for them above the
+	// reserve. Until then the
 	// batches the spool held stay on the disk, not lost.
 	need := o.Reserve() + o.memBytes
 	if free, err := spool.DiskFreeAt(o.opts.Dir); err == nil && free < need {
