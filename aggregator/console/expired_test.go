@@ -103,21 +103,7 @@ func TestExpiredFleetWide(t *testing.T) {
 	url := probe.ConnectedUrl()
 	a, _ := member(t, url, "a")
 	b, burl := member(t, url, "b")
-	fleet, err := dial(t, ctx, burl, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, err := dial(t, ctx, burl, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read(t, ctx, fleet)
-	read(t, ctx, host)
-	fleet.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true,"incidents":true}`))
-	host.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","hosts":[{"site":"s1","host":"h1","names":["node_load1"]}]}`))
-	subscribed(t, b, 2)
-	b.opts.NC.Flush()
-	a.opts.NC.Flush()
+	fleet, host := fleetAndHost(t, ctx, burl, a, b)
 
 	at := time.Now().Add(-time.Second)
 	n := 2*expiredPerNotice + 2

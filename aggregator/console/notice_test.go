@@ -34,6 +34,29 @@ func member(t testing.TB, url, name string) (*Console, string) {
 }
 
 // subscribed waits until every client of c has a subscription.
+// fleetAndHost opens two browsers on member b's console, one on the
+// fleet page with incidents, one on host s1/h1's page, and waits until
+// b has both subscriptions and a's and b's connections are flushed.
+func fleetAndHost(t *testing.T, ctx context.Context, burl string, a, b *Console) (fleet, host *websocket.Conn) {
+	t.Helper()
+	fleet, err := dial(t, ctx, burl, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err = dial(t, ctx, burl, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(t, ctx, fleet)
+	read(t, ctx, host)
+	fleet.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true,"incidents":true}`))
+	host.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","hosts":[{"site":"s1","host":"h1","names":["node_load1"]}]}`))
+	subscribed(t, b, 2)
+	b.opts.NC.Flush()
+	a.opts.NC.Flush()
+	return fleet, host
+}
+
 func subscribed(t *testing.T, c *Console, n int) {
 	t.Helper()
 	waitFor(t, "subscriptions", func() bool {
@@ -62,21 +85,7 @@ func TestNoticesFleetWide(t *testing.T) {
 	b, burl := member(t, url, "b")
 	idle, _ := member(t, url, "idle") // no browser: subscribes to nothing
 
-	fleet, err := dial(t, ctx, burl, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, err := dial(t, ctx, burl, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read(t, ctx, fleet)
-	read(t, ctx, host)
-	fleet.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","fleet":true,"incidents":true}`))
-	host.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","hosts":[{"site":"s1","host":"h1","names":["node_load1"]}]}`))
-	subscribed(t, b, 2)
-	b.opts.NC.Flush()
-	a.opts.NC.Flush()
+	fleet, host := fleetAndHost(t, ctx, burl, a, b)
 
 	at := time.Now()
 	inc := store.Incident{Site: "s1", Host: "h1", State: "open", Incident: 9, Series: "node_load1", Time: at.UnixMilli(),
