@@ -39,10 +39,10 @@ func (a *Agent) releasePagesLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		newTable := a.spool.NewestTable() != table
-		if since := minute - lastDrop; minute == 1 || (newTable && since >= exeDropMinGap) || since >= exeDropMaxGap {
+		newest := a.spool.NewestTable()
+		if since := minute - lastDrop; minute == 1 || (newest != table && since >= exeDropMinGap) || since >= exeDropMaxGap {
 			a.dropExecutablePages()
-			lastDrop, table = minute, a.spool.NewestTable()
+			lastDrop, table = minute, newest
 		}
 		if _, err := a.spool.ReleasePages(); err != nil {
 			a.log.Warn("cannot page out the spool's mapped files; their pages stay resident (logged once)", "err", err)
