@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -151,9 +152,14 @@ func TestStartOnFullDisk(t *testing.T) {
 			t.Fatalf("window seq %d held in memory is not in the spool that opened (err %v)", seq, err)
 		}
 	}
-	if a.od.hist.Load() == nil {
-		t.Errorf("raw history still off after the spool opened")
-	}
+	// The raw history starts right after the spool opens, in the same
+	// retry loop (SpoolOpen turns true a moment before).
+	waitUntil(t, "raw history on after the spool opened", 10*time.Second, func() error {
+		if a.od.hist.Load() == nil {
+			return errors.New("raw history still off")
+		}
+		return nil
+	})
 
 	// The uplink returns: everything is published — the batches of the
 	// first run, the windows held in memory, the new ones.
