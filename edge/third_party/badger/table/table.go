@@ -265,6 +265,9 @@ func CreateTable(fname string, builder *Builder) (*Table, error) {
 	if err := z.Msync(mf.Data); err != nil {
 		return nil, y.Wrapf(err, "while calling msync on %s", fname)
 	}
+	// edgepulse patch: the table was written through its mapping and is
+	// on disk now; its pages leave the RSS (the page cache keeps them).
+	y.DropPages(mf.Data, 0, len(mf.Data))
 	return OpenTable(mf, *builder.opts)
 }
 
@@ -576,6 +579,13 @@ func (t *Table) block(idx int, useCache bool) (*Block, error) {
 		return nil, y.Wrapf(err,
 			"failed to decode compressed data in file: %s at offset: %d, len: %d",
 			t.Filename(), blk.offset, ko.Len())
+	}
+	// edgepulse patch: a compressed block was decompressed into a buffer
+	// of its own, so its bytes in the table's mapping are done with: take
+	// their pages out of the RSS (y.DropPages) instead of leaving every
+	// page a compaction or iteration read resident.
+	if t.opt.Compression != options.None && !t.shouldDecrypt() {
+		y.DropPages(t.Data, blk.offset, blk.offset+int(ko.Len()))
 	}
 
 	// Read meta data related to block.
