@@ -27,7 +27,21 @@
 // the static binary make build ships), else a plain go build of this
 // checkout.
 //
-// Usage: go run ./testbench/benchagent [-agent bin] [-duration 15m] [-tail 10m] [-baseline bin]
+// Every run also measures the agent's start: agent_start_s is the time
+// from its launch until its /metrics answers (the spool and the raw
+// history are open by then), agent_start_rss_peak_mb its VmHWM one minute
+// after launch; both end the RESULT line.
+//
+// With -seed-history D (make bench-agent-full-history: 24h), D of raw
+// history ending now is written into each agent's data_dir before it
+// starts (seed.go), and a line
+//
+//	RESULT seed_hours=<h> seed_s=<s> seed_history_mb=<y> seed_disk_mb=<y> ...
+//
+// comes first: the history's stored bytes (against its bound) and the
+// data_dir's size on disk.
+//
+// Usage: go run ./testbench/benchagent [-agent bin] [-duration 15m] [-tail 10m] [-baseline bin] [-seed-history 24h]
 package main
 
 import (
@@ -58,10 +72,11 @@ func main() {
 	every := flag.Duration("every", 30*time.Second, "sampling interval")
 	baseline := flag.String("baseline", "", "another edgepulse-agent binary run beside this checkout's and reported as base_*")
 	agentBin := flag.String("agent", "", "the edgepulse-agent binary measured (make bench-agent: bin/edgepulse-agent as make build ships it; default: a plain go build of this checkout)")
+	seed := flag.Duration("seed-history", 0, "write this much raw history (ending now) into each agent's data_dir before it starts (0: none)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *duration, *tail, *every, *agentBin, *baseline); err != nil {
+	if err := run(ctx, *duration, *tail, *every, *agentBin, *baseline, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-agent:", err)
 		os.Exit(1)
 	}
@@ -101,7 +116,7 @@ func procUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-func run(ctx context.Context, duration, tail, every time.Duration, agentBin, baseline string) error {
+func run(ctx context.Context, duration, tail, every time.Duration, agentBin, baseline string, seed time.Duration) error {
 	for _, bin := range []string{"prometheus", "prometheus-node-exporter"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found; install with: apt-get install -y prometheus prometheus-node-exporter", bin)
@@ -132,14 +147,31 @@ func run(ctx context.Context, duration, tail, every time.Duration, agentBin, bas
 	if err != nil {
 		return err
 	}
-	agent, err := startAgent(dir, st, "bench", agentBin)
+	hosts := []string{"bench"}
+	if baseline != "" {
+		hosts = append(hosts, "base")
+	}
+	cfgs := map[string]agentConfig{}
+	for _, h := range hosts {
+		if cfgs[h], err = writeAgentConfig(dir, st, h); err != nil {
+			return err
+		}
+	}
+	if seed > 0 {
+		if err := seedAgents(seed, hosts, cfgs); err != nil {
+			return err
+		}
+	}
+	launched := time.Now()
+	agent, err := startAgent(dir, cfgs["bench"], agentBin)
 	if err != nil {
 		return err
 	}
 	defer agent.Stop()
+	agentStart := watchStart(agent, cfgs["bench"].metrics, launched)
 	var base *harness.Proc
 	if baseline != "" {
-		if base, err = startAgent(dir, st, "base", baseline); err != nil {
+		if base, err = startAgent(dir, cfgs["base"], baseline); err != nil {
 			return err
 		}
 		defer base.Stop()
@@ -272,7 +304,8 @@ remote_write:
 		fmt.Printf(" base_cpu_pct=%.2f base_cpu_tail_pct=%.2f base_rss_mb=%.1f base_rss_peak_mb=%.1f",
 			pct(first, end, "base"), pct(tailStart, end, "base"), sum(end, rss, "base"), sum(end, hwm, "base"))
 	}
-	fmt.Println()
+	sr := agentStart.wait()
+	fmt.Printf(" agent_start_s=%.2f agent_start_rss_peak_mb=%.1f\n", sr.took.Seconds(), kbMB(sr.hwmKB))
 	return nil
 }
 
@@ -316,20 +349,28 @@ func loadavg() string {
 	return "?"
 }
 
-// startAgent runs the agent with the shipped defaults: only what names
-// this host and points at the stack differs from deploy/agent.yaml.
-func startAgent(dir string, st *harness.Stack, host, bin string) (*harness.Proc, error) {
+// agentConfig is one agent's config file and the address of its /metrics.
+type agentConfig struct {
+	host, path, metrics string
+}
+
+// writeAgentConfig writes an agent config with the shipped defaults: only
+// what names this host and points at the stack differs from
+// deploy/agent.yaml.
+func writeAgentConfig(dir string, st *harness.Stack, host string) (agentConfig, error) {
 	mport, err := harness.FreePort()
 	if err != nil {
-		return nil, err
+		return agentConfig{}, err
 	}
-	cfg := filepath.Join(dir, host+".yaml")
-	err = os.WriteFile(cfg, fmt.Appendf(nil, "site: siteA\nhost: %s\nnats_url: %s\ndata_dir: %s\nmetrics_listen: 127.0.0.1:%d\n",
-		host, st.LeafURL, filepath.Join(dir, "agent-"+host), mport), 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return harness.Start("agent-"+host, dir, nil, bin, "run", "--config", cfg)
+	c := agentConfig{host: host, path: filepath.Join(dir, host+".yaml"), metrics: fmt.Sprintf("127.0.0.1:%d", mport)}
+	err = os.WriteFile(c.path, fmt.Appendf(nil, "site: siteA\nhost: %s\nnats_url: %s\ndata_dir: %s\nmetrics_listen: %s\n",
+		host, st.LeafURL, filepath.Join(dir, "agent-"+host), c.metrics), 0o644)
+	return c, err
+}
+
+// startAgent runs bin on the config.
+func startAgent(dir string, c agentConfig, bin string) (*harness.Proc, error) {
+	return harness.Start("agent-"+c.host, dir, nil, bin, "run", "--config", c.path)
 }
 
 // countSeries runs `edgepulse-agent collect --once` and counts its series.

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/edgepulse/edgepulse/testbench/harness"
+)
+
+// startWindow is how long after launch the start's RSS peak is read.
+const startWindow = time.Minute
+
+// startResult is an agent's start: how long until its /metrics answered
+// (its spool and raw history are opened before it listens, so on a full
+// history this includes reading the stored minutes), and its peak RSS
+// (VmHWM) over the first minute. took is -1 s if /metrics never answered
+// within the minute.
+type startResult struct {
+	took  time.Duration
+	hwmKB int64
+}
+
+type startWatch struct {
+	done chan struct{}
+	res  startResult
+}
+
+// watchStart polls the agent's /metrics every 50 ms from its launch until
+// it answers 200, then reads its VmHWM once the first minute is over.
+func watchStart(p *harness.Proc, metricsAddr string, launched time.Time) *startWatch {
+	w := &startWatch{done: make(chan struct{}), res: startResult{took: -time.Second}}
+	go func() {
+		defer close(w.done)
+		client := &http.Client{Timeout: time.Second}
+		for time.Since(launched) < startWindow && !p.Exited() {
+			resp, err := client.Get("http://" + metricsAddr + "/metrics")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					w.res.took = time.Since(launched)
+					break
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(time.Until(launched.Add(startWindow)))
+		if u, err := procUsage(p.Cmd.Process.Pid); err == nil {
+			w.res.hwmKB = u.hwmKB
+		}
+	}()
+	return w
+}
+
+// wait returns the result once the first minute is over.
+func (w *startWatch) wait() startResult {
+	<-w.done
+	return w.res
+}
