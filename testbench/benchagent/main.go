@@ -30,7 +30,10 @@
 // Every run also measures the agent's start: agent_start_s is the time
 // from its launch until its /metrics answers (the spool and the raw
 // history are open by then), agent_start_rss_peak_mb its VmHWM one minute
-// after launch; both end the RESULT line.
+// after launch; both end the RESULT line. With -seed-history, VmHWM is
+// then reset (/proc/<pid>/clear_refs), agent_rss_peak_mb is the larger of
+// the start's peak and the peak since, and agent_rss_peak_after_start_mb
+// (base_* likewise) the peak after the first minute.
 //
 // With -seed-history D (make bench-agent-full-history: 24h), D of raw
 // history ending now is written into each agent's data_dir before it
@@ -168,13 +171,19 @@ func run(ctx context.Context, duration, tail, every time.Duration, agentBin, bas
 		return err
 	}
 	defer agent.Stop()
-	agentStart := watchStart(agent, cfgs["bench"].metrics, launched)
+	// On a seeded history the start's peak (reading every stored minute)
+	// would hide the later ones in VmHWM: it is reset after the first
+	// minute (start.go).
+	agentStart := watchStart(agent, cfgs["bench"].metrics, launched, seed > 0)
 	var base *harness.Proc
+	var baseStart *startWatch
 	if baseline != "" {
+		launched := time.Now()
 		if base, err = startAgent(dir, cfgs["base"], baseline); err != nil {
 			return err
 		}
 		defer base.Stop()
+		baseStart = watchStart(base, cfgs["base"].metrics, launched, seed > 0)
 	}
 
 	// The peer: node_exporter scraped at 1 s by Prometheus in agent mode,
@@ -291,6 +300,19 @@ remote_write:
 		lo, hi = min(lo, s.u["agent"].rssKB), max(hi, s.u["agent"].rssKB)
 	}
 	slope := rssSlope(samples[ti:], "agent") * 600
+	// The peak over the whole run: with VmHWM reset after the first
+	// minute, the larger of the start's and the one since.
+	sr := agentStart.wait()
+	agentPeak := max(sum(end, hwm, "agent"), kbMB(sr.hwmKB))
+	var br startResult
+	basePeak := 0.0
+	if base != nil {
+		br = baseStart.wait()
+		basePeak = max(sum(end, hwm, "base"), kbMB(br.hwmKB))
+	}
+	if sr.reset {
+		fmt.Printf("VmHWM reset %v after launch: the peaks below are since then; agent's start peak %.1f MB\n", startWindow, kbMB(sr.hwmKB))
+	}
 	for _, n := range names {
 		fmt.Printf("%-14s cpu %6.2f %% of one core (tail %6.2f %%)   rss end %6.1f MB   peak %6.1f MB\n",
 			n, pct(first, end, n), pct(tailStart, end, n), sum(end, rss, n), sum(end, hwm, n))
@@ -298,14 +320,20 @@ remote_write:
 	fmt.Printf("remote write received %d bytes (%.0f per minute)\n", rwBytes.Load(), float64(rwBytes.Load())/end.at.Sub(first.at).Minutes())
 	fmt.Printf("RESULT series=%d minutes=%.1f load1=%s agent_cpu_pct=%.2f agent_cpu_tail_pct=%.2f agent_rss_mb=%.1f agent_rss_peak_mb=%.1f agent_rss_tail_start_mb=%.1f agent_rss_tail_range_mb=%.1f agent_rss_tail_slope_mb_per_10min=%.2f peer_cpu_pct=%.2f peer_rss_mb=%.1f peer_rss_peak_mb=%.1f",
 		series, end.at.Sub(first.at).Minutes(), loadavg(), pct(first, end, "agent"), pct(tailStart, end, "agent"),
-		sum(end, rss, "agent"), sum(end, hwm, "agent"), sum(tailStart, rss, "agent"), kbMB(hi-lo), slope,
+		sum(end, rss, "agent"), agentPeak, sum(tailStart, rss, "agent"), kbMB(hi-lo), slope,
 		pct(first, end, "node_exporter", "prometheus"), sum(end, rss, "node_exporter", "prometheus"), sum(end, hwm, "node_exporter", "prometheus"))
 	if base != nil {
 		fmt.Printf(" base_cpu_pct=%.2f base_cpu_tail_pct=%.2f base_rss_mb=%.1f base_rss_peak_mb=%.1f",
-			pct(first, end, "base"), pct(tailStart, end, "base"), sum(end, rss, "base"), sum(end, hwm, "base"))
+			pct(first, end, "base"), pct(tailStart, end, "base"), sum(end, rss, "base"), basePeak)
 	}
-	sr := agentStart.wait()
-	fmt.Printf(" agent_start_s=%.2f agent_start_rss_peak_mb=%.1f\n", sr.took.Seconds(), kbMB(sr.hwmKB))
+	fmt.Printf(" agent_start_s=%.2f agent_start_rss_peak_mb=%.1f", sr.took.Seconds(), kbMB(sr.hwmKB))
+	if sr.reset {
+		fmt.Printf(" agent_rss_peak_after_start_mb=%.1f", sum(end, hwm, "agent"))
+	}
+	if base != nil && br.reset {
+		fmt.Printf(" base_start_s=%.2f base_start_rss_peak_mb=%.1f base_rss_peak_after_start_mb=%.1f", br.took.Seconds(), kbMB(br.hwmKB), sum(end, hwm, "base"))
+	}
+	fmt.Println()
 	return nil
 }
 

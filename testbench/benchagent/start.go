@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/edgepulse/edgepulse/testbench/harness"
@@ -18,6 +20,7 @@ const startWindow = time.Minute
 type startResult struct {
 	took  time.Duration
 	hwmKB int64
+	reset bool // VmHWM was reset after the first minute
 }
 
 type startWatch struct {
@@ -26,8 +29,10 @@ type startWatch struct {
 }
 
 // watchStart polls the agent's /metrics every 50 ms from its launch until
-// it answers 200, then reads its VmHWM once the first minute is over.
-func watchStart(p *harness.Proc, metricsAddr string, launched time.Time) *startWatch {
+// it answers 200, then reads its VmHWM once the first minute is over and,
+// with resetPeak, resets it ("5" to /proc/<pid>/clear_refs, Linux ≥ 4.0),
+// so that later samples' VmHWM is the peak since.
+func watchStart(p *harness.Proc, metricsAddr string, launched time.Time, resetPeak bool) *startWatch {
 	w := &startWatch{done: make(chan struct{}), res: startResult{took: -time.Second}}
 	go func() {
 		defer close(w.done)
@@ -44,8 +49,16 @@ func watchStart(p *harness.Proc, metricsAddr string, launched time.Time) *startW
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(time.Until(launched.Add(startWindow)))
-		if u, err := procUsage(p.Cmd.Process.Pid); err == nil {
+		pid := p.Cmd.Process.Pid
+		if u, err := procUsage(pid); err == nil {
 			w.res.hwmKB = u.hwmKB
+		}
+		if resetPeak {
+			err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench-agent: cannot reset the peak RSS of %s (the peaks include its start): %v\n", p.Name, err)
+			}
+			w.res.reset = err == nil
 		}
 	}()
 	return w
