@@ -10,6 +10,9 @@ package main
 // options and the agent's free-space check, fed with Append and
 // Flush(simulated now) every simulated second, as the agent's rollup loop
 // does, so retention and the byte bound act as over a day of running.
+// A day written in seconds leaves Badger's compactions behind, so once it
+// caught up with the clock the seeder goes on in real time until no level
+// needs compacting (at most settleMax), then closes both.
 //
 // The series are this host's, collected by the agent's collectors into a
 // registry labelled as the agent labels it, so the history's series keys
@@ -31,6 +34,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/edgepulse/edgepulse/codec"
 	"github.com/edgepulse/edgepulse/edge/agent"
 	"github.com/edgepulse/edgepulse/edge/collect"
@@ -48,6 +53,23 @@ type seedResult struct {
 	History  history.Stats // the history's counters after the last flush
 	DiskByte int64         // bytes the data_dir occupies on disk (allocated blocks)
 	MaxBytes int64         // the history's byte bound (config or default)
+	Settle   time.Duration // time after catching up with the clock until no Badger level needed compacting
+	Settled  bool          // false: gave up after settleMax
+	Levels   string        // Badger's levels at the end (LevelsToString)
+}
+
+// settleMax bounds the wait for Badger's compactions after the seeding.
+const settleMax = 3 * time.Minute
+
+// settled reports whether no level of the LSM needs a compaction (Badger
+// sets a level's score only when it does).
+func settled(levels []badger.LevelInfo) bool {
+	for _, l := range levels {
+		if l.Adjusted >= 1 || l.Score >= 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // seriesGen makes one series' synthetic values.
@@ -98,25 +120,41 @@ func seedHistory(cfgPath string, d time.Duration, log *slog.Logger) (seedResult,
 	batch := make([]queue.Sample, len(gens))
 	ts := start
 	var flushErr error
-	// Chase the wall clock: the seeding takes minutes, and the history
-	// should end where the agent takes over.
-	for ; !ts.After(time.Now()); ts = ts.Add(iv) {
-		ms := ts.UnixMilli()
-		for i := range gens {
-			batch[i] = queue.Sample{TS: ms, Value: gens[i].next(rng, iv), Series: gens[i].id}
+	var caughtUp time.Time
+	for {
+		// Chase the wall clock: the history ends where the agent takes
+		// over.
+		for ; !ts.After(time.Now()); ts = ts.Add(iv) {
+			ms := ts.UnixMilli()
+			for i := range gens {
+				batch[i] = queue.Sample{TS: ms, Value: gens[i].next(rng, iv), Series: gens[i].id}
+			}
+			h.Append(batch)
+			// The agent's rollup loop flushes after every cycle; a minute
+			// is written once it ended 2 s ago, and the bounds apply then.
+			if err := h.Flush(ts.Add(iv), false); err != nil && flushErr == nil {
+				flushErr = err
+			}
 		}
-		h.Append(batch)
-		// The agent's rollup loop flushes after every cycle; a minute is
-		// written once it ended 2 s ago, and the bounds apply then.
-		if err := h.Flush(ts.Add(iv), false); err != nil && flushErr == nil {
-			flushErr = err
+		if caughtUp.IsZero() {
+			caughtUp = time.Now()
 		}
+		// A day written in seconds leaves Badger's compactions behind; a
+		// day of running does not. Keep going in real time (as the agent
+		// would) until no level needs compacting, so the agent starts on
+		// an LSM shaped like a running one's.
+		if settled(sp.DB().Levels()) || time.Since(caughtUp) > settleMax {
+			break
+		}
+		time.Sleep(iv)
 	}
+	settle := time.Since(caughtUp)
+	levels := sp.DB().LevelsToString()
 	cerr := h.Close()
 	st := h.Stats()
 	serr := sp.Close()
 	res := seedResult{Series: len(gens), Took: time.Since(t0), Start: start, End: ts.Add(-iv), History: st,
-		MaxBytes: cfg.History.WithDefaults().MaxBytes}
+		MaxBytes: cfg.History.WithDefaults().MaxBytes, Settle: settle, Settled: settle <= settleMax, Levels: levels}
 	res.DiskByte, err = diskUsage(cfg.DataDir)
 	for _, e := range []error{flushErr, cerr, serr, err} {
 		if e != nil {
@@ -223,8 +261,9 @@ func seedAgents(d time.Duration, hosts []string, cfgs map[string]agentConfig) er
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", h, err)
 		}
-		fmt.Printf("RESULT seed_hours=%.1f seed_s=%.1f seed_history_mb=%.1f seed_disk_mb=%.1f seed_host=%s seed_series=%d seed_minutes=%d seed_history_max_mb=%.0f seed_dropped_minutes=%d seed_expired_minutes=%d seed_samples=%d seed_late=%d seed_errors=%d seed_disk_dropped=%d load1=%s\n",
-			r.End.Sub(r.Start).Hours(), r.Took.Seconds(), mb(r.History.Bytes), mb(r.DiskByte), h, r.Series, r.History.Minutes,
+		fmt.Printf("Badger levels after seeding agent %s (settled %v after catching up: %v):%s", h, r.Settle.Round(time.Second), r.Settled, r.Levels)
+		fmt.Printf("RESULT seed_hours=%.1f seed_s=%.1f seed_history_mb=%.1f seed_disk_mb=%.1f seed_host=%s seed_series=%d seed_settle_s=%.0f seed_settled=%v seed_minutes=%d seed_history_max_mb=%.0f seed_dropped_minutes=%d seed_expired_minutes=%d seed_samples=%d seed_late=%d seed_errors=%d seed_disk_dropped=%d load1=%s\n",
+			r.End.Sub(r.Start).Hours(), r.Took.Seconds(), mb(r.History.Bytes), mb(r.DiskByte), h, r.Series, r.Settle.Seconds(), r.Settled, r.History.Minutes,
 			mb(r.MaxBytes), r.History.DroppedMinutes, r.History.ExpiredMinutes, r.History.Samples, r.History.Late,
 			r.History.Errors, r.History.DiskDropped, loadavg())
 	}
