@@ -31,9 +31,10 @@
 // from its launch until its /metrics answers (the spool and the raw
 // history are open by then), agent_start_rss_peak_mb its VmHWM one minute
 // after launch; both end the RESULT line. With -seed-history, VmHWM is
-// then reset (/proc/<pid>/clear_refs), agent_rss_peak_mb is the larger of
+// then reset (/proc/<pid>/clear_refs) once the agent paged its tables out
+// (agent_peak_reset_s after launch), agent_rss_peak_mb is the larger of
 // the start's peak and the peak since, and agent_rss_peak_after_start_mb
-// (base_* likewise) the peak after the first minute.
+// (base_* likewise) the peak since the reset.
 //
 // With -seed-history D (make bench-agent-full-history: 24h), D of raw
 // history ending now is written into each agent's data_dir before it
@@ -311,7 +312,7 @@ remote_write:
 		basePeak = max(sum(end, hwm, "base"), kbMB(br.hwmKB))
 	}
 	if sr.reset {
-		fmt.Printf("VmHWM reset %v after launch: the peaks below are since then; agent's start peak %.1f MB\n", startWindow, kbMB(sr.hwmKB))
+		fmt.Printf("VmHWM reset %v after launch: the peaks below are since then; agent's start peak %.1f MB\n", sr.resetAfter.Round(time.Second), kbMB(sr.hwmKB))
 	}
 	for _, n := range names {
 		fmt.Printf("%-14s cpu %6.2f %% of one core (tail %6.2f %%)   rss end %6.1f MB   peak %6.1f MB\n",
@@ -328,7 +329,7 @@ remote_write:
 	}
 	fmt.Printf(" agent_start_s=%.2f agent_start_rss_peak_mb=%.1f", sr.took.Seconds(), kbMB(sr.hwmKB))
 	if sr.reset {
-		fmt.Printf(" agent_rss_peak_after_start_mb=%.1f", sum(end, hwm, "agent"))
+		fmt.Printf(" agent_rss_peak_after_start_mb=%.1f agent_peak_reset_s=%.0f", sum(end, hwm, "agent"), sr.resetAfter.Seconds())
 	}
 	if base != nil && br.reset {
 		fmt.Printf(" base_start_s=%.2f base_start_rss_peak_mb=%.1f base_rss_peak_after_start_mb=%.1f", br.took.Seconds(), kbMB(br.hwmKB), sum(end, hwm, "base"))
