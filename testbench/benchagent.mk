@@ -15,3 +15,13 @@ bench-agent: $(BENCH_AGENT)
 
 bench-agent-short: $(BENCH_AGENT)
 	$(GO) run ./testbench/benchagent -agent $(BENCH_AGENT) -duration 3m -tail 2m -every 10s $(if $(BENCH_AGENT_BASELINE),-baseline $(BENCH_AGENT_BASELINE))
+
+# The 15-minute bench on a full day of raw history: -seed-history 24h
+# writes 24 h of synthetic 1 s samples of this host's series into each
+# agent's data_dir (spool Badger + edge/history, as the agent opens them)
+# before it starts, so Badger's LSM is at the size a day of running
+# reaches. Prints RESULT seed_* first; see docs/agent-footprint.md.
+BENCH_AGENT_SEED ?= 24h
+.PHONY: bench-agent-full-history
+bench-agent-full-history: $(BENCH_AGENT)
+	$(GO) run ./testbench/benchagent -agent $(BENCH_AGENT) -duration $(BENCH_AGENT_DURATION) -seed-history $(BENCH_AGENT_SEED) $(if $(BENCH_AGENT_BASELINE),-baseline $(BENCH_AGENT_BASELINE))

@@ -79,11 +79,18 @@ type History struct {
 // New opens the history kept in db (which the caller owns and closes after
 // Close). It reads the sizes of the minutes already stored.
 func New(db *badger.DB, opts Options, name Namer, log *slog.Logger) (*History, error) {
+	return NewAt(db, opts, name, log, time.Now())
+}
+
+// NewAt is New with the clock at now: samples from the minute of now on
+// are taken, older ones are late. The agent uses New; NewAt lets a bench
+// (testbench/benchagent -seed-history) write a past day through the same
+// code, passing its simulated time here and to Flush.
+func NewAt(db *badger.DB, opts Options, name Namer, log *slog.Logger, now time.Time) (*History, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	opts = opts.WithDefaults()
-	now := time.Now()
 	h := &History{db: db, opts: opts, name: name, log: log, minutes: make(map[int64]int64),
 		start: now.Unix() / 60, cutoff: minuteFloor(now.Add(-grace).UnixMilli())}
 	err := db.View(func(txn *badger.Txn) error {

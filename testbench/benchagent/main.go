@@ -27,7 +27,25 @@
 // the static binary make build ships), else a plain go build of this
 // checkout.
 //
-// Usage: go run ./testbench/benchagent [-agent bin] [-duration 15m] [-tail 10m] [-baseline bin]
+// Every run also measures the agent's start: agent_start_s is the time
+// from its launch until its /metrics answers (the spool and the raw
+// history are open by then), agent_start_rss_peak_mb its VmHWM one minute
+// after launch; both end the RESULT line. With -seed-history, VmHWM is
+// then reset (/proc/<pid>/clear_refs) once the agent paged its tables out
+// (agent_peak_reset_s after launch), agent_rss_peak_mb is the larger of
+// the start's peak and the peak since, and agent_rss_peak_after_start_mb
+// (base_* likewise) the peak since the reset.
+//
+// With -seed-history D (make bench-agent-full-history: 24h), D of raw
+// history ending now is written into each agent's data_dir before it
+// starts (seed.go), and a line
+//
+//	RESULT seed_hours=<h> seed_s=<s> seed_history_mb=<y> seed_disk_mb=<y> ...
+//
+// comes first: the history's stored bytes (against its bound) and the
+// data_dir's size on disk.
+//
+// Usage: go run ./testbench/benchagent [-agent bin] [-duration 15m] [-tail 10m] [-baseline bin] [-seed-history 24h]
 package main
 
 import (
@@ -58,10 +76,11 @@ func main() {
 	every := flag.Duration("every", 30*time.Second, "sampling interval")
 	baseline := flag.String("baseline", "", "another edgepulse-agent binary run beside this checkout's and reported as base_*")
 	agentBin := flag.String("agent", "", "the edgepulse-agent binary measured (make bench-agent: bin/edgepulse-agent as make build ships it; default: a plain go build of this checkout)")
+	seed := flag.Duration("seed-history", 0, "write this much raw history (ending now) into each agent's data_dir before it starts (0: none)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *duration, *tail, *every, *agentBin, *baseline); err != nil {
+	if err := run(ctx, *duration, *tail, *every, *agentBin, *baseline, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-agent:", err)
 		os.Exit(1)
 	}
@@ -101,7 +120,7 @@ func procUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-func run(ctx context.Context, duration, tail, every time.Duration, agentBin, baseline string) error {
+func run(ctx context.Context, duration, tail, every time.Duration, agentBin, baseline string, seed time.Duration) error {
 	for _, bin := range []string{"prometheus", "prometheus-node-exporter"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found; install with: apt-get install -y prometheus prometheus-node-exporter", bin)
@@ -132,17 +151,40 @@ func run(ctx context.Context, duration, tail, every time.Duration, agentBin, bas
 	if err != nil {
 		return err
 	}
-	agent, err := startAgent(dir, st, "bench", agentBin)
+	hosts := []string{"bench"}
+	if baseline != "" {
+		hosts = append(hosts, "base")
+	}
+	cfgs := map[string]agentConfig{}
+	for _, h := range hosts {
+		if cfgs[h], err = writeAgentConfig(dir, st, h); err != nil {
+			return err
+		}
+	}
+	if seed > 0 {
+		if err := seedAgents(seed, hosts, cfgs); err != nil {
+			return err
+		}
+	}
+	launched := time.Now()
+	agent, err := startAgent(dir, cfgs["bench"], agentBin)
 	if err != nil {
 		return err
 	}
 	defer agent.Stop()
+	// On a seeded history the start's peak (reading every stored minute)
+	// would hide the later ones in VmHWM: it is reset after the first
+	// minute (start.go).
+	agentStart := watchStart(agent, cfgs["bench"].metrics, launched, seed > 0)
 	var base *harness.Proc
+	var baseStart *startWatch
 	if baseline != "" {
-		if base, err = startAgent(dir, st, "base", baseline); err != nil {
+		launched := time.Now()
+		if base, err = startAgent(dir, cfgs["base"], baseline); err != nil {
 			return err
 		}
 		defer base.Stop()
+		baseStart = watchStart(base, cfgs["base"].metrics, launched, seed > 0)
 	}
 
 	// The peer: node_exporter scraped at 1 s by Prometheus in agent mode,
@@ -259,6 +301,19 @@ remote_write:
 		lo, hi = min(lo, s.u["agent"].rssKB), max(hi, s.u["agent"].rssKB)
 	}
 	slope := rssSlope(samples[ti:], "agent") * 600
+	// The peak over the whole run: with VmHWM reset after the first
+	// minute, the larger of the start's and the one since.
+	sr := agentStart.wait()
+	agentPeak := max(sum(end, hwm, "agent"), kbMB(sr.hwmKB))
+	var br startResult
+	basePeak := 0.0
+	if base != nil {
+		br = baseStart.wait()
+		basePeak = max(sum(end, hwm, "base"), kbMB(br.hwmKB))
+	}
+	if sr.reset {
+		fmt.Printf("VmHWM reset %v after launch: the peaks below are since then; agent's start peak %.1f MB\n", sr.resetAfter.Round(time.Second), kbMB(sr.hwmKB))
+	}
 	for _, n := range names {
 		fmt.Printf("%-14s cpu %6.2f %% of one core (tail %6.2f %%)   rss end %6.1f MB   peak %6.1f MB\n",
 			n, pct(first, end, n), pct(tailStart, end, n), sum(end, rss, n), sum(end, hwm, n))
@@ -266,11 +321,18 @@ remote_write:
 	fmt.Printf("remote write received %d bytes (%.0f per minute)\n", rwBytes.Load(), float64(rwBytes.Load())/end.at.Sub(first.at).Minutes())
 	fmt.Printf("RESULT series=%d minutes=%.1f load1=%s agent_cpu_pct=%.2f agent_cpu_tail_pct=%.2f agent_rss_mb=%.1f agent_rss_peak_mb=%.1f agent_rss_tail_start_mb=%.1f agent_rss_tail_range_mb=%.1f agent_rss_tail_slope_mb_per_10min=%.2f peer_cpu_pct=%.2f peer_rss_mb=%.1f peer_rss_peak_mb=%.1f",
 		series, end.at.Sub(first.at).Minutes(), loadavg(), pct(first, end, "agent"), pct(tailStart, end, "agent"),
-		sum(end, rss, "agent"), sum(end, hwm, "agent"), sum(tailStart, rss, "agent"), kbMB(hi-lo), slope,
+		sum(end, rss, "agent"), agentPeak, sum(tailStart, rss, "agent"), kbMB(hi-lo), slope,
 		pct(first, end, "node_exporter", "prometheus"), sum(end, rss, "node_exporter", "prometheus"), sum(end, hwm, "node_exporter", "prometheus"))
 	if base != nil {
 		fmt.Printf(" base_cpu_pct=%.2f base_cpu_tail_pct=%.2f base_rss_mb=%.1f base_rss_peak_mb=%.1f",
-			pct(first, end, "base"), pct(tailStart, end, "base"), sum(end, rss, "base"), sum(end, hwm, "base"))
+			pct(first, end, "base"), pct(tailStart, end, "base"), sum(end, rss, "base"), basePeak)
+	}
+	fmt.Printf(" agent_start_s=%.2f agent_start_rss_peak_mb=%.1f", sr.took.Seconds(), kbMB(sr.hwmKB))
+	if sr.reset {
+		fmt.Printf(" agent_rss_peak_after_start_mb=%.1f agent_peak_reset_s=%.0f", sum(end, hwm, "agent"), sr.resetAfter.Seconds())
+	}
+	if base != nil && br.reset {
+		fmt.Printf(" base_start_s=%.2f base_start_rss_peak_mb=%.1f base_rss_peak_after_start_mb=%.1f", br.took.Seconds(), kbMB(br.hwmKB), sum(end, hwm, "base"))
 	}
 	fmt.Println()
 	return nil
@@ -316,20 +378,28 @@ func loadavg() string {
 	return "?"
 }
 
-// startAgent runs the agent with the shipped defaults: only what names
-// this host and points at the stack differs from deploy/agent.yaml.
-func startAgent(dir string, st *harness.Stack, host, bin string) (*harness.Proc, error) {
+// agentConfig is one agent's config file and the address of its /metrics.
+type agentConfig struct {
+	host, path, metrics string
+}
+
+// writeAgentConfig writes an agent config with the shipped defaults: only
+// what names this host and points at the stack differs from
+// deploy/agent.yaml.
+func writeAgentConfig(dir string, st *harness.Stack, host string) (agentConfig, error) {
 	mport, err := harness.FreePort()
 	if err != nil {
-		return nil, err
+		return agentConfig{}, err
 	}
-	cfg := filepath.Join(dir, host+".yaml")
-	err = os.WriteFile(cfg, fmt.Appendf(nil, "site: siteA\nhost: %s\nnats_url: %s\ndata_dir: %s\nmetrics_listen: 127.0.0.1:%d\n",
-		host, st.LeafURL, filepath.Join(dir, "agent-"+host), mport), 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return harness.Start("agent-"+host, dir, nil, bin, "run", "--config", cfg)
+	c := agentConfig{host: host, path: filepath.Join(dir, host+".yaml"), metrics: fmt.Sprintf("127.0.0.1:%d", mport)}
+	err = os.WriteFile(c.path, fmt.Appendf(nil, "site: siteA\nhost: %s\nnats_url: %s\ndata_dir: %s\nmetrics_listen: %s\n",
+		host, st.LeafURL, filepath.Join(dir, "agent-"+host), c.metrics), 0o644)
+	return c, err
+}
+
+// startAgent runs bin on the config.
+func startAgent(dir string, c agentConfig, bin string) (*harness.Proc, error) {
+	return harness.Start("agent-"+c.host, dir, nil, bin, "run", "--config", c.path)
 }
 
 // countSeries runs `edgepulse-agent collect --once` and counts its series.
