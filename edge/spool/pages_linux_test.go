@@ -240,3 +240,44 @@ func TestReadsLeaveNoTablePages(t *testing.T) {
 		t.Fatalf("%d kB of %d kB of tables resident after reading every batch, want under a quarter", read, size>>10)
 	}
 }
+
+// TestNewestTable: NewestTable follows the tables Badger writes (it is
+// the ID of db.Tables()'s newest) without reading their indexes through
+// the mappings, as db.Tables() does.
+func TestNewestTable(t *testing.T) {
+	dir, _ := filepath.Abs(filepath.Join(t.TempDir(), "spool"))
+	s := open(t, dir, 0)
+	defer s.Close()
+	if id := s.NewestTable(); id != 0 {
+		t.Fatalf("NewestTable of an empty spool: %d, want 0", id)
+	}
+	newest := func() uint64 {
+		var id uint64
+		for _, ti := range s.DB().Tables() {
+			id = max(id, ti.ID)
+		}
+		return id
+	}
+	for round := range 3 {
+		if _, err := s.Append(func(uint64) ([]byte, error) { return bytes.Repeat([]byte{byte(round)}, 4096), nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB().FlushMemTable(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		want := newest()
+		if want == 0 {
+			t.Fatalf("round %d: no table after a flush", round)
+		}
+		if _, err := s.ReleasePages(); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := tableRSS(t, dir)
+		if got := s.NewestTable(); got != want {
+			t.Fatalf("round %d: NewestTable %d, want %d (db.Tables())", round, got, want)
+		}
+		if after, _ := tableRSS(t, dir); after > before {
+			t.Errorf("round %d: NewestTable made %d kB of tables resident (%d kB before)", round, after-before, before)
+		}
+	}
+}
