@@ -281,3 +281,58 @@ func TestNewestTable(t *testing.T) {
 		}
 	}
 }
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
+// TestTableChecksLeakNoFiles: opening a spool checks every table through
+// a read-only mapping of its own (checkTables), and a salvage reads them
+// (salvageTables); each must close its file. Releasing them with Badger's
+// DecrRef left one descriptor per table per open (its delete fails on a
+// read-only file before the close), which a spool retried every 30 s on a
+// full disk would run out of.
+func TestTableChecksLeakNoFiles(t *testing.T) {
+	dir, _ := filepath.Abs(filepath.Join(t.TempDir(), "spool"))
+	s := open(t, dir, 0)
+	for round := range 4 {
+		if _, err := s.Append(func(uint64) ([]byte, error) { return bytes.Repeat([]byte{byte(round)}, 4096), nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB().FlushMemTable(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(ssts) < 2 {
+		t.Fatalf("%d tables, want several", len(ssts))
+	}
+	before := openFDs(t)
+	for range 3 {
+		listed, err := checkManifest(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkTables(dir, listed); err != nil {
+			t.Fatal(err)
+		}
+		if sv := salvageTables(dir); len(sv.batches) != 4 || sv.errs != 0 {
+			t.Fatalf("salvage read %d batches (%d errors), want 4", len(sv.batches), sv.errs)
+		}
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d open files after checking and salvaging %d tables 3 times, %d before", after, len(ssts), before)
+	}
+	if now, _ := filepath.Glob(filepath.Join(dir, "*.sst")); len(now) != len(ssts) {
+		t.Fatalf("%d tables after the checks, %d before", len(now), len(ssts))
+	}
+}

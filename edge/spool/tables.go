@@ -51,6 +51,14 @@ func openTable(path string) (t *table.Table, err error) {
 	return t, err
 }
 
+// closeTable unmaps t and closes its file. A table opened here must not
+// be released with DecrRef: at its last reference Badger deletes the file
+// (truncate, close, remove), which on the read-only descriptor fails at
+// the truncate and left the descriptor open, one per table per open.
+func closeTable(t *table.Table) {
+	_ = t.Close(-1)
+}
+
 // checkManifest catches a damaged MANIFEST before Badger sees it: Badger
 // opens a MANIFEST cut short as if the tables it no longer lists never
 // existed, and deletes them. It is damage when the MANIFEST cannot be
@@ -117,7 +125,7 @@ func checkTables(dir string, listed map[uint64]bool) error {
 		t, err := openTable(p)
 		if err == nil {
 			err = safely("verify table "+filepath.Base(p), t.VerifyChecksum)
-			t.DecrRef()
+			closeTable(t)
 		}
 		if err != nil {
 			return fmt.Errorf("table %s: %w", filepath.Base(p), err)
@@ -163,7 +171,7 @@ func salvageTables(dir string) salvaged {
 			}
 			return nil
 		})
-		t.DecrRef()
+		closeTable(t)
 	}
 	for k, e := range newest {
 		if e.meta&metaDelete != 0 {
