@@ -31,7 +31,7 @@ type Namer func(id uint32) (name string, labels []string, ok bool)
 // Stats are the history's counters.
 type Stats struct {
 	Minutes        int    `json:"minutes"`         // minutes held on disk
-	Bytes          int64  `json:"bytes"`           // stored bytes (keys plus values) held
+	Bytes          int64  `json:"bytes"`           // stored bytes (keys plus values) of the blocks held; the size keys are not counted
 	Blocks         uint64 `json:"blocks"`          // series-minute blocks written
 	Samples        uint64 `json:"samples"`         // samples written
 	Buffered       int    `json:"buffered"`        // samples waiting in memory for their minute to end
