@@ -55,7 +55,10 @@ type openStats struct {
 // minute the previous run stopped in, which has one), so recounting from
 // that minute on is enough. An unreadable size key's minute is recounted
 // too. Without any size key (a history an older agent wrote) every block
-// is read once, and the keys are written.
+// is read once, and the keys are written. Not covered: a clock stepped
+// back behind the newest stored minute and a crash inside the next flush
+// can leave an older minute's size key short until that minute goes (the
+// byte bound is then off by that part of one minute).
 func (h *History) loadSizesLocked() error {
 	newest, bad, err := h.readSizeKeys()
 	if err != nil {
