@@ -22,11 +22,26 @@
 // about 2–4 bytes per sample for procfs series. Badger compresses the
 // tables (Snappy) on top.
 //
+// Each stored minute also has a size key (sizes.go): "s" + the Unix minute
+// (8 bytes, big endian), holding the minute's bytes (key plus value
+// lengths of its blocks) as a uvarint. [History.Flush] writes it after the
+// minute's blocks in the same WriteBatch; deleting a minute deletes it
+// last. [New] reads these keys (~12 bytes each: ~17 KB for a day) instead
+// of every block, and recounts block by block only the minutes from the
+// newest size key on, the ones a crash inside a flush's WriteBatch (it
+// commits as several transactions) may have left without a size key or
+// with a stale one; it writes their corrected keys. A history an older
+// agent wrote has no size keys: the first open reads every block once,
+// writes them and logs it. A size key left without blocks (a crash inside
+// a deletion) is deleted again by the next retention or byte-bound pass:
+// its minute is still the oldest.
+//
 // # Bounds
 //
 // Minutes older than Options.Retention are deleted; when the stored bytes
-// (key plus value lengths, counted by History) exceed Options.MaxBytes the
-// oldest minutes are deleted first, and counted ([Stats].DroppedMinutes).
+// (key plus value lengths of the blocks, counted by History; the size keys'
+// few KB are not counted) exceed Options.MaxBytes the oldest minutes are
+// deleted first, and counted ([Stats].DroppedMinutes).
 // Samples arriving for a minute already written are counted as late and
 // not kept.
 //

@@ -31,7 +31,7 @@ type Namer func(id uint32) (name string, labels []string, ok bool)
 // Stats are the history's counters.
 type Stats struct {
 	Minutes        int    `json:"minutes"`         // minutes held on disk
-	Bytes          int64  `json:"bytes"`           // stored bytes (keys plus values) held
+	Bytes          int64  `json:"bytes"`           // stored bytes (keys plus values) of the blocks held; the size keys are not counted
 	Blocks         uint64 `json:"blocks"`          // series-minute blocks written
 	Samples        uint64 `json:"samples"`         // samples written
 	Buffered       int    `json:"buffered"`        // samples waiting in memory for their minute to end
@@ -65,9 +65,11 @@ type History struct {
 	start int64 // minute the history was opened in: earlier blocks may be merged into
 
 	mu      sync.Mutex
-	bufs    []*seriesBuf // by series id
-	cutoff  int64        // Unix ms: samples before it have been written
-	minutes map[int64]int64
+	bufs    []*seriesBuf    // by series id
+	cutoff  int64           // Unix ms: samples before it have been written
+	minutes map[int64]int64 // bytes of each stored minute, as its size key holds them
+	touched []int64         // minutes the current flush wrote
+	opened  openStats
 	st      Stats
 	scratch []byte
 
@@ -77,7 +79,9 @@ type History struct {
 }
 
 // New opens the history kept in db (which the caller owns and closes after
-// Close). It reads the sizes of the minutes already stored.
+// Close). It reads the stored minutes' sizes from their size keys
+// (sizes.go), and recounts block by block only the newest minutes, which
+// a crash may have left without one.
 func New(db *badger.DB, opts Options, name Namer, log *slog.Logger) (*History, error) {
 	return NewAt(db, opts, name, log, time.Now())
 }
@@ -93,29 +97,12 @@ func NewAt(db *badger.DB, opts Options, name Namer, log *slog.Logger, now time.T
 	opts = opts.WithDefaults()
 	h := &History{db: db, opts: opts, name: name, log: log, minutes: make(map[int64]int64),
 		start: now.Unix() / 60, cutoff: minuteFloor(now.Add(-grace).UnixMilli())}
-	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{keyPrefix}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			m, _, ok := parseKey(item.Key())
-			if !ok {
-				continue
-			}
-			h.minutes[m] += int64(len(item.Key())) + item.ValueSize()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("history: reading stored minutes: %w", err)
-	}
-	for _, b := range h.minutes {
-		h.st.Bytes += b
-	}
-	h.st.Minutes = len(h.minutes)
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.loadSizesLocked(); err != nil {
+		return nil, err
+	}
 	h.enforceLocked(now)
-	h.mu.Unlock()
 	return h, nil
 }
 
@@ -241,6 +228,9 @@ func (h *History) Flush(now time.Time, force bool) error {
 		}
 		b.recent = false
 	}
+	if err := h.writeSizesLocked(wb); err != nil && werr == nil {
+		werr = err
+	}
 	if err := wb.Flush(); err != nil && werr == nil {
 		werr = fmt.Errorf("history: writing minutes before %s: %w", time.UnixMilli(cut).UTC(), err)
 	}
@@ -290,6 +280,7 @@ func (h *History) writeBlockLocked(wb *badger.WriteBatch, m int64, b *seriesBuf,
 	if _, ok := h.minutes[minute]; !ok {
 		h.st.Minutes++
 	}
+	h.noteTouchedLocked(minute)
 	h.minutes[minute] += int64(len(key) + len(val))
 	h.st.Bytes += int64(len(key) + len(val))
 	h.st.Blocks++
@@ -355,7 +346,9 @@ func (h *History) enforceLocked(now time.Time) {
 }
 
 // deleteMinute deletes one minute's keys in a write batch (DropPrefix
-// would stall every writer of the database, the spool included).
+// would stall every writer of the database, the spool included), its size
+// key last: a crash in between leaves a size key without blocks, which
+// the next enforce deletes again (the minute is still the oldest).
 func (h *History) deleteMinute(m int64) error {
 	prefix := binary.BigEndian.AppendUint64([]byte{keyPrefix}, uint64(m))
 	wb := h.db.NewWriteBatch()
@@ -371,6 +364,9 @@ func (h *History) deleteMinute(m int64) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := wb.Delete(sizeKey(m)); err != nil {
 		return err
 	}
 	return wb.Flush()
