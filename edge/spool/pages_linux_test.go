@@ -124,6 +124,13 @@ func TestReleasePages(t *testing.T) {
 	if n == 0 || after >= before {
 		t.Fatalf("tables still resident: %d kB before, %d kB after (%d bytes advised)", before, after, n)
 	}
+	readsBack(t, s, want, "after paging out")
+}
+
+// readsBack reads every batch of s and fails unless they are exactly
+// want's (which it empties); when says at what point of the test.
+func readsBack(t *testing.T, s *Spool, want map[uint64][]byte, when string) {
+	t.Helper()
 	for after := uint64(0); ; {
 		q, b, ok, err := s.Next(after)
 		if err != nil {
@@ -133,13 +140,13 @@ func TestReleasePages(t *testing.T) {
 			break
 		}
 		if !bytes.Equal(b, want[q]) {
-			t.Fatalf("batch %d reads back different after paging out", q)
+			t.Fatalf("batch %d reads back different %s", q, when)
 		}
 		delete(want, q)
 		after = q
 	}
 	if len(want) != 0 {
-		t.Fatalf("%d batches missing after paging out", len(want))
+		t.Fatalf("%d batches missing %s", len(want), when)
 	}
 }
 
@@ -217,23 +224,7 @@ func TestReadsLeaveNoTablePages(t *testing.T) {
 		t.Fatalf("%d tables of %d bytes: the batches did not reach the tables", len(ssts), size)
 	}
 	opened, _ := tableRSS(t, dir)
-	for after := uint64(0); ; {
-		q, b, ok, err := s.Next(after)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
-		if !bytes.Equal(b, want[q]) {
-			t.Fatalf("batch %d reads back different", q)
-		}
-		delete(want, q)
-		after = q
-	}
-	if len(want) != 0 {
-		t.Fatalf("%d batches missing", len(want))
-	}
+	readsBack(t, s, want, "after reading every batch")
 	read, maps := tableRSS(t, dir)
 	t.Logf("%d tables, %d kB: %d kB resident after the open, %d kB after reading every batch (%d mappings)", len(ssts), size>>10, opened, read, maps)
 	if int64(read) > size>>10/4 {
@@ -273,10 +264,16 @@ func TestNewestTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		before, _ := tableRSS(t, dir)
-		if got := s.NewestTable(); got != want {
-			t.Fatalf("round %d: NewestTable %d, want %d (db.Tables())", round, got, want)
+		got := s.NewestTable()
+		after, _ := tableRSS(t, dir)
+		// A compaction (two level-0 tables start one) may write a newer
+		// table meanwhile: the answer lies between the two looks, and the
+		// new table's pages are its writer's, not NewestTable's.
+		later := newest()
+		if got < want || got > later {
+			t.Fatalf("round %d: NewestTable %d, want %d..%d (db.Tables())", round, got, want, later)
 		}
-		if after, _ := tableRSS(t, dir); after > before {
+		if later == want && after > before {
 			t.Errorf("round %d: NewestTable made %d kB of tables resident (%d kB before)", round, after-before, before)
 		}
 	}
@@ -313,8 +310,10 @@ func TestTableChecksLeakNoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
-	if len(ssts) < 2 {
-		t.Fatalf("%d tables, want several", len(ssts))
+	// Badger may have merged the flushed tables already (it does under
+	// qemu); one table still leaks one descriptor per check.
+	if len(ssts) == 0 {
+		t.Fatal("no table after four flushes")
 	}
 	before := openFDs(t)
 	for range 3 {
