@@ -4,10 +4,8 @@ import (
 	"errors"
 
 	"github.com/klauspost/compress/snappy"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/dgraph-io/badger/v4/fb"
-	"github.com/dgraph-io/badger/v4/pb"
 	"github.com/dgraph-io/badger/v4/y"
 )
 
@@ -64,9 +62,6 @@ func (t *Table) verifyBlockInto(i int, scratch *[]byte) error {
 			"corrupted or the table options are incorrectly set")
 	}
 	pos -= chkLen
-	cs := &pb.Checksum{}
-	if err := proto.Unmarshal(data[pos:pos+chkLen], cs); err != nil {
-		return y.Wrapf(err, "unable to unmarshal checksum for block")
-	}
-	return y.VerifyChecksum(data[:pos], cs)
+	b := Block{data: data[:pos], checksum: data[pos : pos+chkLen]}
+	return b.verifyCheckSum()
 }
